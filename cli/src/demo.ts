@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { GridlineError, createLogger } from '@gridline/core'
+import { Fleet, type SimDevice } from '@gridline/firmware-sim'
+import { DeviceStore, type IngestService, buildIngestService, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
+import pg from 'pg'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-db.ts'
+import { untilSignal } from './signals.ts'
+
+const DOMAINS = ['traffic', 'water', 'lighting', 'environment'] as const
+
+/**
+ * `npm start`: the whole main job on embedded defaults. An embedded
+ * PostgreSQL under data/ (unless DATABASE_URL is set), the ingest service
+ * with its broker, and a simulated fleet provisioned with its own credentials,
+ * with a live status line. Ctrl-C stops it all cleanly.
+ */
+export async function runDemo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      devices: { type: 'string', default: '20' },
+      'interval-ms': { type: 'string', default: '1000' },
+      'data-dir': { type: 'string', default: 'data' },
+    },
+    strict: true,
+  })
+  const deviceCount = Number(values.devices)
+  const intervalMs = Number(values['interval-ms'])
+  if (!Number.isInteger(deviceCount) || deviceCount < 1) throw new GridlineError('GRIDLINE_USAGE', '--devices must be a positive whole number.')
+  if (!Number.isFinite(intervalMs) || intervalMs < 10) throw new GridlineError('GRIDLINE_USAGE', '--interval-ms must be at least 10.')
+
+  const say = (line: string) => process.stdout.write(`${line}\n`)
+  // Logs go to stderr at warn by default so the status line stays readable.
+  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, { LOG_LEVEL: 'warn', ...process.env })
+  const logger = createLogger({ level: config.log.level, destination: 2 })
+
+  let embedded: EmbeddedDatabase | undefined
+  if (!config.database.url) {
+    say(`Starting the embedded PostgreSQL (data in ${values['data-dir']}/pg) ...`)
+    embedded = await startEmbeddedPostgres(`${values['data-dir']}/pg`)
+    config.database.url = embedded.url
+  }
+
+  let service: StartedService | undefined
+  let fleet: Fleet | undefined
+  const stopAll = async () => {
+    process.stdout.write('\n')
+    say('Stopping: fleet, then the ingest service (committing what it took in), then PostgreSQL ...')
+    await fleet?.stop()
+    await service?.stop()
+    await embedded?.stop()
+    say('Stopped cleanly.')
+  }
+
+  try {
+    service = await startWithFallbackPorts(config, logger)
+    const { mqttPort, httpPort, engine } = service.ports!
+    say(`Ingest service: MQTT on port ${mqttPort}, HTTP on http://127.0.0.1:${httpPort} (/healthz /readyz /metrics), storage: ${engine}.`)
+
+    const devices: SimDevice[] = Array.from({ length: deviceCount }, (_, i) => {
+      const domain = DOMAINS[i % DOMAINS.length]!
+      return { id: `demo-${domain}-${String(Math.floor(i / DOMAINS.length) + 1).padStart(3, '0')}`, domain, password: randomBytes(18).toString('base64url') }
+    })
+    const pool = new pg.Pool({ connectionString: config.database.url, max: 2 })
+    try {
+      await new DeviceStore(pgSqlClient(pool)).addMany(devices, { replaceCredentials: true })
+    } finally {
+      await pool.end()
+    }
+    say(`Provisioned ${devices.length} simulated devices with their own passwords; one reading each every ${intervalMs} ms.`)
+    // The directory learns of new devices by LISTEN/NOTIFY; give it a moment.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices, intervalMs })
+    await fleet.start()
+    say('Fleet connected. Press Ctrl-C to stop.')
+  } catch (err) {
+    await stopAll().catch(() => undefined)
+    throw err
+  }
+
+  const status = startStatusLine(service, fleet)
+  return await untilSignal(async () => {
+    clearInterval(status)
+    await stopAll()
+  })
+}
+
+type StartedService = IngestService & { ports?: { mqttPort: number; httpPort: number; engine: string } }
+
+/**
+ * The demo must run on a machine where something already holds 1883 or 8080
+ * (a Mosquitto, say): when the port was not chosen explicitly, fall back to a free one.
+ */
+async function startWithFallbackPorts(config: ReturnType<typeof loadIngestConfig>, logger: ReturnType<typeof createLogger>): Promise<StartedService> {
+  for (let attempt = 0; ; attempt++) {
+    const service: StartedService = buildIngestService(config, logger)
+    try {
+      service.ports = await service.start()
+      return service
+    } catch (err) {
+      await service.stop().catch(() => undefined)
+      const busy = err instanceof GridlineError && err.code === 'GRIDLINE_PORT_IN_USE'
+      if (!busy || attempt > 1) throw err
+      if (/MQTT/.test(err.message) && !process.env.MQTT_PORT) {
+        process.stdout.write(`MQTT port ${config.mqtt.port} is taken on this machine; using a free port instead (set MQTT_PORT to choose).\n`)
+        config.mqtt.port = 0
+      } else if (/HTTP/.test(err.message) && !process.env.HTTP_PORT) {
+        process.stdout.write(`HTTP port ${config.http.port} is taken on this machine; using a free port instead (set HTTP_PORT to choose).\n`)
+        config.http.port = 0
+      } else {
+        throw err
+      }
+    }
+  }
+}
+
+/** One line, rewritten in place each second on a terminal, printed every 5 s otherwise. */
+function startStatusLine(service: IngestService, fleet: Fleet): NodeJS.Timeout {
+  let last = { received: 0, stored: 0, at: Date.now() }
+  let ticks = 0
+  const tty = process.stdout.isTTY
+  return setInterval(async () => {
+    const s = await service.snapshot()
+    const now = Date.now()
+    const seconds = (now - last.at) / 1000
+    const line = `received ${((s.readingsReceived - last.received) / seconds).toFixed(0)}/s  stored ${((s.readingsStored - last.stored) / seconds).toFixed(0)}/s  ` +
+      `(total ${s.readingsStored})  rejected ${s.rejected}  devices connected ${s.connectedClients}/${fleet.connected}  pending rows ${s.pendingRows}`
+    last = { received: s.readingsReceived, stored: s.readingsStored, at: now }
+    ticks++
+    if (tty) process.stdout.write(`\r\x1b[2K${line}`)
+    else if (ticks % 5 === 0) process.stdout.write(`${line}\n`)
+  }, 1_000)
+}

@@ -1,0 +1,193 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { GridlineError, createLogger } from '@gridline/core'
+import { DeviceStore, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import pg from 'pg'
+import { runDemo } from './demo.ts'
+import { untilSignal } from './signals.ts'
+
+const USAGE = `gridline: IoT telemetry ingestion for smart-city operations.
+
+Usage: gridline <command> [options]
+
+Commands:
+  demo                          The whole main job on embedded defaults (npm start): embedded
+                                PostgreSQL, the ingest service and a simulated fleet.
+  ingest [--config FILE]        Run the ingest service (needs DATABASE_URL or database.url).
+  migrate [--config FILE]       Create or update the database schema, then exit.
+  devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P] [--metadata JSON]
+                                Register a device (prints a generated password when none is given).
+  devices list [--json]         List registered devices.
+  devices remove ID             Remove a device.
+  validate-config FILE          Check a config file (and the environment overrides) without starting.
+  bench [--quick]               Run the hot-path benchmark (docs/benchmarks.md).
+  help                          This text.
+
+Environment: DATABASE_URL, MQTT_PORT, HTTP_PORT, AUTH_MODE, LOG_LEVEL, GRIDLINE_CONFIG
+(docs/configuration.md lists every key).`
+
+/** Runs one CLI command; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'ingest': return await ingest(rest)
+      case 'migrate': return await migrateCommand(rest)
+      case 'devices': return await devices(rest)
+      case 'validate-config': return validateConfigCommand(rest)
+      case 'demo': return await runDemo(rest)
+      case 'bench': {
+        const { runBenchCli } = await import('@gridline/bench')
+        return await runBenchCli(rest)
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`)
+        return command === undefined ? 2 : 0
+      default:
+        throw new GridlineError('GRIDLINE_USAGE', `Unknown command "${command}".\n\n${USAGE}`)
+    }
+  } catch (err) {
+    if (err instanceof GridlineError) {
+      process.stderr.write(`gridline: ${err.message} [${err.code}]\n`)
+      return err.code === 'GRIDLINE_USAGE' ? 2 : 1
+    }
+    process.stderr.write(`gridline: ${(err as Error).stack ?? String(err)}\n`)
+    return 1
+  }
+}
+
+function configPath(values: { config?: string | undefined }): string | undefined {
+  return values.config ?? process.env.GRIDLINE_CONFIG
+}
+
+function parse(args: string[], options: ParseArgsConfig['options'], allowPositionals = false) {
+  try {
+    return parseArgs({ args, options: options ?? {}, allowPositionals, strict: true })
+  } catch (err) {
+    throw new GridlineError('GRIDLINE_USAGE', (err as Error).message, { cause: err })
+  }
+}
+
+function requireDatabaseUrl(url: string | undefined): string {
+  if (!url) throw new GridlineError('GRIDLINE_CONFIG_INVALID', 'No database: set DATABASE_URL or database.url in the config file.')
+  return url
+}
+
+async function ingest(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } })
+  const config = loadIngestConfig(configPath(values as { config?: string }))
+  requireDatabaseUrl(config.database.url)
+  const logger = createLogger({ level: config.log.level })
+  const service = buildIngestService(config, logger)
+  try {
+    await service.start()
+  } catch (err) {
+    logger.fatal({ err }, 'The ingest service could not start.')
+    await service.stop().catch(() => undefined)
+    throw err
+  }
+  return await untilSignal(async () => service.stop())
+}
+
+async function withDatabase<T>(args: { config?: string | undefined }, body: (client: pg.Client) => Promise<T>): Promise<T> {
+  const config = loadIngestConfig(configPath(args))
+  const client = new pg.Client({ connectionString: requireDatabaseUrl(config.database.url) })
+  try {
+    await client.connect()
+  } catch (err) {
+    throw new GridlineError('GRIDLINE_DATABASE_UNREACHABLE', `Cannot reach the database: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    return await body(client)
+  } finally {
+    await client.end()
+  }
+}
+
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } })
+  const config = loadIngestConfig(configPath(values as { config?: string }))
+  const report = await withDatabase(values as { config?: string }, (client) => migrate(pgSqlClient(client), config.storage))
+  process.stdout.write(report.applied.length
+    ? `Applied ${report.applied.join(', ')} (storage engine: ${report.engine}).\n`
+    : `The schema is up to date (storage engine: ${report.engine}).\n`)
+  return 0
+}
+
+async function devices(args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  const { values, positionals } = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    domain: { type: 'string' },
+    gateway: { type: 'string' },
+    kind: { type: 'string' },
+    password: { type: 'string' },
+    metadata: { type: 'string' },
+    json: { type: 'boolean' },
+  }, true)
+  const v = values as Record<string, string | boolean | undefined>
+  return await withDatabase(v as { config?: string }, async (client) => {
+    const store = new DeviceStore(pgSqlClient(client))
+    switch (sub) {
+      case 'add': {
+        const id = positionals[0]
+        if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P]')
+        const kind = (v.kind as string | undefined) ?? 'device'
+        if (kind !== 'device' && kind !== 'gateway') throw new GridlineError('GRIDLINE_USAGE', '--kind must be device or gateway.')
+        let metadata: Record<string, unknown> | undefined
+        if (typeof v.metadata === 'string') {
+          try {
+            metadata = JSON.parse(v.metadata) as Record<string, unknown>
+          } catch {
+            throw new GridlineError('GRIDLINE_USAGE', '--metadata must be a JSON object.')
+          }
+        }
+        const { device, password } = await store.add({
+          id,
+          kind,
+          ...(typeof v.domain === 'string' ? { domain: v.domain } : {}),
+          ...(typeof v.gateway === 'string' ? { gateway: v.gateway } : {}),
+          ...(typeof v.password === 'string' ? { password: v.password } : {}),
+          ...(metadata ? { metadata } : {}),
+        })
+        process.stdout.write(`Registered ${device.kind} ${device.id}${device.domain ? ` in ${device.domain}` : ''}${device.gateway ? ` behind ${device.gateway}` : ''}.\n`)
+        if (typeof v.password !== 'string') process.stdout.write(`Password (shown once, store it on the device): ${password}\n`)
+        return 0
+      }
+      case 'list': {
+        const list = await store.list()
+        if (v.json) {
+          process.stdout.write(`${JSON.stringify(list.map(({ credentialsHash: _hash, ...d }) => d), null, 2)}\n`)
+        } else {
+          process.stdout.write(`${'ID'.padEnd(28)}${'KIND'.padEnd(9)}${'DOMAIN'.padEnd(13)}${'GATEWAY'.padEnd(20)}CREATED\n`)
+          for (const d of list) {
+            process.stdout.write(`${d.id.padEnd(28)}${d.kind.padEnd(9)}${(d.domain ?? '-').padEnd(13)}${(d.gateway ?? '-').padEnd(20)}${d.createdAt.toISOString()}\n`)
+          }
+          process.stdout.write(`${list.length} registered.\n`)
+        }
+        return 0
+      }
+      case 'remove': {
+        const id = positionals[0]
+        if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices remove ID')
+        await store.remove(id)
+        process.stdout.write(`Removed ${id}.\n`)
+        return 0
+      }
+      default:
+        throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add|list|remove ...')
+    }
+  })
+}
+
+function validateConfigCommand(args: string[]): number {
+  const { positionals } = parse(args, {}, true)
+  const file = positionals[0]
+  if (!file) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline validate-config FILE')
+  loadIngestConfig(file)
+  process.stdout.write(`${file} is valid.\n`)
+  return 0
+}
+

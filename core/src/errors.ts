@@ -1,0 +1,29 @@
+/**
+ * The error catalogue: every error gridline raises on purpose has a stable
+ * code, documented in docs/errors.md (a test keeps the two in sync).
+ * Per-message problems on the hot path are not errors: they are rejections
+ * with a reason code (see REJECT_REASONS in @gridline/schemas).
+ */
+export const ERROR_CODES = {
+  GRIDLINE_CONFIG_INVALID: 'The configuration file or environment failed validation; the message lists every problem by path.',
+  GRIDLINE_CONFIG_UNREADABLE: 'The configuration file could not be read or is not valid YAML.',
+  GRIDLINE_PORT_IN_USE: 'A listener could not bind because the port is taken.',
+  GRIDLINE_DATABASE_UNREACHABLE: 'The database could not be reached at start-up.',
+  GRIDLINE_MIGRATION_FAILED: 'A schema migration failed; nothing after it ran.',
+  GRIDLINE_DEVICE_EXISTS: 'A device with that id is already registered.',
+  GRIDLINE_DEVICE_NOT_FOUND: 'No device with that id is registered.',
+  GRIDLINE_USAGE: 'The command line was not understood.',
+  GRIDLINE_SHUTTING_DOWN: 'The service is draining and takes no new messages; the client should reconnect later.',
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class GridlineError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'GridlineError'
+    this.code = code
+  }
+}

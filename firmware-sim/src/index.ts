@@ -1,0 +1,3 @@
+export * from './fleet.ts'
+export * from './models.ts'
+export * from './random.ts'

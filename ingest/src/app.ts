@@ -1,0 +1,147 @@
+import { type Logger, redactUrl } from '@gridline/core'
+import { type DecodeOptions, SequenceTracker } from '@gridline/processors'
+import { defaultCatalogue } from '@gridline/schemas'
+import pg from 'pg'
+import type { IngestConfig } from './config.ts'
+import { LiveDeviceDirectory } from './devices/directory.ts'
+import { buildHttpServer } from './http.ts'
+import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
+import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
+import { TelemetryWriter } from './sinks/timescale/writer.ts'
+import { MqttSource } from './sources/mqtt/mqtt-source.ts'
+import { type StorageEngine, maintainPartitions, migrate } from './storage/schema.ts'
+import { pgSqlClient } from './storage/sql-client.ts'
+
+export interface IngestService {
+  readonly config: IngestConfig
+  readonly metrics: IngestMetrics
+  /** Listens on MQTT and HTTP after migrating the database; resolves with the bound ports. */
+  start(): Promise<{ mqttPort: number; httpPort: number; engine: StorageEngine }>
+  /**
+   * Graceful stop: no new connections or messages, everything taken in is
+   * committed and acknowledged, then clients are disconnected. Messages not
+   * committed within `ingest.shutdownTimeoutMs` are left unacknowledged.
+   */
+  stop(): Promise<void>
+  /** Totals for the terminal status line. */
+  snapshot(): Promise<IngestSnapshot>
+}
+
+export interface IngestSnapshot {
+  readingsReceived: number
+  readingsStored: number
+  rejected: number
+  connectedClients: number
+  pendingRows: number
+}
+
+/**
+ * Builds the ingest service from its config, un-started. The composition
+ * root: every part is made here and nowhere else.
+ */
+export function buildIngestService(config: IngestConfig, logger: Logger): IngestService {
+  const databaseUrl = config.database.url
+  if (!databaseUrl) throw new Error('database.url (DATABASE_URL) is required')
+  const metrics = createIngestMetrics()
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.database.poolSize })
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', (err) => logger.warn({ err }, 'An idle database connection failed.'))
+
+  const sequences = new SequenceTracker()
+  const directory = config.auth.mode === 'devices' ? new LiveDeviceDirectory(pool, databaseUrl, logger.child({ component: 'devices' })) : null
+  const decodeOptions: DecodeOptions = {
+    catalogue: defaultCatalogue(),
+    maxFutureSkewMs: config.ingest.maxFutureSkewMs,
+    minTimestampMs: Date.parse(config.ingest.minTimestamp),
+    rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes,
+    ...(directory ? { directory } : {}),
+    sequences,
+  }
+  const writer = new TelemetryWriter(pool, logger.child({ component: 'writer' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
+  const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
+  const source = new MqttSource(
+    { ...config.mqtt, auth: config.auth.mode },
+    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }) },
+  )
+  const http = buildHttpServer(metrics, {
+    async ready() {
+      const database = await Promise.race([
+        pool.query('SELECT 1').then(() => true, () => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000).unref()),
+      ])
+      const broker = source.listening
+      return { ready: database && broker, checks: { database, broker } }
+    },
+  })
+  let maintenance: NodeJS.Timeout | undefined
+
+  return {
+    config,
+    metrics,
+
+    async start() {
+      logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
+      const client = new pg.Client({ connectionString: databaseUrl })
+      await client.connect()
+      let engine: StorageEngine
+      try {
+        const report = await migrate(pgSqlClient(client), config.storage)
+        engine = report.engine
+        if (report.applied.length > 0) logger.info({ applied: report.applied, engine }, 'Applied migrations.')
+      } finally {
+        await client.end()
+      }
+      if (engine === 'postgres') {
+        const maintain = () => maintainPartitions(pgSqlClient(pool), config.storage)
+          .then((r) => { if (r.created.length + r.dropped.length > 0) logger.info(r, 'Maintained telemetry partitions.') })
+          .catch((err) => logger.error({ err }, 'Partition maintenance failed; rows outside the partitions go to telemetry_default.'))
+        await maintain()
+        maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
+        maintenance.unref()
+      }
+      await directory?.start()
+      const mqttPort = await source.listen()
+      await http.listen({ port: config.http.port, host: config.http.host })
+      const address = http.server.address()
+      const httpPort = typeof address === 'object' && address ? address.port : config.http.port
+      setInterval(() => {
+        metrics.seqMissing.set(sequences.missing)
+        metrics.seqRegressions.set(sequences.regressions)
+      }, 1_000).unref()
+      logger.info({ mqttPort, httpPort, engine, auth: config.auth.mode, devices: directory?.size }, 'Ingest service is listening.')
+      return { mqttPort, httpPort, engine }
+    },
+
+    async stop() {
+      logger.info({ pendingRows: pipeline.pendingRows }, 'Stopping: no new messages; committing what was taken in.')
+      source.stopIntake()
+      clearInterval(maintenance)
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = await Promise.race([
+        pipeline.drain().then(() => false),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), config.ingest.shutdownTimeoutMs) }),
+      ])
+      clearTimeout(timer)
+      if (timedOut) {
+        logger.error({ pendingRows: pipeline.pendingRows }, 'Shutdown timed out; uncommitted messages are not acknowledged and will be resent by their clients.')
+        pipeline.abandon(new Error('shutdown timed out before commit'))
+      }
+      await source.close()
+      await http.close()
+      await directory?.stop()
+      await pool.end()
+      logger.info('Stopped.')
+    },
+
+    async snapshot() {
+      const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((n, v) => n + v.value, 0)
+      return {
+        readingsReceived: await total(metrics.readingsReceived),
+        readingsStored: await total(metrics.readingsStored),
+        rejected: await total(metrics.rejected),
+        connectedClients: source.connectedClients,
+        pendingRows: pipeline.pendingRows,
+      }
+    },
+  }
+}

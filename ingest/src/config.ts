@@ -1,0 +1,72 @@
+import { type EnvOverride, applyEnvOverrides, readConfigFile, validateConfig } from '@gridline/core'
+import { z } from 'zod'
+
+const port = z.number().int().min(0).max(65535)
+
+export const IngestConfigSchema = z.strictObject({
+  mqtt: z.strictObject({
+    host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds to.'),
+    port: port.default(1883).describe('MQTT 3.1.1 TCP port; 0 picks a free one. Env MQTT_PORT.'),
+    maxConnections: z.number().int().positive().default(50_000).describe('Connections accepted at once; more are refused at TCP level.'),
+  }).prefault({}),
+  http: z.strictObject({
+    host: z.string().default('0.0.0.0').describe('Address the HTTP server (health, metrics) binds to.'),
+    port: port.default(8080).describe('HTTP port; 0 picks a free one. Env HTTP_PORT.'),
+  }).prefault({}),
+  database: z.strictObject({
+    url: z.string().min(1).optional().describe('PostgreSQL connection URL. Env DATABASE_URL. Required by `gridline ingest`; the demo starts an embedded PostgreSQL when absent.'),
+    poolSize: z.number().int().min(2).max(100).default(6).describe('Connections in the pool (writers + queries).'),
+  }).prefault({}),
+  storage: z.strictObject({
+    timescale: z.enum(['auto', 'on', 'off']).default('auto').describe('Use TimescaleDB when the extension is available (auto), insist (on) or never (off).'),
+    partitionIntervalHours: z.number().int().min(1).max(24 * 31).default(24).describe('Width of a chunk (TimescaleDB) or partition (PostgreSQL).'),
+    partitionsAhead: z.number().int().min(1).max(366).default(3).describe('PostgreSQL: partitions kept ready ahead of now.'),
+    partitionsBehind: z.number().int().min(0).max(366).default(7).describe('PostgreSQL: partitions created behind now for backfill; older rows go to telemetry_default.'),
+    retentionDays: z.number().int().min(0).default(0).describe('Drop telemetry older than this many days; 0 keeps everything.'),
+    compressAfterDays: z.number().int().min(0).default(7).describe('TimescaleDB: compress chunks older than this many days; 0 disables compression.'),
+    maintenanceIntervalMs: z.number().int().min(1000).default(3_600_000).describe('How often partitions are created ahead and retention applied (PostgreSQL).'),
+  }).prefault({}),
+  ingest: z.strictObject({
+    maxBatchRows: z.number().int().min(1).default(5_000).describe('A batch is committed once it holds this many rows.'),
+    flushIntervalMs: z.number().int().min(0).default(5).describe('... or once its oldest message waited this long.'),
+    writers: z.number().int().min(1).max(32).default(2).describe('Batches committed in parallel, each on its own connection.'),
+    maxPendingRows: z.number().int().min(1).default(200_000).describe('Uncommitted rows above which intake is held back, QoS 0 included.'),
+    maxFutureSkewMs: z.number().int().min(0).default(300_000).describe('Readings stamped further ahead of the receive time are rejected (ts_in_future).'),
+    minTimestamp: z.iso.datetime({ offset: true }).default('2000-01-01T00:00:00Z').describe('Readings stamped earlier are rejected (ts_too_old): an unset device clock.'),
+    rejectedPayloadMaxBytes: z.number().int().min(0).max(1_048_576).default(4_096).describe('Bytes of a rejected payload kept in the rejected table.'),
+    retryMinMs: z.number().int().min(1).default(100).describe('First delay before retrying a failed batch write.'),
+    retryMaxMs: z.number().int().min(1).default(5_000).describe('Largest delay between retries of a failed batch write.'),
+    shutdownTimeoutMs: z.number().int().min(0).default(30_000).describe('On SIGTERM, how long to wait for pending messages to commit before closing anyway (they are then not acknowledged).'),
+  }).prefault({}),
+  auth: z.strictObject({
+    mode: z.enum(['devices', 'none']).default('devices').describe('devices: each device logs in with its id and password. none: no login, no topic checks; trusted labs only. Env AUTH_MODE.'),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. Env LOG_LEVEL.'),
+  }).prefault({}),
+})
+
+export type IngestConfig = z.output<typeof IngestConfigSchema>
+
+export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
+  { env: 'DATABASE_URL', path: 'database.url', type: 'string' },
+  { env: 'MQTT_PORT', path: 'mqtt.port', type: 'number' },
+  { env: 'MQTT_HOST', path: 'mqtt.host', type: 'string' },
+  { env: 'HTTP_PORT', path: 'http.port', type: 'number' },
+  { env: 'HTTP_HOST', path: 'http.host', type: 'string' },
+  { env: 'AUTH_MODE', path: 'auth.mode', type: 'string' },
+  { env: 'LOG_LEVEL', path: 'log.level', type: 'string' },
+  { env: 'GRIDLINE_TIMESCALE', path: 'storage.timescale', type: 'string' },
+  { env: 'GRIDLINE_RETENTION_DAYS', path: 'storage.retentionDays', type: 'number' },
+]
+
+/** Reads, overrides from the environment and validates the service config. Throws listing every problem. */
+export function loadIngestConfig(path?: string, env: NodeJS.ProcessEnv = process.env, base: Record<string, unknown> = {}): IngestConfig {
+  const raw = { ...base, ...readConfigFile(path) }
+  return validateConfig(IngestConfigSchema, applyEnvOverrides(raw, INGEST_ENV_OVERRIDES, env), path ? `config ${path}` : 'config')
+}
+
+/** The config with every default, for tests and embedding. */
+export function ingestConfig(overrides: Record<string, unknown> = {}): IngestConfig {
+  return validateConfig(IngestConfigSchema, overrides)
+}

@@ -1,0 +1,135 @@
+import { GridlineError } from '@gridline/core'
+import { DEVICE_ID_PATTERN, defaultCatalogue } from '@gridline/schemas'
+import type { SqlClient } from '../storage/sql-client.ts'
+import { generatePassword, hashPassword } from './passwords.ts'
+
+export interface DeviceRecord {
+  id: string
+  kind: 'device' | 'gateway'
+  domain: string | null
+  gateway: string | null
+  credentialsHash: string | null
+  metadata: Record<string, unknown>
+  createdAt: Date
+}
+
+export interface AddDeviceInput {
+  id: string
+  kind?: 'device' | 'gateway'
+  domain?: string
+  gateway?: string
+  /** Generated (and returned once) when absent. */
+  password?: string
+  metadata?: Record<string, unknown>
+}
+
+interface DeviceRow {
+  id: string
+  kind: 'device' | 'gateway'
+  domain: string | null
+  gateway: string | null
+  credentials_hash: string | null
+  metadata: Record<string, unknown>
+  created_at: Date
+}
+
+const toRecord = (r: DeviceRow): DeviceRecord => ({
+  id: r.id,
+  kind: r.kind,
+  domain: r.domain,
+  gateway: r.gateway,
+  credentialsHash: r.credentials_hash,
+  metadata: r.metadata,
+  createdAt: r.created_at,
+})
+
+/** The `devices` table: registration, listing and removal of devices and gateways. */
+export class DeviceStore {
+  constructor(private readonly db: SqlClient) {}
+
+  /** Registers a device and returns the plain password, which is shown once and never stored. */
+  async add(input: AddDeviceInput): Promise<{ device: DeviceRecord; password: string }> {
+    const kind = input.kind ?? 'device'
+    if (!DEVICE_ID_PATTERN.test(input.id)) {
+      throw new GridlineError('GRIDLINE_USAGE', `Device id "${input.id}" must match ${DEVICE_ID_PATTERN.source}.`)
+    }
+    if (kind === 'device') {
+      if (!input.domain) throw new GridlineError('GRIDLINE_USAGE', 'A device needs --domain.')
+      if (!defaultCatalogue().hasDomain(input.domain)) {
+        const known = [...defaultCatalogue().domains.keys()].join(', ')
+        throw new GridlineError('GRIDLINE_USAGE', `Domain "${input.domain}" is not in the catalogue (${known}).`)
+      }
+    }
+    if (input.gateway !== undefined) {
+      const gw = await this.get(input.gateway)
+      if (!gw || gw.kind !== 'gateway') {
+        throw new GridlineError('GRIDLINE_DEVICE_NOT_FOUND', `Gateway "${input.gateway}" is not registered; add it first with --kind gateway.`)
+      }
+    }
+    const password = input.password ?? generatePassword()
+    const hash = await hashPassword(password)
+    try {
+      const { rows } = await this.db.query<DeviceRow>(
+        `INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+        [input.id, kind, input.domain ?? null, input.gateway ?? null, hash, JSON.stringify(input.metadata ?? {})],
+      )
+      return { device: toRecord(rows[0]!), password }
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') {
+        throw new GridlineError('GRIDLINE_DEVICE_EXISTS', `Device "${input.id}" is already registered.`, { cause: err })
+      }
+      throw err
+    }
+  }
+
+  /**
+   * Registers many devices in one statement (simulated fleets, bulk imports).
+   * Every device gets its own hash. Existing ids are left untouched unless
+   * `replaceCredentials` is set, which gives them the new password.
+   */
+  async addMany(inputs: (AddDeviceInput & { password: string })[], options: { replaceCredentials?: boolean } = {}): Promise<number> {
+    if (inputs.length === 0) return 0
+    const hashes = await Promise.all(inputs.map((d) => hashPassword(d.password)))
+    const { rows } = await this.db.query<{ n: string }>(
+      `WITH ins AS (
+         INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+         ON CONFLICT (id) DO ${options.replaceCredentials ? 'UPDATE SET credentials_hash = EXCLUDED.credentials_hash' : 'NOTHING'}
+         RETURNING 1)
+       SELECT count(*) AS n FROM ins`,
+      [
+        inputs.map((d) => d.id),
+        inputs.map((d) => d.kind ?? 'device'),
+        inputs.map((d) => d.domain ?? null),
+        inputs.map((d) => d.gateway ?? null),
+        hashes,
+        inputs.map((d) => JSON.stringify(d.metadata ?? {})),
+      ],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async get(id: string): Promise<DeviceRecord | undefined> {
+    const { rows } = await this.db.query<DeviceRow>('SELECT * FROM devices WHERE id = $1', [id])
+    return rows[0] ? toRecord(rows[0]) : undefined
+  }
+
+  async list(): Promise<DeviceRecord[]> {
+    const { rows } = await this.db.query<DeviceRow>('SELECT * FROM devices ORDER BY id')
+    return rows.map(toRecord)
+  }
+
+  async remove(id: string): Promise<void> {
+    let rows: unknown[]
+    try {
+      rows = (await this.db.query('DELETE FROM devices WHERE id = $1 RETURNING id', [id])).rows
+    } catch (err) {
+      if ((err as { code?: string }).code === '23503') {
+        throw new GridlineError('GRIDLINE_USAGE', `Gateway "${id}" still has devices behind it; remove or move them first.`, { cause: err })
+      }
+      throw err
+    }
+    if (rows.length === 0) throw new GridlineError('GRIDLINE_DEVICE_NOT_FOUND', `Device "${id}" is not registered.`)
+  }
+}

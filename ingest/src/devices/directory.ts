@@ -1,0 +1,97 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Logger } from '@gridline/core'
+import type { DeviceDirectory } from '@gridline/processors'
+import pg from 'pg'
+import { pgSqlClient } from '../storage/sql-client.ts'
+import { type DeviceRecord, DeviceStore } from './device-store.ts'
+import { verifyPassword } from './passwords.ts'
+
+/**
+ * Every registered device, in memory, so that authorization on the hot path
+ * is a map lookup. Kept current by LISTEN/NOTIFY on `gridline_devices` (a
+ * trigger on the devices table) and a periodic full reload as a safety net.
+ */
+export class LiveDeviceDirectory implements DeviceDirectory {
+  private devices = new Map<string, DeviceRecord>()
+  private listener: pg.Client | undefined
+  private reloadTimer: NodeJS.Timeout | undefined
+  /** id -> (stored hash, sha256 of the secret that last verified against it). */
+  private readonly verified = new Map<string, { hash: string; digest: Buffer }>()
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly databaseUrl: string,
+    private readonly logger: Logger,
+    private readonly reloadIntervalMs = 30_000,
+  ) {}
+
+  get size(): number {
+    return this.devices.size
+  }
+
+  get(deviceId: string): DeviceRecord | undefined {
+    return this.devices.get(deviceId)
+  }
+
+  async start(): Promise<void> {
+    await this.reload()
+    await this.listen()
+    this.reloadTimer = setInterval(() => {
+      const relisten = this.listener ? Promise.resolve() : this.listen()
+      relisten.then(() => this.reload())
+        .catch((err) => this.logger.warn({ err }, 'Reloading the device registry failed; keeping the last copy.'))
+    }, this.reloadIntervalMs)
+    this.reloadTimer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.reloadTimer)
+    await this.listener?.end().catch(() => undefined)
+  }
+
+  /**
+   * Checks a device's secret. A full scrypt check runs the first time; after
+   * that a SHA-256 digest of the accepted secret is compared, so a reconnect
+   * storm of thousands of devices does not queue thousands of scrypt runs.
+   * The cache entry is tied to the stored hash: a new password invalidates it.
+   */
+  async authenticate(deviceId: string, password: string): Promise<DeviceRecord | undefined> {
+    const device = this.devices.get(deviceId)
+    if (!device?.credentialsHash) return undefined
+    const digest = createHash('sha256').update(password).digest()
+    const cached = this.verified.get(deviceId)
+    if (cached && cached.hash === device.credentialsHash) {
+      return timingSafeEqual(cached.digest, digest) ? device : undefined
+    }
+    if (!(await verifyPassword(password, device.credentialsHash))) return undefined
+    this.verified.set(deviceId, { hash: device.credentialsHash, digest })
+    return device
+  }
+
+  private async reload(): Promise<void> {
+    const list = await new DeviceStore(pgSqlClient(this.pool)).list()
+    this.devices = new Map(list.map((d) => [d.id, d]))
+  }
+
+  private async reloadOne(id: string): Promise<void> {
+    const device = await new DeviceStore(pgSqlClient(this.pool)).get(id)
+    if (device) this.devices.set(id, device)
+    else this.devices.delete(id)
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl })
+    client.on('notification', (msg) => {
+      if (msg.payload) this.reloadOne(msg.payload).catch((err) => this.logger.warn({ err, deviceId: msg.payload }, 'Refreshing one device failed.'))
+    })
+    client.on('error', (err) => {
+      this.logger.warn({ err }, 'The device-change listener lost its connection; reconnecting.')
+      // The periodic reload re-establishes the listener and catches up.
+      this.listener = undefined
+      client.end().catch(() => undefined)
+    })
+    await client.connect()
+    await client.query('LISTEN gridline_devices')
+    this.listener = client
+  }
+}

@@ -1,0 +1,173 @@
+import type { Logger } from '@gridline/core'
+import { type WriteResult, TelemetryWriter } from '../sinks/timescale/writer.ts'
+import type { IngestMetrics } from '../metrics.ts'
+import { type Envelope, envelopeRows } from './envelope.ts'
+
+export interface PipelineOptions {
+  /** A batch is written once it holds this many rows. */
+  maxBatchRows: number
+  /** ... or once its first message has waited this long. */
+  flushIntervalMs: number
+  /** Batches written at once, each on its own connection. */
+  writers: number
+  /** Above this many uncommitted rows intake is held back (QoS 0 is no longer released early). */
+  maxPendingRows: number
+  /** First and largest delay between write retries while the database is unavailable. */
+  retryMinMs: number
+  retryMaxMs: number
+}
+
+/**
+ * Batches envelopes, hands batches to the writer, retries while the database
+ * is away, and settles every envelope once its batch is committed. The runtime
+ * owns batching, retries and acks; the writer only writes or throws.
+ *
+ * Batching is group commit: a batch closes when it is full or its linger time
+ * ran out, but while every writer is busy the open batch keeps growing, so a
+ * slow database gets fewer, larger transactions instead of a queue of small ones.
+ */
+export class IngestPipeline {
+  private open: Envelope[] = []
+  private openRows = 0
+  private lingerExpired = false
+  private timer: NodeJS.Timeout | undefined
+  private readonly sealed: Envelope[][] = []
+  private active = 0
+  private pending = 0
+  private readonly idleWaiters: (() => void)[] = []
+  private stopping = false
+  private failing = false
+  private aborted: Error | undefined
+
+  constructor(
+    private readonly writer: Pick<TelemetryWriter, 'write'>,
+    private readonly options: PipelineOptions,
+    private readonly metrics: IngestMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Uncommitted rows (telemetry and rejections) in the pipeline. */
+  get pendingRows(): number {
+    return this.pending
+  }
+
+  /** True while intake should be held back. */
+  get congested(): boolean {
+    return this.failing || this.pending >= this.options.maxPendingRows
+  }
+
+  submit(envelope: Envelope): void {
+    const n = envelopeRows(envelope)
+    this.pending += n
+    this.metrics.pendingRows.set(this.pending)
+    this.open.push(envelope)
+    this.openRows += n
+    // While draining for shutdown nothing lingers.
+    if (this.stopping) this.lingerExpired = true
+    if (this.openRows >= this.options.maxBatchRows) {
+      this.sealed.push(this.takeOpen())
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined
+        this.lingerExpired = true
+        this.pump()
+      }, this.options.flushIntervalMs)
+    }
+    this.pump()
+  }
+
+  /** Resolves when every submitted envelope is settled. Writes the open batch now. */
+  async drain(): Promise<void> {
+    this.stopping = true
+    this.lingerExpired = true
+    this.pump()
+    if (this.active === 0 && this.sealed.length === 0 && this.open.length === 0) return
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Gives up on everything not yet committed: the envelopes are settled with an error (never acknowledged). */
+  abandon(reason: Error): void {
+    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) for (const e of batch) e.settle(reason)
+    this.aborted = reason
+  }
+
+  private takeOpen(): Envelope[] {
+    const batch = this.open
+    this.open = []
+    this.openRows = 0
+    this.lingerExpired = false
+    clearTimeout(this.timer)
+    this.timer = undefined
+    return batch
+  }
+
+  private pump(): void {
+    while (this.active < this.options.writers) {
+      let batch: Envelope[] | undefined
+      if (this.sealed.length > 0) batch = this.sealed.shift()
+      else if (this.open.length > 0 && this.lingerExpired) batch = this.takeOpen()
+      if (!batch) break
+      this.active++
+      this.writeWithRetry(batch).finally(() => {
+        this.active--
+        this.pump()
+        if (this.active === 0 && this.sealed.length === 0 && this.open.length === 0) {
+          for (const resolve of this.idleWaiters.splice(0)) resolve()
+        }
+      })
+    }
+  }
+
+  private async writeWithRetry(batch: Envelope[]): Promise<void> {
+    let delay = this.options.retryMinMs
+    const rows = batch.reduce((n, e) => n + envelopeRows(e), 0)
+    for (;;) {
+      if (this.aborted) {
+        for (const e of batch) e.settle(this.aborted)
+        this.release(rows)
+        return
+      }
+      const started = performance.now()
+      let result: WriteResult
+      try {
+        result = await this.writer.write(batch)
+      } catch (err) {
+        this.metrics.writeRetries.inc()
+        if (!this.failing) this.logger.error({ err }, 'Writing a batch failed; holding intake and retrying until the database is back.')
+        this.failing = true
+        this.metrics.backpressure.set(1)
+        // Capped exponential backoff with full jitter.
+        await sleep(Math.random() * delay)
+        delay = Math.min(delay * 2, this.options.retryMaxMs)
+        continue
+      }
+      if (this.failing) this.logger.info('The database accepts writes again; catching up.')
+      this.failing = false
+      this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
+      this.metrics.batches.observe(rows)
+      this.account(batch, result)
+      this.release(rows)
+      for (const e of batch) e.settle()
+      this.metrics.messagesAcked.inc(batch.length)
+      return
+    }
+  }
+
+  private release(rows: number): void {
+    this.pending -= rows
+    this.metrics.pendingRows.set(this.pending)
+    this.metrics.backpressure.set(this.congested ? 1 : 0)
+  }
+
+  private account(batch: Envelope[], result: WriteResult): void {
+    const refused = new Set(result.refused)
+    let readings = 0
+    for (const e of batch) if (!refused.has(e)) readings += e.decoded.readings
+    this.metrics.readingsStored.inc(readings)
+    this.metrics.rowsStored.inc(result.inserted)
+    if (result.duplicates > 0) this.metrics.rowsDuplicate.inc(result.duplicates)
+    for (const [reason, n] of result.rejected) this.metrics.rejected.inc({ reason }, n)
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

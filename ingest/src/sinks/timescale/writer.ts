@@ -1,0 +1,219 @@
+import type { Logger } from '@gridline/core'
+import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import type { Envelope } from '../../pipeline/envelope.ts'
+import { TELEMETRY_COPY_COLUMNS, encodeTelemetry } from './copy-encoding.ts'
+
+export interface WriteResult {
+  /** Telemetry rows that are new in the database. */
+  inserted: number
+  /** Telemetry rows already stored (same device, metric and time): redeliveries and resends. */
+  duplicates: number
+  /** Rows written to `rejected`, by reason. */
+  rejected: Map<string, number>
+  /** Envelopes the database refused; dead-lettered whole as storage_rejected. */
+  refused: Envelope[]
+}
+
+/** A database error that a retry cannot fix: the data itself is refused. */
+export class DataRefusedError extends Error {
+  override readonly name = 'DataRefusedError'
+}
+
+const UNIQUE_VIOLATION = '23505'
+
+/**
+ * Writes batches of envelopes to `telemetry` and `rejected` in one
+ * transaction per batch. The common path is a bare COPY into telemetry, the
+ * fastest load PostgreSQL offers; only when that meets a row already stored
+ * does the batch go through a staging table and INSERT ... ON CONFLICT DO
+ * NOTHING (and later batches too, for a second, since redeliveries come in
+ * bursts after a reconnect).
+ *
+ * Connection and server errors are thrown for the caller to retry; a batch the
+ * database refuses for its data is split in halves until the refused envelopes
+ * are isolated and dead-lettered, so one bad message never blocks the rest.
+ */
+export class TelemetryWriter {
+  private dedupeUntil = 0
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger: Logger,
+    private readonly options: { rejectedPayloadMaxBytes: number; dedupeHoldMs?: number },
+  ) {}
+
+  async write(envelopes: readonly Envelope[]): Promise<WriteResult> {
+    const result: WriteResult = { inserted: 0, duplicates: 0, rejected: new Map(), refused: [] }
+    await this.writeIsolating(envelopes, result)
+    return result
+  }
+
+  private async writeIsolating(envelopes: readonly Envelope[], result: WriteResult): Promise<void> {
+    try {
+      await this.writeOnce(envelopes, result)
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      if (envelopes.length === 1) {
+        const envelope = envelopes[0]!
+        await this.deadLetterRefused(envelope, err as Error, result)
+        return
+      }
+      const half = envelopes.length >> 1
+      await this.writeIsolating(envelopes.slice(0, half), result)
+      await this.writeIsolating(envelopes.slice(half), result)
+    }
+  }
+
+  private async writeOnce(envelopes: readonly Envelope[], result: WriteResult): Promise<void> {
+    const text = encodeTelemetry(envelopes)
+    const rowCount = countRows(envelopes)
+    const rejects = collectRejections(envelopes)
+    const client = await this.pool.connect()
+    let broken = false
+    try {
+      if (Date.now() >= this.dedupeUntil) {
+        try {
+          await this.commit(client, rejects, async () => {
+            if (rowCount > 0) await copyInto(client, 'telemetry', text)
+          })
+          result.inserted += rowCount
+          countRejects(rejects, result)
+          return
+        } catch (err) {
+          if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err
+          this.dedupeUntil = Date.now() + (this.options.dedupeHoldMs ?? 1_000)
+        }
+      }
+      let inserted = 0
+      await this.commit(client, rejects, async () => {
+        if (rowCount === 0) return
+        await client.query(`CREATE TEMP TABLE IF NOT EXISTS telemetry_stage
+          (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
+        await copyInto(client, 'telemetry_stage', text)
+        const res = await client.query(`INSERT INTO telemetry (${TELEMETRY_COPY_COLUMNS})
+          SELECT ${TELEMETRY_COPY_COLUMNS} FROM telemetry_stage ON CONFLICT DO NOTHING`)
+        inserted = res.rowCount ?? 0
+      }, true)
+      result.inserted += inserted
+      result.duplicates += rowCount - inserted
+      countRejects(rejects, result)
+    } catch (err) {
+      broken = !isDataError(err) && (err as { code?: string }).code !== UNIQUE_VIOLATION
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  /**
+   * Runs `body` and the rejected inserts as one transaction. A lone COPY is
+   * a transaction by itself, so the common case saves the BEGIN/COMMIT round trips.
+   */
+  private async commit(client: pg.PoolClient, rejects: RejectRow[], body: () => Promise<void>, alwaysTransaction = false): Promise<void> {
+    if (rejects.length === 0 && !alwaysTransaction) {
+      await body()
+      return
+    }
+    await client.query('BEGIN')
+    try {
+      await body()
+      if (rejects.length > 0) await insertRejected(client, rejects)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw err
+    }
+  }
+
+  private async deadLetterRefused(envelope: Envelope, err: Error, result: WriteResult): Promise<void> {
+    const detail = `database refused the message: ${err.message}`.slice(0, 1000)
+    this.logger.warn({ topic: envelope.topic, clientId: envelope.clientId, code: (err as { code?: string }).code }, 'The database refused a message; it is kept in rejected as storage_rejected.')
+    const client = await this.pool.connect()
+    try {
+      await insertRejected(client, [{
+        receivedAt: envelope.receivedAt,
+        clientId: envelope.clientId,
+        deviceId: null,
+        topic: envelope.topic,
+        reason: 'storage_rejected',
+        detail,
+        payload: envelope.payload.subarray(0, this.options.rejectedPayloadMaxBytes),
+        payloadBytes: envelope.payload.length,
+      }])
+    } finally {
+      client.release()
+    }
+    result.rejected.set('storage_rejected', (result.rejected.get('storage_rejected') ?? 0) + 1)
+    result.refused.push(envelope)
+  }
+}
+
+interface RejectRow {
+  receivedAt: number
+  clientId: string | null
+  deviceId: string | null
+  topic: string
+  reason: string
+  detail: string
+  payload: Buffer
+  payloadBytes: number
+}
+
+function countRows(envelopes: readonly Envelope[]): number {
+  let n = 0
+  for (const e of envelopes) n += e.decoded.rows.length
+  return n
+}
+
+function collectRejections(envelopes: readonly Envelope[]): RejectRow[] {
+  const out: RejectRow[] = []
+  for (const e of envelopes) {
+    for (const r of e.decoded.rejections) {
+      out.push({ receivedAt: e.receivedAt, clientId: e.clientId, deviceId: r.deviceId, topic: e.topic, reason: r.reason, detail: r.detail, payload: r.payload, payloadBytes: r.payloadBytes })
+    }
+  }
+  return out
+}
+
+function countRejects(rejects: RejectRow[], result: WriteResult): void {
+  for (const r of rejects) result.rejected.set(r.reason, (result.rejected.get(r.reason) ?? 0) + 1)
+}
+
+async function copyInto(client: pg.PoolClient, table: string, text: string): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${table} (${TELEMETRY_COPY_COLUMNS}) FROM STDIN`))
+  await new Promise<void>((resolve, reject) => {
+    stream.on('error', reject)
+    stream.on('finish', resolve)
+    stream.end(text)
+  })
+}
+
+async function insertRejected(client: pg.PoolClient, rows: RejectRow[]): Promise<void> {
+  await client.query(
+    `INSERT INTO rejected (received_at, client_id, device_id, topic, reason, detail, payload, payload_bytes)
+     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[])`,
+    [
+      rows.map((r) => new Date(r.receivedAt).toISOString()),
+      rows.map((r) => r.clientId),
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.topic),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.detail),
+      rows.map((r) => r.payload),
+      rows.map((r) => r.payloadBytes),
+    ],
+  )
+}
+
+/**
+ * SQLSTATE classes the data itself causes [PostgreSQL Appendix A]: 22 data
+ * exception, 23 integrity constraint violation (except a duplicate key, which
+ * the dedupe path absorbs), 54 program limit exceeded.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  if (typeof code !== 'string' || code.length !== 5) return false
+  if (code === UNIQUE_VIOLATION) return false
+  return code.startsWith('22') || code.startsWith('23') || code.startsWith('54')
+}

@@ -1,0 +1,176 @@
+import { createServer, type Server } from 'node:net'
+import { GridlineError, type Logger } from '@gridline/core'
+import { type DecodeOptions, type Principal, decodeMessage } from '@gridline/processors'
+import { Aedes, type AuthenticateError, type Client } from 'aedes'
+import type { LiveDeviceDirectory } from '../../devices/directory.ts'
+import type { IngestMetrics } from '../../metrics.ts'
+import type { Envelope } from '../../pipeline/envelope.ts'
+import type { IngestPipeline } from '../../pipeline/ingest-pipeline.ts'
+import { AckSequencer } from './ack-sequencer.ts'
+
+export interface MqttSourceOptions {
+  host: string
+  /** 0 picks a free port. */
+  port: number
+  maxConnections: number
+  /** `devices`: username/password per registered device. `none`: anyone, anything (trusted labs only). */
+  auth: 'devices' | 'none'
+}
+
+interface ClientState {
+  principal: Principal | null
+  acks: AckSequencer
+}
+
+const STATE = Symbol('gridline')
+type GridlineClient = Client & { [STATE]?: ClientState }
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes) as the ingest source.
+ *
+ * Ack after commit: aedes runs `authorizePublish` before it writes the PUBACK
+ * (QoS 1) or PUBREC (QoS 2) and reads no further packets from that socket
+ * until every packet of the current read is done. We decode in that hook and
+ * call its callback only once the message is committed, so the PUBACK means
+ * "stored", and an uncommitted connection stops being read: that is the
+ * backpressure. (Its `published` hook runs after the PUBACK and cannot hold it.)
+ */
+export class MqttSource {
+  private broker: Aedes | undefined
+  private server: Server | undefined
+  private draining = false
+
+  constructor(
+    private readonly options: MqttSourceOptions,
+    private readonly deps: {
+      pipeline: IngestPipeline
+      directory: LiveDeviceDirectory | null
+      decodeOptions: DecodeOptions
+      metrics: IngestMetrics
+      logger: Logger
+    },
+  ) {}
+
+  /** Starts the broker and its listener; resolves with the bound port. */
+  async listen(): Promise<number> {
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => this.authenticate(client as GridlineClient, username, password, done),
+      authorizePublish: (client, packet, done) => this.onPublish(client as GridlineClient | null, packet, done),
+      authorizeSubscribe: (client, sub, done) => {
+        const state = (client as GridlineClient)[STATE]
+        if (!state?.principal || mayReceive(state.principal, sub.topic)) return done(null, sub)
+        this.deps.metrics.subscribeDenied.inc()
+        done(null, null) // SUBACK 0x80 for this topic [MQTT-3.9.3]
+      },
+    })
+    broker.on('client', () => this.deps.metrics.connectedClients.inc())
+    broker.on('clientDisconnect', () => this.deps.metrics.connectedClients.dec())
+    this.broker = broker
+    const server = createServer(broker.handle)
+    server.maxConnections = this.options.maxConnections
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(err.code === 'EADDRINUSE'
+          ? new GridlineError('GRIDLINE_PORT_IN_USE', `MQTT port ${this.options.port} on ${this.options.host} is already in use; set MQTT_PORT or mqtt.port.`, { cause: err })
+          : err)
+      })
+      server.listen(this.options.port, this.options.host, () => resolve())
+    })
+    const address = server.address()
+    return typeof address === 'object' && address ? address.port : this.options.port
+  }
+
+  get connectedClients(): number {
+    return this.broker?.connectedClients ?? 0
+  }
+
+  get listening(): boolean {
+    return this.server?.listening ?? false
+  }
+
+  /** Stops new connections and new messages; messages already taken in are still committed and acknowledged. */
+  stopIntake(): void {
+    this.draining = true
+    this.server?.close()
+  }
+
+  /** Disconnects every client and stops the broker. Call after the pipeline drained. */
+  async close(): Promise<void> {
+    this.stopIntake()
+    const broker = this.broker
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
+  }
+
+  private authenticate(
+    client: GridlineClient,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    const { directory, metrics, logger } = this.deps
+    if (this.options.auth === 'none' || !directory) {
+      client[STATE] = { principal: null, acks: new AckSequencer() }
+      return done(null, true)
+    }
+    const refuse = (reason: string, code: 4 | 5) => {
+      metrics.authFailures.inc({ reason })
+      logger.debug({ clientId: client.id, username, reason }, 'Refused a connection.')
+      const err = new Error(`authentication failed: ${reason}`) as AuthenticateError
+      err.returnCode = code
+      done(err, null)
+    }
+    if (!username || !password) return refuse('missing_credentials', 4)
+    directory.authenticate(username, password.toString('utf8')).then((device) => {
+      if (!device) return refuse('bad_credentials', 4)
+      const principal: Principal = device.kind === 'gateway'
+        ? { kind: 'gateway', id: device.id }
+        : { kind: 'device', id: device.id, domain: device.domain ?? '' }
+      client[STATE] = { principal, acks: new AckSequencer() }
+      done(null, true)
+    }, (err) => {
+      logger.error({ err }, 'Checking device credentials failed.')
+      refuse('error', 5)
+    })
+  }
+
+  private onPublish(client: GridlineClient | null, packet: { topic: string; payload: Buffer | string; qos: number; retain: boolean }, done: (error?: Error | null) => void): void {
+    // A will published for a client that is gone: nothing to store.
+    if (!client) return done(null)
+    const state = client[STATE]
+    if (!state) return done(new Error('client is not authenticated'))
+    if (this.draining) {
+      // MQTT 3.1.1 has no way to refuse a PUBLISH but closing the connection;
+      // unacknowledged, the client sends it again after reconnecting elsewhere.
+      return done(new GridlineError('GRIDLINE_SHUTTING_DOWN', 'the service is shutting down'))
+    }
+    // Telemetry is never retained: the broker would keep a copy per topic in memory.
+    packet.retain = false
+    const { pipeline, decodeOptions, metrics } = this.deps
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const receivedAt = Date.now()
+    const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
+    metrics.messagesReceived.inc({ kind: packet.topic.startsWith('gateways/') ? 'gateway' : 'device' })
+    if (decoded.readings > 0) metrics.readingsReceived.inc(decoded.readings)
+    if (decoded.unknownMetrics > 0) metrics.unknownMetricRows.inc(decoded.unknownMetrics)
+    if (decoded.outOfRange > 0) metrics.outOfRangeRows.inc(decoded.outOfRange)
+
+    let settle: Envelope['settle']
+    if (packet.qos === 0 && !pipeline.congested) {
+      // No ack to hold for QoS 0: release the socket now unless we are congested.
+      done(null)
+      settle = noop
+    } else {
+      settle = state.acks.enqueue(done)
+    }
+    pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, settle })
+  }
+}
+
+function noop(): void {}
+
+/** What a device or gateway may subscribe to: its own command topics. */
+function mayReceive(principal: Principal, topic: string): boolean {
+  if (principal.kind === 'device') return topic === `commands/${principal.domain}/${principal.id}`
+  return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`)
+}

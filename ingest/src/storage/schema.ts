@@ -1,0 +1,239 @@
+import { GridlineError } from '@gridline/core'
+import type { SqlClient } from './sql-client.ts'
+
+export interface StorageOptions {
+  /** Use TimescaleDB: `auto` when the extension is available, `on` to insist, `off` for plain partitions. */
+  timescale: 'auto' | 'on' | 'off'
+  /** Width of one chunk (TimescaleDB) or partition (PostgreSQL). */
+  partitionIntervalHours: number
+  /** Partitions created ahead of now (plain PostgreSQL). */
+  partitionsAhead: number
+  /** Partitions created behind now for backfill (plain PostgreSQL); older rows land in telemetry_default. */
+  partitionsBehind: number
+  /** Drop telemetry older than this; 0 keeps everything. */
+  retentionDays: number
+  /** Compress chunks older than this (TimescaleDB only); 0 disables compression. */
+  compressAfterDays: number
+}
+
+export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
+  timescale: 'auto',
+  partitionIntervalHours: 24,
+  partitionsAhead: 3,
+  partitionsBehind: 7,
+  retentionDays: 0,
+  compressAfterDays: 7,
+}
+
+/** Ordered, append-only. A migration never changes once released; add a new one. */
+const BASE_MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'devices and rejected',
+    sql: `
+CREATE TABLE devices (
+  id text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+  kind text NOT NULL DEFAULT 'device' CHECK (kind IN ('device', 'gateway')),
+  domain text,
+  gateway text REFERENCES devices (id) ON DELETE RESTRICT,
+  credentials_hash text,
+  metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  CHECK (kind = 'gateway' OR domain IS NOT NULL)
+);
+CREATE INDEX devices_gateway_idx ON devices (gateway) WHERE gateway IS NOT NULL;
+
+CREATE FUNCTION gridline_devices_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('gridline_devices', COALESCE(NEW.id, OLD.id));
+  RETURN NULL;
+END $$;
+CREATE TRIGGER devices_notify AFTER INSERT OR UPDATE OR DELETE ON devices
+  FOR EACH ROW EXECUTE FUNCTION gridline_devices_notify();
+
+CREATE TABLE rejected (
+  id bigserial PRIMARY KEY,
+  received_at timestamptz NOT NULL,
+  client_id text,
+  device_id text,
+  topic text NOT NULL,
+  reason text NOT NULL,
+  detail text NOT NULL,
+  payload bytea,
+  payload_bytes integer NOT NULL
+);
+CREATE INDEX rejected_received_at_idx ON rejected (received_at);
+CREATE INDEX rejected_reason_idx ON rejected (reason, received_at);
+`,
+  },
+]
+
+const TELEMETRY_COLUMNS = `
+  time timestamptz NOT NULL,
+  device_id text NOT NULL,
+  metric text NOT NULL,
+  value double precision NOT NULL,
+  quality smallint NOT NULL DEFAULT 0,
+  seq bigint,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  flags smallint NOT NULL DEFAULT 0,
+  PRIMARY KEY (device_id, metric, time)`
+
+function telemetryMigration(engine: 'timescaledb' | 'postgres', options: StorageOptions): string {
+  if (engine === 'postgres') {
+    return `
+CREATE TABLE telemetry (${TELEMETRY_COLUMNS}
+) PARTITION BY RANGE (time);
+CREATE TABLE telemetry_default PARTITION OF telemetry DEFAULT;`
+  }
+  return `
+CREATE TABLE telemetry (${TELEMETRY_COLUMNS}
+);
+SELECT create_hypertable('telemetry', by_range('time', INTERVAL '${options.partitionIntervalHours} hours'));`
+}
+
+export type StorageEngine = 'timescaledb' | 'postgres'
+
+/** Which engine the telemetry table uses, once migrated. */
+export async function detectEngine(db: SqlClient): Promise<StorageEngine> {
+  const { rows } = await db.query<{ hyper: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+        AND to_regclass('timescaledb_information.hypertables') IS NOT NULL AS hyper`,
+  )
+  if (!rows[0]?.hyper) return 'postgres'
+  const hyper = await db.query(`SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'telemetry'`)
+  return hyper.rows.length > 0 ? 'timescaledb' : 'postgres'
+}
+
+async function chooseEngine(db: SqlClient, options: StorageOptions): Promise<StorageEngine> {
+  if (options.timescale === 'off') return 'postgres'
+  const { rows } = await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`)
+  if (rows.length === 0) {
+    if (options.timescale === 'on') {
+      throw new GridlineError('GRIDLINE_MIGRATION_FAILED', 'storage.timescale is "on" but the timescaledb extension is not available in this database.')
+    }
+    return 'postgres'
+  }
+  await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
+  return 'timescaledb'
+}
+
+export interface MigrationReport {
+  engine: StorageEngine
+  applied: string[]
+}
+
+/**
+ * Brings the schema up to date. Idempotent and safe to run from several
+ * processes at once (one advisory lock serialises them). Also applies the
+ * storage policies, which may change between runs.
+ */
+export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_STORAGE_OPTIONS): Promise<MigrationReport> {
+  await db.exec(`SELECT pg_advisory_lock(727274)`)
+  try {
+    await db.exec(`CREATE TABLE IF NOT EXISTS gridline_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    const done = new Set((await db.query<{ version: number }>('SELECT version FROM gridline_migrations')).rows.map((r) => Number(r.version)))
+    const applied: string[] = []
+    let engine: StorageEngine
+    if (done.has(2)) {
+      engine = await detectEngine(db)
+    } else {
+      engine = await chooseEngine(db, options)
+    }
+    const migrations = [...BASE_MIGRATIONS, { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) }]
+    for (const m of migrations) {
+      if (done.has(m.version)) continue
+      try {
+        await db.exec(`BEGIN; ${m.sql}; INSERT INTO gridline_migrations (version, name) VALUES (${m.version}, '${m.name}'); COMMIT;`)
+      } catch (err) {
+        await db.exec('ROLLBACK').catch(() => undefined)
+        throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err })
+      }
+      applied.push(`${m.version} ${m.name}`)
+    }
+    if (engine === 'timescaledb') await applyTimescalePolicies(db, options)
+    return { engine, applied }
+  } finally {
+    await db.exec(`SELECT pg_advisory_unlock(727274)`)
+  }
+}
+
+async function applyTimescalePolicies(db: SqlClient, options: StorageOptions): Promise<void> {
+  await db.exec(`SELECT remove_compression_policy('telemetry', if_exists => true)`)
+  if (options.compressAfterDays > 0) {
+    await db.exec(`ALTER TABLE telemetry SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id, metric', timescaledb.compress_orderby = 'time DESC')`)
+    await db.exec(`SELECT add_compression_policy('telemetry', INTERVAL '${options.compressAfterDays} days')`)
+  }
+  await db.exec(`SELECT remove_retention_policy('telemetry', if_exists => true)`)
+  if (options.retentionDays > 0) {
+    await db.exec(`SELECT add_retention_policy('telemetry', INTERVAL '${options.retentionDays} days')`)
+  }
+}
+
+const HOUR_MS = 3_600_000
+
+function partitionName(startMs: number): string {
+  return `telemetry_p${new Date(startMs).toISOString().slice(0, 13).replace(/[-T]/g, '')}`
+}
+
+export interface MaintenanceReport {
+  created: string[]
+  dropped: string[]
+  /** Rows deleted from telemetry_default by retention. */
+  deletedFromDefault: number
+}
+
+/**
+ * Plain PostgreSQL only: creates partitions around now (moving any rows that
+ * already fell into telemetry_default), and applies retention by dropping
+ * whole partitions. Runs at start and then periodically; idempotent.
+ */
+export async function maintainPartitions(db: SqlClient, options: StorageOptions, now = Date.now()): Promise<MaintenanceReport> {
+  const report: MaintenanceReport = { created: [], dropped: [], deletedFromDefault: 0 }
+  const width = options.partitionIntervalHours * HOUR_MS
+  const current = Math.floor(now / width) * width
+  const existing = new Set((await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'telemetry'::regclass`,
+  )).rows.map((r) => r.name))
+
+  for (let i = -options.partitionsBehind; i <= options.partitionsAhead; i++) {
+    const start = current + i * width
+    const name = partitionName(start)
+    if (existing.has(name)) continue
+    const from = new Date(start).toISOString()
+    const to = new Date(start + width).toISOString()
+    // Rows for this range may already sit in the default partition (a backfill
+    // older than the partitions we had); move them so ATTACH can succeed.
+    await db.exec(`BEGIN;
+      CREATE TABLE ${name} (LIKE telemetry INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+      WITH moved AS (DELETE FROM telemetry_default WHERE time >= '${from}' AND time < '${to}' RETURNING *)
+        INSERT INTO ${name} SELECT * FROM moved;
+      ALTER TABLE telemetry ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}');
+      COMMIT;`).catch(async (err) => {
+      await db.exec('ROLLBACK').catch(() => undefined)
+      throw err
+    })
+    report.created.push(name)
+  }
+
+  if (options.retentionDays > 0) {
+    const cutoff = now - options.retentionDays * 24 * HOUR_MS
+    for (const name of existing) {
+      const match = /^telemetry_p(\d{4})(\d{2})(\d{2})(\d{2})$/.exec(name)
+      if (!match) continue
+      const start = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]), Number(match[4]))
+      if (start + width <= cutoff) {
+        await db.exec(`DROP TABLE ${name}`)
+        report.dropped.push(name)
+      }
+    }
+    const { rows } = await db.query<{ n: string }>(
+      `WITH gone AS (DELETE FROM telemetry_default WHERE time < $1 RETURNING 1) SELECT count(*) AS n FROM gone`,
+      [new Date(cutoff).toISOString()],
+    )
+    report.deletedFromDefault = Number(rows[0]?.n ?? 0)
+  }
+  return report
+}

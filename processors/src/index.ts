@@ -1,0 +1,3 @@
+export * from './validate/decode.ts'
+export * from './validate/rows.ts'
+export * from './sequence/sequence-tracker.ts'

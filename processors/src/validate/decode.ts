@@ -1,0 +1,327 @@
+import { isUtf8 } from 'node:buffer'
+import {
+  type Catalogue,
+  DEVICE_ID_PATTERN,
+  LIMITS,
+  METRIC_NAME_PATTERN,
+  Quality,
+  RFC3339_PATTERN,
+  type RejectReason,
+  RowFlags,
+  parseTopic,
+} from '@gridline/schemas'
+import type { SequenceTracker } from '../sequence/sequence-tracker.ts'
+import { Rows } from './rows.ts'
+
+/** Who published, as established when the MQTT client authenticated. */
+export type Principal =
+  | { kind: 'device'; id: string; domain: string }
+  | { kind: 'gateway'; id: string }
+
+/** Lookup of registered devices, for gateway authorization. Must be synchronous: it runs per reading. */
+export interface DeviceDirectory {
+  get(deviceId: string): { domain: string | null; gateway: string | null } | undefined
+}
+
+export interface DecodeOptions {
+  catalogue: Catalogue
+  /** Readings stamped further than this ahead of the receive time are refused. */
+  maxFutureSkewMs: number
+  /** Readings stamped before this epoch-ms instant are refused (an unset device clock). */
+  minTimestampMs: number
+  /** Rejected payload excerpts are cut to this many bytes. */
+  rejectedPayloadMaxBytes: number
+  /** Registered devices; required when authorization is on. */
+  directory?: DeviceDirectory
+  sequences?: SequenceTracker
+}
+
+export interface Rejection {
+  reason: RejectReason
+  detail: string
+  /** The device the rejected data was for, when known. */
+  deviceId: string | null
+  /** The rejected bytes: the whole payload, or the one reading's JSON. Cut to the configured size. */
+  payload: Buffer
+  /** Size in bytes before cutting. */
+  payloadBytes: number
+}
+
+export interface DecodedMessage {
+  rows: Rows
+  /** Readings that produced at least one row. */
+  readings: number
+  rejections: Rejection[]
+  /** Rows whose metric is not in the catalogue (stored, counted). */
+  unknownMetrics: number
+  /** Rows outside the catalogue's plausible range (stored with quality 1). */
+  outOfRange: number
+}
+
+/**
+ * The validate processor: turns one MQTT PUBLISH into telemetry rows and
+ * rejections. It never throws on input: every problem becomes a Rejection
+ * with a stable reason, and good readings in the same message are kept.
+ *
+ * `principal` is null when authorization is off (`auth: none`).
+ */
+export function decodeMessage(
+  topic: string,
+  payload: Buffer,
+  receivedAt: number,
+  principal: Principal | null,
+  options: DecodeOptions,
+): DecodedMessage {
+  const out: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [], unknownMetrics: 0, outOfRange: 0 }
+  const rejectAll = (reason: RejectReason, detail: string, deviceId: string | null): DecodedMessage => {
+    out.rejections.push(rejection(reason, detail, deviceId, payload, options.rejectedPayloadMaxBytes))
+    return out
+  }
+
+  const target = parseTopic(topic)
+  if (target.kind === 'invalid') return rejectAll(target.reason, `topic "${clip(topic, 200)}"`, null)
+  const topicDevice = target.kind === 'device' ? target.deviceId : null
+
+  if (principal) {
+    const allowed = target.kind === 'device'
+      ? principal.kind === 'device' && principal.id === target.deviceId && principal.domain === target.domain
+      : principal.kind === 'gateway' && principal.id === target.gatewayId
+    if (!allowed) {
+      return rejectAll('topic_not_authorized', `${principal.kind} "${principal.id}" may not publish to "${clip(topic, 200)}"`, topicDevice)
+    }
+  }
+  if (target.kind === 'device' && !options.catalogue.hasDomain(target.domain)) {
+    return rejectAll('domain_unknown', `domain "${clip(target.domain, 64)}" is not in the catalogue`, topicDevice)
+  }
+
+  const maxBytes = target.kind === 'device' ? LIMITS.maxDevicePayloadBytes : LIMITS.maxGatewayPayloadBytes
+  if (payload.length === 0) return rejectAll('payload_empty', 'payload has 0 bytes', topicDevice)
+  if (payload.length > maxBytes) {
+    return rejectAll('payload_too_large', `payload has ${payload.length} bytes, the limit for this topic is ${maxBytes}`, topicDevice)
+  }
+  if (!isUtf8(payload)) return rejectAll('payload_not_utf8', 'payload is not valid UTF-8', topicDevice)
+
+  let body: unknown
+  try {
+    body = JSON.parse(payload.toString('utf8'))
+  } catch (err) {
+    return rejectAll('json_malformed', (err as Error).message, topicDevice)
+  }
+
+  const decoder = new ReadingDecoder(out, receivedAt, options)
+  if (target.kind === 'device') {
+    if (Array.isArray(body)) {
+      if (body.length === 0) return rejectAll('batch_empty', 'the readings array is empty', topicDevice)
+      if (body.length > LIMITS.maxReadingsPerMessage) {
+        return rejectAll('too_many_readings', `${body.length} readings, at most ${LIMITS.maxReadingsPerMessage} per message`, topicDevice)
+      }
+      for (let i = 0; i < body.length; i++) decoder.deviceReading(body[i], i, target.deviceId, target.domain)
+    } else if (isPlainObject(body)) {
+      decoder.deviceReading(body, -1, target.deviceId, target.domain)
+    } else {
+      return rejectAll('payload_not_object', `payload is ${describe(body)}, expected a reading object or an array of readings`, topicDevice)
+    }
+    return out
+  }
+
+  if (!isPlainObject(body) || !Array.isArray(body.readings)) {
+    return rejectAll('payload_not_object', `payload is ${describe(body)}, expected {"readings": [...]}`, null)
+  }
+  for (const key in body) {
+    if (key !== 'readings') return rejectAll('payload_not_object', `unexpected field "${clip(key, 64)}" next to readings`, null)
+  }
+  const readings = body.readings
+  if (readings.length === 0) return rejectAll('batch_empty', 'the readings array is empty', null)
+  if (readings.length > LIMITS.maxReadingsPerGatewayBatch) {
+    return rejectAll('too_many_readings', `${readings.length} readings, at most ${LIMITS.maxReadingsPerGatewayBatch} per gateway batch`, null)
+  }
+  const gatewayId = principal ? target.gatewayId : null
+  for (let i = 0; i < readings.length; i++) decoder.gatewayReading(readings[i], i, gatewayId)
+  return out
+}
+
+const DEVICE_FIELDS = new Set(['ts', 'seq', 'values', 'quality'])
+const GATEWAY_FIELDS = new Set(['ts', 'seq', 'values', 'quality', 'device', 'domain', 'backfill'])
+
+/** Per-message state shared by the readings of one payload. */
+class ReadingDecoder {
+  constructor(
+    private readonly out: DecodedMessage,
+    private readonly receivedAt: number,
+    private readonly options: DecodeOptions,
+  ) {}
+
+  deviceReading(reading: unknown, index: number, deviceId: string, domain: string): void {
+    if (!isPlainObject(reading)) return this.reject('reading_not_object', at(index, `is ${describe(reading)}`), deviceId, reading)
+    for (const key in reading) {
+      if (!DEVICE_FIELDS.has(key)) return this.reject('reading_unknown_field', at(index, `has unknown field "${clip(key, 64)}"`), deviceId, reading)
+    }
+    this.values(reading, index, deviceId, domain, 0)
+  }
+
+  /** `gatewayId` is null when authorization is off. */
+  gatewayReading(reading: unknown, index: number, gatewayId: string | null): void {
+    if (!isPlainObject(reading)) return this.reject('reading_not_object', at(index, `is ${describe(reading)}`), null, reading)
+    for (const key in reading) {
+      if (!GATEWAY_FIELDS.has(key)) return this.reject('reading_unknown_field', at(index, `has unknown field "${clip(key, 64)}"`), null, reading)
+    }
+    const { device, domain, backfill } = reading
+    if (typeof device !== 'string' || !DEVICE_ID_PATTERN.test(device)) {
+      return this.reject('device_invalid', at(index, `device ${describe(device)} is not a valid device id`), null, reading)
+    }
+    if (typeof domain !== 'string' || !this.options.catalogue.hasDomain(domain)) {
+      return this.reject('domain_unknown', at(index, `domain ${describe(domain)} is not in the catalogue`), device, reading)
+    }
+    if (backfill !== undefined && typeof backfill !== 'boolean') {
+      return this.reject('reading_unknown_field', at(index, `backfill must be a boolean, got ${describe(backfill)}`), device, reading)
+    }
+    if (gatewayId !== null) {
+      const registered = this.options.directory?.get(device)
+      if (!registered || registered.gateway !== gatewayId) {
+        return this.reject('device_not_behind_gateway', at(index, `device "${device}" is not registered behind gateway "${gatewayId}"`), device, reading)
+      }
+      if (registered.domain !== domain) {
+        return this.reject('device_domain_mismatch', at(index, `device "${device}" is registered in domain "${registered.domain}", not "${domain}"`), device, reading)
+      }
+    }
+    this.values(reading, index, device, domain, backfill === true ? RowFlags.BACKFILL : 0)
+  }
+
+  private values(reading: Record<string, unknown>, index: number, deviceId: string, domain: string, baseFlags: number): void {
+    const { options, out } = this
+    let flags = baseFlags
+    let time: number
+    const ts = reading.ts
+    if (ts === undefined) {
+      time = this.receivedAt
+      flags |= RowFlags.SERVER_TIME
+    } else if (typeof ts === 'number') {
+      if (!Number.isInteger(ts) || ts < 0) return this.reject('ts_invalid', at(index, `ts ${ts} is not a whole number of epoch milliseconds`), deviceId, reading)
+      time = ts
+    } else if (typeof ts === 'string' && RFC3339_PATTERN.test(ts)) {
+      time = Date.parse(ts)
+      if (Number.isNaN(time)) return this.reject('ts_invalid', at(index, `ts "${clip(ts, 64)}" is not a real date`), deviceId, reading)
+    } else {
+      return this.reject('ts_invalid', at(index, `ts ${describe(ts)} is neither RFC 3339 with offset nor epoch milliseconds`), deviceId, reading)
+    }
+    if (time > this.receivedAt + options.maxFutureSkewMs) {
+      return this.reject('ts_in_future', at(index, `ts ${new Date(time).toISOString()} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`), deviceId, reading)
+    }
+    if (time < options.minTimestampMs) {
+      const hint = typeof ts === 'number' && ts < 1e11 ? ' (it looks like seconds; ts is in milliseconds)' : ''
+      return this.reject('ts_too_old', at(index, `ts ${safeIso(time)} is before ${new Date(options.minTimestampMs).toISOString()}${hint}`), deviceId, reading)
+    }
+
+    let seq = -1
+    if (reading.seq !== undefined) {
+      const s = reading.seq
+      if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
+        return this.reject('seq_invalid', at(index, `seq ${describe(s)} is not an integer >= 0`), deviceId, reading)
+      }
+      seq = s
+    }
+
+    let deviceQuality: number = Quality.GOOD
+    if (reading.quality !== undefined) {
+      const q = reading.quality
+      if (q === 'bad') deviceQuality = Quality.BAD
+      else if (q === 'uncertain') deviceQuality = Quality.UNCERTAIN
+      else if (q !== 'good') return this.reject('quality_invalid', at(index, `quality ${describe(q)} is not good, uncertain or bad`), deviceId, reading)
+    }
+
+    const values = reading.values
+    if (values === undefined) return this.reject('values_missing', at(index, 'has no values'), deviceId, reading)
+    if (!isPlainObject(values)) return this.reject('values_missing', at(index, `values is ${describe(values)}, expected an object`), deviceId, reading)
+    let count = 0
+    for (const _ in values) count++
+    if (count === 0) return this.reject('values_empty', at(index, 'values has no entries'), deviceId, reading)
+    if (count > LIMITS.maxValuesPerReading) {
+      return this.reject('too_many_values', at(index, `values has ${count} entries, at most ${LIMITS.maxValuesPerReading}`), deviceId, reading)
+    }
+
+    const rows = out.rows
+    const before = rows.length
+    for (const metric in values) {
+      const raw = values[metric]
+      if (!METRIC_NAME_PATTERN.test(metric)) {
+        this.reject('metric_name_invalid', at(index, `metric name "${clip(metric, 64)}" does not match ${METRIC_NAME_PATTERN.source}`), deviceId, { [metric]: raw })
+        continue
+      }
+      let value: number
+      if (typeof raw === 'number') {
+        if (!Number.isFinite(raw)) {
+          this.reject('value_invalid', at(index, `${metric} is not finite`), deviceId, { [metric]: String(raw) })
+          continue
+        }
+        value = raw
+      } else if (typeof raw === 'boolean') {
+        value = raw ? 1 : 0
+      } else {
+        this.reject('value_invalid', at(index, `${metric} is ${describe(raw)}, expected a finite number or a boolean`), deviceId, { [metric]: raw })
+        continue
+      }
+      let quality = deviceQuality
+      const definition = options.catalogue.metric(domain, metric)
+      if (definition === undefined) {
+        out.unknownMetrics++
+      } else if (value < definition.min || value > definition.max) {
+        out.outOfRange++
+        if (quality === Quality.GOOD) quality = Quality.OUT_OF_RANGE
+      }
+      rows.push(time, deviceId, metric, value, quality, seq, flags)
+    }
+    if (rows.length > before) {
+      out.readings++
+      if (seq >= 0) options.sequences?.observe(deviceId, seq)
+    }
+  }
+
+  private reject(reason: RejectReason, detail: string, deviceId: string | null, fragment: unknown): void {
+    const json = Buffer.from(safeStringify(fragment), 'utf8')
+    this.out.rejections.push(rejection(reason, detail, deviceId, json, this.options.rejectedPayloadMaxBytes))
+  }
+}
+
+function rejection(reason: RejectReason, detail: string, deviceId: string | null, payload: Buffer, maxBytes: number): Rejection {
+  return {
+    reason,
+    detail,
+    deviceId,
+    payload: payload.length > maxBytes ? payload.subarray(0, maxBytes) : payload,
+    payloadBytes: payload.length,
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'string') return `the string "${clip(v, 40)}"`
+  if (typeof v === 'object') return 'an object'
+  if (typeof v === 'number') return `the number ${v}`
+  return `${typeof v} ${String(v)}`
+}
+
+function at(index: number, text: string): string {
+  return index < 0 ? `reading ${text}` : `reading ${index} ${text}`
+}
+
+function clip(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n)}...` : s
+}
+
+function safeIso(ms: number): string {
+  const d = new Date(ms)
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString()
+}
+
+function safeStringify(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}

@@ -1,0 +1,6 @@
+export * from './limits.ts'
+export * from './quality.ts'
+export * from './reasons.ts'
+export * from './catalogue.ts'
+export * from './wire.ts'
+export * from './topics.ts'

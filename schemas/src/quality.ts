@@ -1,0 +1,23 @@
+/**
+ * Quality codes stored in `telemetry.quality` (docs/storage.md#quality).
+ * Rollups and indicators use only GOOD readings unless asked otherwise.
+ */
+export const Quality = {
+  /** Plausible value, no flag from the device. */
+  GOOD: 0,
+  /** Outside the catalogue's plausible range for the metric; stored, not trusted. */
+  OUT_OF_RANGE: 1,
+  /** The device flagged the value as bad. */
+  BAD: 2,
+  /** The device flagged the value as uncertain (for example an OPC-UA Uncertain status). */
+  UNCERTAIN: 3,
+} as const
+export type QualityCode = (typeof Quality)[keyof typeof Quality]
+
+/** Bits of `telemetry.flags`. */
+export const RowFlags = {
+  /** The reading had no `ts`: `time` is the server's receive time. */
+  SERVER_TIME: 1,
+  /** Forwarded from an edge agent's backlog after an outage: never raises live alarms. */
+  BACKFILL: 2,
+} as const

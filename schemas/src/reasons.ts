@@ -1,0 +1,37 @@
+/**
+ * Why a message or reading was rejected. Each code is stable: it is stored in
+ * `rejected.reason`, labels `gridline_ingest_rejected_total{reason}` and is
+ * documented in docs/errors.md (a test keeps the two in sync).
+ */
+export const REJECT_REASONS = {
+  topic_invalid: 'The topic does not match telemetry/{domain}/{deviceId} or gateways/{gatewayId}/telemetry.',
+  domain_unknown: 'The domain in the topic or reading is not in the metric catalogue.',
+  device_id_invalid: 'The device or gateway id does not match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$.',
+  topic_not_authorized: 'The client may not publish to this topic (another device\'s topic, another domain, or another gateway).',
+  device_not_behind_gateway: 'A gateway forwarded a reading for a device that is not registered behind it.',
+  device_domain_mismatch: 'A gateway reading names a domain other than the one the device is registered with.',
+  payload_empty: 'The payload has no bytes.',
+  payload_too_large: 'The payload is larger than the contract allows for the topic.',
+  payload_not_utf8: 'The payload is not valid UTF-8.',
+  json_malformed: 'The payload is not valid JSON (NaN and Infinity are not JSON either).',
+  payload_not_object: 'The payload is neither a reading object nor an array of readings (for gateways: an object with a readings array).',
+  batch_empty: 'The array of readings is empty.',
+  too_many_readings: 'The message carries more readings than the contract allows.',
+  reading_not_object: 'An element of the readings array is not an object.',
+  reading_unknown_field: 'A reading has a field the contract does not define.',
+  ts_invalid: 'ts is neither an RFC 3339 date-time with offset nor epoch milliseconds.',
+  ts_in_future: 'ts is further into the future than the configured clock skew allows.',
+  ts_too_old: 'ts is before the configured earliest accepted time (often an unset device clock).',
+  seq_invalid: 'seq is not an integer >= 0.',
+  quality_invalid: 'quality is not one of "good", "uncertain", "bad".',
+  device_invalid: 'A gateway reading has no valid device id.',
+  values_missing: 'A reading has no values object.',
+  values_empty: 'A reading\'s values object has no entries.',
+  too_many_values: 'A reading has more values than the contract allows.',
+  metric_name_invalid: 'A metric name does not match ^[a-z][a-z0-9_]{0,63}$.',
+  value_invalid: 'A value is not a finite number or a boolean (strings, null, objects are refused).',
+  storage_rejected: 'The database refused the rows (a constraint or data error); the message is kept here instead.',
+} as const
+
+export type RejectReason = keyof typeof REJECT_REASONS
+export const REJECT_REASON_CODES = Object.keys(REJECT_REASONS) as RejectReason[]

@@ -1,0 +1,27 @@
+import { DEVICE_ID_PATTERN } from './limits.ts'
+
+/** What a PUBLISH topic addresses, per the wire contract. */
+export type TopicTarget =
+  | { kind: 'device'; domain: string; deviceId: string }
+  | { kind: 'gateway'; gatewayId: string }
+  | { kind: 'invalid'; reason: 'topic_invalid' | 'device_id_invalid' }
+
+export const deviceTopic = (domain: string, deviceId: string): string => `telemetry/${domain}/${deviceId}`
+export const gatewayTopic = (gatewayId: string): string => `gateways/${gatewayId}/telemetry`
+
+/**
+ * Parses `telemetry/{domain}/{deviceId}` and `gateways/{gatewayId}/telemetry`.
+ * The domain is checked against the catalogue by the caller.
+ */
+export function parseTopic(topic: string): TopicTarget {
+  const parts = topic.split('/')
+  if (parts.length === 3 && parts[0] === 'telemetry' && parts[1] && parts[2] !== undefined) {
+    if (!DEVICE_ID_PATTERN.test(parts[2])) return { kind: 'invalid', reason: 'device_id_invalid' }
+    return { kind: 'device', domain: parts[1], deviceId: parts[2] }
+  }
+  if (parts.length === 3 && parts[0] === 'gateways' && parts[2] === 'telemetry' && parts[1] !== undefined) {
+    if (!DEVICE_ID_PATTERN.test(parts[1])) return { kind: 'invalid', reason: 'device_id_invalid' }
+    return { kind: 'gateway', gatewayId: parts[1] }
+  }
+  return { kind: 'invalid', reason: 'topic_invalid' }
+}

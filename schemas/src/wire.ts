@@ -1,0 +1,47 @@
+import { z } from 'zod'
+import { DEVICE_ID_PATTERN, DOMAIN_PATTERN, LIMITS, METRIC_NAME_PATTERN, RFC3339_PATTERN } from './limits.ts'
+
+/**
+ * The wire contract as zod schemas: the reference other clients are built
+ * against (docs/protocol.md). The ingest hot path uses a hand-written decoder
+ * with the same rules and a specific reason per failure; a property test keeps
+ * the two in agreement.
+ */
+
+export const TimestampSchema = z.union([
+  z.string().regex(RFC3339_PATTERN).refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date'),
+  z.number().int().nonnegative().max(8.64e15),
+]).describe('RFC 3339 date-time with offset, or epoch milliseconds.')
+
+export const ValuesSchema = z.record(z.string().regex(METRIC_NAME_PATTERN), z.union([z.number().finite(), z.boolean()]))
+  .refine((v) => Object.keys(v).length >= 1, 'values must have at least one entry')
+  .refine((v) => Object.keys(v).length <= LIMITS.maxValuesPerReading, `values may have at most ${LIMITS.maxValuesPerReading} entries`)
+
+export const QualityFlagSchema = z.enum(['good', 'uncertain', 'bad'])
+  .describe('Device-side quality of every value in the reading (default good).')
+
+export const ReadingSchema = z.strictObject({
+  ts: TimestampSchema.optional().describe('When the values were measured; the receive time when absent.'),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional().describe('Per-device sequence number, increasing.'),
+  values: ValuesSchema,
+  quality: QualityFlagSchema.optional(),
+})
+
+export const DevicePayloadSchema = z.union([
+  ReadingSchema,
+  z.array(ReadingSchema).min(1).max(LIMITS.maxReadingsPerMessage),
+])
+
+export const GatewayReadingSchema = ReadingSchema.extend({
+  device: z.string().regex(DEVICE_ID_PATTERN),
+  domain: z.string().regex(DOMAIN_PATTERN),
+  backfill: z.boolean().optional().describe('True when the edge agent forwards it from its backlog after an outage.'),
+})
+
+export const GatewayPayloadSchema = z.strictObject({
+  readings: z.array(GatewayReadingSchema).min(1).max(LIMITS.maxReadingsPerGatewayBatch),
+})
+
+export type Reading = z.infer<typeof ReadingSchema>
+export type GatewayReading = z.infer<typeof GatewayReadingSchema>
+export type GatewayPayload = z.infer<typeof GatewayPayloadSchema>

@@ -1,0 +1,39 @@
+import type { TestProject } from 'vitest/node'
+import pg from 'pg'
+
+/**
+ * Finds the PostgreSQL the integration tests use: GRIDLINE_TEST_DATABASE_URL,
+ * else the machine's own on 127.0.0.1:5432, else an embedded one under
+ * data/test-pg. In CI a missing database is an error, never a skip.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const candidate = process.env.GRIDLINE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+  let stop = async () => {}
+  let url = candidate
+  if (!(await reachable(candidate))) {
+    if (process.env.CI) throw new Error(`CI: the test database ${candidate} is unreachable; .ci/run must start it.`)
+    const { startEmbeddedPostgres } = await import('../cli/src/embedded-db.ts')
+    const embedded = await startEmbeddedPostgres('data/test-pg')
+    url = embedded.url.replace(/\/gridline$/, '/postgres')
+    stop = embedded.stop
+  }
+  project.provide('databaseAdminUrl', url)
+  return stop
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+  try {
+    await client.connect()
+    await client.end()
+    return true
+  } catch {
+    return false
+  }
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseAdminUrl: string
+  }
+}

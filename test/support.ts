@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import { inject } from 'vitest'
+import pg from 'pg'
+import { createLogger, type Logger } from '@gridline/core'
+
+export interface TestDatabase {
+  url: string
+  name: string
+  /** A pool on the database, for assertions. */
+  pool: pg.Pool
+  drop(): Promise<void>
+}
+
+/** A fresh, empty database for one test file, on the machine's PostgreSQL (see global-setup). */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('databaseAdminUrl')
+  const name = `gridline_test_${randomBytes(5).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 })
+  pool.on('error', () => undefined)
+  return {
+    url: url.toString(),
+    name,
+    pool,
+    async drop() {
+      await pool.end()
+      const c = new pg.Client({ connectionString: adminUrl })
+      await c.connect()
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await c.end()
+    },
+  }
+}
+
+/** A logger that drops everything (tests assert on behaviour and metrics, not log lines). */
+export function silentLogger(): Logger {
+  return createLogger({ level: 'silent' })
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`)
+}

@@ -27,3 +27,20 @@ export const DOMAIN_PATTERN = /^[a-z][a-z0-9_]{0,31}$/
  */
 export const RFC3339_PATTERN =
   /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/
+
+/** Latest accepted timestamp: 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write. */
+export const MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+/**
+ * Epoch ms of an RFC 3339 date-time, or NaN when it is not one or names a day
+ * that does not exist (`Date.parse` rolls 31 February over into March).
+ */
+export function parseRfc3339(text: string): number {
+  if (!RFC3339_PATTERN.test(text)) return NaN
+  const year = Number(text.slice(0, 4))
+  const month = Number(text.slice(5, 7))
+  const day = Number(text.slice(8, 10))
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
+  if (day > daysInMonth) return NaN
+  return Date.parse(text)
+}

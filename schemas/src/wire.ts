@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DEVICE_ID_PATTERN, DOMAIN_PATTERN, LIMITS, METRIC_NAME_PATTERN, RFC3339_PATTERN } from './limits.ts'
+import { DEVICE_ID_PATTERN, DOMAIN_PATTERN, LIMITS, MAX_TIMESTAMP_MS, METRIC_NAME_PATTERN, parseRfc3339 } from './limits.ts'
 
 /**
  * The wire contract as zod schemas: the reference other clients are built
@@ -9,8 +9,8 @@ import { DEVICE_ID_PATTERN, DOMAIN_PATTERN, LIMITS, METRIC_NAME_PATTERN, RFC3339
  */
 
 export const TimestampSchema = z.union([
-  z.string().regex(RFC3339_PATTERN).refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date'),
-  z.number().int().nonnegative().max(8.64e15),
+  z.string().refine((s) => !Number.isNaN(parseRfc3339(s)), 'not an RFC 3339 date-time with offset'),
+  z.number().int().nonnegative().max(MAX_TIMESTAMP_MS),
 ]).describe('RFC 3339 date-time with offset, or epoch milliseconds.')
 
 export const ValuesSchema = z.record(z.string().regex(METRIC_NAME_PATTERN), z.union([z.number().finite(), z.boolean()]))

@@ -3,11 +3,12 @@ import {
   type Catalogue,
   DEVICE_ID_PATTERN,
   LIMITS,
+  MAX_TIMESTAMP_MS,
   METRIC_NAME_PATTERN,
   Quality,
-  RFC3339_PATTERN,
   type RejectReason,
   RowFlags,
+  parseRfc3339,
   parseTopic,
 } from '@gridline/schemas'
 import type { SequenceTracker } from '../sequence/sequence-tracker.ts'
@@ -196,16 +197,18 @@ class ReadingDecoder {
       time = this.receivedAt
       flags |= RowFlags.SERVER_TIME
     } else if (typeof ts === 'number') {
-      if (!Number.isInteger(ts) || ts < 0) return this.reject('ts_invalid', at(index, `ts ${ts} is not a whole number of epoch milliseconds`), deviceId, reading)
+      if (!Number.isInteger(ts) || ts < 0 || ts > MAX_TIMESTAMP_MS) {
+        return this.reject('ts_invalid', at(index, `ts ${ts} is not a whole number of epoch milliseconds up to year 9999`), deviceId, reading)
+      }
       time = ts
-    } else if (typeof ts === 'string' && RFC3339_PATTERN.test(ts)) {
-      time = Date.parse(ts)
-      if (Number.isNaN(time)) return this.reject('ts_invalid', at(index, `ts "${clip(ts, 64)}" is not a real date`), deviceId, reading)
+    } else if (typeof ts === 'string') {
+      time = parseRfc3339(ts)
+      if (Number.isNaN(time)) return this.reject('ts_invalid', at(index, `ts "${clip(ts, 64)}" is not an RFC 3339 date-time with offset`), deviceId, reading)
     } else {
       return this.reject('ts_invalid', at(index, `ts ${describe(ts)} is neither RFC 3339 with offset nor epoch milliseconds`), deviceId, reading)
     }
     if (time > this.receivedAt + options.maxFutureSkewMs) {
-      return this.reject('ts_in_future', at(index, `ts ${new Date(time).toISOString()} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`), deviceId, reading)
+      return this.reject('ts_in_future', at(index, `ts ${safeIso(time)} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`), deviceId, reading)
     }
     if (time < options.minTimestampMs) {
       const hint = typeof ts === 'number' && ts < 1e11 ? ' (it looks like seconds; ts is in milliseconds)' : ''

@@ -1,0 +1,254 @@
+import fc from 'fast-check'
+import { type RejectReason, DevicePayloadSchema, GatewayPayloadSchema, Quality, RowFlags, defaultCatalogue } from '@gridline/schemas'
+import { describe, expect, test } from 'vitest'
+import { SequenceTracker } from '../sequence/sequence-tracker.ts'
+import { type DecodeOptions, type DeviceDirectory, type Principal, decodeMessage } from './decode.ts'
+
+const NOW = Date.parse('2026-11-28T03:00:00Z')
+const directory: DeviceDirectory = {
+  get: (id) => ({
+    'aq-1': { domain: 'environment', gateway: 'gw-1' },
+    'pump-7': { domain: 'water', gateway: 'gw-1' },
+    'lamp-3': { domain: 'lighting', gateway: 'gw-2' },
+  })[id],
+}
+const options: DecodeOptions = {
+  catalogue: defaultCatalogue(),
+  maxFutureSkewMs: 300_000,
+  minTimestampMs: Date.parse('2000-01-01T00:00:00Z'),
+  rejectedPayloadMaxBytes: 4096,
+  directory,
+}
+const device: Principal = { kind: 'device', id: 'aq-1', domain: 'environment' }
+const gateway: Principal = { kind: 'gateway', id: 'gw-1' }
+const TOPIC = 'telemetry/environment/aq-1'
+const GW_TOPIC = 'gateways/gw-1/telemetry'
+
+const decode = (payload: string | Buffer, topic = TOPIC, principal: Principal | null = device, opts = options) =>
+  decodeMessage(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, NOW, principal, opts)
+
+describe('good input', () => {
+  test('one reading becomes one row per metric, with the catalogue quality', () => {
+    const out = decode('{"ts":"2026-11-28T10:00:00.000+07:00","seq":1042,"values":{"pm25":35.2,"temperature":29.1}}')
+    expect(out.rejections).toEqual([])
+    expect(out.readings).toBe(1)
+    expect(out.rows.length).toBe(2)
+    expect(out.rows.time).toEqual([Date.parse('2026-11-28T03:00:00Z'), Date.parse('2026-11-28T03:00:00Z')])
+    expect(out.rows.metric).toEqual(['pm25', 'temperature'])
+    expect(out.rows.value).toEqual([35.2, 29.1])
+    expect(out.rows.seq).toEqual([1042, 1042])
+    expect(out.rows.quality).toEqual([Quality.GOOD, Quality.GOOD])
+  })
+
+  test('an array of readings, epoch-ms timestamps and booleans stored as 1/0', () => {
+    const out = decode(JSON.stringify([
+      { ts: NOW - 2000, values: { pm25: 10 } },
+      { ts: NOW - 1000, values: { pm25: 11, rainfall: 0 } },
+    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' })
+    expect(out.rejections).toEqual([])
+    expect(out.readings).toBe(2)
+    expect(out.rows.length).toBe(3)
+    const lamp = decode('{"values":{"lamp_on":true,"lamp_fault":false}}', 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' })
+    expect(lamp.rows.value).toEqual([1, 0])
+  })
+
+  test('a reading without ts gets the receive time and says so in its flags', () => {
+    const out = decode('{"values":{"pm25":5}}')
+    expect(out.rows.time).toEqual([NOW])
+    expect(out.rows.flags).toEqual([RowFlags.SERVER_TIME])
+    expect(out.rows.seq).toEqual([-1])
+  })
+
+  test('values outside the plausible range are stored with quality 1 and counted', () => {
+    const out = decode('{"values":{"humidity":140,"pm25":-3,"temperature":25}}')
+    expect(out.rows.quality).toEqual([Quality.OUT_OF_RANGE, Quality.OUT_OF_RANGE, Quality.GOOD])
+    expect(out.outOfRange).toBe(2)
+  })
+
+  test('unknown but well-formed metrics are stored and counted', () => {
+    const out = decode('{"values":{"pm1":3.5,"pm25":4}}')
+    expect(out.rows.metric).toEqual(['pm1', 'pm25'])
+    expect(out.unknownMetrics).toBe(1)
+  })
+
+  test('device-flagged quality is kept and wins over the range check', () => {
+    const out = decode('{"quality":"bad","values":{"pm25":5000}}')
+    expect(out.rows.quality).toEqual([Quality.BAD])
+    expect(decode('{"quality":"uncertain","values":{"pm25":5}}').rows.quality).toEqual([Quality.UNCERTAIN])
+  })
+
+  test('a gateway forwards for its own devices, with backfill marked', () => {
+    const out = decode(JSON.stringify({ readings: [
+      { device: 'aq-1', domain: 'environment', ts: NOW, seq: 1, values: { pm25: 3 } },
+      { device: 'pump-7', domain: 'water', ts: NOW, seq: 9, values: { pressure: 3.1, pump_on: true }, backfill: true },
+    ] }), GW_TOPIC, gateway)
+    expect(out.rejections).toEqual([])
+    expect(out.rows.deviceId).toEqual(['aq-1', 'pump-7', 'pump-7'])
+    expect(out.rows.flags).toEqual([0, RowFlags.BACKFILL, RowFlags.BACKFILL])
+  })
+
+  test('auth none: any device topic and any gateway device are accepted', () => {
+    const out = decode('{"values":{"pm25":1}}', 'telemetry/environment/anyone', null)
+    expect(out.rows.length).toBe(1)
+    const gw = decode(JSON.stringify({ readings: [{ device: 'stranger', domain: 'traffic', values: { occupancy: 3 } }] }), 'gateways/x/telemetry', null)
+    expect(gw.rows.deviceId).toEqual(['stranger'])
+  })
+
+  test('seq gaps and regressions are tracked per device', () => {
+    const sequences = new SequenceTracker()
+    const opts = { ...options, sequences }
+    for (const seq of [1, 2, 5, 5, 3, 6]) decode(JSON.stringify({ seq, values: { pm25: 1 } }), TOPIC, device, opts)
+    expect(sequences.missing).toBe(2)
+    expect(sequences.regressions).toBe(2)
+    expect(sequences.lastSeq('aq-1')).toBe(6)
+  })
+})
+
+const good = { ts: NOW, values: { pm25: 1 } }
+const big = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`m${i}`, i]))
+
+/** [name, topic, principal, payload, expected reason, rows still stored from the same message] */
+const BAD: [string, string, Principal | null, string | Buffer, RejectReason, number][] = [
+  ['topic with too few levels', 'telemetry/aq-1', device, JSON.stringify(good), 'topic_invalid', 0],
+  ['topic with too many levels', 'telemetry/environment/aq-1/extra', device, JSON.stringify(good), 'topic_invalid', 0],
+  ['topic outside the contract', 'sensors/aq-1', device, JSON.stringify(good), 'topic_invalid', 0],
+  ['gateway topic with a wrong suffix', 'gateways/gw-1/data', gateway, JSON.stringify(good), 'topic_invalid', 0],
+  ['device id with a space', 'telemetry/environment/aq 1', null, JSON.stringify(good), 'device_id_invalid', 0],
+  ['device id starting with a dash', 'telemetry/environment/-aq', null, JSON.stringify(good), 'device_id_invalid', 0],
+  ['device id of 65 characters', `telemetry/environment/${'a'.repeat(65)}`, null, JSON.stringify(good), 'device_id_invalid', 0],
+  ['unknown domain', 'telemetry/sewage/aq-1', null, JSON.stringify(good), 'domain_unknown', 0],
+  ['device publishing to another device', 'telemetry/environment/aq-2', device, JSON.stringify(good), 'topic_not_authorized', 0],
+  ['device publishing in another domain', 'telemetry/water/aq-1', device, JSON.stringify(good), 'topic_not_authorized', 0],
+  ['device publishing to a gateway topic', GW_TOPIC, device, JSON.stringify({ readings: [good] }), 'topic_not_authorized', 0],
+  ['gateway publishing to another gateway', 'gateways/gw-2/telemetry', gateway, JSON.stringify({ readings: [good] }), 'topic_not_authorized', 0],
+  ['empty payload', TOPIC, device, '', 'payload_empty', 0],
+  ['payload over 256 KiB', TOPIC, device, `[${Array(30_000).fill(JSON.stringify(good)).join(',')}]`, 'payload_too_large', 0],
+  ['invalid UTF-8', TOPIC, device, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 'payload_not_utf8', 0],
+  ['malformed JSON', TOPIC, device, '{"values": {"pm25": 1}', 'json_malformed', 0],
+  ['NaN token', TOPIC, device, '{"values": {"pm25": NaN}}', 'json_malformed', 0],
+  ['Infinity token', TOPIC, device, '{"values": {"pm25": Infinity}}', 'json_malformed', 0],
+  ['a JSON string', TOPIC, device, '"pm25=3"', 'payload_not_object', 0],
+  ['a JSON number', TOPIC, device, '42', 'payload_not_object', 0],
+  ['JSON null', TOPIC, device, 'null', 'payload_not_object', 0],
+  ['gateway payload that is an array', GW_TOPIC, gateway, JSON.stringify([good]), 'payload_not_object', 0],
+  ['gateway payload with an extra field', GW_TOPIC, gateway, JSON.stringify({ readings: [good], gateway: 'gw-1' }), 'payload_not_object', 0],
+  ['empty array', TOPIC, device, '[]', 'batch_empty', 0],
+  ['gateway with no readings', GW_TOPIC, gateway, '{"readings":[]}', 'batch_empty', 0],
+  ['1,001 readings', TOPIC, device, JSON.stringify(Array(1001).fill({ values: { pm25: 1 } })), 'too_many_readings', 0],
+  ['array element that is a number', TOPIC, device, JSON.stringify([good, 5]), 'reading_not_object', 1],
+  ['array element that is null', TOPIC, device, JSON.stringify([null, good]), 'reading_not_object', 1],
+  ['unknown field (typo of values)', TOPIC, device, JSON.stringify([{ ts: NOW, value: { pm25: 1 } }, good]), 'reading_unknown_field', 1],
+  ['ts that is not a date', TOPIC, device, JSON.stringify([{ ts: 'yesterday', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
+  ['ts without an offset', TOPIC, device, JSON.stringify([{ ts: '2026-11-28T10:00:00', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
+  ['ts on 31 February', TOPIC, device, JSON.stringify([{ ts: '2026-02-31T10:00:00Z', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
+  ['ts as fractional ms', TOPIC, device, JSON.stringify([{ ts: NOW + 0.5, values: { pm25: 1 } }, good]), 'ts_invalid', 1],
+  ['ts as a boolean', TOPIC, device, JSON.stringify([{ ts: true, values: { pm25: 1 } }, good]), 'ts_invalid', 1],
+  ['ts an hour in the future', TOPIC, device, JSON.stringify([{ ts: NOW + 3_600_000, values: { pm25: 1 } }, good]), 'ts_in_future', 1],
+  ['ts in seconds instead of ms', TOPIC, device, JSON.stringify([{ ts: Math.floor(NOW / 1000), values: { pm25: 1 } }, good]), 'ts_too_old', 1],
+  ['ts of an unset clock (1970)', TOPIC, device, JSON.stringify([{ ts: '1970-01-01T00:00:05Z', values: { pm25: 1 } }, good]), 'ts_too_old', 1],
+  ['negative seq', TOPIC, device, JSON.stringify([{ seq: -1, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['seq as a string', TOPIC, device, JSON.stringify([{ seq: '7', values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['fractional seq', TOPIC, device, JSON.stringify([{ seq: 1.5, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['quality not in the list', TOPIC, device, JSON.stringify([{ quality: 'ok', values: { pm25: 1 } }, good]), 'quality_invalid', 1],
+  ['no values', TOPIC, device, JSON.stringify([{ ts: NOW }, good]), 'values_missing', 1],
+  ['values as an array', TOPIC, device, JSON.stringify([{ values: [1, 2] }, good]), 'values_missing', 1],
+  ['empty values', TOPIC, device, JSON.stringify([{ values: {} }, good]), 'values_empty', 1],
+  ['257 values', TOPIC, device, JSON.stringify([{ values: big(257) }, good]), 'too_many_values', 1],
+  ['metric name with upper case (other values kept)', TOPIC, device, JSON.stringify({ values: { PM25: 1, pm10: 2 } }), 'metric_name_invalid', 1],
+  ['metric name __proto__', TOPIC, device, '{"values":{"__proto__":1,"pm10":2}}', 'metric_name_invalid', 1],
+  ['value as a string', TOPIC, device, JSON.stringify({ values: { pm25: '35.2', pm10: 2 } }), 'value_invalid', 1],
+  ['value null', TOPIC, device, JSON.stringify({ values: { pm25: null, pm10: 2 } }), 'value_invalid', 1],
+  ['value as an object', TOPIC, device, JSON.stringify({ values: { pm25: { v: 1 }, pm10: 2 } }), 'value_invalid', 1],
+  ['value overflowing to Infinity', TOPIC, device, '{"values":{"pm25":1e400,"pm10":2}}', 'value_invalid', 1],
+  ['gateway reading without a device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_invalid', 1],
+  ['gateway reading for an unknown domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'air', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'domain_unknown', 1],
+  ['gateway reading for a device behind another gateway', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'lamp-3', domain: 'lighting', values: { power: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
+  ['gateway reading for an unregistered device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'ghost', domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
+  ['gateway reading with the wrong domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'pump-7', domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_domain_mismatch', 1],
+  ['gateway reading with backfill as a string', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', backfill: 'yes', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'reading_unknown_field', 1],
+  ['10,001 gateway readings', GW_TOPIC, gateway, JSON.stringify({ readings: Array(10_001).fill({ device: 'aq-1', domain: 'environment', values: { pm25: 1 } }) }), 'too_many_readings', 0],
+]
+
+describe('bad input', () => {
+  test(`covers at least 30 kinds (${BAD.length})`, () => {
+    expect(new Set(BAD.map((b) => b[0])).size).toBeGreaterThanOrEqual(30)
+  })
+
+  test.each(BAD)('%s -> %s', (_name, topic, principal, payload, reason, storedRows) => {
+    const out = decode(payload, topic, principal)
+    expect(out.rejections.map((r) => r.reason)).toEqual([reason])
+    const [rejection] = out.rejections
+    expect(rejection!.detail.length).toBeGreaterThan(5)
+    expect(rejection!.payload.length).toBeLessThanOrEqual(options.rejectedPayloadMaxBytes)
+    expect(out.rows.length).toBe(storedRows)
+  })
+
+  test('a rejected payload is kept up to the configured size, with its full size recorded', () => {
+    const payload = `{"values": {"pm25": 1} ${' '.repeat(10_000)}`
+    const [rejection] = decode(payload).rejections
+    expect(rejection!.payload.length).toBe(4096)
+    expect(rejection!.payloadBytes).toBe(Buffer.byteLength(payload))
+  })
+})
+
+describe('property: random payloads', () => {
+  const anyJson = fc.jsonValue({ maxDepth: 4 })
+  const readingish = fc.record({
+    ts: fc.oneof(fc.integer({ min: -1e12, max: 3e12 }), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string(), anyJson),
+    seq: fc.oneof(fc.integer({ min: -5, max: 1e6 }), fc.double(), fc.string()),
+    values: fc.oneof(
+      fc.dictionary(fc.oneof(fc.constantFrom('pm25', 'pm10', 'humidity', 'x_y'), fc.string({ maxLength: 8 })), fc.oneof(fc.double(), fc.boolean(), fc.integer(), anyJson), { maxKeys: 6 }),
+      anyJson,
+    ),
+    quality: fc.constantFrom('good', 'bad', 'uncertain', 'meh'),
+  }, { requiredKeys: [] })
+  const payloads = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+    anyJson.map((v) => Buffer.from(JSON.stringify(v) ?? '')),
+    readingish.map((r) => Buffer.from(JSON.stringify(r))),
+    fc.array(readingish, { maxLength: 5 }).map((r) => Buffer.from(JSON.stringify(r))),
+  )
+
+  test('never throw, and every reading ends as rows or as a rejection', () => {
+    fc.assert(fc.property(payloads, (payload) => {
+      const out = decode(payload)
+      // Something always comes out: at least one row or one rejection.
+      expect(out.rows.length + out.rejections.length).toBeGreaterThan(0)
+      let body: unknown
+      try {
+        body = JSON.parse(payload.toString('utf8'))
+      } catch {
+        return
+      }
+      const readings = Array.isArray(body) ? body.length : 1
+      if (out.rejections.length === 0 || out.readings > 0) {
+        // Each reading either produced rows or at least one rejection names it.
+        expect(out.readings + out.rejections.length).toBeGreaterThanOrEqual(Math.min(readings, 1))
+      }
+    }), { numRuns: 2000 })
+  })
+
+  test('accept exactly what the zod wire contract accepts (device payloads)', () => {
+    fc.assert(fc.property(fc.oneof(readingish, fc.array(readingish, { minLength: 1, maxLength: 4 })), (body) => {
+      const payload = Buffer.from(JSON.stringify(body))
+      const out = decode(payload, TOPIC, device, { ...options, maxFutureSkewMs: Number.MAX_SAFE_INTEGER, minTimestampMs: 0 })
+      const zodOk = DevicePayloadSchema.safeParse(body).success
+      expect(out.rejections.length === 0).toBe(zodOk)
+    }), { numRuns: 2000 })
+  })
+
+  test('gateway payloads agree with the zod contract (auth off)', () => {
+    const gwReading = fc.record({
+      device: fc.constantFrom('aq-1', 'bad id', ''),
+      domain: fc.constantFrom('environment', 'water', 'nope'),
+      values: fc.dictionary(fc.constantFrom('pm25', 'flow', 'Bad'), fc.oneof(fc.double(), fc.boolean()), { minKeys: 1, maxKeys: 3 }),
+      seq: fc.nat(),
+    }, { requiredKeys: ['values'] })
+    fc.assert(fc.property(fc.array(gwReading, { minLength: 1, maxLength: 4 }), (readings) => {
+      const body = { readings }
+      const out = decode(Buffer.from(JSON.stringify(body)), GW_TOPIC, null)
+      const zodOk = GatewayPayloadSchema.safeParse(body).success && readings.every((r) => options.catalogue.hasDomain(r.domain ?? ""))
+      expect(out.rejections.length === 0).toBe(zodOk)
+    }), { numRuns: 1000 })
+  })
+})

@@ -32,8 +32,8 @@ export async function runDemo(args: string[]): Promise<number> {
   if (!Number.isFinite(intervalMs) || intervalMs < 10) throw new GridlineError('GRIDLINE_USAGE', '--interval-ms must be at least 10.')
 
   const say = (line: string) => process.stdout.write(`${line}\n`)
-  // Logs go to stderr at warn by default so the status line stays readable.
-  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, { LOG_LEVEL: 'warn', ...process.env })
+  // Logs go to stderr, at warn unless the config or LOG_LEVEL says otherwise, so the status line stays readable.
+  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' } })
   const logger = createLogger({ level: config.log.level, destination: 2 })
 
   let embedded: EmbeddedDatabase | undefined

@@ -30,7 +30,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url)
-    if (parsed.password) parsed.password = '[redacted]'
+    if (parsed.password) parsed.password = '***'
     return parsed.toString()
   } catch {
     return '[unparseable url]'

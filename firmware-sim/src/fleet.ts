@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt'
+import { deviceTopic } from '@gridline/schemas'
 import { modelFor } from './models.ts'
 
 export interface SimDevice {
@@ -55,7 +56,7 @@ export class Fleet {
       client.on('error', () => this.stats.errors++)
       await new Promise<void>((resolve) => client.once('connect', () => resolve()))
       const model = modelFor(device.domain, device.id, seed)
-      const topic = `telemetry/${device.domain}/${device.id}`
+      const topic = deviceTopic(device.domain, device.id)
       let seq = 0
       const publish = () => {
         const now = Date.now()

@@ -1,4 +1,4 @@
-import { type Logger, redactUrl } from '@gridline/core'
+import { GridlineError, type Logger, redactUrl } from '@gridline/core'
 import { type DecodeOptions, SequenceTracker } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import pg from 'pg'
@@ -9,7 +9,7 @@ import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { TelemetryWriter } from './sinks/timescale/writer.ts'
 import { MqttSource } from './sources/mqtt/mqtt-source.ts'
-import { type StorageEngine, maintainPartitions, migrate } from './storage/schema.ts'
+import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
 export interface IngestService {
@@ -61,7 +61,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   const source = new MqttSource(
     { ...config.mqtt, auth: config.auth.mode },
-    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }) },
+    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }), maxPendingRows: config.ingest.maxPendingRows },
   )
   const http = buildHttpServer(metrics, {
     async ready() {
@@ -81,27 +81,35 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
 
     async start() {
       logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
-      const client = new pg.Client({ connectionString: databaseUrl })
-      await client.connect()
+      const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 })
+      try {
+        await client.connect()
+      } catch (err) {
+        throw new GridlineError('GRIDLINE_DATABASE_UNREACHABLE', `Cannot reach the database at ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { cause: err })
+      }
       let engine: StorageEngine
       try {
         const report = await migrate(pgSqlClient(client), config.storage)
         engine = report.engine
         if (report.applied.length > 0) logger.info({ applied: report.applied, engine }, 'Applied migrations.')
+        for (const note of report.notes) logger.warn(note)
       } finally {
         await client.end()
       }
-      if (engine === 'postgres') {
-        const maintain = () => maintainPartitions(pgSqlClient(pool), config.storage)
-          .then((r) => { if (r.created.length + r.dropped.length > 0) logger.info(r, 'Maintained telemetry partitions.') })
-          .catch((err) => logger.error({ err }, 'Partition maintenance failed; rows outside the partitions go to telemetry_default.'))
-        await maintain()
-        maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
-        maintenance.unref()
-      }
+      const maintain = () => maintainStorage(pgSqlClient(pool), engine, config.storage)
+        .then((r) => { if (r.created.length + r.dropped.length + r.rejectedDeleted > 0) logger.info(r, 'Maintained storage.') })
+        .catch((err) => logger.error({ err }, 'Storage maintenance failed; it runs again at the next interval.'))
+      await maintain()
+      maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
+      maintenance.unref()
       await directory?.start()
       const mqttPort = await source.listen()
-      await http.listen({ port: config.http.port, host: config.http.host })
+      try {
+        await http.listen({ port: config.http.port, host: config.http.host })
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+        throw new GridlineError('GRIDLINE_PORT_IN_USE', `HTTP port ${config.http.port} on ${config.http.host} is already in use; set HTTP_PORT or http.port.`, { cause: err })
+      }
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address ? address.port : config.http.port
       setInterval(() => {

@@ -37,7 +37,7 @@ export const IngestConfigSchema = z.strictObject({
     retryMinMs: z.number().int().min(1).default(100).describe('First delay before retrying a failed batch write.'),
     retryMaxMs: z.number().int().min(1).default(5_000).describe('Largest delay between retries of a failed batch write.'),
     shutdownTimeoutMs: z.number().int().min(0).default(30_000).describe('On SIGTERM, how long to wait for pending messages to commit before closing anyway (they are then not acknowledged).'),
-  }).prefault({}),
+  }).prefault({}).refine((i) => i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] }),
   auth: z.strictObject({
     mode: z.enum(['devices', 'none']).default('devices').describe('devices: each device logs in with its id and password. none: no login, no topic checks; trusted labs only. Env AUTH_MODE.'),
   }).prefault({}),
@@ -62,11 +62,21 @@ export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
 
 /** Reads, overrides from the environment and validates the service config. Throws listing every problem. */
 export function loadIngestConfig(path?: string, env: NodeJS.ProcessEnv = process.env, base: Record<string, unknown> = {}): IngestConfig {
-  const raw = { ...base, ...readConfigFile(path) }
+  const file = readConfigFile(path)
+  // Sections from the file replace the caller's defaults key by key.
+  const raw: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(file)) {
+    const below = base[key]
+    raw[key] = isRecord(below) && isRecord(value) ? { ...below, ...value } : value
+  }
   return validateConfig(IngestConfigSchema, applyEnvOverrides(raw, INGEST_ENV_OVERRIDES, env), path ? `config ${path}` : 'config')
 }
 
 /** The config with every default, for tests and embedding. */
 export function ingestConfig(overrides: Record<string, unknown> = {}): IngestConfig {
   return validateConfig(IngestConfigSchema, overrides)
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

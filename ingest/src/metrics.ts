@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every metric the ingest service exports on /metrics (docs/operations.md#metrics). */
 export function createIngestMetrics() {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'gridline_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'gridline_' })
   const r = [registry]
   return {
     registry,
@@ -15,7 +15,7 @@ export function createIngestMetrics() {
     rejected: new Counter({ name: 'gridline_ingest_rejected_total', help: 'Messages, readings or values committed to the rejected table, by reason.', labelNames: ['reason'] as const, registers: r }),
     unknownMetricRows: new Counter({ name: 'gridline_ingest_unknown_metric_rows_total', help: 'Rows stored whose metric is not in the catalogue.', registers: r }),
     outOfRangeRows: new Counter({ name: 'gridline_ingest_out_of_range_rows_total', help: 'Rows stored with quality 1 (outside the plausible range).', registers: r }),
-    messagesAcked: new Counter({ name: 'gridline_ingest_messages_acked_total', help: 'Messages settled after commit (PUBACK sent for QoS 1).', registers: r }),
+    messagesAcked: new Counter({ name: 'gridline_ingest_messages_acked_total', help: 'Messages settled after commit (PUBACK/PUBREC sent for QoS 1/2; QoS 0 counted too).', registers: r }),
     batches: new Histogram({ name: 'gridline_ingest_batch_rows', help: 'Rows per committed batch.', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000], registers: r }),
     commitSeconds: new Histogram({ name: 'gridline_ingest_commit_seconds', help: 'Time to write and commit one batch.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
     writeRetries: new Counter({ name: 'gridline_ingest_write_retries_total', help: 'Batch writes retried after a database or connection error.', registers: r }),
@@ -23,6 +23,8 @@ export function createIngestMetrics() {
     backpressure: new Gauge({ name: 'gridline_ingest_backpressure', help: '1 while intake is held back (database slow or down, pending rows over the limit).', registers: r }),
     connectedClients: new Gauge({ name: 'gridline_ingest_connected_clients', help: 'MQTT clients connected now.', registers: r }),
     authFailures: new Counter({ name: 'gridline_ingest_auth_failures_total', help: 'Connections refused at CONNECT, by reason.', labelNames: ['reason'] as const, registers: r }),
+    oversizedPackets: new Counter({ name: 'gridline_ingest_oversized_packets_total', help: 'Connections closed because a packet announced more than the largest allowed size.', registers: r }),
+    shedConnections: new Counter({ name: 'gridline_ingest_shed_total', help: 'Publishes refused unacknowledged (connection closed) because pending rows passed twice ingest.maxPendingRows.', registers: r }),
     subscribeDenied: new Counter({ name: 'gridline_ingest_subscribe_denied_total', help: 'SUBSCRIBE requests refused by authorization.', registers: r }),
     seqMissing: new Gauge({ name: 'gridline_ingest_seq_missing_readings', help: 'Readings missing according to per-device seq gaps since start.', registers: r }),
     seqRegressions: new Gauge({ name: 'gridline_ingest_seq_regressions', help: 'Readings whose seq was not above the device\'s last one since start (resends, restarts).', registers: r }),

@@ -20,6 +20,7 @@ export const REJECT_REASONS = {
   reading_not_object: 'An element of the readings array is not an object.',
   reading_unknown_field: 'A reading has a field the contract does not define.',
   ts_invalid: 'ts is neither an RFC 3339 date-time with offset nor epoch milliseconds.',
+  ts_missing: 'A message with more than one reading has a reading without ts; they would all get the same receive time and collide.',
   ts_in_future: 'ts is further into the future than the configured clock skew allows.',
   ts_too_old: 'ts is before the configured earliest accepted time (often an unset device clock).',
   seq_invalid: 'seq is not an integer >= 0.',

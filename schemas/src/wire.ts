@@ -27,9 +27,12 @@ export const ReadingSchema = z.strictObject({
   quality: QualityFlagSchema.optional(),
 })
 
+/** With several readings in one message each needs its own ts: without, all would get the same receive time. */
+const tsWhenSeveral = (readings: { ts?: unknown }[]) => readings.length === 1 || readings.every((r) => r.ts !== undefined)
+
 export const DevicePayloadSchema = z.union([
   ReadingSchema,
-  z.array(ReadingSchema).min(1).max(LIMITS.maxReadingsPerMessage),
+  z.array(ReadingSchema).min(1).max(LIMITS.maxReadingsPerMessage).refine(tsWhenSeveral, 'every reading needs ts when a message has several'),
 ])
 
 export const GatewayReadingSchema = ReadingSchema.extend({
@@ -39,7 +42,7 @@ export const GatewayReadingSchema = ReadingSchema.extend({
 })
 
 export const GatewayPayloadSchema = z.strictObject({
-  readings: z.array(GatewayReadingSchema).min(1).max(LIMITS.maxReadingsPerGatewayBatch),
+  readings: z.array(GatewayReadingSchema).min(1).max(LIMITS.maxReadingsPerGatewayBatch).refine(tsWhenSeveral, 'every reading needs ts when a batch has several'),
 })
 
 export type Reading = z.infer<typeof ReadingSchema>

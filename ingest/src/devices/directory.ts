@@ -17,6 +17,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   private reloadTimer: NodeJS.Timeout | undefined
   /** id -> (stored hash, sha256 of the secret that last verified against it). */
   private readonly verified = new Map<string, { hash: string; digest: Buffer }>()
+  private readonly changeListeners: ((deviceId: string, device: DeviceRecord | undefined) => void)[] = []
 
   constructor(
     private readonly pool: pg.Pool,
@@ -27,6 +28,14 @@ export class LiveDeviceDirectory implements DeviceDirectory {
 
   get size(): number {
     return this.devices.size
+  }
+
+  /**
+   * Called after a device was removed or changed (undefined when removed), so
+   * open connections made with the old registration can be closed.
+   */
+  onChange(listener: (deviceId: string, device: DeviceRecord | undefined) => void): void {
+    this.changeListeners.push(listener)
   }
 
   get(deviceId: string): DeviceRecord | undefined {
@@ -70,13 +79,25 @@ export class LiveDeviceDirectory implements DeviceDirectory {
 
   private async reload(): Promise<void> {
     const list = await new DeviceStore(pgSqlClient(this.pool)).list()
+    const previous = this.devices
     this.devices = new Map(list.map((d) => [d.id, d]))
+    for (const [id, old] of previous) {
+      const now = this.devices.get(id)
+      if (!now || changedIdentity(old, now)) this.notify(id, now)
+    }
   }
 
   private async reloadOne(id: string): Promise<void> {
     const device = await new DeviceStore(pgSqlClient(this.pool)).get(id)
+    const old = this.devices.get(id)
     if (device) this.devices.set(id, device)
     else this.devices.delete(id)
+    if (old && (!device || changedIdentity(old, device))) this.notify(id, device)
+  }
+
+  private notify(id: string, device: DeviceRecord | undefined): void {
+    this.verified.delete(id)
+    for (const listener of this.changeListeners) listener(id, device)
   }
 
   private async listen(): Promise<void> {
@@ -94,4 +115,9 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     await client.query('LISTEN gridline_devices')
     this.listener = client
   }
+}
+
+/** What a connection's authorization was based on: kind, domain, gateway and credentials. */
+function changedIdentity(a: DeviceRecord, b: DeviceRecord): boolean {
+  return a.kind !== b.kind || a.domain !== b.domain || a.gateway !== b.gateway || a.credentialsHash !== b.credentialsHash
 }

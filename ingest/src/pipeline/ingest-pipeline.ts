@@ -60,6 +60,7 @@ export class IngestPipeline {
     const n = envelopeRows(envelope)
     this.pending += n
     this.metrics.pendingRows.set(this.pending)
+    if (this.pending >= this.options.maxPendingRows) this.metrics.backpressure.set(1)
     this.open.push(envelope)
     this.openRows += n
     // While draining for shutdown nothing lingers.

@@ -105,7 +105,7 @@ export async function detectEngine(db: SqlClient): Promise<StorageEngine> {
   return hyper.rows.length > 0 ? 'timescaledb' : 'postgres'
 }
 
-async function chooseEngine(db: SqlClient, options: StorageOptions): Promise<StorageEngine> {
+async function chooseEngine(db: SqlClient, options: StorageOptions, notes: string[]): Promise<StorageEngine> {
   if (options.timescale === 'off') return 'postgres'
   const { rows } = await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`)
   if (rows.length === 0) {
@@ -114,13 +114,24 @@ async function chooseEngine(db: SqlClient, options: StorageOptions): Promise<Sto
     }
     return 'postgres'
   }
-  await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
+  try {
+    await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
+  } catch (err) {
+    // Installed but not loadable (not in shared_preload_libraries, say).
+    if (options.timescale === 'on') {
+      throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `storage.timescale is "on" but CREATE EXTENSION timescaledb failed: ${(err as Error).message}`, { cause: err })
+    }
+    notes.push(`TimescaleDB is installed but could not be enabled (${(err as Error).message}); using plain PostgreSQL partitions.`)
+    return 'postgres'
+  }
   return 'timescaledb'
 }
 
 export interface MigrationReport {
   engine: StorageEngine
   applied: string[]
+  /** Things an operator should know (a fallback taken, say). */
+  notes: string[]
 }
 
 /**
@@ -135,11 +146,15 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
     const done = new Set((await db.query<{ version: number }>('SELECT version FROM gridline_migrations')).rows.map((r) => Number(r.version)))
     const applied: string[] = []
+    const notes: string[] = []
     let engine: StorageEngine
     if (done.has(2)) {
       engine = await detectEngine(db)
+      if (engine === 'postgres' && options.timescale === 'on') {
+        throw new GridlineError('GRIDLINE_MIGRATION_FAILED', 'storage.timescale is "on" but telemetry was created as plain PostgreSQL partitions; migrating existing data to a hypertable is a manual step (docs/storage.md).')
+      }
     } else {
-      engine = await chooseEngine(db, options)
+      engine = await chooseEngine(db, options, notes)
     }
     const migrations = [...BASE_MIGRATIONS, { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) }]
     for (const m of migrations) {
@@ -153,7 +168,7 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       applied.push(`${m.version} ${m.name}`)
     }
     if (engine === 'timescaledb') await applyTimescalePolicies(db, options)
-    return { engine, applied }
+    return { engine, applied, notes }
   } finally {
     await db.exec(`SELECT pg_advisory_unlock(727274)`)
   }
@@ -182,17 +197,40 @@ export interface MaintenanceReport {
   dropped: string[]
   /** Rows deleted from telemetry_default by retention. */
   deletedFromDefault: number
+  /** Rows deleted from rejected by retention. */
+  rejectedDeleted: number
 }
 
 /**
- * Plain PostgreSQL only: creates partitions around now (moving any rows that
+ * Periodic upkeep, idempotent: on plain PostgreSQL creates partitions around
+ * now and applies retention by dropping whole partitions; on both engines
+ * applies retention to the rejected table. (TimescaleDB's own jobs handle its
+ * chunks.)
+ */
+export async function maintainStorage(db: SqlClient, engine: StorageEngine, options: StorageOptions, now = Date.now()): Promise<MaintenanceReport> {
+  const report: MaintenanceReport = engine === 'postgres'
+    ? await maintainPartitions(db, options, now)
+    : { created: [], dropped: [], deletedFromDefault: 0, rejectedDeleted: 0 }
+  if (options.retentionDays > 0) {
+    const cutoff = new Date(now - options.retentionDays * 24 * HOUR_MS).toISOString()
+    const { rows } = await db.query<{ n: string }>(
+      `WITH gone AS (DELETE FROM rejected WHERE received_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone`, [cutoff])
+    report.rejectedDeleted = Number(rows[0]?.n ?? 0)
+  }
+  return report
+}
+
+/**
+ * Plain PostgreSQL: creates partitions around now (moving any rows that
  * already fell into telemetry_default), and applies retention by dropping
- * whole partitions. Runs at start and then periodically; idempotent.
+ * whole partitions. A range that overlaps an existing partition (the interval
+ * was changed after partitions were made) is left to that partition.
  */
 export async function maintainPartitions(db: SqlClient, options: StorageOptions, now = Date.now()): Promise<MaintenanceReport> {
-  const report: MaintenanceReport = { created: [], dropped: [], deletedFromDefault: 0 }
+  const report: MaintenanceReport = { created: [], dropped: [], deletedFromDefault: 0, rejectedDeleted: 0 }
   const width = options.partitionIntervalHours * HOUR_MS
   const current = Math.floor(now / width) * width
+  const cutoff = options.retentionDays > 0 ? now - options.retentionDays * 24 * HOUR_MS : -Infinity
   const existing = new Set((await db.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
       WHERE i.inhparent = 'telemetry'::regclass`,
@@ -201,30 +239,35 @@ export async function maintainPartitions(db: SqlClient, options: StorageOptions,
   for (let i = -options.partitionsBehind; i <= options.partitionsAhead; i++) {
     const start = current + i * width
     const name = partitionName(start)
-    if (existing.has(name)) continue
+    // Never create what retention would drop at once.
+    if (existing.has(name) || start + width <= cutoff) continue
     const from = new Date(start).toISOString()
     const to = new Date(start + width).toISOString()
-    // Rows for this range may already sit in the default partition (a backfill
-    // older than the partitions we had); move them so ATTACH can succeed.
-    await db.exec(`BEGIN;
-      CREATE TABLE ${name} (LIKE telemetry INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-      WITH moved AS (DELETE FROM telemetry_default WHERE time >= '${from}' AND time < '${to}' RETURNING *)
-        INSERT INTO ${name} SELECT * FROM moved;
-      ALTER TABLE telemetry ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}');
-      COMMIT;`).catch(async (err) => {
+    try {
+      // Rows for this range may already sit in the default partition (a
+      // backfill older than the partitions we had); move them so ATTACH can succeed.
+      await db.exec(`BEGIN;
+        CREATE TABLE ${name} (LIKE telemetry INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+        WITH moved AS (DELETE FROM telemetry_default WHERE time >= '${from}' AND time < '${to}' RETURNING *)
+          INSERT INTO ${name} SELECT * FROM moved;
+        ALTER TABLE telemetry ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}');
+        COMMIT;`)
+    } catch (err) {
       await db.exec('ROLLBACK').catch(() => undefined)
+      // 42P17: the range overlaps a partition made with another interval.
+      if ((err as { code?: string }).code === '42P17') continue
       throw err
-    })
+    }
     report.created.push(name)
   }
 
   if (options.retentionDays > 0) {
-    const cutoff = now - options.retentionDays * 24 * HOUR_MS
     for (const name of existing) {
       const match = /^telemetry_p(\d{4})(\d{2})(\d{2})(\d{2})$/.exec(name)
       if (!match) continue
       const start = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]), Number(match[4]))
-      if (start + width <= cutoff) {
+      const end = await partitionEnd(db, name)
+      if ((end ?? start + width) <= cutoff) {
         await db.exec(`DROP TABLE ${name}`)
         report.dropped.push(name)
       }
@@ -236,4 +279,12 @@ export async function maintainPartitions(db: SqlClient, options: StorageOptions,
     report.deletedFromDefault = Number(rows[0]?.n ?? 0)
   }
   return report
+}
+
+/** The upper bound of a partition, read from the catalogue (the interval may have changed since it was made). */
+async function partitionEnd(db: SqlClient, name: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ bound: string }>(
+    `SELECT pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_class c WHERE c.relname = $1`, [name])
+  const match = /TO \('([^']+)'\)/.exec(rows[0]?.bound ?? '')
+  return match ? Date.parse(match[1]!) : undefined
 }

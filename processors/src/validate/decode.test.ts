@@ -91,6 +91,7 @@ describe('good input', () => {
     const out = decode('{"values":{"pm25":1}}', 'telemetry/environment/anyone', null)
     expect(out.rows.length).toBe(1)
     const gw = decode(JSON.stringify({ readings: [{ device: 'stranger', domain: 'traffic', values: { occupancy: 3 } }] }), 'gateways/x/telemetry', null)
+    expect(gw.rows.flags).toEqual([RowFlags.SERVER_TIME])
     expect(gw.rows.deviceId).toEqual(['stranger'])
   })
 
@@ -134,10 +135,12 @@ const BAD: [string, string, Principal | null, string | Buffer, RejectReason, num
   ['gateway payload with an extra field', GW_TOPIC, gateway, JSON.stringify({ readings: [good], gateway: 'gw-1' }), 'payload_not_object', 0],
   ['empty array', TOPIC, device, '[]', 'batch_empty', 0],
   ['gateway with no readings', GW_TOPIC, gateway, '{"readings":[]}', 'batch_empty', 0],
-  ['1,001 readings', TOPIC, device, JSON.stringify(Array(1001).fill({ values: { pm25: 1 } })), 'too_many_readings', 0],
+  ['1,001 readings', TOPIC, device, JSON.stringify(Array(1001).fill(good)), 'too_many_readings', 0],
   ['array element that is a number', TOPIC, device, JSON.stringify([good, 5]), 'reading_not_object', 1],
   ['array element that is null', TOPIC, device, JSON.stringify([null, good]), 'reading_not_object', 1],
   ['unknown field (typo of values)', TOPIC, device, JSON.stringify([{ ts: NOW, value: { pm25: 1 } }, good]), 'reading_unknown_field', 1],
+  ['several readings, one without ts', TOPIC, device, JSON.stringify([{ values: { pm25: 1 } }, good]), 'ts_missing', 1],
+  ['gateway batch with a reading without ts', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'ts_missing', 1],
   ['ts that is not a date', TOPIC, device, JSON.stringify([{ ts: 'yesterday', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
   ['ts without an offset', TOPIC, device, JSON.stringify([{ ts: '2026-11-28T10:00:00', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
   ['ts on 31 February', TOPIC, device, JSON.stringify([{ ts: '2026-02-31T10:00:00Z', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
@@ -146,27 +149,27 @@ const BAD: [string, string, Principal | null, string | Buffer, RejectReason, num
   ['ts an hour in the future', TOPIC, device, JSON.stringify([{ ts: NOW + 3_600_000, values: { pm25: 1 } }, good]), 'ts_in_future', 1],
   ['ts in seconds instead of ms', TOPIC, device, JSON.stringify([{ ts: Math.floor(NOW / 1000), values: { pm25: 1 } }, good]), 'ts_too_old', 1],
   ['ts of an unset clock (1970)', TOPIC, device, JSON.stringify([{ ts: '1970-01-01T00:00:05Z', values: { pm25: 1 } }, good]), 'ts_too_old', 1],
-  ['negative seq', TOPIC, device, JSON.stringify([{ seq: -1, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
-  ['seq as a string', TOPIC, device, JSON.stringify([{ seq: '7', values: { pm25: 1 } }, good]), 'seq_invalid', 1],
-  ['fractional seq', TOPIC, device, JSON.stringify([{ seq: 1.5, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
-  ['quality not in the list', TOPIC, device, JSON.stringify([{ quality: 'ok', values: { pm25: 1 } }, good]), 'quality_invalid', 1],
+  ['negative seq', TOPIC, device, JSON.stringify([{ ts: NOW, seq: -1, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['seq as a string', TOPIC, device, JSON.stringify([{ ts: NOW, seq: '7', values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['fractional seq', TOPIC, device, JSON.stringify([{ ts: NOW, seq: 1.5, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
+  ['quality not in the list', TOPIC, device, JSON.stringify([{ ts: NOW, quality: 'ok', values: { pm25: 1 } }, good]), 'quality_invalid', 1],
   ['no values', TOPIC, device, JSON.stringify([{ ts: NOW }, good]), 'values_missing', 1],
-  ['values as an array', TOPIC, device, JSON.stringify([{ values: [1, 2] }, good]), 'values_missing', 1],
-  ['empty values', TOPIC, device, JSON.stringify([{ values: {} }, good]), 'values_empty', 1],
-  ['257 values', TOPIC, device, JSON.stringify([{ values: big(257) }, good]), 'too_many_values', 1],
+  ['values as an array', TOPIC, device, JSON.stringify([{ ts: NOW, values: [1, 2] }, good]), 'values_missing', 1],
+  ['empty values', TOPIC, device, JSON.stringify([{ ts: NOW, values: {} }, good]), 'values_empty', 1],
+  ['257 values', TOPIC, device, JSON.stringify([{ ts: NOW, values: big(257) }, good]), 'too_many_values', 1],
   ['metric name with upper case (other values kept)', TOPIC, device, JSON.stringify({ values: { PM25: 1, pm10: 2 } }), 'metric_name_invalid', 1],
   ['metric name __proto__', TOPIC, device, '{"values":{"__proto__":1,"pm10":2}}', 'metric_name_invalid', 1],
   ['value as a string', TOPIC, device, JSON.stringify({ values: { pm25: '35.2', pm10: 2 } }), 'value_invalid', 1],
   ['value null', TOPIC, device, JSON.stringify({ values: { pm25: null, pm10: 2 } }), 'value_invalid', 1],
   ['value as an object', TOPIC, device, JSON.stringify({ values: { pm25: { v: 1 }, pm10: 2 } }), 'value_invalid', 1],
   ['value overflowing to Infinity', TOPIC, device, '{"values":{"pm25":1e400,"pm10":2}}', 'value_invalid', 1],
-  ['gateway reading without a device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_invalid', 1],
-  ['gateway reading for an unknown domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'air', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'domain_unknown', 1],
-  ['gateway reading for a device behind another gateway', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'lamp-3', domain: 'lighting', values: { power: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
-  ['gateway reading for an unregistered device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'ghost', domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
-  ['gateway reading with the wrong domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'pump-7', domain: 'environment', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'device_domain_mismatch', 1],
-  ['gateway reading with backfill as a string', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', backfill: 'yes', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', values: { pm25: 1 } }] }), 'reading_unknown_field', 1],
-  ['10,001 gateway readings', GW_TOPIC, gateway, JSON.stringify({ readings: Array(10_001).fill({ device: 'aq-1', domain: 'environment', values: { pm25: 1 } }) }), 'too_many_readings', 0],
+  ['gateway reading without a device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ domain: 'environment', ts: NOW, values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'device_invalid', 1],
+  ['gateway reading for an unknown domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'air', ts: NOW, values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'domain_unknown', 1],
+  ['gateway reading for a device behind another gateway', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'lamp-3', domain: 'lighting', ts: NOW, values: { power: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
+  ['gateway reading for an unregistered device', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'ghost', domain: 'environment', ts: NOW, values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'device_not_behind_gateway', 1],
+  ['gateway reading with the wrong domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'pump-7', domain: 'environment', ts: NOW, values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'device_domain_mismatch', 1],
+  ['gateway reading with backfill as a string', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', ts: NOW, backfill: 'yes', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'reading_unknown_field', 1],
+  ['10,001 gateway readings', GW_TOPIC, gateway, JSON.stringify({ readings: Array(10_001).fill({ device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }) }), 'too_many_readings', 0],
 ]
 
 describe('bad input', () => {

@@ -110,6 +110,7 @@ export function decodeMessage(
   }
 
   const decoder = new ReadingDecoder(out, receivedAt, options)
+  decoder.several = Array.isArray(body) ? body.length > 1 : isPlainObject(body) && Array.isArray(body.readings) && body.readings.length > 1
   if (target.kind === 'device') {
     if (Array.isArray(body)) {
       if (body.length === 0) return rejectAll('batch_empty', 'the readings array is empty', topicDevice)
@@ -146,6 +147,9 @@ const GATEWAY_FIELDS = new Set(['ts', 'seq', 'values', 'quality', 'device', 'dom
 
 /** Per-message state shared by the readings of one payload. */
 class ReadingDecoder {
+  /** The message carries more than one reading, so each needs its own ts. */
+  several = false
+
   constructor(
     private readonly out: DecodedMessage,
     private readonly receivedAt: number,
@@ -194,6 +198,7 @@ class ReadingDecoder {
     let time: number
     const ts = reading.ts
     if (ts === undefined) {
+      if (this.several) return this.reject('ts_missing', at(index, 'has no ts, which a message with several readings requires'), deviceId, reading)
       time = this.receivedAt
       flags |= RowFlags.SERVER_TIME
     } else if (typeof ts === 'number') {

@@ -189,17 +189,26 @@ async function copyInto(client: pg.PoolClient, table: string, text: string): Pro
   })
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000 (SQLSTATE 22021), and an MQTT client id,
+ * topic or a detail quoting the payload can contain it. Replace it so the
+ * dead letter itself can never be refused.
+ */
+function pgText(s: string | null): string | null {
+  return s === null || !s.includes('\u0000') ? s : s.replaceAll('\u0000', '\uFFFD')
+}
+
 async function insertRejected(client: pg.PoolClient, rows: RejectRow[]): Promise<void> {
   await client.query(
     `INSERT INTO rejected (received_at, client_id, device_id, topic, reason, detail, payload, payload_bytes)
      SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::int[])`,
     [
       rows.map((r) => new Date(r.receivedAt).toISOString()),
-      rows.map((r) => r.clientId),
-      rows.map((r) => r.deviceId),
-      rows.map((r) => r.topic),
+      rows.map((r) => pgText(r.clientId)),
+      rows.map((r) => pgText(r.deviceId)),
+      rows.map((r) => pgText(r.topic)),
       rows.map((r) => r.reason),
-      rows.map((r) => r.detail),
+      rows.map((r) => pgText(r.detail)),
       rows.map((r) => r.payload),
       rows.map((r) => r.payloadBytes),
     ],

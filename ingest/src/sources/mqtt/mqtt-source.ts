@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
-import { type DecodeOptions, type Principal, decodeMessage } from '@gridline/processors'
+import { type DecodeOptions, type Principal, Rows, decodeMessage } from '@gridline/processors'
+import { LIMITS } from '@gridline/schemas'
 import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
@@ -22,6 +23,13 @@ interface ClientState {
   acks: AckSequencer
 }
 
+/**
+ * Largest MQTT packet read: a 1 MiB gateway batch plus room for the topic and
+ * headers. The announced length is checked before the body is buffered, so an
+ * oversized packet costs no memory; its connection is closed.
+ */
+const MAX_PACKET_BYTES = LIMITS.maxGatewayPayloadBytes + 65_536
+
 const STATE = Symbol('gridline')
 type GridlineClient = Client & { [STATE]?: ClientState }
 
@@ -39,6 +47,14 @@ export class MqttSource {
   private broker: Aedes | undefined
   private server: Server | undefined
   private draining = false
+  /** Payloads of messages that produced no valid rows: never forwarded to subscribers. */
+  private readonly unforwardable = new WeakSet<Buffer>()
+  private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
+
+  /** Twice the soft limit: past it new publishes close their connection. */
+  private get hardPendingRows(): number {
+    return this.deps.maxPendingRows * 2
+  }
 
   constructor(
     private readonly options: MqttSourceOptions,
@@ -48,6 +64,7 @@ export class MqttSource {
       decodeOptions: DecodeOptions
       metrics: IngestMetrics
       logger: Logger
+      maxPendingRows: number
     },
   ) {}
 
@@ -62,11 +79,41 @@ export class MqttSource {
         this.deps.metrics.subscribeDenied.inc()
         done(null, null) // SUBACK 0x80 for this topic [MQTT-3.9.3]
       },
+      // Only what passed validation reaches subscribers: a device must not
+      // reach another device's topics through the broker.
+      authorizeForward: (_client, packet) => (this.unforwardable.has(packet.payload as Buffer) ? null : packet),
     })
-    broker.on('client', () => this.deps.metrics.connectedClients.inc())
-    broker.on('clientDisconnect', () => this.deps.metrics.connectedClients.dec())
+    broker.on('client', (client: GridlineClient) => {
+      this.deps.metrics.connectedClients.inc()
+      const principal = client[STATE]?.principal
+      if (principal) {
+        let set = this.clientsByDevice.get(principal.id)
+        if (!set) this.clientsByDevice.set(principal.id, (set = new Set()))
+        set.add(client)
+      }
+    })
+    broker.on('clientDisconnect', (client: GridlineClient) => {
+      this.deps.metrics.connectedClients.dec()
+      const principal = client[STATE]?.principal
+      if (principal) {
+        const set = this.clientsByDevice.get(principal.id)
+        set?.delete(client)
+        if (set?.size === 0) this.clientsByDevice.delete(principal.id)
+      }
+    })
+    // A device removed, or given new credentials, a new domain or gateway,
+    // loses the connections it opened under the old registration.
+    this.deps.directory?.onChange((deviceId) => {
+      for (const client of this.clientsByDevice.get(deviceId) ?? []) {
+        this.deps.logger.info({ deviceId }, 'Closing a connection: its device registration changed.')
+        client.close()
+      }
+    })
     this.broker = broker
-    const server = createServer(broker.handle)
+    const server = createServer((socket) => {
+      const client = broker.handle(socket) as GridlineClient
+      this.guardPacketSize(client)
+    })
     server.maxConnections = this.options.maxConnections
     this.server = server
     await new Promise<void>((resolve, reject) => {
@@ -100,6 +147,42 @@ export class MqttSource {
     this.stopIntake()
     const broker = this.broker
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
+  }
+
+  /** Refuses, before buffering it, any packet announcing more than MAX_PACKET_BYTES. */
+  private guardPacketSize(client: GridlineClient): void {
+    const parser = (client as unknown as { _parser: ParserInternals })._parser
+    const parseLength = parser._parseLength.bind(parser)
+    parser._parseLength = () => {
+      const complete = parseLength()
+      if (complete && parser.packet.length > MAX_PACKET_BYTES) {
+        const announced = parser.packet.length
+        this.deps.metrics.oversizedPackets.inc()
+        this.deadLetter(client, 'payload_too_large', `the MQTT packet announced ${announced} bytes, the limit is ${MAX_PACKET_BYTES}; the connection was closed without reading it`, announced)
+        parser._emitError(new Error(`packet of ${announced} bytes exceeds ${MAX_PACKET_BYTES}`))
+        return false
+      }
+      return complete
+    }
+  }
+
+  /** Records a refusal that has no message to go with it in the rejected table. */
+  private deadLetter(client: GridlineClient, reason: 'payload_too_large', detail: string, payloadBytes: number): void {
+    const principal = client[STATE]?.principal
+    this.deps.pipeline.submit({
+      topic: '',
+      clientId: client.id ?? null,
+      receivedAt: Date.now(),
+      payload: Buffer.alloc(0),
+      decoded: {
+        rows: new Rows(),
+        readings: 0,
+        rejections: [{ reason, detail, deviceId: principal?.id ?? null, payload: Buffer.alloc(0), payloadBytes }],
+        unknownMetrics: 0,
+        outOfRange: 0,
+      },
+      settle: noop,
+    })
   }
 
   private authenticate(
@@ -144,9 +227,16 @@ export class MqttSource {
       // unacknowledged, the client sends it again after reconnecting elsewhere.
       return done(new GridlineError('GRIDLINE_SHUTTING_DOWN', 'the service is shutting down'))
     }
+    const { pipeline, decodeOptions, metrics } = this.deps
+    if (pipeline.pendingRows >= this.hardPendingRows) {
+      // Held sockets are not read, so only new connections (devices
+      // reconnecting while the database is away) can add to memory: shed them
+      // unacknowledged, and their clients resend later. Nothing acknowledged is lost.
+      metrics.shedConnections.inc()
+      return done(new Error('ingest is overloaded; reconnect later'))
+    }
     // Telemetry is never retained: the broker would keep a copy per topic in memory.
     packet.retain = false
-    const { pipeline, decodeOptions, metrics } = this.deps
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const receivedAt = Date.now()
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
@@ -154,6 +244,8 @@ export class MqttSource {
     if (decoded.readings > 0) metrics.readingsReceived.inc(decoded.readings)
     if (decoded.unknownMetrics > 0) metrics.unknownMetricRows.inc(decoded.unknownMetrics)
     if (decoded.outOfRange > 0) metrics.outOfRangeRows.inc(decoded.outOfRange)
+
+    if (decoded.rows.length === 0) this.unforwardable.add(payload)
 
     let settle: Envelope['settle']
     if (packet.qos === 0 && !pipeline.congested) {
@@ -168,6 +260,13 @@ export class MqttSource {
 }
 
 function noop(): void {}
+
+/** The parts of mqtt-packet's Parser (used by aedes, not typed) that the size guard hooks. */
+interface ParserInternals {
+  packet: { length: number }
+  _parseLength(): boolean
+  _emitError(err: Error): void
+}
 
 /** What a device or gateway may subscribe to: its own command topics. */
 function mayReceive(principal: Principal, topic: string): boolean {

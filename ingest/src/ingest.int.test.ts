@@ -1,0 +1,248 @@
+import mqtt, { type MqttClient } from 'mqtt'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type IngestService, buildIngestService } from './app.ts'
+import { ingestConfig } from './config.ts'
+import { DeviceStore } from './devices/device-store.ts'
+import { migrate } from './storage/schema.ts'
+import { pgSqlClient } from './storage/sql-client.ts'
+
+let db: TestDatabase
+let service: IngestService
+let url: string
+let httpBase: string
+const clients: MqttClient[] = []
+
+const PASSWORD = 'correct horse battery staple'
+
+async function connect(username: string, password = PASSWORD, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, { username, password, clientId: `${username}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 0, protocolVersion: 4, ...extra })
+  clients.push(client)
+  return client
+}
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const { rows } = await db.pool.query(sql, params)
+  return Number(rows[0].n)
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${httpBase}/metrics`)).text()
+  return text.split('\n').filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const setup = new pg.Client({ connectionString: db.url })
+  await setup.connect()
+  await migrate(pgSqlClient(setup))
+  await setup.end()
+  const store = new DeviceStore(pgSqlClient(db.pool))
+  await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
+  await store.add({ id: 'aq-2', domain: 'environment', password: PASSWORD })
+  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
+  await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
+  await store.add({ id: 'lamp-1', domain: 'lighting', gateway: 'gw-1', password: PASSWORD })
+  service = buildIngestService(ingestConfig({
+    database: { url: db.url },
+    mqtt: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    ingest: { flushIntervalMs: 2 },
+  }), silentLogger())
+  const ports = await service.start()
+  url = `mqtt://127.0.0.1:${ports.mqttPort}`
+  httpBase = `http://127.0.0.1:${ports.httpPort}`
+})
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
+  await service?.stop()
+  await db?.drop()
+})
+
+describe('ack after commit', () => {
+  test('on each PUBACK the message\'s rows are already queryable', async () => {
+    const client = await connect('aq-1')
+    const base = Date.parse('2026-11-28T00:00:00Z')
+    const checks = await Promise.all(Array.from({ length: 60 }, async (_, seq) => {
+      await client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: base + seq * 1000, seq, values: { pm25: seq, pm10: seq * 2 } }), { qos: 1 })
+      // The PUBACK has arrived: the rows must be visible to any other session now.
+      return count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-1' AND seq = $1`, [seq])
+    }))
+    expect(checks).toEqual(Array(60).fill(2))
+  })
+
+  test('QoS 2 is acknowledged (PUBREC) after commit too', async () => {
+    const client = await connect('aq-1')
+    await client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.parse('2026-11-28T01:00:00Z'), seq: 900, values: { pm25: 1 } }), { qos: 2 })
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-1' AND seq = 900`)).toBe(1)
+  })
+})
+
+describe('exactly once in storage', () => {
+  test('a resent message (same device, metric and time) is stored once and counted as duplicate', async () => {
+    const client = await connect('aq-2')
+    const payload = JSON.stringify({ ts: '2026-11-28T10:00:00.000+07:00', seq: 1, values: { pm25: 35.2, temperature: 29.1 } })
+    const before = await metric('gridline_ingest_rows_duplicate_total')
+    await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1 })
+    await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1, dup: true })
+    await client.publishAsync('telemetry/environment/aq-2', `[${payload},${payload}]`, { qos: 1 })
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time = '2026-11-28T03:00:00Z'`)).toBe(2)
+    expect(await metric('gridline_ingest_rows_duplicate_total') - before).toBe(6)
+  })
+
+  test('QoS 1 redelivery after a reconnect is stored once', async () => {
+    // Hold commits with a table lock so the first delivery is never acknowledged.
+    const unlock = await lockTelemetry()
+    try {
+      const client = await connect('aq-2', PASSWORD, { clientId: 'aq-2-redelivery', clean: false, reconnectPeriod: 100 })
+      const payload = JSON.stringify({ ts: Date.parse('2026-11-28T05:00:00Z'), seq: 77, values: { pm25: 7 } })
+      let acked = false
+      client.publish('telemetry/environment/aq-2', payload, { qos: 1 }, (err) => { if (!err) acked = true })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(acked).toBe(false)
+      // The connection drops before the PUBACK; mqtt.js reconnects and sends the message again (DUP).
+      // (aedes completes the session takeover only once the first delivery is settled, i.e. committed.)
+      const duplicatesBefore = await metric('gridline_ingest_rows_duplicate_total')
+      client.stream.destroy()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(acked).toBe(false)
+      await unlock()
+      await waitFor(async () => (await metric('gridline_ingest_rows_duplicate_total')) > duplicatesBefore, 10_000, 'the redelivery to arrive and be recognised')
+      await waitFor(() => acked, 10_000, 'the redelivered message to be acknowledged')
+    } finally {
+      await unlock()
+    }
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND seq = 77`)).toBe(1)
+  })
+})
+
+/** Takes an ACCESS EXCLUSIVE lock on telemetry so no batch can commit; returns the idempotent release. */
+async function lockTelemetry(): Promise<() => Promise<void>> {
+  const locker = new pg.Client({ connectionString: db.url })
+  await locker.connect()
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
+  let released = false
+  return async () => {
+    if (released) return
+    released = true
+    await locker.query('COMMIT')
+    await locker.end()
+  }
+}
+
+describe('bad input', () => {
+  test('each bad message is dead-lettered with its reason; the connection and the good readings carry on', async () => {
+    const client = await connect('aq-1')
+    const topic = 'telemetry/environment/aq-1'
+    const ts = Date.parse('2026-11-28T02:00:00Z')
+    const sends: [string, string][] = [
+      [topic, '{"values": {"pm25": 1}'],
+      [topic, '[]'],
+      [topic, JSON.stringify({ ts, seq: 5000, values: { pm25: 'high' } })],
+      [topic, JSON.stringify({ ts: 'not a time', values: { pm25: 2 } })],
+      [topic, JSON.stringify([{ ts: ts + 1, seq: 5001, values: { pm25: 3 } }, { ts: Date.now() + 86_400_000, values: { pm25: 4 } }])],
+      ['telemetry/environment/aq-2', JSON.stringify({ ts, values: { pm25: 5 } })],
+      ['sensors/aq-1', JSON.stringify({ ts, values: { pm25: 6 } })],
+    ]
+    for (const [t, p] of sends) await client.publishAsync(t, p, { qos: 1 })
+    expect(client.connected).toBe(true)
+    const { rows } = await db.pool.query(`SELECT reason, client_id, topic, payload_bytes FROM rejected WHERE client_id = $1 ORDER BY id`, [client.options.clientId])
+    expect(rows.map((r) => r.reason)).toEqual(['json_malformed', 'batch_empty', 'value_invalid', 'ts_invalid', 'ts_in_future', 'topic_not_authorized', 'topic_invalid'])
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-1' AND seq = 5001`)).toBe(1)
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time = $1`, [new Date(ts)])).toBe(0)
+    expect(await metric('gridline_ingest_rejected_total{reason="json_malformed"}')).toBeGreaterThanOrEqual(1)
+  })
+
+  test('values outside the plausible range are stored with quality 1', async () => {
+    const client = await connect('aq-1')
+    await client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.parse('2026-11-28T02:30:00Z'), values: { humidity: 180 } }), { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT quality FROM telemetry WHERE device_id = 'aq-1' AND metric = 'humidity'`)
+    expect(rows).toEqual([{ quality: 1 }])
+  })
+})
+
+describe('devices and security', () => {
+  test('a wrong password is refused at CONNECT with return code 4 and counted', async () => {
+    const before = await metric('gridline_ingest_auth_failures_total')
+    await expect(mqtt.connectAsync(url, { username: 'aq-1', password: 'wrong', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 })
+    await expect(mqtt.connectAsync(url, { username: 'nobody', password: 'x', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 })
+    await expect(mqtt.connectAsync(url, { reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 })
+    expect(await metric('gridline_ingest_auth_failures_total') - before).toBe(3)
+  })
+
+  test('a device may subscribe to its own command topic only', async () => {
+    const client = await connect('aq-1')
+    // mqtt.js reports a SUBACK with any 0x80 as an error carrying the packet.
+    const suback = await client.subscribeAsync(['commands/environment/aq-1', 'telemetry/#', 'commands/environment/aq-2'], { qos: 1 })
+      .then(() => undefined, (err: { packet?: { granted: number[] } }) => err.packet)
+    expect(suback?.granted).toEqual([1, 128, 128])
+  })
+
+  test('a gateway publishes for the devices behind it, and only for those', async () => {
+    const gw = await connect('gw-1')
+    const ts = Date.parse('2026-11-28T03:00:00Z')
+    await gw.publishAsync('gateways/gw-1/telemetry', JSON.stringify({ readings: [
+      { device: 'pump-1', domain: 'water', ts, seq: 1, values: { pressure: 3.2, flow: 120 } },
+      { device: 'lamp-1', domain: 'lighting', ts, seq: 1, values: { lamp_on: true }, backfill: true },
+      { device: 'aq-1', domain: 'environment', ts, values: { pm25: 3 } },
+    ] }), { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT device_id, metric, value, flags FROM telemetry WHERE time = $1 AND device_id IN ('pump-1', 'lamp-1', 'aq-1') ORDER BY device_id, metric`, [new Date(ts)])
+    expect(rows).toEqual([
+      { device_id: 'lamp-1', metric: 'lamp_on', value: 1, flags: 2 },
+      { device_id: 'pump-1', metric: 'flow', value: 120, flags: 0 },
+      { device_id: 'pump-1', metric: 'pressure', value: 3.2, flags: 0 },
+    ])
+    expect(await count(`SELECT count(*) AS n FROM rejected WHERE reason = 'device_not_behind_gateway' AND device_id = 'aq-1'`)).toBe(1)
+  })
+
+  test('a device registered while the service runs can connect at once (LISTEN/NOTIFY)', async () => {
+    await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'late-1', domain: 'traffic', password: PASSWORD })
+    let client: MqttClient | undefined
+    await waitFor(async () => {
+      client = await connect('late-1').catch(() => undefined)
+      return client !== undefined
+    }, 5_000, 'the new device to be accepted')
+    await client!.publishAsync('telemetry/traffic/late-1', JSON.stringify({ values: { vehicle_count: 12 } }), { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT flags FROM telemetry WHERE device_id = 'late-1'`)
+    expect(rows).toEqual([{ flags: 1 }])
+  })
+})
+
+describe('backpressure', () => {
+  test('while the database cannot commit nothing is acknowledged and intake is held; afterwards it catches up', async () => {
+    const client = await connect('aq-2')
+    const unlock = await lockTelemetry()
+    const base = Date.parse('2026-11-28T06:00:00Z')
+    let acked = 0
+    const payload = (seq: number) => JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ ts: base + seq * 100 + i, seq: seq * 100 + i, values: { pm25: i, pm10: i } })))
+    const all = Array.from({ length: 400 }, (_, seq) => client.publishAsync('telemetry/environment/aq-2', payload(seq), { qos: 1 }).then(() => { acked++ }))
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(acked).toBe(0)
+    const held = await service.snapshot()
+    // 400 messages x 100 rows were sent; the broker stopped reading after the first socket chunk.
+    expect(held.pendingRows).toBeGreaterThan(0)
+    expect(held.pendingRows).toBeLessThan(40_000)
+    expect(await metric('gridline_ingest_backpressure')).toBe(0) // a lock is slowness, not failure, and pending is under the limit
+    await unlock()
+    await Promise.all(all)
+    expect(acked).toBe(400)
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time >= $1 AND time < $2`, [new Date(base), new Date(base + 400 * 100)])).toBe(40_000)
+  })
+})
+
+describe('http', () => {
+  test('/healthz, /readyz and /metrics', async () => {
+    expect((await fetch(`${httpBase}/healthz`)).status).toBe(200)
+    const ready = await fetch(`${httpBase}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true } })
+    const text = await (await fetch(`${httpBase}/metrics`)).text()
+    for (const name of ['gridline_ingest_readings_received_total', 'gridline_ingest_rows_stored_total', 'gridline_ingest_commit_seconds_bucket', 'gridline_ingest_batch_rows_bucket', 'gridline_ingest_connected_clients', 'gridline_ingest_messages_acked_total']) {
+      expect(text).toContain(name)
+    }
+    expect(await metric('gridline_ingest_rows_stored_total')).toBeGreaterThan(100)
+  })
+})

@@ -156,6 +156,43 @@ describe('bad input', () => {
     expect(await metric('gridline_ingest_rejected_total{reason="json_malformed"}')).toBeGreaterThanOrEqual(1)
   })
 
+  test('U+0000 in a topic is dead-lettered like any bad topic and does not stall the pipeline', async () => {
+    const client = await connect('aq-1')
+    await client.publishAsync('telemetry/environment/aq\u00001', JSON.stringify({ values: { pm25: 1 } }), { qos: 1 })
+    await client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.parse('2026-11-28T02:10:00Z'), seq: 6000, values: { 'pm\u000025': 1, pm10: 2 } }), { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT reason, topic FROM rejected WHERE client_id = $1 ORDER BY id`, [client.options.clientId])
+    expect(rows).toEqual([
+      { reason: 'device_id_invalid', topic: 'telemetry/environment/aq\uFFFD1' },
+      { reason: 'metric_name_invalid', topic: 'telemetry/environment/aq-1' },
+    ])
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-1' AND seq = 6000`)).toBe(1)
+  })
+
+  test('rows the database refuses are isolated and dead-lettered; the rest of the batch is stored', async () => {
+    // A constraint the wire contract does not know about stands in for any data error.
+    await db.pool.query('ALTER TABLE telemetry ADD CONSTRAINT test_refuse_minus_42 CHECK (value <> -42)')
+    try {
+      const client = await connect('aq-1')
+      const ts = Date.parse('2026-11-28T02:20:00Z')
+      const sends = [1, 2, -42, 4, 5].map((v, i) => client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: ts + i, seq: 7000 + i, values: { pm25: v } }), { qos: 1 }))
+      await Promise.all(sends)
+      expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-1' AND seq BETWEEN 7000 AND 7004`)).toBe(4)
+      const { rows } = await db.pool.query(`SELECT reason, convert_from(payload, 'UTF8')::json->'values'->>'pm25' AS v FROM rejected WHERE reason = 'storage_rejected'`)
+      expect(rows).toEqual([{ reason: 'storage_rejected', v: '-42' }])
+    } finally {
+      await db.pool.query('ALTER TABLE telemetry DROP CONSTRAINT test_refuse_minus_42')
+    }
+  })
+
+  test('a packet announcing more than the largest allowed size is refused before it is read', async () => {
+    const client = await connect('aq-1')
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.publish('telemetry/environment/aq-1', Buffer.alloc(1_200_000, 0x20), { qos: 1 })
+    await closed
+    await waitFor(async () => (await count(`SELECT count(*) AS n FROM rejected WHERE client_id = $1 AND reason = 'payload_too_large'`, [client.options.clientId])) === 1, 5_000, 'the refusal to be recorded')
+    expect(await metric('gridline_ingest_oversized_packets_total')).toBe(1)
+  })
+
   test('values outside the plausible range are stored with quality 1', async () => {
     const client = await connect('aq-1')
     await client.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.parse('2026-11-28T02:30:00Z'), values: { humidity: 180 } }), { qos: 1 })
@@ -196,6 +233,37 @@ describe('devices and security', () => {
       { device_id: 'pump-1', metric: 'pressure', value: 3.2, flags: 0 },
     ])
     expect(await count(`SELECT count(*) AS n FROM rejected WHERE reason = 'device_not_behind_gateway' AND device_id = 'aq-1'`)).toBe(1)
+  })
+
+  test('only validated telemetry reaches subscribers: a device cannot reach another device\'s topics', async () => {
+    const watcher = buildIngestService(ingestConfig({ database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } }), silentLogger())
+    // A second, auth-free service on the same database lets a test subscriber see everything it forwards.
+    const ports = await watcher.start()
+    try {
+      const watch = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { reconnectPeriod: 0 })
+      const seen: string[] = []
+      watch.on('message', (topic) => seen.push(topic))
+      await watch.subscribeAsync('#', { qos: 0 })
+      const attacker = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { reconnectPeriod: 0 })
+      await attacker.publishAsync('commands/lighting/lamp-1', '{"dim": 0}', { qos: 1 })
+      await attacker.publishAsync('telemetry/environment/aq-9', '{"values": {"pm25": 1}}', { qos: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(seen).toEqual(['telemetry/environment/aq-9'])
+      await Promise.all([watch.endAsync(), attacker.endAsync()])
+    } finally {
+      await watcher.stop()
+    }
+  })
+
+  test('a removed device loses its open connection', async () => {
+    const store = new DeviceStore(pgSqlClient(db.pool))
+    await store.add({ id: 'doomed-1', domain: 'traffic', password: PASSWORD })
+    let client: MqttClient | undefined
+    await waitFor(async () => (client = await connect('doomed-1').catch(() => undefined)) !== undefined, 5_000, 'the device to be accepted')
+    const closed = new Promise<void>((resolve) => client!.once('close', () => resolve()))
+    await store.remove('doomed-1')
+    await closed
+    await expect(mqtt.connectAsync(url, { username: 'doomed-1', password: PASSWORD, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 })
   })
 
   test('a device registered while the service runs can connect at once (LISTEN/NOTIFY)', async () => {

@@ -1,0 +1,145 @@
+import { type ChildProcess, execFile as execFileCb, spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import mqtt from 'mqtt'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { type TestDatabase, createTestDatabase } from '../../test/support.ts'
+
+const execFile = promisify(execFileCb)
+const BIN = fileURLToPath(new URL('../bin/gridline.mjs', import.meta.url))
+
+let db: TestDatabase
+let password: string
+
+function gridline(args: string[], env: Record<string, string> = {}) {
+  return execFile(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: db.url, ...env } })
+}
+
+/** Starts `gridline ingest` as its own process; resolves once it logs its ports. */
+async function startIngest(): Promise<{ child: ChildProcess; mqttPort: number; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'ingest'], {
+    env: { ...process.env, DATABASE_URL: db.url, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const mqttPort = await new Promise<number>((resolve, reject) => {
+    let buffer = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString()
+      for (const line of buffer.split('\n')) {
+        if (line.includes('Ingest service is listening')) resolve(JSON.parse(line).mqttPort)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`gridline ingest exited with ${code}`)))
+  })
+  return { child, mqttPort, exited }
+}
+
+/**
+ * Publishes QoS 1 readings with distinct timestamps as fast as the service
+ * acknowledges them (50 in flight); returns the seqs acknowledged so far.
+ */
+function streamReadings(port: number, offset: number) {
+  const acked: number[] = []
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: 'proc-1', password, reconnectPeriod: 0, protocolVersion: 4 })
+  let seq = offset
+  let stopped = false
+  const sendNext = () => {
+    if (stopped || !client.connected) return
+    const mine = seq++
+    client.publish('telemetry/environment/proc-1', JSON.stringify({ ts: Date.parse('2026-11-28T00:00:00Z') + mine, seq: mine, values: { pm25: mine % 500 } }), { qos: 1 }, (err) => {
+      if (!err) acked.push(mine)
+      sendNext()
+    })
+  }
+  client.on('connect', () => { for (let i = 0; i < 50; i++) sendNext() })
+  client.on('error', () => undefined)
+  return { acked, stop: () => { stopped = true; client.end(true) } }
+}
+
+async function storedSeqs(): Promise<Set<number>> {
+  const { rows } = await db.pool.query(`SELECT seq FROM telemetry WHERE device_id = 'proc-1'`)
+  return new Set(rows.map((r) => Number(r.seq)))
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  await gridline(['migrate'])
+  const added = await gridline(['devices', 'add', 'proc-1', '--domain', 'environment'])
+  password = /Password \(shown once, store it on the device\): (\S+)/.exec(added.stdout)![1]!
+}, 60_000)
+
+afterAll(async () => {
+  await db?.drop()
+})
+
+describe('gridline ingest as a process', () => {
+  test('kill -9 mid-stream loses nothing that was acknowledged', async () => {
+    const service = await startIngest()
+    const stream = streamReadings(service.mqttPort, 0)
+    const deadline = Date.now() + 20_000
+    while (stream.acked.length < 500 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    service.child.kill('SIGKILL')
+    await service.exited
+    const acked = [...stream.acked]
+    stream.stop()
+    expect(acked.length).toBeGreaterThanOrEqual(500)
+    const stored = await storedSeqs()
+    expect(acked.filter((s) => !stored.has(s))).toEqual([])
+  })
+
+  test('SIGTERM stops intake, commits and acknowledges what it took in, and exits 0', async () => {
+    const service = await startIngest()
+    const stream = streamReadings(service.mqttPort, 1_000_000)
+    const deadline = Date.now() + 20_000
+    while (stream.acked.length < 500 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    service.child.kill('SIGTERM')
+    expect(await service.exited).toBe(0)
+    const acked = [...stream.acked]
+    stream.stop()
+    const stored = await storedSeqs()
+    expect(acked.filter((s) => !stored.has(s))).toEqual([])
+    // Every message the client saw acknowledged is stored, and only once (the primary key says so).
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d FROM telemetry WHERE device_id = 'proc-1'`)
+    expect(rows[0].n).toBe(rows[0].d)
+  })
+})
+
+describe('gridline CLI', () => {
+  test('devices add, list and remove; bad usage exits 2 with a clear message', async () => {
+    const gw = await gridline(['devices', 'add', 'gw-9', '--kind', 'gateway', '--password', 'secret-pass'])
+    expect(gw.stdout).toContain('Registered gateway gw-9.')
+    expect(gw.stdout).not.toContain('secret-pass')
+    await gridline(['devices', 'add', 'lamp-9', '--domain', 'lighting', '--gateway', 'gw-9', '--metadata', '{"circuit":"C7"}'])
+    const list = JSON.parse((await gridline(['devices', 'list', '--json'])).stdout) as { id: string; gateway: string | null; metadata: object }[]
+    expect(list.find((d) => d.id === 'lamp-9')).toMatchObject({ gateway: 'gw-9', metadata: { circuit: 'C7' } })
+    expect(JSON.stringify(list)).not.toContain('scrypt')
+    await expect(gridline(['devices', 'remove', 'gw-9'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('still has devices behind it') })
+    await gridline(['devices', 'remove', 'lamp-9'])
+    await expect(gridline(['devices', 'add', 'x', '--domain', 'sewage'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('not in the catalogue') })
+    await expect(gridline(['devices', 'add', 'proc-1', '--domain', 'environment'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_DEVICE_EXISTS') })
+  })
+
+  test('validate-config lists every problem by path', async () => {
+    const file = join(tmpdir(), `gridline-bad-${process.pid}.yaml`)
+    writeFileSync(file, 'mqtt:\n  port: "high"\ningest:\n  maxBatchRows: -1\n  retryMinMs: 9000\nsurprise: true\n')
+    const failure = await gridline(['validate-config', file]).then(() => undefined, (err: { code: number; stderr: string }) => err)
+    expect(failure?.code).toBe(1)
+    expect(failure?.stderr).toContain('mqtt.port')
+    expect(failure?.stderr).toContain('ingest.maxBatchRows')
+    expect(failure?.stderr).toContain('ingest.retryMinMs')
+    expect(failure?.stderr).toContain('surprise')
+    const good = join(tmpdir(), `gridline-good-${process.pid}.yaml`)
+    writeFileSync(good, 'mqtt:\n  port: 1884\nstorage:\n  retentionDays: 30\n')
+    expect((await gridline(['validate-config', good])).stdout).toContain('is valid')
+  })
+
+  test('ingest without a database says so and exits 1', async () => {
+    const failure = await execFile(process.execPath, [BIN, 'ingest'], { env: { ...process.env, DATABASE_URL: '' } }).then(() => undefined, (err: { code: number; stderr: string }) => err)
+    expect(failure?.code).toBe(1)
+    expect(failure?.stderr).toContain('No database')
+  })
+})

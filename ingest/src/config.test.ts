@@ -1,0 +1,29 @@
+import { expect, test } from 'vitest'
+import { loadIngestConfig } from './config.ts'
+
+test('defaults are the documented ones', () => {
+  const config = loadIngestConfig(undefined, {})
+  expect(config.mqtt.port).toBe(1883)
+  expect(config.http.port).toBe(8080)
+  expect(config.auth.mode).toBe('devices')
+  expect(config.database.url).toBeUndefined()
+  expect(config.storage.timescale).toBe('auto')
+})
+
+test('environment variables override the documented keys', () => {
+  const config = loadIngestConfig(undefined, { DATABASE_URL: 'postgres://db/x', MQTT_PORT: '0', HTTP_PORT: '9090', AUTH_MODE: 'none', LOG_LEVEL: 'debug' })
+  expect(config.database.url).toBe('postgres://db/x')
+  expect(config.mqtt.port).toBe(0)
+  expect(config.http.port).toBe(9090)
+  expect(config.auth.mode).toBe('none')
+  expect(config.log.level).toBe('debug')
+})
+
+test('a bad environment value is reported by its config path', () => {
+  expect(() => loadIngestConfig(undefined, { MQTT_PORT: '70000', AUTH_MODE: 'maybe' })).toThrow(/mqtt\.port[\s\S]*auth\.mode|auth\.mode[\s\S]*mqtt\.port/)
+})
+
+test('caller defaults apply under the file and the environment', () => {
+  expect(loadIngestConfig(undefined, {}, { log: { level: 'warn' } }).log.level).toBe('warn')
+  expect(loadIngestConfig(undefined, { LOG_LEVEL: 'error' }, { log: { level: 'warn' } }).log.level).toBe('error')
+})

@@ -118,16 +118,18 @@ async function startWithFallbackPorts(config: ReturnType<typeof loadIngestConfig
 
 /** One line, rewritten in place each second on a terminal, printed every 5 s otherwise. */
 function startStatusLine(service: IngestService, fleet: Fleet): NodeJS.Timeout {
-  let last = { received: 0, stored: 0, at: Date.now() }
+  let last = { received: 0, stored: 0, rejected: 0, at: Date.now() }
   let ticks = 0
   const tty = process.stdout.isTTY
   return setInterval(async () => {
     const s = await service.snapshot()
     const now = Date.now()
     const seconds = (now - last.at) / 1000
-    const line = `received ${((s.readingsReceived - last.received) / seconds).toFixed(0)}/s  stored ${((s.readingsStored - last.stored) / seconds).toFixed(0)}/s  ` +
-      `(total ${s.readingsStored})  rejected ${s.rejected}  devices connected ${s.connectedClients}/${fleet.connected}  pending rows ${s.pendingRows}`
-    last = { received: s.readingsReceived, stored: s.readingsStored, at: now }
+    const rate = (now: number, before: number) => ((now - before) / seconds).toFixed(0)
+    const line = `readings/s received ${rate(s.readingsReceived, last.received)}  stored ${rate(s.readingsStored, last.stored)}  ` +
+      `rejected ${rate(s.rejected, last.rejected)}  |  stored in all ${s.readingsStored}, rejected ${s.rejected}  |  ` +
+      `devices connected ${s.connectedClients} (fleet ${fleet.connected})  pending rows ${s.pendingRows}`
+    last = { received: s.readingsReceived, stored: s.readingsStored, rejected: s.rejected, at: now }
     ticks++
     if (tty) process.stdout.write(`\r\x1b[2K${line}`)
     else if (ticks % 5 === 0) process.stdout.write(`${line}\n`)

@@ -19,14 +19,15 @@ function gridline(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Starts `gridline ingest` as its own process; resolves once it logs its ports. */
-async function startIngest(): Promise<{ child: ChildProcess; mqttPort: number; exited: Promise<number | null> }> {
+async function startIngest(): Promise<{ child: ChildProcess; mqttPort: number; exited: Promise<number | null>; output: () => string }> {
   const child = spawn(process.execPath, [BIN, 'ingest'], {
-    env: { ...process.env, DATABASE_URL: db.url, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    env: { ...process.env, DATABASE_URL: db.url, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'trace' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let buffer = ''
+  child.stderr!.on('data', (chunk: Buffer) => { buffer += chunk.toString() })
   const mqttPort = await new Promise<number>((resolve, reject) => {
-    let buffer = ''
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString()
       for (const line of buffer.split('\n')) {
@@ -35,7 +36,7 @@ async function startIngest(): Promise<{ child: ChildProcess; mqttPort: number; e
     })
     child.once('exit', (code) => reject(new Error(`gridline ingest exited with ${code}`)))
   })
-  return { child, mqttPort, exited }
+  return { child, mqttPort, exited, output: () => buffer }
 }
 
 /**
@@ -96,8 +97,13 @@ describe('gridline ingest as a process', () => {
     const stream = streamReadings(service.mqttPort, 1_000_000)
     const deadline = Date.now() + 20_000
     while (stream.acked.length < 500 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    // A failed login is logged (at debug) without its secret.
+    await mqtt.connectAsync(`mqtt://127.0.0.1:${service.mqttPort}`, { username: 'proc-1', password: 'not-the-secret-1234', reconnectPeriod: 0 }).catch(() => undefined)
     service.child.kill('SIGTERM')
     expect(await service.exited).toBe(0)
+    expect(service.output()).toContain('bad_credentials')
+    expect(service.output()).not.toContain('not-the-secret-1234')
+    expect(service.output()).not.toContain(password)
     const acked = [...stream.acked]
     stream.stop()
     const stored = await storedSeqs()

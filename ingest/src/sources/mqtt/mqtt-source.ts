@@ -50,6 +50,9 @@ export class MqttSource {
   /** Payloads of messages that produced no valid rows: never forwarded to subscribers. */
   private readonly unforwardable = new WeakSet<Buffer>()
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
+  // Label children bound once: resolving labels per message costs on the hot path.
+  private readonly deviceMessages
+  private readonly gatewayMessages
 
   /** Twice the soft limit: past it new publishes close their connection. */
   private get hardPendingRows(): number {
@@ -66,7 +69,10 @@ export class MqttSource {
       logger: Logger
       maxPendingRows: number
     },
-  ) {}
+  ) {
+    this.deviceMessages = deps.metrics.messagesReceived.labels('device')
+    this.gatewayMessages = deps.metrics.messagesReceived.labels('gateway')
+  }
 
   /** Starts the broker and its listener; resolves with the bound port. */
   async listen(): Promise<number> {
@@ -240,7 +246,7 @@ export class MqttSource {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const receivedAt = Date.now()
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
-    metrics.messagesReceived.inc({ kind: packet.topic.startsWith('gateways/') ? 'gateway' : 'device' })
+    ;(packet.topic.startsWith('gateways/') ? this.gatewayMessages : this.deviceMessages).inc()
     if (decoded.readings > 0) metrics.readingsReceived.inc(decoded.readings)
     if (decoded.unknownMetrics > 0) metrics.unknownMetricRows.inc(decoded.unknownMetrics)
     if (decoded.outOfRange > 0) metrics.outOfRangeRows.inc(decoded.outOfRange)

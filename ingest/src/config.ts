@@ -22,9 +22,9 @@ export const IngestConfigSchema = z.strictObject({
     partitionIntervalHours: z.number().int().min(1).max(24 * 31).default(24).describe('Width of a chunk (TimescaleDB) or partition (PostgreSQL).'),
     partitionsAhead: z.number().int().min(1).max(366).default(3).describe('PostgreSQL: partitions kept ready ahead of now.'),
     partitionsBehind: z.number().int().min(0).max(366).default(7).describe('PostgreSQL: partitions created behind now for backfill; older rows go to telemetry_default.'),
-    retentionDays: z.number().int().min(0).default(0).describe('Drop telemetry older than this many days; 0 keeps everything.'),
+    retentionDays: z.number().int().min(0).default(0).describe('Drop telemetry and rejected rows older than this many days; 0 keeps everything.'),
     compressAfterDays: z.number().int().min(0).default(7).describe('TimescaleDB: compress chunks older than this many days; 0 disables compression.'),
-    maintenanceIntervalMs: z.number().int().min(1000).default(3_600_000).describe('How often partitions are created ahead and retention applied (PostgreSQL).'),
+    maintenanceIntervalMs: z.number().int().min(1000).default(3_600_000).describe('How often storage maintenance runs: partitions created ahead (PostgreSQL) and retention applied (both engines).'),
   }).prefault({}),
   ingest: z.strictObject({
     maxBatchRows: z.number().int().min(1).default(5_000).describe('A batch is committed once it holds this many rows.'),

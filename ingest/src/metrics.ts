@@ -15,7 +15,7 @@ export function createIngestMetrics() {
     rejected: new Counter({ name: 'gridline_ingest_rejected_total', help: 'Messages, readings or values committed to the rejected table, by reason.', labelNames: ['reason'] as const, registers: r }),
     unknownMetricRows: new Counter({ name: 'gridline_ingest_unknown_metric_rows_total', help: 'Rows stored whose metric is not in the catalogue.', registers: r }),
     outOfRangeRows: new Counter({ name: 'gridline_ingest_out_of_range_rows_total', help: 'Rows stored with quality 1 (outside the plausible range).', registers: r }),
-    messagesAcked: new Counter({ name: 'gridline_ingest_messages_acked_total', help: 'Messages settled after commit (PUBACK/PUBREC sent for QoS 1/2; QoS 0 counted too).', registers: r }),
+    messagesAcked: new Counter({ name: 'gridline_ingest_messages_acked_total', help: 'QoS 1 and 2 messages acknowledged (PUBACK or PUBREC released) after their commit.', registers: r }),
     batches: new Histogram({ name: 'gridline_ingest_batch_rows', help: 'Rows per committed batch.', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000], registers: r }),
     commitSeconds: new Histogram({ name: 'gridline_ingest_commit_seconds', help: 'Time to write and commit one batch.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
     writeRetries: new Counter({ name: 'gridline_ingest_write_retries_total', help: 'Batch writes retried after a database or connection error.', registers: r }),

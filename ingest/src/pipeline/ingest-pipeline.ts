@@ -149,7 +149,6 @@ export class IngestPipeline {
       this.account(batch, result)
       this.release(rows)
       for (const e of batch) e.settle()
-      this.metrics.messagesAcked.inc(batch.length)
       return
     }
   }

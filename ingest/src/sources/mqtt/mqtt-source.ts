@@ -164,7 +164,7 @@ export class MqttSource {
       if (complete && parser.packet.length > MAX_PACKET_BYTES) {
         const announced = parser.packet.length
         this.deps.metrics.oversizedPackets.inc()
-        this.deadLetter(client, 'payload_too_large', `the MQTT packet announced ${announced} bytes, the limit is ${MAX_PACKET_BYTES}; the connection was closed without reading it`, announced)
+        this.recordRefusal(client, 'payload_too_large', `the MQTT packet announced ${announced} bytes, the limit is ${MAX_PACKET_BYTES}; the connection was closed without reading it`, announced)
         parser._emitError(new Error(`packet of ${announced} bytes exceeds ${MAX_PACKET_BYTES}`))
         return false
       }
@@ -172,8 +172,8 @@ export class MqttSource {
     }
   }
 
-  /** Records a refusal that has no message to go with it in the rejected table. */
-  private deadLetter(client: GridlineClient, reason: 'payload_too_large', detail: string, payloadBytes: number): void {
+  /** Records in the rejected table a refusal that has no message to go with it (nothing is acknowledged). */
+  private recordRefusal(client: GridlineClient, reason: 'payload_too_large', detail: string, payloadBytes: number): void {
     const principal = client[STATE]?.principal
     this.deps.pipeline.submit({
       topic: '',
@@ -259,7 +259,10 @@ export class MqttSource {
       done(null)
       settle = noop
     } else {
-      settle = state.acks.enqueue(done)
+      settle = state.acks.enqueue((err) => {
+        if (!err) metrics.messagesAcked.inc()
+        done(err)
+      })
     }
     pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, settle })
   }

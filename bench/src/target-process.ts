@@ -1,0 +1,129 @@
+/**
+ * The system under test, in its own process so that its CPU and memory are
+ * its own: either the gridline ingest service (`gridline`) or an aedes
+ * broker with no pipeline at all (`bare-aedes`), the yardstick for the
+ * single-message scenario and the do-nothing sink for checking the load
+ * generators. Argument: the kind. Commands: `start`, `sample`, `stop`.
+ */
+import { createServer, type Server } from 'node:net'
+import { createLogger } from '@gridline/core'
+import { type IngestService, buildIngestService, ingestConfig } from '@gridline/ingest'
+import { serveRequests } from './ipc.ts'
+import { percentile, sortSamples } from './stats.ts'
+
+export type TargetKind = 'gridline' | 'bare-aedes'
+
+export interface StartRequest {
+  /** Required for `gridline`: the benchmark database, migrated and with the devices registered. */
+  databaseUrl?: string
+}
+
+export interface StartResult {
+  mqttPort: number
+  /** The ingest service's /metrics; null for bare aedes. */
+  httpPort: number | null
+}
+
+/** One look at the process, taken every few hundred ms while a phase runs. */
+export interface TargetSample {
+  atMs: number
+  rssBytes: number
+  heapUsedBytes: number
+  /** CPU time used since the previous sample, as a percentage of one core. */
+  cpuPercent: number
+  connectedClients: number
+  /** Event-loop delay since the previous sample (ms): how long ready work, such as a commit's reply, waited for the loop. */
+  loopDelayP99Ms: number
+  loopDelayMaxMs: number
+  /** gridline only: rows decoded and not yet committed. */
+  pendingRows: number | null
+}
+
+const kind = process.argv[2] as TargetKind
+if (kind !== 'gridline' && kind !== 'bare-aedes') throw new Error(`target-process: unknown kind "${process.argv[2]}"`)
+
+let service: IngestService | undefined
+let bare: { server: Server; close(): Promise<void>; connectedClients(): number } | undefined
+let lastCpu = process.cpuUsage()
+let lastCpuAt = performance.now()
+const logger = createLogger({ level: 'warn', destination: 2 })
+/**
+ * Event-loop delay, measured as the lateness of a 10 ms timer. (Node 20's
+ * monitorEventLoopDelay reports the timer interval itself and missed a 50 ms
+ * block in a quick check, so it is not used.) Bounded: one entry per tick.
+ */
+const LOOP_PROBE_MS = 10
+let loopLags: number[] = []
+let loopProbeDue = performance.now() + LOOP_PROBE_MS
+const loopProbe = setInterval(() => {
+  const now = performance.now()
+  if (loopLags.length < 100_000) loopLags.push(Math.max(0, now - loopProbeDue))
+  loopProbeDue = now + LOOP_PROBE_MS
+}, LOOP_PROBE_MS)
+loopProbe.unref()
+
+async function start(body: unknown): Promise<StartResult> {
+  const request = body as StartRequest
+  if (kind === 'gridline') {
+    if (!request.databaseUrl) throw new Error('gridline needs databaseUrl')
+    service = buildIngestService(ingestConfig({
+      database: { url: request.databaseUrl },
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      auth: { mode: 'devices' },
+      log: { level: 'warn' },
+    }), logger)
+    const ports = await service.start()
+    return { mqttPort: ports.mqttPort, httpPort: ports.httpPort }
+  }
+  const { Aedes } = await import('aedes')
+  const broker = await Aedes.createBroker()
+  const server = createServer((socket) => broker.handle(socket))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  bare = {
+    server,
+    connectedClients: () => broker.connectedClients,
+    async close() {
+      server.close()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+    },
+  }
+  const address = server.address()
+  if (typeof address !== 'object' || !address) throw new Error('bare aedes: no listening address')
+  return { mqttPort: address.port, httpPort: null }
+}
+
+async function sample(): Promise<TargetSample> {
+  const now = performance.now()
+  const cpu = process.cpuUsage(lastCpu)
+  const cpuPercent = ((cpu.user + cpu.system) / 1000 / Math.max(1, now - lastCpuAt)) * 100
+  lastCpu = process.cpuUsage()
+  lastCpuAt = now
+  const memory = process.memoryUsage()
+  const lags = sortSamples(loopLags)
+  loopLags = []
+  const loopDelayP99Ms = percentile(lags, 99)
+  const loopDelayMaxMs = lags[lags.length - 1] ?? NaN
+  const snapshot = service ? await service.snapshot() : undefined
+  return {
+    atMs: Date.now(),
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    cpuPercent,
+    loopDelayP99Ms,
+    loopDelayMaxMs,
+    connectedClients: snapshot?.connectedClients ?? bare?.connectedClients() ?? 0,
+    pendingRows: snapshot?.pendingRows ?? null,
+  }
+}
+
+async function stop(): Promise<void> {
+  await service?.stop()
+  await bare?.close()
+  logger.flush()
+}
+
+serveRequests({ start, sample, stop }, stop)

@@ -1,0 +1,48 @@
+import { deviceTopic } from '@gridline/schemas'
+
+/**
+ * The data every scenario sends, generated the same way by the load
+ * generators and by the copy-limit file, so both store exactly the same rows.
+ *
+ * Each reading carries one metric (rows == readings) and its own timestamp:
+ * reading `i` of a device is stamped `baseTimeMs + i` ms, so no two rows share
+ * (device_id, metric, time) and nothing is deduplicated.
+ */
+
+export const BENCH_DOMAIN = 'environment'
+
+/** One shared secret: the bench measures throughput, not credential handling. */
+export const BENCH_PASSWORD = 'gridline-bench-password'
+
+/** Catalogued environment metrics; every value generated below is inside all of their plausible ranges, so quality stays 0. */
+const METRICS = ['temperature', 'humidity', 'pm25', 'noise'] as const
+
+export function benchDeviceId(index: number): string {
+  return `bench-${String(index).padStart(4, '0')}`
+}
+
+export function benchTopic(deviceId: string): string {
+  return deviceTopic(BENCH_DOMAIN, deviceId)
+}
+
+/** Reading `index` of a device as JSON: `{"ts":...,"seq":...,"values":{metric:value}}`. */
+export function readingJson(baseTimeMs: number, index: number): string {
+  const metric = METRICS[index % METRICS.length]!
+  const value = 20 + (index % 50) / 10
+  return `{"ts":${baseTimeMs + index},"seq":${index},"values":{"${metric}":${value}}}`
+}
+
+/** A device message holding readings `first` .. `first + count - 1`: one reading alone, several as an array. */
+export function messagePayload(baseTimeMs: number, first: number, count: number): string {
+  if (count === 1) return readingJson(baseTimeMs, first)
+  const parts: string[] = new Array(count)
+  for (let i = 0; i < count; i++) parts[i] = readingJson(baseTimeMs, first + i)
+  return `[${parts.join(',')}]`
+}
+
+/**
+ * Timestamps start this far before the run so every reading stays in the
+ * past (the service refuses readings more than 5 minutes ahead) while still
+ * landing in the partitions `maintainStorage` creates around now.
+ */
+export const BASE_TIME_OFFSET_MS = 60 * 60 * 1000

@@ -19,7 +19,7 @@ const options: DecodeOptions = {
   rejectedPayloadMaxBytes: 4096,
   directory,
 }
-const device: Principal = { kind: 'device', id: 'aq-1', domain: 'environment' }
+const device: Principal = { kind: 'device', id: 'aq-1', domain: 'environment', topic: 'telemetry/environment/aq-1' }
 const gateway: Principal = { kind: 'gateway', id: 'gw-1' }
 const TOPIC = 'telemetry/environment/aq-1'
 const GW_TOPIC = 'gateways/gw-1/telemetry'
@@ -44,11 +44,11 @@ describe('good input', () => {
     const out = decode(JSON.stringify([
       { ts: NOW - 2000, values: { pm25: 10 } },
       { ts: NOW - 1000, values: { pm25: 11, rainfall: 0 } },
-    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' })
+    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' })
     expect(out.rejections).toEqual([])
     expect(out.readings).toBe(2)
     expect(out.rows.length).toBe(3)
-    const lamp = decode('{"values":{"lamp_on":true,"lamp_fault":false}}', 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' })
+    const lamp = decode('{"values":{"lamp_on":true,"lamp_fault":false}}', 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' })
     expect(lamp.rows.value).toEqual([1, 0])
   })
 

@@ -9,6 +9,7 @@ import {
   type RejectReason,
   RowFlags,
   parseRfc3339,
+  type TopicTarget,
   parseTopic,
 } from '@gridline/schemas'
 import type { SequenceTracker } from '../sequence/sequence-tracker.ts'
@@ -16,7 +17,7 @@ import { Rows } from './rows.ts'
 
 /** Who published, as established when the MQTT client authenticated. */
 export type Principal =
-  | { kind: 'device'; id: string; domain: string }
+  | { kind: 'device'; id: string; domain: string; /** telemetry/{domain}/{id}, the one topic it may publish to */ topic: string }
   | { kind: 'gateway'; id: string }
 
 /** Lookup of registered devices, for gateway authorization. Must be synchronous: it runs per reading. */
@@ -74,68 +75,68 @@ export function decodeMessage(
   options: DecodeOptions,
 ): DecodedMessage {
   const out: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [], unknownMetrics: 0, outOfRange: 0 }
-  const rejectAll = (reason: RejectReason, detail: string, deviceId: string | null): DecodedMessage => {
-    out.rejections.push(rejection(reason, detail, deviceId, payload, options.rejectedPayloadMaxBytes))
-    return out
-  }
-
-  const target = parseTopic(topic)
-  if (target.kind === 'invalid') return rejectAll(target.reason, `topic "${clip(topic, 200)}"`, null)
-  const topicDevice = target.kind === 'device' ? target.deviceId : null
-
-  if (principal) {
-    const allowed = target.kind === 'device'
-      ? principal.kind === 'device' && principal.id === target.deviceId && principal.domain === target.domain
-      : principal.kind === 'gateway' && principal.id === target.gatewayId
-    if (!allowed) {
-      return rejectAll('topic_not_authorized', `${principal.kind} "${principal.id}" may not publish to "${clip(topic, 200)}"`, topicDevice)
+  let target: TopicTarget
+  if (principal?.kind === 'device' && topic === principal.topic) {
+    // The common case, a device on its own topic: no parsing, nothing else to authorize.
+    target = { kind: 'device', domain: principal.domain, deviceId: principal.id }
+  } else {
+    target = parseTopic(topic)
+    if (target.kind === 'invalid') return rejectAll(out, options, payload, target.reason, `topic "${clip(topic, 200)}"`, null)
+    if (principal) {
+      const allowed = target.kind === 'device'
+        ? principal.kind === 'device' && principal.id === target.deviceId && principal.domain === target.domain
+        : principal.kind === 'gateway' && principal.id === target.gatewayId
+      if (!allowed) {
+        return rejectAll(out, options, payload, 'topic_not_authorized', `${principal.kind} "${principal.id}" may not publish to "${clip(topic, 200)}"`, target.kind === 'device' ? target.deviceId : null)
+      }
     }
   }
+  const topicDevice = target.kind === 'device' ? target.deviceId : null
   if (target.kind === 'device' && !options.catalogue.hasDomain(target.domain)) {
-    return rejectAll('domain_unknown', `domain "${clip(target.domain, 64)}" is not in the catalogue`, topicDevice)
+    return rejectAll(out, options, payload, 'domain_unknown', `domain "${clip(target.domain, 64)}" is not in the catalogue`, topicDevice)
   }
 
   const maxBytes = target.kind === 'device' ? LIMITS.maxDevicePayloadBytes : LIMITS.maxGatewayPayloadBytes
-  if (payload.length === 0) return rejectAll('payload_empty', 'payload has 0 bytes', topicDevice)
+  if (payload.length === 0) return rejectAll(out, options, payload, 'payload_empty', 'payload has 0 bytes', topicDevice)
   if (payload.length > maxBytes) {
-    return rejectAll('payload_too_large', `payload has ${payload.length} bytes, the limit for this topic is ${maxBytes}`, topicDevice)
+    return rejectAll(out, options, payload, 'payload_too_large', `payload has ${payload.length} bytes, the limit for this topic is ${maxBytes}`, topicDevice)
   }
-  if (!isUtf8(payload)) return rejectAll('payload_not_utf8', 'payload is not valid UTF-8', topicDevice)
+  if (!isUtf8(payload)) return rejectAll(out, options, payload, 'payload_not_utf8', 'payload is not valid UTF-8', topicDevice)
 
   let body: unknown
   try {
     body = JSON.parse(payload.toString('utf8'))
   } catch (err) {
-    return rejectAll('json_malformed', (err as Error).message, topicDevice)
+    return rejectAll(out, options, payload, 'json_malformed', (err as Error).message, topicDevice)
   }
 
   const decoder = new ReadingDecoder(out, receivedAt, options)
   decoder.several = Array.isArray(body) ? body.length > 1 : isPlainObject(body) && Array.isArray(body.readings) && body.readings.length > 1
   if (target.kind === 'device') {
     if (Array.isArray(body)) {
-      if (body.length === 0) return rejectAll('batch_empty', 'the readings array is empty', topicDevice)
+      if (body.length === 0) return rejectAll(out, options, payload, 'batch_empty', 'the readings array is empty', topicDevice)
       if (body.length > LIMITS.maxReadingsPerMessage) {
-        return rejectAll('too_many_readings', `${body.length} readings, at most ${LIMITS.maxReadingsPerMessage} per message`, topicDevice)
+        return rejectAll(out, options, payload, 'too_many_readings', `${body.length} readings, at most ${LIMITS.maxReadingsPerMessage} per message`, topicDevice)
       }
       for (let i = 0; i < body.length; i++) decoder.deviceReading(body[i], i, target.deviceId, target.domain)
     } else if (isPlainObject(body)) {
       decoder.deviceReading(body, -1, target.deviceId, target.domain)
     } else {
-      return rejectAll('payload_not_object', `payload is ${describe(body)}, expected a reading object or an array of readings`, topicDevice)
+      return rejectAll(out, options, payload, 'payload_not_object', `payload is ${describe(body)}, expected a reading object or an array of readings`, topicDevice)
     }
     return out
   }
 
   if (!isPlainObject(body) || !Array.isArray(body.readings)) {
-    return rejectAll('payload_not_object', `payload is ${describe(body)}, expected {"readings": [...]}`, null)
+    return rejectAll(out, options, payload, 'payload_not_object', `payload is ${describe(body)}, expected {"readings": [...]}`, null)
   }
   for (const key in body) {
-    if (key !== 'readings') return rejectAll('payload_not_object', `unexpected field "${clip(key, 64)}" next to readings`, null)
+    if (key !== 'readings') return rejectAll(out, options, payload, 'payload_not_object', `unexpected field "${clip(key, 64)}" next to readings`, null)
   }
   const readings = body.readings
-  if (readings.length === 0) return rejectAll('batch_empty', 'the readings array is empty', null)
+  if (readings.length === 0) return rejectAll(out, options, payload, 'batch_empty', 'the readings array is empty', null)
   if (readings.length > LIMITS.maxReadingsPerGatewayBatch) {
-    return rejectAll('too_many_readings', `${readings.length} readings, at most ${LIMITS.maxReadingsPerGatewayBatch} per gateway batch`, null)
+    return rejectAll(out, options, payload, 'too_many_readings', `${readings.length} readings, at most ${LIMITS.maxReadingsPerGatewayBatch} per gateway batch`, null)
   }
   const gatewayId = principal ? target.gatewayId : null
   for (let i = 0; i < readings.length; i++) decoder.gatewayReading(readings[i], i, gatewayId)
@@ -251,7 +252,7 @@ class ReadingDecoder {
     const before = rows.length
     for (const metric in values) {
       const raw = values[metric]
-      if (!METRIC_NAME_PATTERN.test(metric)) {
+      if (!validMetricName(metric)) {
         this.reject('metric_name_invalid', at(index, `metric name "${clip(metric, 64)}" does not match ${METRIC_NAME_PATTERN.source}`), deviceId, { [metric]: raw })
         continue
       }
@@ -288,6 +289,24 @@ class ReadingDecoder {
     const json = Buffer.from(safeStringify(fragment), 'utf8')
     this.out.rejections.push(rejection(reason, detail, deviceId, json, this.options.rejectedPayloadMaxBytes))
   }
+}
+
+/**
+ * Metric names seen valid, so the regex runs once per name rather than once
+ * per value. Bounded: a flood of distinct names only falls back to the regex.
+ */
+const validMetricNames = new Set<string>()
+function validMetricName(name: string): boolean {
+  if (validMetricNames.has(name)) return true
+  if (!METRIC_NAME_PATTERN.test(name)) return false
+  if (validMetricNames.size < 10_000) validMetricNames.add(name)
+  return true
+}
+
+/** Rejects the whole message: its payload is kept as it came. */
+function rejectAll(out: DecodedMessage, options: DecodeOptions, payload: Buffer, reason: RejectReason, detail: string, deviceId: string | null): DecodedMessage {
+  out.rejections.push(rejection(reason, detail, deviceId, payload, options.rejectedPayloadMaxBytes))
+  return out
 }
 
 function rejection(reason: RejectReason, detail: string, deviceId: string | null, payload: Buffer, maxBytes: number): Rejection {

@@ -1,28 +1,36 @@
+/** Values per row in Rows.data, in this order. */
+export const ROW_STRIDE = 7
+
 /**
- * Decoded telemetry rows, one per (reading, metric), kept in parallel columns
- * so the hot path allocates no object per row. Sinks read the columns directly.
+ * Decoded telemetry rows, one per (reading, metric), packed into one flat
+ * array of ROW_STRIDE values per row: time (epoch ms), deviceId, metric,
+ * value, quality, seq (-1 when absent), flags. One allocation per message
+ * instead of one per column or per row: the hot path is dominated by garbage
+ * collection otherwise. Sinks read `data` directly; the column getters are
+ * for tests and tools.
  */
 export class Rows {
-  time: number[] = []
-  deviceId: string[] = []
-  metric: string[] = []
-  value: number[] = []
-  quality: number[] = []
-  /** -1 when the reading had no seq. */
-  seq: number[] = []
-  flags: number[] = []
+  readonly data: (number | string)[] = []
 
   get length(): number {
-    return this.time.length
+    return this.data.length / ROW_STRIDE
   }
 
   push(time: number, deviceId: string, metric: string, value: number, quality: number, seq: number, flags: number): void {
-    this.time.push(time)
-    this.deviceId.push(deviceId)
-    this.metric.push(metric)
-    this.value.push(value)
-    this.quality.push(quality)
-    this.seq.push(seq)
-    this.flags.push(flags)
+    this.data.push(time, deviceId, metric, value, quality, seq, flags)
+  }
+
+  get time(): number[] { return this.column(0) as number[] }
+  get deviceId(): string[] { return this.column(1) as string[] }
+  get metric(): string[] { return this.column(2) as string[] }
+  get value(): number[] { return this.column(3) as number[] }
+  get quality(): number[] { return this.column(4) as number[] }
+  get seq(): number[] { return this.column(5) as number[] }
+  get flags(): number[] { return this.column(6) as number[] }
+
+  private column(offset: number): (number | string)[] {
+    const out: (number | string)[] = []
+    for (let i = offset; i < this.data.length; i += ROW_STRIDE) out.push(this.data[i]!)
+    return out
   }
 }

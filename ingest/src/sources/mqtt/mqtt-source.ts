@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
 import { type DecodeOptions, type Principal, Rows, decodeMessage } from '@gridline/processors'
-import { LIMITS } from '@gridline/schemas'
-import { Aedes, type AuthenticateError, type Client } from 'aedes'
+import { LIMITS, deviceTopic } from '@gridline/schemas'
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import type { Envelope } from '../../pipeline/envelope.ts'
@@ -21,6 +21,8 @@ export interface MqttSourceOptions {
 interface ClientState {
   principal: Principal | null
   acks: AckSequencer
+  /** True while the socket is corked until the next tick (see corkAcks). */
+  corked: boolean
 }
 
 /**
@@ -47,7 +49,7 @@ export class MqttSource {
   private broker: Aedes | undefined
   private server: Server | undefined
   private draining = false
-  /** Payloads of messages that produced no valid rows: never forwarded to subscribers. */
+  /** Payloads of client publishes the broker must not fan out to subscribers (see onPublish). */
   private readonly unforwardable = new WeakSet<Buffer>()
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
   // Label children bound once: resolving labels per message costs on the hot path.
@@ -85,10 +87,18 @@ export class MqttSource {
         this.deps.metrics.subscribeDenied.inc()
         done(null, null) // SUBACK 0x80 for this topic [MQTT-3.9.3]
       },
-      // Only what passed validation reaches subscribers: a device must not
-      // reach another device's topics through the broker.
-      authorizeForward: (_client, packet) => (this.unforwardable.has(packet.payload as Buffer) ? null : packet),
     })
+    // After a publish is authorized aedes fans it out (offline queues, the
+    // emitter, the published hook). Skip all of it for messages that must not
+    // reach anyone: it also saves the topic matching on the hot path.
+    // (aedes calls it as publish(packet, client, done); its typings know only publish(packet, done).)
+    type FanOut = (packet: AedesPublishPacket, client: unknown, done?: (err?: Error) => void) => void
+    const fanOut = (broker.publish as unknown as FanOut).bind(broker)
+    const guarded: FanOut = (packet, client, done) => {
+      if (typeof client === 'object' && client !== null && this.unforwardable.has(packet.payload as Buffer)) return done?.()
+      fanOut(packet, client, done)
+    }
+    broker.publish = guarded as unknown as Aedes['publish']
     broker.on('client', (client: GridlineClient) => {
       this.deps.metrics.connectedClients.inc()
       const principal = client[STATE]?.principal
@@ -199,7 +209,7 @@ export class MqttSource {
   ): void {
     const { directory, metrics, logger } = this.deps
     if (this.options.auth === 'none' || !directory) {
-      client[STATE] = { principal: null, acks: new AckSequencer() }
+      client[STATE] = { principal: null, acks: new AckSequencer(), corked: false }
       return done(null, true)
     }
     const refuse = (reason: string, code: 4 | 5) => {
@@ -214,8 +224,8 @@ export class MqttSource {
       if (!device) return refuse('bad_credentials', 4)
       const principal: Principal = device.kind === 'gateway'
         ? { kind: 'gateway', id: device.id }
-        : { kind: 'device', id: device.id, domain: device.domain ?? '' }
-      client[STATE] = { principal, acks: new AckSequencer() }
+        : { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
+      client[STATE] = { principal, acks: new AckSequencer(), corked: false }
       done(null, true)
     }, (err) => {
       logger.error({ err }, 'Checking device credentials failed.')
@@ -251,7 +261,12 @@ export class MqttSource {
     if (decoded.unknownMetrics > 0) metrics.unknownMetricRows.inc(decoded.unknownMetrics)
     if (decoded.outOfRange > 0) metrics.outOfRangeRows.inc(decoded.outOfRange)
 
-    if (decoded.rows.length === 0) this.unforwardable.add(payload)
+    // What a client publishes is fanned out only when it is valid telemetry and
+    // someone may subscribe to it: with device logins nobody may (a device may
+    // subscribe only to its own command topic), so nothing is; with `auth:
+    // none` valid telemetry is. A device must never reach another device's
+    // topics through the broker.
+    if (decoded.rows.length === 0 || state.principal !== null) this.unforwardable.add(payload)
 
     let settle: Envelope['settle']
     if (packet.qos === 0 && !pipeline.congested) {
@@ -260,7 +275,10 @@ export class MqttSource {
       settle = noop
     } else {
       settle = state.acks.enqueue((err) => {
-        if (!err) metrics.messagesAcked.inc()
+        if (!err) {
+          metrics.messagesAcked.inc()
+          corkAcks(client, state)
+        }
         done(err)
       })
     }
@@ -269,6 +287,25 @@ export class MqttSource {
 }
 
 function noop(): void {}
+
+/**
+ * A committed batch releases many acknowledgements for one client in the same
+ * tick; corking its socket until the next tick sends them in one write
+ * instead of one system call per PUBACK.
+ */
+function corkAcks(client: GridlineClient, state: ClientState): void {
+  if (state.corked) return
+  const conn = client.conn as { cork?: () => void; uncork?: () => void }
+  if (!conn.cork || !conn.uncork) return
+  state.corked = true
+  conn.cork()
+  process.nextTick(uncork, conn, state)
+}
+
+function uncork(conn: { uncork?: () => void }, state: ClientState): void {
+  state.corked = false
+  conn.uncork!()
+}
 
 /** The parts of mqtt-packet's Parser (used by aedes, not typed) that the size guard hooks. */
 interface ParserInternals {

@@ -32,8 +32,9 @@ export const RFC3339_PATTERN =
 export const MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 /**
- * Epoch ms of an RFC 3339 date-time, or NaN when it is not one or names a day
- * that does not exist (`Date.parse` rolls 31 February over into March).
+ * Epoch ms of an RFC 3339 date-time, or NaN when it is not one, names a day
+ * that does not exist (`Date.parse` rolls 31 February over into March), or
+ * lies before 1970 (the contract's epoch-ms form cannot say it either).
  */
 export function parseRfc3339(text: string): number {
   if (!RFC3339_PATTERN.test(text)) return NaN
@@ -42,5 +43,6 @@ export function parseRfc3339(text: string): number {
   const day = Number(text.slice(8, 10))
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
   if (day > daysInMonth) return NaN
-  return Date.parse(text)
+  const ms = Date.parse(text)
+  return ms >= 0 ? ms : NaN
 }

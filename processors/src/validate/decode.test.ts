@@ -148,6 +148,7 @@ const BAD: [string, string, Principal | null, string | Buffer, RejectReason, num
   ['ts as a boolean', TOPIC, device, JSON.stringify([{ ts: true, values: { pm25: 1 } }, good]), 'ts_invalid', 1],
   ['ts an hour in the future', TOPIC, device, JSON.stringify([{ ts: NOW + 3_600_000, values: { pm25: 1 } }, good]), 'ts_in_future', 1],
   ['ts in seconds instead of ms', TOPIC, device, JSON.stringify([{ ts: Math.floor(NOW / 1000), values: { pm25: 1 } }, good]), 'ts_too_old', 1],
+  ['ts before 1970', TOPIC, device, JSON.stringify([{ ts: '1969-12-31T23:59:59.999Z', values: { pm25: 1 } }, good]), 'ts_invalid', 1],
   ['ts of an unset clock (1970)', TOPIC, device, JSON.stringify([{ ts: '1970-01-01T00:00:05Z', values: { pm25: 1 } }, good]), 'ts_too_old', 1],
   ['negative seq', TOPIC, device, JSON.stringify([{ ts: NOW, seq: -1, values: { pm25: 1 } }, good]), 'seq_invalid', 1],
   ['seq as a string', TOPIC, device, JSON.stringify([{ ts: NOW, seq: '7', values: { pm25: 1 } }, good]), 'seq_invalid', 1],
@@ -228,7 +229,7 @@ describe('property: random payloads', () => {
         // Each reading either produced rows or at least one rejection names it.
         expect(out.readings + out.rejections.length).toBeGreaterThanOrEqual(Math.min(readings, 1))
       }
-    }), { numRuns: 2000 })
+    }), { numRuns: Number(process.env.FC_RUNS ?? 2000) })
   })
 
   test('accept exactly what the zod wire contract accepts (device payloads)', () => {
@@ -237,7 +238,7 @@ describe('property: random payloads', () => {
       const out = decode(payload, TOPIC, device, { ...options, maxFutureSkewMs: Number.MAX_SAFE_INTEGER, minTimestampMs: 0 })
       const zodOk = DevicePayloadSchema.safeParse(body).success
       expect(out.rejections.length === 0).toBe(zodOk)
-    }), { numRuns: 2000 })
+    }), { numRuns: Number(process.env.FC_RUNS ?? 2000) })
   })
 
   test('gateway payloads agree with the zod contract (auth off)', () => {
@@ -252,6 +253,6 @@ describe('property: random payloads', () => {
       const out = decode(Buffer.from(JSON.stringify(body)), GW_TOPIC, null)
       const zodOk = GatewayPayloadSchema.safeParse(body).success && readings.every((r) => options.catalogue.hasDomain(r.domain ?? ""))
       expect(out.rejections.length === 0).toBe(zodOk)
-    }), { numRuns: 1000 })
+    }), { numRuns: Number(process.env.FC_RUNS ?? 1000) })
   })
 })

@@ -33,6 +33,9 @@ interface ClientState {
 const MAX_PACKET_BYTES = LIMITS.maxGatewayPayloadBytes + 65_536
 
 const STATE = Symbol('gridline')
+/** Set on a PUBLISH packet that aedes must not fan out (the same object reaches broker.publish). */
+const NO_FAN_OUT = Symbol('gridline.noFanOut')
+type MarkedPacket = { [NO_FAN_OUT]?: true }
 type GridlineClient = Client & { [STATE]?: ClientState }
 
 /**
@@ -49,8 +52,6 @@ export class MqttSource {
   private broker: Aedes | undefined
   private server: Server | undefined
   private draining = false
-  /** Payloads of client publishes the broker must not fan out to subscribers (see onPublish). */
-  private readonly unforwardable = new WeakSet<Buffer>()
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
   // Label children bound once: resolving labels per message costs on the hot path.
   private readonly deviceMessages
@@ -95,7 +96,7 @@ export class MqttSource {
     type FanOut = (packet: AedesPublishPacket, client: unknown, done?: (err?: Error) => void) => void
     const fanOut = (broker.publish as unknown as FanOut).bind(broker)
     const guarded: FanOut = (packet, client, done) => {
-      if (typeof client === 'object' && client !== null && this.unforwardable.has(packet.payload as Buffer)) return done?.()
+      if ((packet as MarkedPacket)[NO_FAN_OUT]) return done?.()
       fanOut(packet, client, done)
     }
     broker.publish = guarded as unknown as Aedes['publish']
@@ -266,7 +267,7 @@ export class MqttSource {
     // subscribe only to its own command topic), so nothing is; with `auth:
     // none` valid telemetry is. A device must never reach another device's
     // topics through the broker.
-    if (decoded.rows.length === 0 || state.principal !== null) this.unforwardable.add(payload)
+    if (decoded.rows.length === 0 || state.principal !== null) (packet as MarkedPacket)[NO_FAN_OUT] = true
 
     let settle: Envelope['settle']
     if (packet.qos === 0 && !pipeline.congested) {

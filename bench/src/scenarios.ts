@@ -162,7 +162,7 @@ export async function writeCopyFile(path: string, settings: BenchSettings, baseT
       const decoded = decodeMessage(topic, payload, receivedAt, { kind: 'device', id, domain: BENCH_DOMAIN, topic }, options)
       if (decoded.rejections.length > 0) throw new Error(`the bench workload is invalid: ${decoded.rejections[0]!.reason} ${decoded.rejections[0]!.detail}`)
       rows += decoded.rows.length
-      envelopes.push({ topic, clientId: null, receivedAt, payload, decoded, settle: () => undefined })
+      envelopes.push({ topic, clientId: null, receivedAt, payload, decoded, ack: null })
     }
     if (!out.write(encodeTelemetry(envelopes))) await once(out, 'drain')
   }

@@ -12,12 +12,18 @@ export interface Envelope {
   /** The raw payload, kept until the ack so a database refusal can dead-letter it whole. */
   payload: Buffer
   decoded: DecodedMessage
+  /** What the client is owed once the message is committed; null when nothing is (QoS 0, a refusal record). */
+  ack: Acknowledgement | null
+}
+
+/** The promise to a client that its message is stored. */
+export interface Acknowledgement {
   /**
-   * Called exactly once: with no argument after the rows and rejections are
-   * committed, or with an error when the service gave up on the message
-   * (shutdown timeout), in which case the client must not be acknowledged.
+   * Called once by the pipeline: with no argument after the rows and
+   * rejections are committed, or with an error when the service gave up on
+   * the message (shutdown timeout), and then the client is not acknowledged.
    */
-  settle: (err?: Error) => void
+  settle(err?: Error): void
 }
 
 /** Rows plus rejections an envelope brings to the database. */

@@ -88,7 +88,7 @@ export class IngestPipeline {
 
   /** Gives up on everything not yet committed: the envelopes are settled with an error (never acknowledged). */
   abandon(reason: Error): void {
-    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) for (const e of batch) e.settle(reason)
+    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) for (const e of batch) e.ack?.settle(reason)
     this.aborted = reason
   }
 
@@ -124,7 +124,7 @@ export class IngestPipeline {
     const rows = batch.reduce((n, e) => n + envelopeRows(e), 0)
     for (;;) {
       if (this.aborted) {
-        for (const e of batch) e.settle(this.aborted)
+        for (const e of batch) e.ack?.settle(this.aborted)
         this.release(rows)
         return
       }
@@ -148,7 +148,7 @@ export class IngestPipeline {
       this.metrics.batches.observe(rows)
       this.account(batch, result)
       this.release(rows)
-      for (const e of batch) e.settle()
+      for (const e of batch) e.ack?.settle()
       return
     }
   }

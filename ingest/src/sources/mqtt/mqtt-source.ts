@@ -5,7 +5,7 @@ import { LIMITS, deviceTopic } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
-import type { Envelope } from '../../pipeline/envelope.ts'
+import type { Acknowledgement } from '../../pipeline/envelope.ts'
 import type { IngestPipeline } from '../../pipeline/ingest-pipeline.ts'
 import { AckSequencer } from './ack-sequencer.ts'
 
@@ -53,9 +53,6 @@ export class MqttSource {
   private server: Server | undefined
   private draining = false
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
-  // Label children bound once: resolving labels per message costs on the hot path.
-  private readonly deviceMessages
-  private readonly gatewayMessages
 
   /** Twice the soft limit: past it new publishes close their connection. */
   private get hardPendingRows(): number {
@@ -72,10 +69,7 @@ export class MqttSource {
       logger: Logger
       maxPendingRows: number
     },
-  ) {
-    this.deviceMessages = deps.metrics.messagesReceived.labels('device')
-    this.gatewayMessages = deps.metrics.messagesReceived.labels('gateway')
-  }
+  ) {}
 
   /** Starts the broker and its listener; resolves with the bound port. */
   async listen(): Promise<number> {
@@ -166,6 +160,19 @@ export class MqttSource {
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
   }
 
+  private clientState(client: GridlineClient, principal: Principal | null): ClientState {
+    const hot = this.deps.metrics.hot
+    const state: ClientState = {
+      principal,
+      corked: false,
+      acks: new AckSequencer(() => {
+        hot.messagesAcked++
+        corkAcks(client, state)
+      }),
+    }
+    return state
+  }
+
   /** Refuses, before buffering it, any packet announcing more than MAX_PACKET_BYTES. */
   private guardPacketSize(client: GridlineClient): void {
     const parser = (client as unknown as { _parser: ParserInternals })._parser
@@ -198,7 +205,7 @@ export class MqttSource {
         unknownMetrics: 0,
         outOfRange: 0,
       },
-      settle: noop,
+      ack: null,
     })
   }
 
@@ -210,7 +217,7 @@ export class MqttSource {
   ): void {
     const { directory, metrics, logger } = this.deps
     if (this.options.auth === 'none' || !directory) {
-      client[STATE] = { principal: null, acks: new AckSequencer(), corked: false }
+      client[STATE] = this.clientState(client, null)
       return done(null, true)
     }
     const refuse = (reason: string, code: 4 | 5) => {
@@ -226,7 +233,7 @@ export class MqttSource {
       const principal: Principal = device.kind === 'gateway'
         ? { kind: 'gateway', id: device.id }
         : { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
-      client[STATE] = { principal, acks: new AckSequencer(), corked: false }
+      client[STATE] = this.clientState(client, principal)
       done(null, true)
     }, (err) => {
       logger.error({ err }, 'Checking device credentials failed.')
@@ -257,8 +264,10 @@ export class MqttSource {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const receivedAt = Date.now()
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
-    ;(packet.topic.startsWith('gateways/') ? this.gatewayMessages : this.deviceMessages).inc()
-    if (decoded.readings > 0) metrics.readingsReceived.inc(decoded.readings)
+    const hot = metrics.hot
+    if (packet.topic.startsWith('gateways/')) hot.gatewayMessages++
+    else hot.deviceMessages++
+    hot.readingsReceived += decoded.readings
     if (decoded.unknownMetrics > 0) metrics.unknownMetricRows.inc(decoded.unknownMetrics)
     if (decoded.outOfRange > 0) metrics.outOfRangeRows.inc(decoded.outOfRange)
 
@@ -269,25 +278,16 @@ export class MqttSource {
     // topics through the broker.
     if (decoded.rows.length === 0 || state.principal !== null) (packet as MarkedPacket)[NO_FAN_OUT] = true
 
-    let settle: Envelope['settle']
+    let ack: Acknowledgement | null = null
     if (packet.qos === 0 && !pipeline.congested) {
       // No ack to hold for QoS 0: release the socket now unless we are congested.
       done(null)
-      settle = noop
     } else {
-      settle = state.acks.enqueue((err) => {
-        if (!err) {
-          metrics.messagesAcked.inc()
-          corkAcks(client, state)
-        }
-        done(err)
-      })
+      ack = state.acks.enqueue(done)
     }
-    pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, settle })
+    pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
   }
 }
-
-function noop(): void {}
 
 /**
  * A committed batch releases many acknowledgements for one client in the same

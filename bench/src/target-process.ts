@@ -72,6 +72,8 @@ async function start(body: unknown): Promise<StartResult> {
       http: { host: '127.0.0.1', port: 0 },
       auth: { mode: 'devices' },
       log: { level: 'warn' },
+      // Measure other pipeline settings without editing code, e.g. '{"writers": 4}'.
+      ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
     }), logger)
     const ports = await service.start()
     return { mqttPort: ports.mqttPort, httpPort: ports.httpPort }

@@ -74,7 +74,7 @@ export function decodeMessage(
   principal: Principal | null,
   options: DecodeOptions,
 ): DecodedMessage {
-  const out: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [], unknownMetrics: 0, outOfRange: 0 }
+  const out: DecodedMessage = { rows: new Rows(), readings: 0, rejections: NO_REJECTIONS, unknownMetrics: 0, outOfRange: 0 }
   let target: TopicTarget
   if (principal?.kind === 'device' && topic === principal.topic) {
     // The common case, a device on its own topic: no parsing, nothing else to authorize.
@@ -287,7 +287,7 @@ class ReadingDecoder {
 
   private reject(reason: RejectReason, detail: string, deviceId: string | null, fragment: unknown): void {
     const json = Buffer.from(safeStringify(fragment), 'utf8')
-    this.out.rejections.push(rejection(reason, detail, deviceId, json, this.options.rejectedPayloadMaxBytes))
+    addRejection(this.out, rejection(reason, detail, deviceId, json, this.options.rejectedPayloadMaxBytes))
   }
 }
 
@@ -303,9 +303,17 @@ function validMetricName(name: string): boolean {
   return true
 }
 
+/** Shared by every message without rejections (most of them): one array less per message. */
+const NO_REJECTIONS: Rejection[] = Object.freeze([]) as unknown as Rejection[]
+
+function addRejection(out: DecodedMessage, r: Rejection): void {
+  if (out.rejections === NO_REJECTIONS) out.rejections = []
+  out.rejections.push(r)
+}
+
 /** Rejects the whole message: its payload is kept as it came. */
 function rejectAll(out: DecodedMessage, options: DecodeOptions, payload: Buffer, reason: RejectReason, detail: string, deviceId: string | null): DecodedMessage {
-  out.rejections.push(rejection(reason, detail, deviceId, payload, options.rejectedPayloadMaxBytes))
+  addRejection(out, rejection(reason, detail, deviceId, payload, options.rejectedPayloadMaxBytes))
   return out
 }
 

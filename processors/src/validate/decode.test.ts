@@ -52,6 +52,10 @@ describe('good input', () => {
     expect(lamp.rows.value).toEqual([1, 0])
   })
 
+  test('-0 is stored as 0', () => {
+    expect(Object.is(decode('{"values":{"pm25":-0}}').rows.value[0], 0)).toBe(true)
+  })
+
   test('a reading without ts gets the receive time and says so in its flags', () => {
     const out = decode('{"values":{"pm25":5}}')
     expect(out.rows.time).toEqual([NOW])

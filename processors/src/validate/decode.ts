@@ -262,7 +262,8 @@ class ReadingDecoder {
           this.reject('value_invalid', at(index, `${metric} is not finite`), deviceId, { [metric]: String(raw) })
           continue
         }
-        value = raw
+        // -0 is stored as 0: the same reading must encode the same way on every path.
+        value = raw === 0 ? 0 : raw
       } else if (typeof raw === 'boolean') {
         value = raw ? 1 : 0
       } else {

@@ -21,7 +21,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin.end()
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 })
+  // Named so tests that cut the service's connections can spare the test's own.
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 4, application_name: 'test-keep' })
   pool.on('error', () => undefined)
   return {
     url: url.toString(),

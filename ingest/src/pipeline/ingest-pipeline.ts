@@ -88,8 +88,11 @@ export class IngestPipeline {
 
   /** Gives up on everything not yet committed: the envelopes are settled with an error (never acknowledged). */
   abandon(reason: Error): void {
-    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) for (const e of batch) e.ack?.settle(reason)
     this.aborted = reason
+    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) {
+      for (const e of batch) e.ack?.settle(reason)
+      this.release(batch.reduce((n, e) => n + envelopeRows(e), 0))
+    }
   }
 
   private takeOpen(): Envelope[] {

@@ -61,7 +61,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   const source = new MqttSource(
     { ...config.mqtt, auth: config.auth.mode },
-    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }), maxPendingRows: config.ingest.maxPendingRows },
+    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows },
   )
   const http = buildHttpServer(metrics, {
     async ready() {

@@ -30,14 +30,17 @@ export const IngestConfigSchema = z.strictObject({
     maxBatchRows: z.number().int().min(1).default(5_000).describe('A batch is committed once it holds this many rows.'),
     flushIntervalMs: z.number().int().min(0).default(5).describe('... or once its oldest message waited this long.'),
     writers: z.number().int().min(1).max(32).default(2).describe('Batches committed in parallel, each on its own connection.'),
-    maxPendingRows: z.number().int().min(1).default(200_000).describe('Uncommitted rows above which intake is held back, QoS 0 included.'),
+    maxPendingRows: z.number().int().min(1).default(200_000).describe('At this many uncommitted rows no acknowledgement is released, so no socket is read further, until they are down to half; the backpressure gauge is 1 meanwhile.'),
+    shedAtPendingRows: z.number().int().min(1).default(800_000).describe('Past this many uncommitted rows (what was read before intake stopped, plus new connections) a new PUBLISH closes its connection unacknowledged; the client resends later.'),
     maxFutureSkewMs: z.number().int().min(0).default(300_000).describe('Readings stamped further ahead of the receive time are rejected (ts_in_future).'),
     minTimestamp: z.iso.datetime({ offset: true }).default('2000-01-01T00:00:00Z').describe('Readings stamped earlier are rejected (ts_too_old): an unset device clock.'),
     rejectedPayloadMaxBytes: z.number().int().min(0).max(1_048_576).default(4_096).describe('Bytes of a rejected payload kept in the rejected table.'),
     retryMinMs: z.number().int().min(1).default(100).describe('First delay before retrying a failed batch write.'),
     retryMaxMs: z.number().int().min(1).default(5_000).describe('Largest delay between retries of a failed batch write.'),
     shutdownTimeoutMs: z.number().int().min(0).default(30_000).describe('On SIGTERM, how long to wait for pending messages to commit before closing anyway (they are then not acknowledged).'),
-  }).prefault({}).refine((i) => i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] }),
+  }).prefault({})
+    .refine((i) => i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] })
+    .refine((i) => i.shedAtPendingRows >= i.maxPendingRows, { message: 'shedAtPendingRows must not be below maxPendingRows', path: ['shedAtPendingRows'] }),
   auth: z.strictObject({
     mode: z.enum(['devices', 'none']).default('devices').describe('devices: each device logs in with its id and password. none: no login, no topic checks; trusted labs only. Env AUTH_MODE.'),
   }).prefault({}),

@@ -301,6 +301,43 @@ describe('backpressure', () => {
   })
 })
 
+describe('global backpressure', () => {
+  test('at maxPendingRows the backpressure gauge rises and intake stays bounded; once the database commits again all is acknowledged and stored, and the gauge falls', async () => {
+    const small = buildIngestService(ingestConfig({
+      database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 },
+      auth: { mode: 'none' }, ingest: { maxPendingRows: 400, shedAtPendingRows: 100_000, flushIntervalMs: 2 },
+    }), silentLogger())
+    const ports = await small.start()
+    const gauge = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${ports.httpPort}/metrics`)).text()
+      return Number(/^gridline_ingest_backpressure (\S+)/m.exec(text)![1])
+    }
+    const unlock = await lockTelemetry()
+    try {
+      const publishers = await Promise.all(Array.from({ length: 8 }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { clientId: `bp-${i}`, reconnectPeriod: 0 })))
+      const base = Date.parse('2026-11-28T08:00:00Z')
+      let acked = 0
+      const all = publishers.flatMap((p, i) => Array.from({ length: 200 }, (_, k) =>
+        p.publishAsync(`telemetry/environment/bp-${i}`, JSON.stringify({ ts: base + k, values: { pm25: k, pm10: k } }), { qos: 1 }).then(() => { acked++ })))
+      await waitFor(async () => (await gauge()) === 1, 5_000, 'the backpressure gauge to rise')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const held = await small.snapshot()
+      // 8 x 200 messages x 2 rows were sent; what was read is bounded by the sockets' reads, not the load.
+      expect(held.pendingRows).toBeGreaterThanOrEqual(400)
+      expect(held.pendingRows).toBeLessThan(3_200)
+      await unlock()
+      await Promise.all(all)
+      expect(acked).toBe(1_600)
+      expect(await gauge()).toBe(0)
+      await Promise.all(publishers.map((p) => p.endAsync()))
+    } finally {
+      await unlock()
+      await small.stop()
+    }
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id LIKE 'bp-%'`)).toBe(3_200)
+  })
+})
+
 describe('database connections lost', () => {
   test('writes are retried until the database answers again; every acknowledged message is stored once', async () => {
     const client = await connect('aq-1')

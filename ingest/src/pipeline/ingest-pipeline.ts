@@ -10,7 +10,11 @@ export interface PipelineOptions {
   flushIntervalMs: number
   /** Batches written at once, each on its own connection. */
   writers: number
-  /** Above this many uncommitted rows intake is held back (QoS 0 is no longer released early). */
+  /**
+   * At this many uncommitted rows intake is held back until they are down to
+   * half: the source stops releasing acknowledgements (and with them, reading
+   * sockets), QoS 0 included. See `onCongestion`.
+   */
   maxPendingRows: number
   /** First and largest delay between write retries while the database is unavailable. */
   retryMinMs: number
@@ -37,6 +41,8 @@ export class IngestPipeline {
   private readonly idleWaiters: (() => void)[] = []
   private stopping = false
   private failing = false
+  private holding = false
+  private readonly congestionListeners: ((held: boolean) => void)[] = []
   private aborted: Error | undefined
 
   constructor(
@@ -52,15 +58,35 @@ export class IngestPipeline {
   }
 
   /** True while intake should be held back. */
+  /**
+   * True while intake is held back: from the moment the database fails or
+   * pending rows reach maxPendingRows until it answers again and pending rows
+   * are down to half of that (hysteresis, so intake does not flap).
+   */
   get congested(): boolean {
-    return this.failing || this.pending >= this.options.maxPendingRows
+    return this.holding
+  }
+
+  /** Called with true when intake must be held back, false when it may resume. */
+  onCongestion(listener: (held: boolean) => void): void {
+    this.congestionListeners.push(listener)
+  }
+
+  private updateCongestion(): void {
+    const held = this.holding
+      ? this.failing || this.pending > this.options.maxPendingRows / 2
+      : this.failing || this.pending >= this.options.maxPendingRows
+    if (held === this.holding) return
+    this.holding = held
+    this.metrics.backpressure.set(held ? 1 : 0)
+    for (const listener of this.congestionListeners) listener(held)
   }
 
   submit(envelope: Envelope): void {
     const n = envelopeRows(envelope)
     this.pending += n
     this.metrics.pendingRows.set(this.pending)
-    if (this.pending >= this.options.maxPendingRows) this.metrics.backpressure.set(1)
+    if (!this.holding && this.pending >= this.options.maxPendingRows) this.updateCongestion()
     this.open.push(envelope)
     this.openRows += n
     // While draining for shutdown nothing lingers.
@@ -139,7 +165,7 @@ export class IngestPipeline {
         this.metrics.writeRetries.inc()
         if (!this.failing) this.logger.error({ err }, 'Writing a batch failed; holding intake and retrying until the database is back.')
         this.failing = true
-        this.metrics.backpressure.set(1)
+        this.updateCongestion()
         // Capped exponential backoff with full jitter.
         await sleep(Math.random() * delay)
         delay = Math.min(delay * 2, this.options.retryMaxMs)
@@ -159,7 +185,7 @@ export class IngestPipeline {
   private release(rows: number): void {
     this.pending -= rows
     this.metrics.pendingRows.set(this.pending)
-    this.metrics.backpressure.set(this.congested ? 1 : 0)
+    this.updateCongestion()
   }
 
   private account(batch: Envelope[], result: WriteResult): void {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { AckSequencer } from './ack-sequencer.ts'
+import { AckGate, AckSequencer } from './ack-sequencer.ts'
 
 test('acknowledgements are released in arrival order whatever order they settle in [MQTT-4.6.0-2]', () => {
   const released: string[] = []
@@ -18,4 +18,22 @@ test('acknowledgements are released in arrival order whatever order they settle 
   a.settle()
   expect(released).toHaveLength(3)
   expect(sequencer.waiting).toBe(0)
+})
+
+test('a closed gate holds settled acknowledgements, in order, until it opens', () => {
+  const gate = new AckGate()
+  const released: string[] = []
+  const one = new AckSequencer(undefined, gate)
+  const two = new AckSequencer(undefined, gate)
+  const a = one.enqueue(() => released.push('a'))
+  const b = one.enqueue(() => released.push('b'))
+  const c = two.enqueue(() => released.push('c'))
+  gate.close()
+  b.settle()
+  a.settle()
+  c.settle()
+  expect(released).toEqual([])
+  gate.open()
+  expect(released.sort()).toEqual(['a', 'b', 'c'])
+  expect(released.indexOf('a')).toBeLessThan(released.indexOf('b'))
 })

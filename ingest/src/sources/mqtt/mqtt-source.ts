@@ -7,7 +7,7 @@ import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import type { Acknowledgement } from '../../pipeline/envelope.ts'
 import type { IngestPipeline } from '../../pipeline/ingest-pipeline.ts'
-import { AckSequencer } from './ack-sequencer.ts'
+import { AckGate, AckSequencer } from './ack-sequencer.ts'
 
 export interface MqttSourceOptions {
   host: string
@@ -53,11 +53,7 @@ export class MqttSource {
   private server: Server | undefined
   private draining = false
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
-
-  /** Twice the soft limit: past it new publishes close their connection. */
-  private get hardPendingRows(): number {
-    return this.deps.maxPendingRows * 2
-  }
+  private readonly gate = new AckGate()
 
   constructor(
     private readonly options: MqttSourceOptions,
@@ -67,9 +63,13 @@ export class MqttSource {
       decodeOptions: DecodeOptions
       metrics: IngestMetrics
       logger: Logger
-      maxPendingRows: number
+      /** Past this many uncommitted rows a new PUBLISH closes its connection unacknowledged. */
+      shedAtPendingRows: number
     },
-  ) {}
+  ) {
+    // Congested: hold every acknowledgement, so no socket is read further.
+    deps.pipeline.onCongestion((held) => (held ? this.gate.close() : this.gate.open()))
+  }
 
   /** Starts the broker and its listener; resolves with the bound port. */
   async listen(): Promise<number> {
@@ -168,7 +168,7 @@ export class MqttSource {
       acks: new AckSequencer(() => {
         hot.messagesAcked++
         corkAcks(client, state)
-      }),
+      }, this.gate),
     }
     return state
   }
@@ -252,10 +252,12 @@ export class MqttSource {
       return done(new GridlineError('GRIDLINE_SHUTTING_DOWN', 'the service is shutting down'))
     }
     const { pipeline, decodeOptions, metrics } = this.deps
-    if (pipeline.pendingRows >= this.hardPendingRows) {
-      // Held sockets are not read, so only new connections (devices
-      // reconnecting while the database is away) can add to memory: shed them
-      // unacknowledged, and their clients resend later. Nothing acknowledged is lost.
+    if (pipeline.pendingRows >= this.deps.shedAtPendingRows) {
+      // While congested no acknowledgement is released, so no socket is read
+      // further; only packets already read and new connections (devices
+      // reconnecting while the database is away) can add to memory. Past the
+      // shedding limit, drop them unacknowledged: their clients resend later.
+      // Nothing acknowledged is lost.
       metrics.shedConnections.inc()
       return done(new Error('ingest is overloaded; reconnect later'))
     }

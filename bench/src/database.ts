@@ -66,6 +66,21 @@ export class BenchDatabase {
     return Number(rows[0]?.n ?? 0)
   }
 
+  /**
+   * Rows in telemetry of each device with a time in [loMs, hiMs) (epoch ms):
+   * the readings of one phase, as every reading has its own timestamp.
+   */
+  async countInTimeRanges(ranges: readonly { deviceId: string; loMs: number; hiMs: number }[]): Promise<number> {
+    if (ranges.length === 0) return 0
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT coalesce(sum(c.n), 0) AS n
+         FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS r(device_id, lo, hi)
+         CROSS JOIN LATERAL (SELECT count(*) AS n FROM telemetry t WHERE t.device_id = r.device_id AND t.time >= r.lo AND t.time < r.hi) c`,
+      [ranges.map((r) => r.deviceId), ranges.map((r) => new Date(r.loMs).toISOString()), ranges.map((r) => new Date(r.hiMs).toISOString())],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
   async countRejected(): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM rejected')
     return Number(rows[0]?.n ?? 0)

@@ -38,9 +38,14 @@ const FULL: BenchSettings = {
   countTimeoutMs: 180_000,
   connectTimeoutMs: 60_000,
   sampleIntervalMs: 500,
+  overloadLevels: [1.5, 3],
+  overloadOfferMs: 15_000,
+  overloadDrainTimeoutMs: 120_000,
+  overloadMinInflight: 5_000,
+  overloadGeneratorMemoryBytes: 1.5 * 2 ** 30,
 }
 
-const QUICK: BenchSettings = { ...FULL, rows: 200_000, warmupMs: 1_000, windowMs: 3_000, drainTimeoutMs: 10_000, countTimeoutMs: 60_000 }
+const QUICK: BenchSettings = { ...FULL, rows: 200_000, warmupMs: 1_000, windowMs: 3_000, drainTimeoutMs: 10_000, countTimeoutMs: 60_000, overloadOfferMs: 5_000 }
 
 const RESULTS_DIR = fileURLToPath(new URL('../../results/', import.meta.url))
 

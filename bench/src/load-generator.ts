@@ -5,10 +5,12 @@
  *
  * Commands: `connect` opens the connections, then any number of `count` or
  * `window` phases run on them (the ack-latency phase reuses the connections
- * of the throughput phase), and `stop` closes them.
+ * of the throughput phase), then any number of `overload` phases, and `stop`
+ * closes them.
  */
 import mqtt, { type MqttClient } from 'mqtt'
 import { serveRequests } from './ipc.ts'
+import { IndexRanges } from './overload.ts'
 import { benchTopic, messagePayload } from './workload.ts'
 
 export interface ConnectRequest {
@@ -45,6 +47,89 @@ export interface WindowPhase {
   drainTimeoutMs: number
 }
 
+/**
+ * Open-loop overload: messages are due at a fixed rate for offerMs whatever
+ * the acks do, then no new ones while the outstanding ones drain.
+ */
+export interface OverloadPhase {
+  kind: 'overload'
+  readingsPerMessage: number
+  /** This process's offered rate in messages/s. */
+  ratePerSecond: number
+  /** Unacknowledged messages allowed per connection: set high enough that it never paces the load. */
+  maxInflight: number
+  offerMs: number
+  /** After the offered load, how long to wait for every PUBACK (or the connection's close). */
+  drainTimeoutMs: number
+  /** While this process's RSS is above this, due messages are skipped rather than queued: the generator's own memory stays bounded. */
+  memoryGuardBytes: number
+  sampleIntervalMs: number
+}
+
+/** One connection's share of an overload phase. */
+export interface OverloadConnectionResult {
+  deviceId: string
+  /** Readings firstReading .. nextReading - 1 were published in this phase (timestamps baseTimeMs + index). */
+  firstReading: number
+  nextReading: number
+  /** Acknowledged reading indices, flattened [lo, hi) pairs. */
+  acked: number[]
+  /** Published in this phase and neither acknowledged nor failed when the phase ended. */
+  outstanding: number
+  /** The connection was closed (by the service: shed, or an error) during the phase. */
+  closed: boolean
+}
+
+export interface GeneratorSample {
+  /** ms since the phase started */
+  atMs: number
+  published: number
+  acked: number
+  outstanding: number
+  rssBytes: number
+  heapUsedBytes: number
+  /** Whether the memory guard held offering back at this sample. */
+  guarded: boolean
+}
+
+export interface OverloadResult {
+  /** Messages due at the asked rate during the offered-load time. */
+  due: number
+  published: number
+  acked: number
+  /** PUBACKs that arrived before the offered-load time ended. */
+  ackedDuringOffer: number
+  failedMessages: number
+  /** Due but not sent: every open connection at its in-flight cap. */
+  deferredAtCap: number
+  /** Due but not sent: the generator fell more than 100 ms behind schedule (it could not publish that fast). */
+  behind: number
+  /** Due but not sent: the memory guard was holding offering back. */
+  skippedMemoryGuard: number
+  /** Due but not sent: every connection was closed. */
+  skippedClosed: number
+  offerStartEpochMs: number
+  offerEndEpochMs: number
+  /** Last PUBACK of a message of this phase; NaN when none came. */
+  lastAckEpochMs: number
+  /** Every message published in this phase was acknowledged, failed, or sat on a closed connection before the drain timeout. */
+  drained: boolean
+  /** Outstanding on connections still open at the end (the drain timed out on these). */
+  unackedOpen: number
+  /** Outstanding on connections that were closed: not acknowledged, and not resent by this generator. */
+  unackedClosed: number
+  connectionsClosed: number
+  /** Closed connections from an earlier phase that were replaced by new ones before this phase. */
+  reopened: number
+  disconnects: number
+  maxInflight: number
+  cpuPercent: number
+  peakRssBytes: number
+  peakHeapUsedBytes: number
+  connections: OverloadConnectionResult[]
+  samples: GeneratorSample[]
+}
+
 export interface CountResult {
   ackedMessages: number
   failedMessages: number
@@ -77,42 +162,71 @@ export interface WindowResult {
 
 interface Connection {
   client: MqttClient
+  deviceId: string
   topic: string
   /** Index of the next reading this device sends; continues across phases so timestamps never repeat. */
   nextReading: number
   inflight: number
+  /** Set when the connection closes; this generator does not reconnect within a phase. */
+  closed: boolean
 }
 
 let connections: Connection[] = []
 let baseTimeMs = 0
 let disconnects = 0
+let connectRequest: ConnectRequest | undefined
 
 const epochNow = () => performance.timeOrigin + performance.now()
 
 async function connect(body: unknown): Promise<{ connected: number; ms: number }> {
   const request = body as ConnectRequest
   baseTimeMs = request.baseTimeMs
+  connectRequest = request
   const started = performance.now()
-  connections = await Promise.all(request.deviceIds.map(async (deviceId) => {
-    const client = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: request.port,
-      protocolVersion: 4,
-      clientId: `${deviceId}-${process.pid}`,
-      username: deviceId,
-      password: request.password,
-      clean: true,
-      // A dropped connection is a finding, not something to paper over.
-      reconnectPeriod: 0,
-      connectTimeout: request.timeoutMs,
-      keepalive: 60,
-    })
-    // An error ends in 'close', which is what gets counted and reported.
-    client.on('error', () => undefined)
-    client.on('close', () => disconnects++)
-    return { client, topic: benchTopic(deviceId), nextReading: 0, inflight: 0 }
-  }))
+  connections = await Promise.all(request.deviceIds.map((deviceId) => openConnection(request, deviceId, 0)))
   return { connected: connections.length, ms: performance.now() - started }
+}
+
+async function openConnection(request: ConnectRequest, deviceId: string, nextReading: number): Promise<Connection> {
+  const client = await mqtt.connectAsync({
+    host: '127.0.0.1',
+    port: request.port,
+    protocolVersion: 4,
+    clientId: `${deviceId}-${process.pid}`,
+    username: deviceId,
+    password: request.password,
+    clean: true,
+    // A dropped connection is a finding, not something to paper over.
+    reconnectPeriod: 0,
+    connectTimeout: request.timeoutMs,
+    keepalive: 60,
+  })
+  const connection: Connection = { client, deviceId, topic: benchTopic(deviceId), nextReading, inflight: 0, closed: false }
+  // An error ends in 'close', which is what gets counted and reported.
+  client.on('error', () => undefined)
+  client.on('close', () => {
+    disconnects++
+    connection.closed = true
+  })
+  return connection
+}
+
+/**
+ * Replaces connections closed in an earlier phase by new ones (same device,
+ * readings continuing). The old client is ended first, which fails its
+ * unacknowledged messages: they stay counted where they were, never resent.
+ */
+async function reopenClosed(): Promise<number> {
+  const request = connectRequest
+  if (!request) return 0
+  let reopened = 0
+  await Promise.all(connections.map(async (old, i) => {
+    if (!old.closed) return
+    await old.client.endAsync(true).catch(() => undefined)
+    connections[i] = await openConnection(request, old.deviceId, old.nextReading)
+    reopened++
+  }))
+  return reopened
 }
 
 function publish(connection: Connection, readings: number, onAck: (err: Error | undefined) => void): void {
@@ -271,6 +385,163 @@ function runWindow(phase: WindowPhase): Promise<WindowResult> {
   })
 }
 
+/**
+ * Open loop for offerMs: message k is due at k / rate seconds, sent on the
+ * next open connection (round robin) below its in-flight cap, whatever the
+ * acks do. Unacknowledged messages pile up in mqtt.js and in the socket
+ * buffers as TCP pushes back, as they would on real devices. Then no new
+ * messages; waits (at most drainTimeoutMs) until every message of the phase
+ * is acknowledged or sits on a closed connection. Bounded in time:
+ * offerMs + drainTimeoutMs plus the reconnects of closed connections.
+ */
+async function runOverload(phase: OverloadPhase): Promise<OverloadResult> {
+  const reopened = await reopenClosed()
+  const cpu = process.cpuUsage()
+  const disconnectsBefore = disconnects
+  const start = performance.now()
+  const offerEnd = start + phase.offerMs
+  const offerStartEpochMs = epochNow()
+  const offerEndEpochMs = offerStartEpochMs + phase.offerMs
+  const perConnection = connections.map((connection) => ({
+    connection,
+    firstReading: connection.nextReading,
+    acked: new IndexRanges(),
+    outstanding: 0,
+  }))
+  let due = 0
+  let published = 0
+  let acked = 0
+  let ackedDuringOffer = 0
+  let failed = 0
+  let deferredAtCap = 0
+  let behind = 0
+  let skippedMemoryGuard = 0
+  let skippedClosed = 0
+  let lastAckEpochMs = NaN
+  let guarded = false
+  let peakRssBytes = 0
+  let peakHeapUsedBytes = 0
+  const samples: GeneratorSample[] = []
+
+  const outstandingNow = () => perConnection.reduce((n, p) => n + p.outstanding, 0)
+  const sample = () => {
+    const memory = process.memoryUsage()
+    guarded = memory.rss > phase.memoryGuardBytes
+    peakRssBytes = Math.max(peakRssBytes, memory.rss)
+    peakHeapUsedBytes = Math.max(peakHeapUsedBytes, memory.heapUsed)
+    // Bounded: the phase is bounded in time, and so is this list (one entry per interval, at most 10,000).
+    if (samples.length < 10_000) {
+      samples.push({ atMs: performance.now() - start, published, acked, outstanding: outstandingNow(), rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, guarded })
+    }
+  }
+  sample()
+  const sampler = setInterval(sample, phase.sampleIntervalMs)
+
+  const send = (p: (typeof perConnection)[number]) => {
+    const first = p.connection.nextReading
+    p.outstanding++
+    published++
+    publish(p.connection, phase.readingsPerMessage, (err) => {
+      p.outstanding--
+      if (err) {
+        failed++
+        return
+      }
+      acked++
+      p.acked.add(first, phase.readingsPerMessage)
+      const now = performance.now()
+      if (now < offerEnd) ackedDuringOffer++
+      lastAckEpochMs = performance.timeOrigin + now
+    })
+  }
+
+  // A generator that falls behind catches up by at most 100 ms of messages
+  // at once; what is further behind is counted, not sent in one burst.
+  const maxBurst = Math.max(1, Math.ceil(phase.ratePerSecond / 10))
+  let next = 0
+  await new Promise<void>((resolve) => {
+    const pacer = setInterval(() => {
+      const now = performance.now()
+      const target = Math.floor(((Math.min(now, offerEnd) - start) * phase.ratePerSecond) / 1000)
+      if (target - due > maxBurst) {
+        behind += target - due - maxBurst
+        due = target - maxBurst
+      }
+      for (; due < target; due++) {
+        if (guarded) {
+          skippedMemoryGuard++
+          continue
+        }
+        let tries = 0
+        let open = 0
+        while (tries < perConnection.length) {
+          const c = perConnection[next]!.connection
+          if (!c.closed) {
+            open++
+            if (c.inflight < phase.maxInflight) break
+          }
+          next = (next + 1) % perConnection.length
+          tries++
+        }
+        if (tries === perConnection.length) {
+          if (open === 0) skippedClosed++
+          else deferredAtCap++
+          continue
+        }
+        send(perConnection[next]!)
+        next = (next + 1) % perConnection.length
+      }
+      if (now >= offerEnd) {
+        clearInterval(pacer)
+        resolve()
+      }
+    }, 1)
+  })
+
+  // Drain: nothing new; every message of the phase acknowledged, failed, or on a closed connection.
+  const drainDeadline = performance.now() + phase.drainTimeoutMs
+  const unackedOpen = () => perConnection.reduce((n, p) => n + (p.connection.closed ? 0 : p.outstanding), 0)
+  while (unackedOpen() > 0 && performance.now() < drainDeadline) await sleep(10)
+  clearInterval(sampler)
+  sample()
+
+  return {
+    due,
+    published,
+    acked,
+    ackedDuringOffer,
+    failedMessages: failed,
+    deferredAtCap,
+    behind,
+    skippedMemoryGuard,
+    skippedClosed,
+    offerStartEpochMs,
+    offerEndEpochMs,
+    lastAckEpochMs,
+    drained: unackedOpen() === 0,
+    unackedOpen: unackedOpen(),
+    unackedClosed: perConnection.reduce((n, p) => n + (p.connection.closed ? p.outstanding : 0), 0),
+    connectionsClosed: perConnection.filter((p) => p.connection.closed).length,
+    reopened,
+    disconnects: disconnects - disconnectsBefore,
+    maxInflight: phase.maxInflight,
+    cpuPercent: cpuPercentSince(cpu, start),
+    peakRssBytes,
+    peakHeapUsedBytes,
+    connections: perConnection.map((p) => ({
+      deviceId: p.connection.deviceId,
+      firstReading: p.firstReading,
+      nextReading: p.connection.nextReading,
+      acked: p.acked.toArray(),
+      outstanding: p.outstanding,
+      closed: p.connection.closed,
+    })),
+    samples,
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
 async function closeAll(): Promise<void> {
   await Promise.all(connections.map((c) => c.client.endAsync(true).catch(() => undefined)))
   connections = []
@@ -280,5 +551,6 @@ serveRequests({
   connect,
   count: async (body) => runCount(body as CountPhase),
   window: async (body) => runWindow(body as WindowPhase),
+  overload: async (body) => runOverload(body as OverloadPhase),
   stop: closeAll,
 }, closeAll)

@@ -6,7 +6,8 @@ import { type DecodeOptions, decodeMessage } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import { BenchDatabase } from './database.ts'
 import { type ChildLog, ChildHandle } from './ipc.ts'
-import type { CountPhase, CountResult, WindowPhase, WindowResult } from './load-generator.ts'
+import type { CountPhase, CountResult, GeneratorSample, OverloadPhase, OverloadResult as GeneratorOverloadResult, WindowPhase, WindowResult } from './load-generator.ts'
+import { openLoopInflightCap, peakOfSum } from './overload.ts'
 import { median, percentile, sortSamples } from './stats.ts'
 import type { StartResult, TargetKind, TargetSample } from './target-process.ts'
 import { BENCH_DOMAIN, BENCH_PASSWORD, benchDeviceId, benchTopic, messagePayload } from './workload.ts'
@@ -30,6 +31,16 @@ export interface BenchSettings {
   /** Longest 200 connections may take to log in (each first login is a scrypt check in the service). */
   connectTimeoutMs: number
   sampleIntervalMs: number
+  /** Overload levels, as multiples of the round's ingest-single rate. */
+  overloadLevels: number[]
+  /** How long each overload level offers its load. */
+  overloadOfferMs: number
+  /** After the offered load, the longest wait for every PUBACK (or the connection's close). */
+  overloadDrainTimeoutMs: number
+  /** Lowest per-connection in-flight cap in overload (raised further when the rate needs it, so the cap never paces). */
+  overloadMinInflight: number
+  /** A load generator whose RSS passes this skips due messages instead of queueing more (counted). */
+  overloadGeneratorMemoryBytes: number
 }
 
 export interface RunContext {
@@ -116,6 +127,90 @@ export interface WindowSummary {
   observed: TargetObservation
 }
 
+/** One /metrics scrape of the service during an overload level. */
+export interface MetricsSample {
+  atMs: number
+  answeredInMs: number
+  /** null when the scrape failed or timed out (5 s). */
+  backpressure: number | null
+  shedTotal: number | null
+  pendingRows: number | null
+  error?: string
+}
+
+/** One overload level (a multiple of the round's ingest-single rate) against the service. */
+export interface OverloadLevel {
+  /** Multiple of the round's ingest-single rate. */
+  level: number
+  /** Offered rate asked for, all load processes together (msg/s). */
+  askedRate: number
+  /** Messages actually published per second of offered-load time. */
+  publishedPerSecond: number
+  /** PUBACKs per second during the offered-load time. */
+  ackedPerSecond: number
+  /** PUBACKs per second from the start of the offered load to the last PUBACK (offered load and drain). */
+  ackedPerSecondOverall: number
+  /** Most messages published and not yet acknowledged, all load generators together: what the clients held while the service pushed back. */
+  peakClientBacklog: number
+  offerMs: number
+  maxInflightPerConnection: number
+  due: number
+  published: number
+  acked: number
+  failedMessages: number
+  deferredAtCap: number
+  behind: number
+  skippedMemoryGuard: number
+  skippedClosed: number
+  /** Every published message acknowledged, or on a closed connection, within the drain timeout. */
+  drained: boolean
+  /** End of the offered load to the last PUBACK (0 when none came after it); null when no PUBACK came at all. */
+  drainMs: number | null
+  unackedOpen: number
+  unackedClosed: number
+  connectionsClosed: number
+  reopened: number
+  disconnects: number
+  /** Readings acknowledged (one per message). */
+  ackedReadings: number
+  /** Rows in telemetry for the readings published in this level (each device's timestamps of the level). */
+  storedRows: number
+  /** Acknowledged readings whose row is not in telemetry. */
+  ackedMissing: number
+  /** Stored but never acknowledged (committed, then the PUBACK was not received). */
+  storedUnacked: number
+  /** gridline_ingest_shed_total during the level. */
+  shed: number
+  backpressureSeen: boolean
+  /** Service samples in which the backpressure gauge had been set to 1. */
+  backpressureSamples: number
+  /** Times the gauge went from 0 to 1 during the level. */
+  backpressureRises: number
+  metricsScrapesFailed: number
+  metricsSlowestScrapeMs: number
+  /** Peak RSS of the service in ingest-single (1x, closed loop) of the same round. */
+  oneXRssPeakBytes: number
+  loadCpuPercent: number[]
+  loadPeakRssBytes: number[]
+  machineCpuPercent: number
+  observed: TargetObservation
+  /** Raw samples: the service's (process, pending rows, backpressure), its /metrics, and each load generator's. */
+  samples: {
+    target: (TargetSample & { answeredInMs: number })[]
+    metrics: MetricsSample[]
+    generators: GeneratorSample[][]
+  }
+}
+
+export interface OverloadResult {
+  /** The round's ingest-single rate the levels multiply. */
+  baseRate: number
+  /** The service's ingest.maxPendingRows: the backpressure gauge rises at it, publishes are shed past twice it. */
+  maxPendingRows: number | null
+  oneXRssPeakBytes: number
+  levels: OverloadLevel[]
+}
+
 export interface RoundResult {
   round: number
   copyLimit: CopyLimitResult
@@ -127,6 +222,8 @@ export interface RoundResult {
   ackLatency: WindowSummary
   /** The same paced load against bare aedes: what the load generator and a broker alone add. */
   bareAckLatency: WindowSummary
+  /** Open-loop load above ingest-single's rate on the service's connections, after ack-latency. */
+  overload: OverloadResult
 }
 
 const devices = (n: number) => Array.from({ length: n }, (_, i) => benchDeviceId(i))
@@ -254,7 +351,7 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
  * aedes. Bare aedes runs first (it is also the sink-only check of the load
  * generators) and stays connected, idle, until the paced rate is known.
  */
-async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: number): Promise<Pick<RoundResult, 'bareAedes' | 'ingestSingle' | 'ackLatency' | 'bareAckLatency'>> {
+async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: number): Promise<Pick<RoundResult, 'bareAedes' | 'ingestSingle' | 'ackLatency' | 'bareAckLatency' | 'overload'>> {
   const s = ctx.settings
   const ids = devices(s.singleConnections)
   const closedLoop = (): WindowPhase => ({
@@ -274,6 +371,7 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
 
       let ingestSingle: WindowSummary
       let ackLatency: WindowSummary
+      let overload: OverloadResult
       await db.reset()
       const service = await Target.start(ctx, 'gridline', db)
       try {
@@ -286,6 +384,7 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
           const rate = ingestSingle.ackedPerSecond / 2
           progress(`round ${round}: ack-latency at ${Math.round(rate)} msg/s`)
           ackLatency = await runWindow(service, serviceLoad, paced(rate), rate, db)
+          overload = await measureOverload(ctx, service, serviceLoad, db, ingestSingle, round)
         } finally {
           await serviceLoad.stop()
         }
@@ -295,7 +394,7 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
 
       progress(`round ${round}: paced load against bare aedes`)
       const bareAckLatency = await runWindow(bare, bareLoad, paced(ackLatency.targetRate ?? 0), ackLatency.targetRate, null)
-      return { bareAedes, ingestSingle, ackLatency, bareAckLatency }
+      return { bareAedes, ingestSingle, ackLatency, bareAckLatency, overload }
     } finally {
       await bareLoad.stop()
     }
@@ -339,6 +438,163 @@ async function runWindow(target: Target, load: LoadSet, phase: WindowPhase, targ
   }
 }
 
+/**
+ * The overload levels, one after the other on the service and connections of
+ * ingest-single: open-loop load at each multiple of that round's
+ * ingest-single rate for overloadOfferMs, then a bounded drain. The table is
+ * truncated and checkpointed before a level when the service is idle; the
+ * stored rows are counted by each device's timestamps of the level, so a
+ * level that did not drain cannot blur the next one's count.
+ */
+async function measureOverload(ctx: RunContext, service: Target, load: LoadSet, db: BenchDatabase, single: WindowSummary, round: number): Promise<OverloadResult> {
+  const s = ctx.settings
+  const baseRate = single.ackedPerSecond
+  const oneXRssPeakBytes = single.observed.rssPeakBytes
+  const levels: OverloadLevel[] = []
+  for (const level of s.overloadLevels) {
+    if ((await service.pendingRows()) === 0) await db.reset()
+    const askedRate = baseRate * level
+    progress(`round ${round}: overload ${level}x at ${Math.round(askedRate)} msg/s for ${s.overloadOfferMs / 1000} s, then drain`)
+    levels.push(await runOverloadLevel(ctx, service, load, db, level, askedRate, oneXRssPeakBytes))
+  }
+  return { baseRate, maxPendingRows: service.maxPendingRows, oneXRssPeakBytes, levels }
+}
+
+async function runOverloadLevel(ctx: RunContext, target: Target, load: LoadSet, db: BenchDatabase, level: number, askedRate: number, oneXRssPeakBytes: number): Promise<OverloadLevel> {
+  const s = ctx.settings
+  const phase: OverloadPhase = {
+    kind: 'overload',
+    readingsPerMessage: 1,
+    ratePerSecond: askedRate / s.loadProcesses,
+    maxInflight: openLoopInflightCap(askedRate, s.singleConnections, s.overloadOfferMs, s.overloadMinInflight),
+    offerMs: s.overloadOfferMs,
+    drainTimeoutMs: s.overloadDrainTimeoutMs,
+    memoryGuardBytes: s.overloadGeneratorMemoryBytes,
+    sampleIntervalMs: s.sampleIntervalMs,
+  }
+  const shedBefore = (await scrapeMetrics(target.httpPort!)).gridline_ingest_shed_total ?? 0
+  const sampler = target.sample(s.sampleIntervalMs)
+  const metricsSampler = sampleMetrics(target.httpPort!, s.sampleIntervalMs)
+  const cpuBefore = os.cpus()
+  let results: GeneratorOverloadResult[]
+  let sampled: Sampled
+  let metricsSamples: MetricsSample[]
+  try {
+    results = await load.run<GeneratorOverloadResult>('overload', phase, phase.offerMs + phase.drainTimeoutMs + s.connectTimeoutMs + 30_000)
+  } finally {
+    sampled = await sampler.stop()
+    metricsSamples = await metricsSampler.stop()
+  }
+  const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
+  const observed = await target.observe(sampled)
+
+  // What the database holds for this level's readings, and which acknowledged ones it lacks.
+  const connections = results.flatMap((r) => r.connections)
+  const rangesOf = (pairs: number[], deviceId: string) => {
+    const out: { deviceId: string; loMs: number; hiMs: number }[] = []
+    for (let i = 0; i + 1 < pairs.length; i += 2) out.push({ deviceId, loMs: ctx.baseTimeMs + pairs[i]!, hiMs: ctx.baseTimeMs + pairs[i + 1]! })
+    return out
+  }
+  const storedRows = await db.countInTimeRanges(connections.flatMap((c) => rangesOf([c.firstReading, c.nextReading], c.deviceId)))
+  const ackedReadings = sum(connections.map((c) => rangeTotal(c.acked)))
+  const ackedStored = await db.countInTimeRanges(connections.flatMap((c) => rangesOf(c.acked, c.deviceId)))
+
+  // The first service sample covers the idle time before the level: leave it out, as for CPU.
+  const during = sampled.samples.slice(1)
+  const rises = sampled.samples.map((x) => x.sample.backpressureRises ?? 0)
+  const backpressureSamples = during.filter((x) => x.sample.backpressureSeen).length
+  const metricsBackpressure = metricsSamples.filter((m) => m.backpressure === 1).length
+  const lastAck = Math.max(...results.map((r) => (Number.isFinite(r.lastAckEpochMs) ? r.lastAckEpochMs : -Infinity)))
+  const offerEnd = Math.max(...results.map((r) => r.offerEndEpochMs))
+  const offerStart = Math.min(...results.map((r) => r.offerStartEpochMs))
+  const acked = sum(results.map((r) => r.acked))
+  const answered = metricsSamples.filter((m) => m.error === undefined)
+  return {
+    level,
+    askedRate,
+    publishedPerSecond: sum(results.map((r) => r.published)) / (phase.offerMs / 1000),
+    ackedPerSecond: sum(results.map((r) => r.ackedDuringOffer)) / (phase.offerMs / 1000),
+    ackedPerSecondOverall: Number.isFinite(lastAck) ? acked / (Math.max(lastAck - offerStart, phase.offerMs) / 1000) : 0,
+    peakClientBacklog: peakOfSum(results.map((r) => r.samples.map((x) => ({ atMs: r.offerStartEpochMs + x.atMs, value: x.outstanding })))),
+    offerMs: phase.offerMs,
+    maxInflightPerConnection: phase.maxInflight,
+    due: sum(results.map((r) => r.due)),
+    published: sum(results.map((r) => r.published)),
+    acked,
+    failedMessages: sum(results.map((r) => r.failedMessages)),
+    deferredAtCap: sum(results.map((r) => r.deferredAtCap)),
+    behind: sum(results.map((r) => r.behind)),
+    skippedMemoryGuard: sum(results.map((r) => r.skippedMemoryGuard)),
+    skippedClosed: sum(results.map((r) => r.skippedClosed)),
+    drained: results.every((r) => r.drained),
+    drainMs: Number.isFinite(lastAck) ? Math.max(0, lastAck - offerEnd) : null,
+    unackedOpen: sum(results.map((r) => r.unackedOpen)),
+    unackedClosed: sum(results.map((r) => r.unackedClosed)),
+    connectionsClosed: sum(results.map((r) => r.connectionsClosed)),
+    reopened: sum(results.map((r) => r.reopened)),
+    disconnects: sum(results.map((r) => r.disconnects)),
+    ackedReadings,
+    storedRows,
+    ackedMissing: ackedReadings - ackedStored,
+    storedUnacked: storedRows - ackedStored,
+    shed: (observed.metrics?.gridline_ingest_shed_total ?? shedBefore) - shedBefore,
+    backpressureSeen: backpressureSamples > 0 || metricsBackpressure > 0,
+    backpressureSamples,
+    backpressureRises: rises.length > 0 ? rises[rises.length - 1]! - rises[0]! : 0,
+    metricsScrapesFailed: metricsSamples.length - answered.length,
+    metricsSlowestScrapeMs: answered.length > 0 ? Math.max(...answered.map((m) => m.answeredInMs)) : NaN,
+    oneXRssPeakBytes,
+    loadCpuPercent: results.map((r) => r.cpuPercent),
+    loadPeakRssBytes: results.map((r) => r.peakRssBytes),
+    machineCpuPercent: machineCpu,
+    observed,
+    samples: {
+      target: sampled.samples.map((x) => ({ ...x.sample, answeredInMs: x.answeredInMs })),
+      metrics: metricsSamples,
+      generators: results.map((r) => r.samples),
+    },
+  }
+}
+
+/** Readings in flattened [lo, hi) pairs. */
+function rangeTotal(pairs: number[]): number {
+  let n = 0
+  for (let i = 0; i + 1 < pairs.length; i += 2) n += pairs[i + 1]! - pairs[i]!
+  return n
+}
+
+/** Scrapes the service's /metrics every intervalMs until stopped: the backpressure gauge, shed counter and pending rows as a monitor sees them. */
+function sampleMetrics(httpPort: number, intervalMs: number): { stop(): Promise<MetricsSample[]> } {
+  const samples: MetricsSample[] = []
+  let running = true
+  const loop = (async () => {
+    for (let i = 0; running && i < 100_000; i++) {
+      const atMs = Date.now()
+      const asked = performance.now()
+      try {
+        const m = await scrapeMetrics(httpPort, 5_000)
+        samples.push({
+          atMs,
+          answeredInMs: performance.now() - asked,
+          backpressure: m.gridline_ingest_backpressure ?? null,
+          shedTotal: m.gridline_ingest_shed_total ?? null,
+          pendingRows: m.gridline_ingest_pending_rows ?? null,
+        })
+      } catch (err) {
+        samples.push({ atMs, answeredInMs: performance.now() - asked, backpressure: null, shedTotal: null, pendingRows: null, error: (err as Error).message })
+      }
+      if (running) await sleep(intervalMs)
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      return samples
+    },
+  }
+}
+
 interface Sampled {
   samples: { sample: TargetSample; answeredInMs: number }[]
   missed: number
@@ -372,6 +628,19 @@ class Target {
 
   get mqttPort(): number {
     return this.ports.mqttPort
+  }
+
+  get httpPort(): number | null {
+    return this.ports.httpPort
+  }
+
+  get maxPendingRows(): number | null {
+    return this.ports.maxPendingRows
+  }
+
+  /** The service's uncommitted rows now (null for bare aedes). */
+  async pendingRows(): Promise<number | null> {
+    return (await this.handle.request<TargetSample>('sample', undefined, 10_000)).pendingRows
   }
 
   /** Samples the process every intervalMs until stopped; bounded by a sample count too. */
@@ -456,7 +725,7 @@ class LoadSet {
   }
 
   /** Runs the same phase in every load process at once; resolves with each one's result. */
-  run<T>(command: 'count' | 'window', phase: CountPhase | WindowPhase, timeoutMs: number): Promise<T[]> {
+  run<T>(command: 'count' | 'window' | 'overload', phase: CountPhase | WindowPhase | OverloadPhase, timeoutMs: number): Promise<T[]> {
     return Promise.all(this.handles.map((h) => h.request<T>(command, phase, timeoutMs)))
   }
 
@@ -478,14 +747,15 @@ const REPORTED_METRICS = [
   'gridline_ingest_auth_failures_total',
   'gridline_ingest_oversized_packets_total',
   'gridline_ingest_pending_rows',
+  'gridline_ingest_backpressure',
   'gridline_ingest_batch_rows_sum',
   'gridline_ingest_batch_rows_count',
   'gridline_ingest_commit_seconds_sum',
   'gridline_ingest_commit_seconds_count',
 ] as const
 
-async function scrapeMetrics(httpPort: number): Promise<Record<string, number>> {
-  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })
+async function scrapeMetrics(httpPort: number, timeoutMs = 10_000): Promise<Record<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })
   const text = await response.text()
   const values: Record<string, number> = {}
   for (const name of REPORTED_METRICS) values[name] = 0

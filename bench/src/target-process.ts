@@ -22,6 +22,8 @@ export interface StartResult {
   mqttPort: number
   /** The ingest service's /metrics; null for bare aedes. */
   httpPort: number | null
+  /** The service's ingest.maxPendingRows (shedding starts at twice it); null for bare aedes. */
+  maxPendingRows: number | null
 }
 
 /** One look at the process, taken every few hundred ms while a phase runs. */
@@ -37,6 +39,14 @@ export interface TargetSample {
   loopDelayMaxMs: number
   /** gridline only: rows decoded and not yet committed. */
   pendingRows: number | null
+  /**
+   * gridline only: whether gridline_ingest_backpressure was set to 1 at any
+   * moment since the previous sample (caught where the service sets it, so a
+   * short episode between two samples is not missed), and how many times it
+   * went from 0 to 1 since the service started.
+   */
+  backpressureSeen: boolean | null
+  backpressureRises: number | null
 }
 
 const kind = process.argv[2] as TargetKind
@@ -75,8 +85,9 @@ async function start(body: unknown): Promise<StartResult> {
       // Measure other pipeline settings without editing code, e.g. '{"writers": 4}'.
       ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
     }), logger)
+    watchBackpressure(service)
     const ports = await service.start()
-    return { mqttPort: ports.mqttPort, httpPort: ports.httpPort }
+    return { mqttPort: ports.mqttPort, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
   }
   const { Aedes } = await import('aedes')
   const broker = await Aedes.createBroker()
@@ -95,7 +106,31 @@ async function start(body: unknown): Promise<StartResult> {
   }
   const address = server.address()
   if (typeof address !== 'object' || !address) throw new Error('bare aedes: no listening address')
-  return { mqttPort: address.port, httpPort: null }
+  return { mqttPort: address.port, httpPort: null, maxPendingRows: null }
+}
+
+let backpressureSeen = false
+let backpressureRises = 0
+
+/**
+ * Observes every write of the service's gridline_ingest_backpressure gauge
+ * (the value /metrics reports) without changing it: a wrapper on this one
+ * gauge object's set, installed by the bench, not by the service.
+ */
+function watchBackpressure(target: IngestService): void {
+  const gauge = target.metrics.backpressure
+  const set = gauge.set.bind(gauge) as (...args: unknown[]) => void
+  let last = 0
+  const watched = (...args: unknown[]) => {
+    const value = args[args.length - 1]
+    if (value === 1) {
+      backpressureSeen = true
+      if (last !== 1) backpressureRises++
+    }
+    if (typeof value === 'number') last = value
+    set(...args)
+  }
+  gauge.set = watched as typeof gauge.set
 }
 
 async function sample(): Promise<TargetSample> {
@@ -119,7 +154,15 @@ async function sample(): Promise<TargetSample> {
     loopDelayMaxMs,
     connectedClients: snapshot?.connectedClients ?? bare?.connectedClients() ?? 0,
     pendingRows: snapshot?.pendingRows ?? null,
+    backpressureSeen: service ? takeBackpressureSeen() : null,
+    backpressureRises: service ? backpressureRises : null,
   }
+}
+
+function takeBackpressureSeen(): boolean {
+  const seen = backpressureSeen
+  backpressureSeen = false
+  return seen
 }
 
 async function stop(): Promise<void> {

@@ -205,7 +205,7 @@ export interface OverloadLevel {
 export interface OverloadResult {
   /** The round's ingest-single rate the levels multiply. */
   baseRate: number
-  /** The service's ingest.maxPendingRows: the backpressure gauge rises at it, publishes are shed past twice it. */
+  /** The service's ingest.maxPendingRows: the backpressure gauge rises at it (shedding has its own limit, ingest.shedAtPendingRows). */
   maxPendingRows: number | null
   oneXRssPeakBytes: number
   levels: OverloadLevel[]

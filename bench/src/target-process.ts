@@ -22,7 +22,7 @@ export interface StartResult {
   mqttPort: number
   /** The ingest service's /metrics; null for bare aedes. */
   httpPort: number | null
-  /** The service's ingest.maxPendingRows (shedding starts at twice it); null for bare aedes. */
+  /** The service's ingest.maxPendingRows (the backpressure gauge rises at it); null for bare aedes. */
   maxPendingRows: number | null
 }
 

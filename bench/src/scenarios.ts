@@ -566,23 +566,34 @@ function rangeTotal(pairs: number[]): number {
 /** Scrapes the service's /metrics every intervalMs until stopped: the backpressure gauge, shed counter and pending rows as a monitor sees them. */
 function sampleMetrics(httpPort: number, intervalMs: number): { stop(): Promise<MetricsSample[]> } {
   const samples: MetricsSample[] = []
+  const poller = pollEvery(intervalMs, () => true, async () => {
+    const atMs = Date.now()
+    const asked = performance.now()
+    try {
+      const m = await scrapeMetrics(httpPort, 5_000)
+      samples.push({
+        atMs,
+        answeredInMs: performance.now() - asked,
+        backpressure: m.gridline_ingest_backpressure ?? null,
+        shedTotal: m.gridline_ingest_shed_total ?? null,
+        pendingRows: m.gridline_ingest_pending_rows ?? null,
+      })
+    } catch (err) {
+      samples.push({ atMs, answeredInMs: performance.now() - asked, backpressure: null, shedTotal: null, pendingRows: null, error: (err as Error).message })
+    }
+  })
+  return { stop: async () => { await poller.stop(); return samples } }
+}
+
+/**
+ * Runs `tick` every intervalMs while `alive()` holds, until stopped; bounded
+ * by a tick count too, so a forgotten poller cannot run forever.
+ */
+function pollEvery(intervalMs: number, alive: () => boolean, tick: () => Promise<void>): { stop(): Promise<void> } {
   let running = true
   const loop = (async () => {
-    for (let i = 0; running && i < 100_000; i++) {
-      const atMs = Date.now()
-      const asked = performance.now()
-      try {
-        const m = await scrapeMetrics(httpPort, 5_000)
-        samples.push({
-          atMs,
-          answeredInMs: performance.now() - asked,
-          backpressure: m.gridline_ingest_backpressure ?? null,
-          shedTotal: m.gridline_ingest_shed_total ?? null,
-          pendingRows: m.gridline_ingest_pending_rows ?? null,
-        })
-      } catch (err) {
-        samples.push({ atMs, answeredInMs: performance.now() - asked, backpressure: null, shedTotal: null, pendingRows: null, error: (err as Error).message })
-      }
+    for (let i = 0; running && alive() && i < 100_000; i++) {
+      await tick()
       if (running) await sleep(intervalMs)
     }
   })()
@@ -590,7 +601,6 @@ function sampleMetrics(httpPort: number, intervalMs: number): { stop(): Promise<
     async stop() {
       running = false
       await loop
-      return samples
     },
   }
 }
@@ -646,27 +656,17 @@ class Target {
   /** Samples the process every intervalMs until stopped; bounded by a sample count too. */
   sample(intervalMs: number): { stop(): Promise<Sampled> } {
     const samples: Sampled = { samples: [], missed: 0 }
-    let running = true
-    const loop = (async () => {
-      for (let i = 0; running && !this.handle.exited && i < 100_000; i++) {
-        const asked = performance.now()
-        try {
-          const sample = await this.handle.request<TargetSample>('sample', undefined, 10_000)
-          samples.samples.push({ sample, answeredInMs: performance.now() - asked })
-        } catch {
-          // A sample not answered in 10 s is itself a finding: the report shows the count.
-          samples.missed++
-        }
-        if (running) await sleep(intervalMs)
+    const poller = pollEvery(intervalMs, () => !this.handle.exited, async () => {
+      const asked = performance.now()
+      try {
+        const sample = await this.handle.request<TargetSample>('sample', undefined, 10_000)
+        samples.samples.push({ sample, answeredInMs: performance.now() - asked })
+      } catch {
+        // A sample not answered in 10 s is itself a finding: the report shows the count.
+        samples.missed++
       }
-    })()
-    return {
-      async stop() {
-        running = false
-        await loop
-        return samples
-      },
-    }
+    })
+    return { stop: async () => { await poller.stop(); return samples } }
   }
 
   /** Folds samples, the service's /metrics and its log complaints into one observation. */

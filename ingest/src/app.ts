@@ -74,6 +74,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     },
   })
   let maintenance: NodeJS.Timeout | undefined
+  let sequenceGauges: NodeJS.Timeout | undefined
 
   return {
     config,
@@ -112,10 +113,11 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       }
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address ? address.port : config.http.port
-      setInterval(() => {
+      sequenceGauges = setInterval(() => {
         metrics.seqMissing.set(sequences.missing)
         metrics.seqRegressions.set(sequences.regressions)
-      }, 1_000).unref()
+      }, 1_000)
+      sequenceGauges.unref()
       logger.info({ mqttPort, httpPort, engine, auth: config.auth.mode, devices: directory?.size }, 'Ingest service is listening.')
       return { mqttPort, httpPort, engine }
     },
@@ -124,6 +126,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       logger.info({ pendingRows: pipeline.pendingRows }, 'Stopping: no new messages; committing what was taken in.')
       source.stopIntake()
       clearInterval(maintenance)
+      clearInterval(sequenceGauges)
       let timer: NodeJS.Timeout | undefined
       const timedOut = await Promise.race([
         pipeline.drain().then(() => false),

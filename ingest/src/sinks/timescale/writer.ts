@@ -15,11 +15,6 @@ export interface WriteResult {
   refused: Envelope[]
 }
 
-/** A database error that a retry cannot fix: the data itself is refused. */
-export class DataRefusedError extends Error {
-  override readonly name = 'DataRefusedError'
-}
-
 const UNIQUE_VIOLATION = '23505'
 
 /**

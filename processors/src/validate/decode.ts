@@ -110,8 +110,8 @@ export function decodeMessage(
     return rejectAll(out, options, payload, 'json_malformed', (err as Error).message, topicDevice)
   }
 
-  const decoder = new ReadingDecoder(out, receivedAt, options)
-  decoder.several = Array.isArray(body) ? body.length > 1 : isPlainObject(body) && Array.isArray(body.readings) && body.readings.length > 1
+  const several = Array.isArray(body) ? body.length > 1 : isPlainObject(body) && Array.isArray(body.readings) && body.readings.length > 1
+  const decoder = new ReadingDecoder(out, receivedAt, options, several)
   if (target.kind === 'device') {
     if (Array.isArray(body)) {
       if (body.length === 0) return rejectAll(out, options, payload, 'batch_empty', 'the readings array is empty', topicDevice)
@@ -148,13 +148,12 @@ const GATEWAY_FIELDS = new Set(['ts', 'seq', 'values', 'quality', 'device', 'dom
 
 /** Per-message state shared by the readings of one payload. */
 class ReadingDecoder {
-  /** The message carries more than one reading, so each needs its own ts. */
-  several = false
-
   constructor(
     private readonly out: DecodedMessage,
     private readonly receivedAt: number,
     private readonly options: DecodeOptions,
+    /** The message carries more than one reading, so each needs its own ts. */
+    private readonly several: boolean,
   ) {}
 
   deviceReading(reading: unknown, index: number, deviceId: string, domain: string): void {

@@ -1,5 +1,8 @@
-import { expect, test } from 'vitest'
-import { loadIngestConfig } from './config.ts'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { ingestConfig, loadIngestConfig } from './config.ts'
 
 test('defaults are the documented ones', () => {
   const config = loadIngestConfig(undefined, {})
@@ -26,4 +29,22 @@ test('a bad environment value is reported by its config path', () => {
 test('caller defaults apply under the file and the environment', () => {
   expect(loadIngestConfig(undefined, {}, { log: { level: 'warn' } }).log.level).toBe('warn')
   expect(loadIngestConfig(undefined, { LOG_LEVEL: 'error' }, { log: { level: 'warn' } }).log.level).toBe('error')
+})
+
+describe('docs/configuration.md', () => {
+  const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+
+  test('documents every key', () => {
+    const config = ingestConfig({ database: { url: 'postgres://x/y' } }) as unknown as Record<string, Record<string, unknown>>
+    const keys = Object.entries(config).flatMap(([section, values]) => Object.keys(values).map((key) => `${section}.${key}`))
+    expect(keys.length).toBeGreaterThan(20)
+    expect(keys.filter((key) => !doc.includes(`\`${key}\``))).toEqual([])
+  })
+
+  test('its sample file is valid', () => {
+    const sample = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!
+    const dir = mkdtempSync(join(tmpdir(), 'gridline-doc-'))
+    writeFileSync(join(dir, 'sample.yaml'), sample)
+    expect(() => loadIngestConfig(join(dir, 'sample.yaml'), {})).not.toThrow()
+  })
 })

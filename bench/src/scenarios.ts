@@ -105,20 +105,16 @@ export interface BatchedResult {
   observed: TargetObservation
 }
 
-export interface WindowSummary {
+/** Over the whole phase, warm-up and drain included (totalPublished is what the database must hold afterwards). */
+type PhaseTotals = Pick<WindowResult, 'totalPublished' | 'totalAcked' | 'deferred' | 'unacked' | 'failedMessages' | 'disconnects'>
+
+export interface WindowSummary extends PhaseTotals {
   target: TargetKind
   /** Target rate (messages/s) for paced phases; null for closed loop. */
   targetRate: number | null
   /** PUBACKs per second inside the window. */
   ackedPerSecond: number
   publishedPerSecond: number
-  /** Over the whole phase, warm-up and drain included: what the database must hold afterwards. */
-  totalPublished: number
-  totalAcked: number
-  deferred: number
-  unacked: number
-  failedMessages: number
-  disconnects: number
   latencyMs: { count: number; p50: number; p95: number; p99: number; max: number } | null
   /** Rows in telemetry after the phase drained, against messages acknowledged (gridline only). */
   storedRows: number | null

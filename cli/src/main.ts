@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DeviceStore, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestConfig, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -91,8 +91,7 @@ async function ingest(args: string[]): Promise<number> {
   return await untilSignal(async () => service.stop())
 }
 
-async function withDatabase<T>(args: { config?: string | undefined }, body: (client: pg.Client) => Promise<T>): Promise<T> {
-  const config = loadIngestConfig(configPath(args))
+async function withDatabase<T>(config: IngestConfig, body: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: requireDatabaseUrl(config.database.url) })
   try {
     await client.connect()
@@ -109,7 +108,7 @@ async function withDatabase<T>(args: { config?: string | undefined }, body: (cli
 async function migrateCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { config: { type: 'string', short: 'c' } })
   const config = loadIngestConfig(configPath(values as { config?: string }))
-  const report = await withDatabase(values as { config?: string }, (client) => migrate(pgSqlClient(client), config.storage))
+  const report = await withDatabase(config, (client) => migrate(pgSqlClient(client), config.storage))
   process.stdout.write(report.applied.length
     ? `Applied ${report.applied.join(', ')} (storage engine: ${report.engine}).\n`
     : `The schema is up to date (storage engine: ${report.engine}).\n`)
@@ -128,7 +127,7 @@ async function devices(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   }, true)
   const v = values as Record<string, string | boolean | undefined>
-  return await withDatabase(v as { config?: string }, async (client) => {
+  return await withDatabase(loadIngestConfig(configPath(v as { config?: string })), async (client) => {
     const store = new DeviceStore(pgSqlClient(client))
     switch (sub) {
       case 'add': {

@@ -17,14 +17,17 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   private reloadTimer: NodeJS.Timeout | undefined
   /** id -> (stored hash, sha256 of the secret that last verified against it). */
   private readonly verified = new Map<string, { hash: string; digest: Buffer }>()
+  private readonly store: DeviceStore
   private readonly changeListeners: ((deviceId: string, device: DeviceRecord | undefined) => void)[] = []
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly databaseUrl: string,
     private readonly logger: Logger,
     private readonly reloadIntervalMs = 30_000,
-  ) {}
+  ) {
+    this.store = new DeviceStore(pgSqlClient(pool))
+  }
 
   get size(): number {
     return this.devices.size
@@ -78,7 +81,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   }
 
   private async reload(): Promise<void> {
-    const list = await new DeviceStore(pgSqlClient(this.pool)).list()
+    const list = await this.store.list()
     const previous = this.devices
     this.devices = new Map(list.map((d) => [d.id, d]))
     for (const [id, old] of previous) {
@@ -88,7 +91,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   }
 
   private async reloadOne(id: string): Promise<void> {
-    const device = await new DeviceStore(pgSqlClient(this.pool)).get(id)
+    const device = await this.store.get(id)
     const old = this.devices.get(id)
     if (device) this.devices.set(id, device)
     else this.devices.delete(id)

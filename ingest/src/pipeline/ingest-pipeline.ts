@@ -108,17 +108,24 @@ export class IngestPipeline {
     this.stopping = true
     this.lingerExpired = true
     this.pump()
-    if (this.active === 0 && this.sealed.length === 0 && this.open.length === 0) return
+    if (this.idle) return
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
   }
 
   /** Gives up on everything not yet committed: the envelopes are settled with an error (never acknowledged). */
   abandon(reason: Error): void {
     this.aborted = reason
-    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) {
-      for (const e of batch) e.ack?.settle(reason)
-      this.release(batch.reduce((n, e) => n + envelopeRows(e), 0))
-    }
+    for (const batch of [...this.sealed.splice(0), this.takeOpen()]) this.giveUp(batch, reason)
+  }
+
+  private get idle(): boolean {
+    return this.active === 0 && this.sealed.length === 0 && this.open.length === 0
+  }
+
+  /** Settles a batch unacknowledged and forgets its rows. */
+  private giveUp(batch: Envelope[], reason: Error): void {
+    for (const e of batch) e.ack?.settle(reason)
+    this.release(rowsOf(batch))
   }
 
   private takeOpen(): Envelope[] {
@@ -141,22 +148,16 @@ export class IngestPipeline {
       this.writeWithRetry(batch).finally(() => {
         this.active--
         this.pump()
-        if (this.active === 0 && this.sealed.length === 0 && this.open.length === 0) {
-          for (const resolve of this.idleWaiters.splice(0)) resolve()
-        }
+        if (this.idle) for (const resolve of this.idleWaiters.splice(0)) resolve()
       })
     }
   }
 
   private async writeWithRetry(batch: Envelope[]): Promise<void> {
     let delay = this.options.retryMinMs
-    const rows = batch.reduce((n, e) => n + envelopeRows(e), 0)
+    const rows = rowsOf(batch)
     for (;;) {
-      if (this.aborted) {
-        for (const e of batch) e.ack?.settle(this.aborted)
-        this.release(rows)
-        return
-      }
+      if (this.aborted) return this.giveUp(batch, this.aborted)
       const started = performance.now()
       let result: WriteResult
       try {
@@ -198,5 +199,7 @@ export class IngestPipeline {
     for (const [reason, n] of result.rejected) this.metrics.rejected.inc({ reason }, n)
   }
 }
+
+const rowsOf = (batch: readonly Envelope[]): number => batch.reduce((n, e) => n + envelopeRows(e), 0)
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

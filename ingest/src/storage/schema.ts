@@ -1,5 +1,6 @@
 import { GridlineError } from '@gridline/core'
 import type { SqlClient } from './sql-client.ts'
+import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
 
 export interface StorageOptions {
   /** Use TimescaleDB: `auto` when the extension is available, `on` to insist, `off` for plain partitions. */
@@ -156,11 +157,16 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
     } else {
       engine = await chooseEngine(db, options, notes)
     }
-    const migrations = [...BASE_MIGRATIONS, { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) }]
+    const migrations = [
+      ...BASE_MIGRATIONS,
+      { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) },
+      ...PROCESSOR_MIGRATIONS,
+    ]
     for (const m of migrations) {
       if (done.has(m.version)) continue
+      const sql = typeof m.sql === 'function' ? m.sql(engine) : m.sql
       try {
-        await db.exec(`BEGIN; ${m.sql}; INSERT INTO gridline_migrations (version, name) VALUES (${m.version}, '${m.name}'); COMMIT;`)
+        await db.exec(`BEGIN; ${sql}; INSERT INTO gridline_migrations (version, name) VALUES (${m.version}, '${m.name}'); COMMIT;`)
       } catch (err) {
         await db.exec('ROLLBACK').catch(() => undefined)
         throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err })

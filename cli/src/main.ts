@@ -19,7 +19,9 @@ Commands:
   devices list [--json]         List registered devices.
   devices remove ID             Remove a device.
   validate-config FILE          Check a config file (and the environment overrides) without starting.
-  bench [--quick]               Run the hot-path benchmark (docs/benchmarks.md).
+  sim <subcommand> ...          Simulated field devices, OPC-UA PLC and replay (gridline sim help).
+  edge <subcommand> ...         The edge agent for gateways (gridline edge help).
+  bench [scenario...] [--quick] Run benchmark scenarios (docs/benchmarks.md).
   help                          This text.
 
 Environment: DATABASE_URL, MQTT_PORT, HTTP_PORT, AUTH_MODE, LOG_LEVEL, GRIDLINE_CONFIG
@@ -35,6 +37,14 @@ export async function main(argv: string[]): Promise<number> {
       case 'devices': return await devices(rest)
       case 'validate-config': return validateConfigCommand(rest)
       case 'demo': return await runDemo(rest)
+      case 'sim': {
+        const { runSimCli } = await import('@gridline/firmware-sim/cli')
+        return await runSimCli(rest)
+      }
+      case 'edge': {
+        const { runEdgeCli } = await import('@gridline/edge-agent/cli')
+        return await runEdgeCli(rest)
+      }
       case 'bench': {
         const { runBenchCli } = await import('@gridline/bench')
         return await runBenchCli(rest)

@@ -11,6 +11,12 @@ export const Quality = {
   BAD: 2,
   /** The device flagged the value as uncertain (for example an OPC-UA Uncertain status). */
   UNCERTAIN: 3,
+  /** Flagged by the stuck-sensor check: the same value N times where the metric should vary. */
+  STUCK: 4,
+  /** Flagged by the saturation check: at the sensor's documented maximum (or minimum). */
+  SATURATED: 5,
+  /** Flagged by the spike check: a physically impossible rate of change from the previous reading. */
+  SPIKE: 6,
 } as const
 export type QualityCode = (typeof Quality)[keyof typeof Quality]
 

@@ -279,6 +279,42 @@ describe('devices and security', () => {
   })
 })
 
+describe('device status and wills', () => {
+  test('an online report is stored on PUBACK, and the will marks the device offline when its connection dies', async () => {
+    const will = { topic: 'status/environment/aq-2', payload: Buffer.from('{"state":"offline"}'), qos: 1 as const, retain: true }
+    const client = await connect('aq-2', PASSWORD, { will })
+    await client.publishAsync('status/environment/aq-2', JSON.stringify({ state: 'online', ts: '2026-11-28T08:00:00+07:00' }), { qos: 1, retain: true })
+    const current = async () => (await db.pool.query(`SELECT state, since FROM device_status WHERE device_id = 'aq-2'`)).rows[0]
+    expect(await current()).toEqual({ state: 'online', since: new Date('2026-11-28T01:00:00Z') })
+
+    // Kill the socket without DISCONNECT: the broker publishes the will.
+    ;(client as unknown as { stream: { destroy(): void } }).stream.destroy()
+    await waitFor(async () => (await current())?.state === 'offline', 10_000, 'the will to be stored')
+    const history = await db.pool.query(`SELECT state FROM device_status_history WHERE device_id = 'aq-2' ORDER BY received_at`)
+    expect(history.rows.map((r: { state: string }) => r.state)).toEqual(['online', 'offline'])
+    expect(await metric('gridline_ingest_status_reports_total{state="offline"}')).toBeGreaterThanOrEqual(1)
+  })
+
+  test('an older report never moves the current state back', async () => {
+    const client = await connect('aq-1')
+    await client.publishAsync('status/environment/aq-1', JSON.stringify({ state: 'offline', ts: '2026-11-28T10:00:00Z' }), { qos: 1 })
+    await client.publishAsync('status/environment/aq-1', JSON.stringify({ state: 'online', ts: '2026-11-28T09:00:00Z' }), { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT state FROM device_status WHERE device_id = 'aq-1'`)
+    expect(rows[0].state).toBe('offline')
+  })
+
+  test('another device\'s status and malformed reports are dead-lettered with their reason', async () => {
+    const client = await connect('aq-1')
+    await client.publishAsync('status/environment/aq-2', '{"state":"offline"}', { qos: 1 })
+    await client.publishAsync('status/environment/aq-1', '{"state":"sleeping"}', { qos: 1 })
+    await client.publishAsync('status/environment/aq-1', '{"state":"online","battery":3}', { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT reason, detail FROM rejected WHERE topic LIKE 'status/%' ORDER BY id`)
+    expect(rows.map((r: { reason: string }) => r.reason)).toEqual(['topic_not_authorized', 'status_invalid', 'status_invalid'])
+    expect(rows[1].detail).toContain('"sleeping"')
+    expect(rows[2].detail).toContain('battery')
+  })
+})
+
 describe('backpressure', () => {
   test('while the database cannot commit nothing is acknowledged and intake is held; afterwards it catches up', async () => {
     const client = await connect('aq-2')

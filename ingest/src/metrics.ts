@@ -61,6 +61,7 @@ export function createIngestMetrics() {
     authFailures: new Counter({ name: 'gridline_ingest_auth_failures_total', help: 'Connections refused at CONNECT, by reason.', labelNames: ['reason'] as const, registers: r }),
     oversizedPackets: new Counter({ name: 'gridline_ingest_oversized_packets_total', help: 'Connections closed because a packet announced more than the largest allowed size.', registers: r }),
     shedConnections: new Counter({ name: 'gridline_ingest_shed_total', help: 'Publishes refused unacknowledged (connection closed) because pending rows passed ingest.shedAtPendingRows.', registers: r }),
+    statusReports: new Counter({ name: 'gridline_ingest_status_reports_total', help: 'Valid device status reports (status topics and wills), by state.', labelNames: ['state'] as const, registers: r }),
     subscribeDenied: new Counter({ name: 'gridline_ingest_subscribe_denied_total', help: 'SUBSCRIBE requests refused by authorization.', registers: r }),
     seqMissing: new Gauge({ name: 'gridline_ingest_seq_missing_readings', help: 'Readings missing according to per-device seq gaps since start.', registers: r }),
     seqRegressions: new Gauge({ name: 'gridline_ingest_seq_regressions', help: 'Readings whose seq was not above the device\'s last one since start (resends, restarts).', registers: r }),

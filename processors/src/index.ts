@@ -1,5 +1,6 @@
 export * from './validate/decode.ts'
 export * from './validate/rows.ts'
+export * from './validate/status.ts'
 export * from './sequence/sequence-tracker.ts'
 export * from './storage/migrations.ts'
 export * from './stream/events.ts'

@@ -7,6 +7,8 @@ export type TopicTarget =
   | { kind: 'invalid'; reason: 'topic_invalid' | 'device_id_invalid' }
 
 export const deviceTopic = (domain: string, deviceId: string): string => `telemetry/${domain}/${deviceId}`
+/** Where a device reports online/offline (retained; its MQTT will says offline). */
+export const statusTopic = (domain: string, deviceId: string): string => `status/${domain}/${deviceId}`
 export const gatewayTopic = (gatewayId: string): string => `gateways/${gatewayId}/telemetry`
 
 /**
@@ -24,4 +26,13 @@ export function parseTopic(topic: string): TopicTarget {
     return { kind: 'gateway', gatewayId: parts[1] }
   }
   return { kind: 'invalid', reason: 'topic_invalid' }
+}
+
+/** Parses `status/{domain}/{deviceId}`; null when the topic is not a status topic at all. */
+export function parseStatusTopic(topic: string): { domain: string; deviceId: string } | { invalid: 'topic_invalid' | 'device_id_invalid' } | null {
+  if (!topic.startsWith('status/')) return null
+  const parts = topic.split('/')
+  if (parts.length !== 3 || !parts[1]) return { invalid: 'topic_invalid' }
+  if (!DEVICE_ID_PATTERN.test(parts[2]!)) return { invalid: 'device_id_invalid' }
+  return { domain: parts[1], deviceId: parts[2]! }
 }

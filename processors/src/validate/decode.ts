@@ -317,7 +317,7 @@ function rejectAll(out: DecodedMessage, options: DecodeOptions, payload: Buffer,
   return out
 }
 
-function rejection(reason: RejectReason, detail: string, deviceId: string | null, payload: Buffer, maxBytes: number): Rejection {
+export function rejection(reason: RejectReason, detail: string, deviceId: string | null, payload: Buffer, maxBytes: number): Rejection {
   return {
     reason,
     detail,

@@ -1,4 +1,5 @@
 import type { Logger } from '@gridline/core'
+import type { StatusChange } from '@gridline/processors'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { Envelope } from '../../pipeline/envelope.ts'
@@ -64,6 +65,7 @@ export class TelemetryWriter {
     const rows = encodeTelemetryBinary(envelopes)
     const rowCount = countRows(envelopes)
     const rejects = collectRejections(envelopes)
+    const statuses = collectStatuses(envelopes)
     const client = await this.pool.connect()
     let broken = false
     try {
@@ -71,7 +73,8 @@ export class TelemetryWriter {
         try {
           await this.commit(client, rejects, async () => {
             if (rowCount > 0) await copyInto(client, 'telemetry', rows)
-          })
+            if (statuses.length > 0) await recordStatuses(client, statuses)
+          }, statuses.length > 0)
           result.inserted += rowCount
           countRejects(rejects, result)
           return
@@ -82,13 +85,17 @@ export class TelemetryWriter {
       }
       let inserted = 0
       await this.commit(client, rejects, async () => {
-        if (rowCount === 0) return
+        if (rowCount === 0) {
+          if (statuses.length > 0) await recordStatuses(client, statuses)
+          return
+        }
         await client.query(`CREATE TEMP TABLE IF NOT EXISTS telemetry_stage
           (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
         await copyInto(client, 'telemetry_stage', rows)
         const res = await client.query(`INSERT INTO telemetry (${TELEMETRY_COPY_COLUMNS})
           SELECT ${TELEMETRY_COPY_COLUMNS} FROM telemetry_stage ON CONFLICT DO NOTHING`)
         inserted = res.rowCount ?? 0
+        if (statuses.length > 0) await recordStatuses(client, statuses)
       }, true)
       result.inserted += inserted
       result.duplicates += rowCount - inserted
@@ -169,6 +176,39 @@ function collectRejections(envelopes: readonly Envelope[]): RejectRow[] {
     }
   }
   return out
+}
+
+function collectStatuses(envelopes: readonly Envelope[]): StatusChange[] {
+  const out: StatusChange[] = []
+  for (const e of envelopes) if (e.status) out.push(e.status)
+  return out
+}
+
+/**
+ * Appends every report to the history and moves each device's current state
+ * forward, never back: reports can arrive out of order (a will published late,
+ * a buffered "online" resent), so the newest `since` wins.
+ */
+async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): Promise<void> {
+  const params = [
+    statuses.map((s) => s.deviceId),
+    statuses.map((s) => s.state),
+    statuses.map((s) => new Date(s.time).toISOString()),
+    statuses.map((s) => new Date(s.receivedAt).toISOString()),
+  ]
+  await client.query(
+    `INSERT INTO device_status_history (device_id, state, time, received_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])`,
+    params,
+  )
+  await client.query(
+    `INSERT INTO device_status (device_id, state, since, received_at)
+     SELECT DISTINCT ON (device_id) * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS s (device_id, state, since, received_at)
+     ORDER BY device_id, since DESC, received_at DESC
+     ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, received_at = EXCLUDED.received_at
+     WHERE device_status.since <= EXCLUDED.since`,
+    params,
+  )
 }
 
 function countRejects(rejects: RejectRow[], result: WriteResult): void {

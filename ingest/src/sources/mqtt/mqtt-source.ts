@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
-import { type DecodeOptions, type Principal, Rows, decodeMessage } from '@gridline/processors'
+import { type DecodeOptions, type DecodedMessage, type Principal, Rows, decodeMessage, decodeStatus, isStatusTopic } from '@gridline/processors'
 import { LIMITS, deviceTopic } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
@@ -265,6 +265,7 @@ export class MqttSource {
     packet.retain = false
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const receivedAt = Date.now()
+    if (isStatusTopic(packet.topic)) return this.onStatus(client, state, packet, payload, receivedAt, done)
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
     const hot = metrics.hot
     if (packet.topic.startsWith('gateways/')) hot.gatewayMessages++
@@ -288,6 +289,21 @@ export class MqttSource {
       ack = state.acks.enqueue(done)
     }
     pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
+  }
+
+  /**
+   * A device's online/offline report, or its will when the connection died.
+   * Stored like telemetry (acknowledged after commit, refusals dead-lettered)
+   * and never fanned out: with device logins nobody may subscribe to it, and
+   * in-process consumers get it from the pipeline.
+   */
+  private onStatus(client: GridlineClient, state: ClientState, packet: { topic: string; qos: number }, payload: Buffer, receivedAt: number, done: (error?: Error | null) => void): void {
+    const { change, rejections } = decodeStatus(packet.topic, payload, receivedAt, state.principal, this.deps.decodeOptions)
+    if (change) this.deps.metrics.statusReports.inc({ state: change.state })
+    ;(packet as MarkedPacket)[NO_FAN_OUT] = true
+    const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections, unknownMetrics: 0, outOfRange: 0 }
+    const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
+    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack, ...(change ? { status: change } : {}) })
   }
 }
 

@@ -123,6 +123,11 @@ describe('gridline CLI', () => {
     const list = JSON.parse((await gridline(['devices', 'list', '--json'])).stdout) as { id: string; gateway: string | null; metadata: object }[]
     expect(list.find((d) => d.id === 'lamp-9')).toMatchObject({ gateway: 'gw-9', metadata: { circuit: 'C7' } })
     expect(JSON.stringify(list)).not.toContain('scrypt')
+    await gridline(['devices', 'set-metadata', 'lamp-9', '{"district":"Hai Chau","circuit":null}'])
+    const updated = JSON.parse((await gridline(['devices', 'list', '--json'])).stdout) as { id: string; metadata: object }[]
+    expect(updated.find((d) => d.id === 'lamp-9')?.metadata).toEqual({ district: 'Hai Chau' })
+    await expect(gridline(['devices', 'set-metadata', 'lamp-9', '[1]'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('JSON object') })
+    await expect(gridline(['devices', 'set-metadata', 'nope', '{}'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('not registered') })
     await expect(gridline(['devices', 'remove', 'gw-9'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('still has devices behind it') })
     await gridline(['devices', 'remove', 'lamp-9'])
     await expect(gridline(['devices', 'add', 'x', '--domain', 'sewage'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('not in the catalogue') })

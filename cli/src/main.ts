@@ -17,6 +17,9 @@ Commands:
   devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P] [--metadata JSON]
                                 Register a device (prints a generated password when none is given).
   devices list [--json]         List registered devices.
+  devices set-metadata ID JSON [--replace]
+                                Merge (or replace) a device's metadata: district, roadSegment,
+                                freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md).
   devices remove ID             Remove a device.
   validate-config FILE          Check a config file (and the environment overrides) without starting.
   sim <subcommand> ...          Simulated field devices, OPC-UA PLC and replay (gridline sim help).
@@ -125,6 +128,19 @@ async function migrateCommand(args: string[]): Promise<number> {
   return 0
 }
 
+function parseMetadata(json: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    throw new GridlineError('GRIDLINE_USAGE', 'Metadata must be a JSON object, e.g. \'{"district":"Hai Chau"}\'.')
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new GridlineError('GRIDLINE_USAGE', 'Metadata must be a JSON object, e.g. \'{"district":"Hai Chau"}\'.')
+  }
+  return parsed as Record<string, unknown>
+}
+
 async function devices(args: string[]): Promise<number> {
   const [sub, ...rest] = args
   const { values, positionals } = parse(rest, {
@@ -135,6 +151,7 @@ async function devices(args: string[]): Promise<number> {
     password: { type: 'string' },
     metadata: { type: 'string' },
     json: { type: 'boolean' },
+    replace: { type: 'boolean' },
   }, true)
   const v = values as Record<string, string | boolean | undefined>
   return await withDatabase(loadIngestConfig(configPath(v as { config?: string })), async (client) => {
@@ -145,14 +162,7 @@ async function devices(args: string[]): Promise<number> {
         if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P]')
         const kind = (v.kind as string | undefined) ?? 'device'
         if (kind !== 'device' && kind !== 'gateway') throw new GridlineError('GRIDLINE_USAGE', '--kind must be device or gateway.')
-        let metadata: Record<string, unknown> | undefined
-        if (typeof v.metadata === 'string') {
-          try {
-            metadata = JSON.parse(v.metadata) as Record<string, unknown>
-          } catch {
-            throw new GridlineError('GRIDLINE_USAGE', '--metadata must be a JSON object.')
-          }
-        }
+        const metadata = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
         const { device, password } = await store.add({
           id,
           kind,
@@ -176,6 +186,13 @@ async function devices(args: string[]): Promise<number> {
           }
           process.stdout.write(`${list.length} registered.\n`)
         }
+        return 0
+      }
+      case 'set-metadata': {
+        const [id, json] = positionals
+        if (!id || !json) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices set-metadata ID JSON [--replace]')
+        const device = await store.setMetadata(id, parseMetadata(json), { replace: v.replace === true })
+        process.stdout.write(`Metadata of ${device.id}: ${JSON.stringify(device.metadata)}\n`)
         return 0
       }
       case 'remove': {

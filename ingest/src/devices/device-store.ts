@@ -120,6 +120,25 @@ export class DeviceStore {
     return rows.map(toRecord)
   }
 
+  /**
+   * Sets a device's metadata (district, road segment, metered area, circuit,
+   * free-flow speed: docs/indicators.md). Merges into what is there unless
+   * `replace`; a key set to null is removed. Connections stay open: metadata
+   * is not part of what authorizes them.
+   */
+  async setMetadata(id: string, metadata: Record<string, unknown>, options: { replace?: boolean } = {}): Promise<DeviceRecord> {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw new GridlineError('GRIDLINE_USAGE', 'Device metadata must be a JSON object.')
+    }
+    const { rows } = await this.db.query<DeviceRow>(
+      `UPDATE devices SET metadata = jsonb_strip_nulls(CASE WHEN $3 THEN $2::jsonb ELSE metadata || $2::jsonb END)
+       WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify(metadata), options.replace === true],
+    )
+    if (!rows[0]) throw new GridlineError('GRIDLINE_DEVICE_NOT_FOUND', `Device "${id}" is not registered.`)
+    return toRecord(rows[0])
+  }
+
   async remove(id: string): Promise<void> {
     let rows: unknown[]
     try {

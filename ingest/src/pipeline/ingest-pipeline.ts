@@ -43,6 +43,7 @@ export class IngestPipeline {
   private failing = false
   private holding = false
   private readonly congestionListeners: ((held: boolean) => void)[] = []
+  private readonly commitListeners: ((committed: readonly Envelope[]) => void)[] = []
   private aborted: Error | undefined
 
   constructor(
@@ -68,6 +69,16 @@ export class IngestPipeline {
   }
 
   /** Called with true when intake must be held back, false when it may resume. */
+  /**
+   * Called after each commit with the envelopes whose rows are now stored
+   * (refused ones left out), after their acknowledgements were released.
+   * Listeners run synchronously on the write path: they must only hand the
+   * batch on (the processors' stream), never do work per row here.
+   */
+  onCommitted(listener: (committed: readonly Envelope[]) => void): void {
+    this.commitListeners.push(listener)
+  }
+
   onCongestion(listener: (held: boolean) => void): void {
     this.congestionListeners.push(listener)
   }
@@ -179,7 +190,21 @@ export class IngestPipeline {
       this.account(batch, result)
       this.release(rows)
       for (const e of batch) e.ack?.settle()
+      if (this.commitListeners.length > 0) this.notifyCommitted(batch, result)
       return
+    }
+  }
+
+  private notifyCommitted(batch: Envelope[], result: WriteResult): void {
+    const refused = result.refused.length > 0 ? new Set(result.refused) : null
+    const committed = refused ? batch.filter((e) => !refused.has(e)) : batch
+    for (const listener of this.commitListeners) {
+      try {
+        listener(committed)
+      } catch (err) {
+        // A consumer's bug must never undo or stall a commit that already happened.
+        this.logger.error({ err }, 'A commit listener failed; the batch is stored and acknowledged.')
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DeviceStore, type IngestConfig, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { DEVICE_KINDS, type DeviceKind, DeviceStore, type IngestConfig, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -14,7 +14,7 @@ Commands:
                                 PostgreSQL, the ingest service and a simulated fleet.
   ingest [--config FILE]        Run the ingest service (needs DATABASE_URL or database.url).
   migrate [--config FILE]       Create or update the database schema, then exit.
-  devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P] [--metadata JSON]
+  devices add ID --domain D [--gateway G] [--kind device|gateway|integration] [--password P] [--metadata JSON]
                                 Register a device (prints a generated password when none is given).
   devices list [--json]         List registered devices.
   devices set-metadata ID JSON [--replace]
@@ -161,11 +161,11 @@ async function devices(args: string[]): Promise<number> {
         const id = positionals[0]
         if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P]')
         const kind = (v.kind as string | undefined) ?? 'device'
-        if (kind !== 'device' && kind !== 'gateway') throw new GridlineError('GRIDLINE_USAGE', '--kind must be device or gateway.')
+        if (!DEVICE_KINDS.includes(kind as DeviceKind)) throw new GridlineError('GRIDLINE_USAGE', `--kind must be one of ${DEVICE_KINDS.join(', ')}.`)
         const metadata = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
         const { device, password } = await store.add({
           id,
-          kind,
+          kind: kind as DeviceKind,
           ...(typeof v.domain === 'string' ? { domain: v.domain } : {}),
           ...(typeof v.gateway === 'string' ? { gateway: v.gateway } : {}),
           ...(typeof v.password === 'string' ? { password: v.password } : {}),

@@ -218,6 +218,23 @@ describe('devices and security', () => {
     expect(suback?.granted).toEqual([1, 128, 128])
   })
 
+  test('an integration account may subscribe to alarm topics only, and may publish nothing', async () => {
+    const store = new DeviceStore(pgSqlClient(db.pool))
+    await store.add({ id: 'ops-bridge', kind: 'integration', password: PASSWORD })
+    // The service learns of the new account by NOTIFY, a moment after the insert.
+    let client: MqttClient | undefined
+    await waitFor(async () => (client = await connect('ops-bridge').catch(() => undefined)) !== undefined, 10_000, 'the new account to be known')
+    if (!client) throw new Error('unreachable')
+    const suback = await client.subscribeAsync(['alarms/#', 'commands/environment/aq-1', '#'], { qos: 1 })
+      .then(() => undefined, (err: { packet?: { granted: number[] } }) => err.packet)
+    expect(suback?.granted).toEqual([1, 128, 128])
+    await client.publishAsync('telemetry/environment/ops-bridge', JSON.stringify({ values: { pm25: 1 } }), { qos: 1 })
+    await client.publishAsync('status/environment/ops-bridge', '{"state":"online"}', { qos: 1 })
+    const { rows } = await db.pool.query(`SELECT reason FROM rejected WHERE client_id = $1 ORDER BY id`, [client.options.clientId])
+    expect(rows.map((r: { reason: string }) => r.reason)).toEqual(['topic_not_authorized', 'topic_not_authorized'])
+    await expect(store.add({ id: 'ops-2', kind: 'integration', gateway: 'gw-1', password: PASSWORD })).rejects.toThrow('cannot sit behind a gateway')
+  })
+
   test('a gateway publishes for the devices behind it, and only for those', async () => {
     const gw = await connect('gw-1')
     const ts = Date.parse('2026-11-28T03:00:00Z')
@@ -308,7 +325,7 @@ describe('device status and wills', () => {
     await client.publishAsync('status/environment/aq-2', '{"state":"offline"}', { qos: 1 })
     await client.publishAsync('status/environment/aq-1', '{"state":"sleeping"}', { qos: 1 })
     await client.publishAsync('status/environment/aq-1', '{"state":"online","battery":3}', { qos: 1 })
-    const { rows } = await db.pool.query(`SELECT reason, detail FROM rejected WHERE topic LIKE 'status/%' ORDER BY id`)
+    const { rows } = await db.pool.query(`SELECT reason, detail FROM rejected WHERE topic LIKE 'status/%' AND client_id = $1 ORDER BY id`, [client.options.clientId])
     expect(rows.map((r: { reason: string }) => r.reason)).toEqual(['topic_not_authorized', 'status_invalid', 'status_invalid'])
     expect(rows[1].detail).toContain('"sleeping"')
     expect(rows[2].detail).toContain('battery')

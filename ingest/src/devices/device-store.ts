@@ -3,9 +3,17 @@ import { DEVICE_ID_PATTERN, defaultCatalogue } from '@gridline/schemas'
 import type { SqlClient } from '../storage/sql-client.ts'
 import { generatePassword, hashPassword } from './passwords.ts'
 
+/**
+ * device: publishes its own telemetry; gateway: publishes for devices behind
+ * it; integration: a login for systems that subscribe to event topics
+ * (alarms) and publish nothing.
+ */
+export type DeviceKind = 'device' | 'gateway' | 'integration'
+export const DEVICE_KINDS: readonly DeviceKind[] = ['device', 'gateway', 'integration']
+
 export interface DeviceRecord {
   id: string
-  kind: 'device' | 'gateway'
+  kind: DeviceKind
   domain: string | null
   gateway: string | null
   credentialsHash: string | null
@@ -15,7 +23,7 @@ export interface DeviceRecord {
 
 export interface AddDeviceInput {
   id: string
-  kind?: 'device' | 'gateway'
+  kind?: DeviceKind
   domain?: string
   gateway?: string
   /** Generated (and returned once) when absent. */
@@ -25,7 +33,7 @@ export interface AddDeviceInput {
 
 interface DeviceRow {
   id: string
-  kind: 'device' | 'gateway'
+  kind: DeviceKind
   domain: string | null
   gateway: string | null
   credentials_hash: string | null
@@ -59,6 +67,9 @@ export class DeviceStore {
         const known = [...defaultCatalogue().domains.keys()].join(', ')
         throw new GridlineError('GRIDLINE_USAGE', `Domain "${input.domain}" is not in the catalogue (${known}).`)
       }
+    }
+    if (kind !== 'device' && input.gateway !== undefined) {
+      throw new GridlineError('GRIDLINE_USAGE', `A ${kind} cannot sit behind a gateway.`)
     }
     if (input.gateway !== undefined) {
       const gw = await this.get(input.gateway)

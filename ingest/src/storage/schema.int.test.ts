@@ -59,7 +59,7 @@ describe('plain PostgreSQL (the machine\'s server)', () => {
     const first = await migrate(sql)
     expect(first.engine).toBe('postgres')
     expect(first.applied).toEqual([
-      '1 devices and rejected', '2 telemetry (postgres)', '3 device status',
+      '1 devices and rejected', '2 telemetry (postgres)', '3 device status', '4 integration accounts',
       ...PROCESSOR_MIGRATIONS.map((m) => `${m.version} ${m.name}`),
     ])
     const second = await migrate(sql)

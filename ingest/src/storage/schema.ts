@@ -93,6 +93,18 @@ CREATE INDEX device_status_history_device_idx ON device_status_history (device_i
 `,
 }
 
+/** Integration accounts: MQTT logins that may subscribe to event topics and publish nothing. */
+const INTEGRATION_ACCOUNTS_MIGRATION = {
+  version: 4,
+  name: 'integration accounts',
+  sql: `
+ALTER TABLE devices DROP CONSTRAINT devices_kind_check;
+ALTER TABLE devices ADD CONSTRAINT devices_kind_check CHECK (kind IN ('device', 'gateway', 'integration'));
+ALTER TABLE devices DROP CONSTRAINT devices_check;
+ALTER TABLE devices ADD CONSTRAINT devices_domain_check CHECK (kind <> 'device' OR domain IS NOT NULL);
+`,
+}
+
 const TELEMETRY_COLUMNS = `
   time timestamptz NOT NULL,
   device_id text NOT NULL,
@@ -185,6 +197,7 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       ...BASE_MIGRATIONS,
       { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) },
       DEVICE_STATUS_MIGRATION,
+      INTEGRATION_ACCOUNTS_MIGRATION,
       ...PROCESSOR_MIGRATIONS,
     ]
     for (const m of migrations) {

@@ -19,6 +19,8 @@ import { Rows } from './rows.ts'
 export type Principal =
   | { kind: 'device'; id: string; domain: string; /** telemetry/{domain}/{id}, the one topic it may publish to */ topic: string }
   | { kind: 'gateway'; id: string }
+  /** Subscribes to event topics; may publish nothing. */
+  | { kind: 'integration'; id: string }
 
 /** Lookup of registered devices, for gateway authorization. Must be synchronous: it runs per reading. */
 export interface DeviceDirectory {

@@ -230,9 +230,9 @@ export class MqttSource {
     if (!username || !password) return refuse('missing_credentials', 4)
     directory.authenticate(username, password.toString('utf8')).then((device) => {
       if (!device) return refuse('bad_credentials', 4)
-      const principal: Principal = device.kind === 'gateway'
-        ? { kind: 'gateway', id: device.id }
-        : { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
+      const principal: Principal = device.kind === 'device'
+        ? { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
+        : { kind: device.kind, id: device.id }
       client[STATE] = this.clientState(client, principal)
       done(null, true)
     }, (err) => {
@@ -333,8 +333,9 @@ interface ParserInternals {
   _emitError(err: Error): void
 }
 
-/** What a device or gateway may subscribe to: its own command topics. */
+/** What a device or gateway may subscribe to: its own command topics; an integration: alarm events. */
 function mayReceive(principal: Principal, topic: string): boolean {
   if (principal.kind === 'device') return topic === `commands/${principal.domain}/${principal.id}`
+  if (principal.kind === 'integration') return topic.startsWith('alarms/')
   return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`)
 }

@@ -37,8 +37,13 @@ export interface DeviceMetadata {
   meteredArea?: string
   /** Lighting circuit a street light is on. */
   circuit?: string
-  /** Flood gauge kind and its alert levels, metres. */
+  /** Flood gauge kind. */
   gauge?: 'river' | 'street'
+  /** A flood gauge's alert levels I, II and III (báo động I/II/III), metres. */
+  alertLevelsM?: number[]
+  /** A tank's usable range, metres (tank level trend: hours to empty or full). */
+  tankMinLevelM?: number
+  tankMaxLevelM?: number
   [key: string]: unknown
 }
 

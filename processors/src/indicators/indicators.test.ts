@@ -1,0 +1,56 @@
+import { TestScheduler } from 'rxjs/testing'
+import { describe, expect, test } from 'vitest'
+import type { IndicatorEvent, Reading } from '../stream/events.ts'
+import { IndicatorsConfigSchema } from './config.ts'
+import { createIndicators } from './indicators.ts'
+import { lookupOf, reading } from './shared/test-support.ts'
+
+const devices = lookupOf([{ id: 'det-1', domain: 'traffic', metadata: { roadSegment: 'nguyen-hue', freeFlowSpeedKmh: 50 } }])
+
+describe('indicator operator (event time, watermark)', () => {
+  test('an empty config parses to defaults with every indicator on', () => {
+    const c = IndicatorsConfigSchema.parse({})
+    expect(c.enabled).toBe(true)
+    expect([c.airQuality.enabled, c.traffic.enabled, c.water.enabled, c.lighting.enabled, c.flood.enabled]).toEqual([true, true, true, true, true])
+    expect(() => IndicatorsConfigSchema.parse({ traffic: { intervalMs: 'x' } })).toThrow()
+    expect(() => IndicatorsConfigSchema.parse({ unknownKey: 1 })).toThrow()
+  })
+
+  test('a quiet input still closes its window by the idle clock; a later reading for it is late', () => {
+    const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
+    scheduler.run(({ hot, expectObservable }) => {
+      const config = IndicatorsConfigSchema.parse({ allowedLatenessMs: 5_000, idleTickMs: 1_000, traffic: { intervalMs: 60_000 } })
+      const indicators = createIndicators(config, { devices, scheduler })
+      // Frames are milliseconds; each reading's event time is its frame.
+      const values: Record<string, Reading> = {
+        a: reading('det-1', 'avg_speed', 0, 10, 0, 'traffic'),
+        b: reading('det-1', 'avg_speed', 30_000, 12, 0, 'traffic'),
+        c: { ...reading('det-1', 'avg_speed', 10_000, 40, 0, 'traffic'), receivedAt: 70_000 },
+      }
+      const source = hot('a 29999ms b 39999ms c', values)
+      // Watermark = newest event time (30 000) + idle time - lateness (5 000) reaches the
+      // interval end 60 000 at frame 65 000, the first idle tick at or after it.
+      const speedPct = 22 // mean 11 km/h of 50 km/h free flow -> 22 % -> LOS F (<= 30 %)
+      const los: IndicatorEvent = {
+        kind: 'indicator', name: 'traffic_los', scope: 'road_segment', key: 'nguyen-hue', time: 60_000, value: speedPct, level: 'F',
+        details: { intervalStart: new Date(0).toISOString(), speedKmh: 11, freeFlowSpeedKmh: 50, speedPct, congested: true, devices: 1 },
+      }
+      const congestion: IndicatorEvent = { ...los, name: 'traffic_congestion', value: 0.78 }
+      expectObservable(source.pipe(indicators.operator), '^ 119999ms !').toBe('65000ms (xy)', { x: los, y: congestion })
+      scheduler.flush()
+      expect(indicators.stats.late).toBe(1)
+      expect(indicators.stats.readings).toBe(3)
+    })
+  })
+
+  test('flagged readings are left out by default and counted', () => {
+    const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
+    scheduler.run(({ cold, expectObservable }) => {
+      const indicators = createIndicators(IndicatorsConfigSchema.parse({ traffic: { intervalMs: 60_000 } }), { devices, scheduler })
+      const source = cold('a|', { a: reading('det-1', 'avg_speed', 0, 5, 4, 'traffic') })
+      expectObservable(source.pipe(indicators.operator)).toBe('-|')
+      scheduler.flush()
+      expect(indicators.stats.notGood).toBe(1)
+    })
+  })
+})

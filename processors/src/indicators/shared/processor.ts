@@ -1,0 +1,114 @@
+import { Observable, type OperatorFunction, type SchedulerLike, asyncScheduler } from 'rxjs'
+import { Quality } from '@gridline/schemas'
+import type { DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../../stream/events.ts'
+
+/** Counters every indicator processor shares; read them for metrics. */
+export interface IndicatorStats {
+  /** Readings that reached the indicator operator. */
+  readings: number
+  /** Readings left out because their quality was not GOOD (the default). */
+  notGood: number
+  /** Readings whose window had already closed (event time older than the watermark). */
+  late: number
+  /** Readings or groups left out because the device lacks the metadata the indicator needs. */
+  missingMetadata: number
+  /** Indicator events emitted. */
+  events: number
+}
+
+export function createIndicatorStats(): IndicatorStats {
+  return { readings: 0, notGood: 0, late: 0, missingMetadata: 0, events: 0 }
+}
+
+/**
+ * One domain's indicators. Event-time driven: the runner calls `onReading` for
+ * every reading in arrival order and `onWatermark` whenever the watermark moves;
+ * never concurrently. A processor closes the windows that end at or before the
+ * watermark, and counts readings for windows it already closed as late.
+ */
+export interface IndicatorProcessor {
+  readonly name: string
+  onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void
+  /** `watermark` may be Infinity when the input completed: close everything. */
+  onWatermark(watermark: number, out: IndicatorEvent[]): void
+}
+
+export interface RunnerOptions {
+  devices: DeviceLookup
+  stats: IndicatorStats
+  /** How far behind the newest event time a reading may arrive and still count. */
+  allowedLatenessMs: number
+  /** How often an idle input advances the watermark by the wall-clock time that passed. */
+  idleTickMs: number
+  /** Include readings whose quality is not GOOD. */
+  includeNonGood: boolean
+  /** Readings stamped further than this past their receive time do not move the watermark (a wrong device clock). */
+  maxFutureSkewMs: number
+  scheduler?: SchedulerLike
+}
+
+/**
+ * Runs processors over committed readings. The watermark is the newest event time
+ * seen minus the allowed lateness; while no reading arrives it advances with the
+ * scheduler's clock, so the last window of a quiet fleet still closes. Completing
+ * the input closes every open window.
+ */
+export function runIndicatorProcessors(processors: readonly IndicatorProcessor[], options: RunnerOptions): OperatorFunction<Reading, IndicatorEvent> {
+  const scheduler = options.scheduler ?? asyncScheduler
+  return (source) => new Observable<IndicatorEvent>((subscriber) => {
+    const { stats, devices } = options
+    const out: IndicatorEvent[] = []
+    let maxEventTime = -Infinity
+    let lastArrival = scheduler.now()
+    let watermark = -Infinity
+
+    const emit = (): void => {
+      if (out.length === 0) return
+      stats.events += out.length
+      const batch = out.splice(0, out.length)
+      for (const event of batch) subscriber.next(event)
+    }
+    const advance = (next: number): void => {
+      if (next <= watermark) return
+      watermark = next
+      for (const p of processors) p.onWatermark(watermark, out)
+    }
+
+    const tick = scheduler.schedule(function (this: { schedule(state?: undefined, delay?: number): unknown }) {
+      if (maxEventTime > -Infinity) advance(maxEventTime + (scheduler.now() - lastArrival) - options.allowedLatenessMs)
+      emit()
+      this.schedule(undefined, options.idleTickMs)
+    }, options.idleTickMs)
+
+    const subscription = source.subscribe({
+      next(reading) {
+        stats.readings++
+        if (reading.quality !== Quality.GOOD && !options.includeNonGood) { stats.notGood++; return }
+        const device = devices(reading.deviceId)
+        for (const p of processors) p.onReading(reading, device, out)
+        if (reading.time > maxEventTime && reading.time <= reading.receivedAt + options.maxFutureSkewMs) {
+          maxEventTime = reading.time
+          lastArrival = scheduler.now()
+          advance(maxEventTime - options.allowedLatenessMs)
+        }
+        emit()
+      },
+      error(err) { subscriber.error(err) },
+      complete() {
+        advance(Infinity)
+        emit()
+        subscriber.complete()
+      },
+    })
+    return () => {
+      subscription.unsubscribe()
+      tick.unsubscribe()
+    }
+  })
+}
+
+/** The group a device belongs to by a metadata key, or the device itself. */
+export function groupOf(device: DeviceInfo | undefined, key: 'district' | 'roadSegment' | 'meteredArea' | 'circuit'): string | undefined {
+  const v = device?.metadata[key]
+  return typeof v === 'string' && v.length > 0 ? v : undefined
+}

@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'vitest'
+import type { IndicatorEvent } from '../../stream/events.ts'
+import { createIndicatorStats } from '../shared/processor.ts'
+import { reading } from '../shared/test-support.ts'
+import { WaterConfigSchema } from './config.ts'
+import { WaterProcessor } from './water-processor.ts'
+
+const MIN = 60_000
+const meta = (id: string, meteredArea?: string) => ({ id, domain: 'water', metadata: meteredArea === undefined ? {} : { meteredArea } })
+// 2026-01-10 00:00 in Ho Chi Minh City (UTC+7).
+const LOCAL_MIDNIGHT = Date.parse('2026-01-10T00:00:00+07:00')
+
+describe('water indicators', () => {
+  test('minimum night flow per metered area is the minimum of the summed inflow between 02:00 and 04:00', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    // Meter A: 10 m³/h except 8 at 03:00-03:15; meter B: 5 except 4 at 02:15-02:30.
+    // Summed 15-minute means: 15 mostly, 14 at 02:15, 13 at 03:00 -> area MNF 13 at 03:00.
+    // (The sum of each meter's minimum, 8 + 4 = 12, would understate it.)
+    for (let t = LOCAL_MIDNIGHT + 100 * MIN; t < LOCAL_MIDNIGHT + 250 * MIN; t += 5 * MIN) {
+      const minute = (t - LOCAL_MIDNIGHT) / MIN
+      p.onReading(reading('a', 'flow', t, minute >= 180 && minute < 195 ? 8 : 10, 0, 'water'), meta('a', 'dma-7'), out)
+      p.onReading(reading('b', 'flow', t, minute >= 135 && minute < 150 ? 4 : 5, 0, 'water'), meta('b', 'dma-7'), out)
+    }
+    p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN - 1, out)
+    expect(out).toEqual([])
+    p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN, out)
+    const area = out.find((e) => e.scope === 'metered_area')!
+    expect(area).toMatchObject({ name: 'night_flow_min', key: 'dma-7', value: 13, time: LOCAL_MIDNIGHT + 240 * MIN })
+    expect(area.details).toMatchObject({ night: '2026-01-10', minAt: new Date(LOCAL_MIDNIGHT + 180 * MIN).toISOString(), meters: 2 })
+    expect(out.filter((e) => e.scope === 'device').map((e) => [e.key, e.value])).toEqual([['a', 8], ['b', 4]])
+  })
+
+  test('a burst is a pressure drop beyond X % with a flow rise beyond Z % within Y minutes, raised once and cleared', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({ burstPressureDropPct: 20, burstFlowRisePct: 30, burstWindowMs: 10 * MIN }), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const t0 = LOCAL_MIDNIGHT
+    p.onReading(reading('p1', 'pressure', t0, 4.0, 0, 'water'), meta('p1', 'dma-7'), out)
+    p.onReading(reading('f1', 'flow', t0, 100, 0, 'water'), meta('f1', 'dma-7'), out)
+    // Pressure -25 % alone: no burst.
+    p.onReading(reading('p1', 'pressure', t0 + 2 * MIN, 3.0, 0, 'water'), meta('p1', 'dma-7'), out)
+    expect(out).toEqual([])
+    // Flow +50 % within the window: burst.
+    p.onReading(reading('f1', 'flow', t0 + 3 * MIN, 150, 0, 'water'), meta('f1', 'dma-7'), out)
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ name: 'burst_suspected', scope: 'metered_area', key: 'dma-7', value: 1, level: 'burst', details: { pressureDropPct: 25, flowRisePct: 50 } })
+    // Still low pressure, high flow: no second event.
+    p.onReading(reading('f1', 'flow', t0 + 4 * MIN, 150, 0, 'water'), meta('f1', 'dma-7'), out)
+    expect(out).toHaveLength(1)
+    // Ten minutes on, the old high pressure and low flow left the window: cleared.
+    p.onReading(reading('p1', 'pressure', t0 + 14 * MIN, 3.0, 0, 'water'), meta('p1', 'dma-7'), out)
+    expect(out).toHaveLength(2)
+    expect(out[1]).toMatchObject({ name: 'burst_suspected', value: 0, level: 'normal' })
+  })
+
+  test('tank level trend: slope in m/h and hours to empty', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({ tankIntervalMs: 15 * MIN }), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    // 6 m falling 0.5 m/h, a reading every 5 min from 00:00 to 00:15.
+    for (let i = 0; i <= 3; i++) p.onReading(reading('tank-1', 'level', LOCAL_MIDNIGHT + i * 5 * MIN, 6 - (0.5 * i * 5) / 60, 0, 'water'), { id: 'tank-1', domain: 'water', metadata: { tankMaxLevelM: 8 } }, out)
+    // The 00:15 reading closes the 00:00-00:15 interval with the three readings before it: slope -0.5 m/h, level 5.917 m -> 11.8 h to empty.
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ name: 'tank_level_trend', key: 'tank-1', value: -0.5, level: 'falling', time: LOCAL_MIDNIGHT + 15 * MIN })
+    expect(out[0]!.details!.hoursToEmpty).toBeCloseTo(11.8, 1)
+  })
+})

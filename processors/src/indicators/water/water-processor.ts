@@ -1,0 +1,163 @@
+import type { DeviceInfo, IndicatorEvent, Reading } from '../../stream/events.ts'
+import { type IndicatorProcessor, type IndicatorStats, groupOf } from '../shared/processor.ts'
+import { MINUTE_MS, bucketStart, localDate, localDayStart, localMinuteOfDay } from '../shared/time.ts'
+import { MonotonicWindow, slopePerHour } from '../shared/windows.ts'
+import type { WaterConfig } from './config.ts'
+
+interface NightMeter { area: string | undefined; buckets: Map<number, { sum: number; n: number }> }
+interface Night { end: number; meters: Map<string, NightMeter> }
+interface BurstArea { pressure: Map<string, MonotonicWindow>; flow: Map<string, MonotonicWindow>; lastPressure: Map<string, number>; lastFlow: Map<string, number>; active: boolean }
+interface Tank { times: number[]; values: number[]; nextEmit: number; device: DeviceInfo | undefined }
+
+/**
+ * Minimum night flow per metered area (leak indicator), burst detection (pressure
+ * drop with flow rise) and tank level trends. Groups by metadata `meteredArea`,
+ * or the device itself.
+ */
+export class WaterProcessor implements IndicatorProcessor {
+  readonly name = 'water'
+  private readonly nights = new Map<number, Night>()
+  private readonly areas = new Map<string, BurstArea>()
+  private readonly tanks = new Map<string, Tank>()
+  private nightsClosedBefore = -Infinity
+
+  constructor(private readonly config: WaterConfig, private readonly stats: IndicatorStats) {}
+
+  onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void {
+    if (reading.metric === 'flow') {
+      this.nightFlow(reading, device)
+      this.burst(reading, device, 'flow', out)
+    } else if (reading.metric === 'pressure') {
+      this.burst(reading, device, 'pressure', out)
+    } else if (reading.metric === this.config.tankMetric) {
+      this.tank(reading, device, out)
+    }
+  }
+
+  onWatermark(watermark: number, out: IndicatorEvent[]): void {
+    for (const [dayStart, night] of [...this.nights].sort((a, b) => a[0] - b[0])) {
+      if (night.end > watermark) break
+      this.closeNight(dayStart, night, out)
+      this.nights.delete(dayStart)
+      this.nightsClosedBefore = Math.max(this.nightsClosedBefore, night.end)
+    }
+  }
+
+  private nightFlow(reading: Reading, device: DeviceInfo | undefined): void {
+    const { utcOffsetMinutes, nightStartMinute, nightEndMinute } = this.config
+    const minute = localMinuteOfDay(reading.time, utcOffsetMinutes)
+    if (minute < nightStartMinute || minute >= nightEndMinute) return
+    const dayStart = localDayStart(reading.time, utcOffsetMinutes)
+    const end = dayStart + nightEndMinute * MINUTE_MS
+    if (end <= this.nightsClosedBefore) { this.stats.late++; return }
+    let night = this.nights.get(dayStart)
+    if (night === undefined) { night = { end, meters: new Map() }; this.nights.set(dayStart, night) }
+    let meter = night.meters.get(reading.deviceId)
+    if (meter === undefined) { meter = { area: groupOf(device, 'meteredArea'), buckets: new Map() }; night.meters.set(reading.deviceId, meter) }
+    const b = bucketStart(reading.time, this.config.nightFlowBucketMs)
+    const acc = meter.buckets.get(b)
+    if (acc === undefined) meter.buckets.set(b, { sum: reading.value, n: 1 })
+    else { acc.sum += reading.value; acc.n++ }
+  }
+
+  private closeNight(dayStart: number, night: Night, out: IndicatorEvent[]): void {
+    const date = localDate(dayStart, this.config.utcOffsetMinutes)
+    const areaBuckets = new Map<string, { buckets: Map<number, number>; meters: number }>()
+    for (const [deviceId, meter] of night.meters) {
+      let min = Infinity
+      let minAt = 0
+      for (const [b, acc] of meter.buckets) {
+        const mean = acc.sum / acc.n
+        if (mean < min) { min = mean; minAt = b }
+      }
+      out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'device', key: deviceId, time: night.end, value: round3(min), details: { night: date, minAt: new Date(minAt).toISOString() } })
+      if (meter.area === undefined) continue
+      let area = areaBuckets.get(meter.area)
+      if (area === undefined) { area = { buckets: new Map(), meters: 0 }; areaBuckets.set(meter.area, area) }
+      area.meters++
+      for (const [b, acc] of meter.buckets) area.buckets.set(b, (area.buckets.get(b) ?? 0) + acc.sum / acc.n)
+    }
+    // The area's night flow is the minimum over time of the summed inflow, not the sum of each meter's minimum.
+    for (const [areaName, area] of areaBuckets) {
+      let min = Infinity
+      let minAt = 0
+      for (const [b, total] of area.buckets) if (total < min) { min = total; minAt = b }
+      out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'metered_area', key: areaName, time: night.end, value: round3(min), details: { night: date, minAt: new Date(minAt).toISOString(), meters: area.meters } })
+    }
+  }
+
+  private burst(reading: Reading, device: DeviceInfo | undefined, kind: 'pressure' | 'flow', out: IndicatorEvent[]): void {
+    const key = groupOf(device, 'meteredArea') ?? reading.deviceId
+    const scope = groupOf(device, 'meteredArea') === undefined ? 'device' : 'metered_area'
+    let area = this.areas.get(key)
+    if (area === undefined) {
+      area = { pressure: new Map(), flow: new Map(), lastPressure: new Map(), lastFlow: new Map(), active: false }
+      this.areas.set(key, area)
+    }
+    const windows = kind === 'pressure' ? area.pressure : area.flow
+    let w = windows.get(reading.deviceId)
+    if (w === undefined) { w = new MonotonicWindow(kind === 'pressure' ? 'max' : 'min'); windows.set(reading.deviceId, w) }
+    w.push(reading.time, reading.value)
+    ;(kind === 'pressure' ? area.lastPressure : area.lastFlow).set(reading.deviceId, reading.value)
+    const since = reading.time - this.config.burstWindowMs
+    let drop = 0
+    for (const [id, pw] of area.pressure) {
+      pw.evict(since)
+      const max = pw.value
+      const last = area.lastPressure.get(id)
+      if (max !== undefined && last !== undefined && max > 0) drop = Math.max(drop, ((max - last) / max) * 100)
+    }
+    let rise = 0
+    for (const [id, fw] of area.flow) {
+      fw.evict(since)
+      const min = fw.value
+      const last = area.lastFlow.get(id)
+      if (min !== undefined && last !== undefined && min > 0) rise = Math.max(rise, ((last - min) / min) * 100)
+    }
+    const burst = drop > this.config.burstPressureDropPct && rise > this.config.burstFlowRisePct
+    if (burst !== area.active) {
+      area.active = burst
+      out.push({
+        kind: 'indicator', name: 'burst_suspected', scope, key, time: reading.time, value: burst ? 1 : 0,
+        level: burst ? 'burst' : 'normal', details: { pressureDropPct: round1(drop), flowRisePct: round1(rise) },
+      })
+    }
+  }
+
+  private tank(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void {
+    let tank = this.tanks.get(reading.deviceId)
+    if (tank === undefined) {
+      tank = { times: [], values: [], nextEmit: bucketStart(reading.time, this.config.tankIntervalMs) + this.config.tankIntervalMs, device }
+      this.tanks.set(reading.deviceId, tank)
+    }
+    const lastTime = tank.times[tank.times.length - 1]
+    if (lastTime !== undefined && reading.time <= lastTime) { this.stats.late++; return }
+    // Emit for the interval(s) that ended before this reading, on the history up to then.
+    if (reading.time >= tank.nextEmit) {
+      this.emitTank(reading.deviceId, tank, tank.nextEmit, out)
+      tank.nextEmit = bucketStart(reading.time, this.config.tankIntervalMs) + this.config.tankIntervalMs
+    }
+    tank.times.push(reading.time)
+    tank.values.push(reading.value)
+    const since = reading.time - this.config.tankWindowMs
+    let drop = 0
+    while (drop < tank.times.length && tank.times[drop]! < since) drop++
+    if (drop > 0) { tank.times.splice(0, drop); tank.values.splice(0, drop) }
+  }
+
+  private emitTank(deviceId: string, tank: Tank, time: number, out: IndicatorEvent[]): void {
+    const rate = slopePerHour(tank.times, tank.values)
+    if (rate === undefined) return
+    const level = tank.values[tank.values.length - 1]!
+    const meta = tank.device?.metadata ?? {}
+    const minLevel = typeof meta.tankMinLevelM === 'number' ? meta.tankMinLevelM : 0
+    const maxLevel = typeof meta.tankMaxLevelM === 'number' ? meta.tankMaxLevelM : undefined
+    const details: Record<string, number | string | boolean> = { levelM: round3(level), trend: rate < -1e-6 ? 'falling' : rate > 1e-6 ? 'rising' : 'steady' }
+    if (rate < 0) details.hoursToEmpty = round1((level - minLevel) / -rate)
+    if (rate > 0 && maxLevel !== undefined) details.hoursToFull = round1((maxLevel - level) / rate)
+    out.push({ kind: 'indicator', name: 'tank_level_trend', scope: 'device', key: deviceId, time, value: round3(rate), level: String(details.trend), details })
+  }
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10
+const round3 = (x: number): number => Math.round(x * 1000) / 1000

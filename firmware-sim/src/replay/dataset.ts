@@ -1,0 +1,197 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { GridlineError } from '@gridline/core'
+import { DEVICE_ID_PATTERN, METRIC_NAME_PATTERN, defaultCatalogue } from '@gridline/schemas'
+import type { Values } from '../models/index.ts'
+import { parseDelimited } from './csv.ts'
+import type { MetricSourceMapping, ReplayMapping } from './mapping.ts'
+import { timestampParser } from './timestamp.ts'
+
+/** Why a reading of a row is not sent. */
+export const UNMAPPED_REASONS = {
+  timestamp_invalid: 'the time cell is empty or does not match the mapping\'s format',
+  device_id_invalid: 'the device id built from the row does not match the identifier pattern',
+  no_values: 'every mapped cell of the device is empty, a missing marker or not a number',
+} as const
+export type UnmappedReason = keyof typeof UNMAPPED_REASONS
+
+/** What loading found: rows, readings, and what could not be mapped, by reason. */
+export class ReplayCounts {
+  files = 0
+  rows = 0
+  /** Rows with another number of fields than their header (sent as far as their cells allow). */
+  raggedRows = 0
+  readings = 0
+  readingsUnmapped: Record<UnmappedReason, number> = { timestamp_invalid: 0, device_id_invalid: 0, no_values: 0 }
+  /** Cells left out of a reading: empty or a missing marker such as N/A. */
+  valuesMissing = 0
+  /** Cells left out of a reading: text that is not a number. */
+  valuesUnparseable = 0
+}
+
+export interface ReplayReading {
+  device: number
+  values: Values
+}
+
+/** One row of a file: its time and the readings it carries (one per mapped device). */
+export interface ReplayRow {
+  ts: number
+  readings: ReplayReading[]
+}
+
+export interface ReplayDevice {
+  id: string
+  domain: string
+}
+
+export interface LoadedDataset {
+  devices: ReplayDevice[]
+  files: { name: string; rows: ReplayRow[] }[]
+  counts: ReplayCounts
+}
+
+/** The data files a path names: the file itself, or the folder's files matching the mapping's pattern, by name. */
+export function datasetFiles(path: string, pattern: string): string[] {
+  if (!statSync(path, { throwIfNoEntry: false })) throw new GridlineError('GRIDLINE_USAGE', `${path} does not exist.`)
+  if (statSync(path).isFile()) return [path]
+  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)
+  const files = readdirSync(path).filter((f) => re.test(f)).sort().map((f) => join(path, f))
+  if (files.length === 0) throw new GridlineError('GRIDLINE_USAGE', `No file in ${path} matches "${pattern}".`)
+  return files
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+
+/**
+ * Reads and maps every row of the files. Nothing in the data stops the load:
+ * each row or cell that cannot be used is counted with its reason. Problems of
+ * the mapping itself (an unknown column, domain or metric name) are errors.
+ */
+export function loadDataset(path: string, mapping: ReplayMapping, options: { maxRows?: number } = {}): LoadedDataset {
+  const catalogue = defaultCatalogue()
+  for (const d of mapping.devices) {
+    if (!catalogue.hasDomain(d.domain)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": domain "${d.domain}" is not in the catalogue.`)
+    for (const metric of Object.keys(d.metrics)) {
+      if (!METRIC_NAME_PATTERN.test(metric)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": "${metric}" is not a valid metric name.`)
+    }
+  }
+  const counts = new ReplayCounts()
+  const devices: ReplayDevice[] = []
+  const deviceIndex = new Map<string, number>()
+  const parseTs = timestampParser(mapping.timestamp.format, mapping.timestamp.zone)
+  const missing = new Set(mapping.missing)
+  const maxRows = options.maxRows ?? Infinity
+  const files: LoadedDataset['files'] = []
+
+  for (const file of datasetFiles(path, mapping.files)) {
+    if (counts.rows >= maxRows) break
+    const [header, ...lines] = parseDelimited(readFileSync(file, 'utf8'), mapping.delimiter)
+    if (!header) continue
+    counts.files++
+    const column = (name: string): number => {
+      const i = header.findIndex((h) => h.trim() === name)
+      if (i < 0) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Column "${name}" is not in the header of ${basename(file)} (${header.join(', ')}).`)
+      return i
+    }
+    const tsColumn = column(mapping.timestamp.column)
+    const plans = mapping.devices.map((d) => ({
+      domain: d.domain,
+      id: idTemplate(d.id, column),
+      metrics: Object.entries(d.metrics).map(([metric, source]) => ({ metric, index: column(source.column), source })),
+    }))
+    const rows: ReplayRow[] = []
+    for (const cells of lines) {
+      if (counts.rows >= maxRows) break
+      counts.rows++
+      if (cells.length !== header.length) counts.raggedRows++
+      const ts = parseTs(cells[tsColumn] ?? '')
+      if (ts === undefined) {
+        counts.readingsUnmapped.timestamp_invalid += plans.length
+        continue
+      }
+      const readings: ReplayReading[] = []
+      for (const plan of plans) {
+        const id = plan.id(cells)
+        if (!DEVICE_ID_PATTERN.test(id)) {
+          counts.readingsUnmapped.device_id_invalid++
+          continue
+        }
+        const values: Values = {}
+        let any = false
+        for (const { metric, index, source } of plan.metrics) {
+          const value = cellValue(cells[index], source, missing, counts)
+          if (value !== undefined) {
+            values[metric] = value
+            any = true
+          }
+        }
+        if (!any) {
+          counts.readingsUnmapped.no_values++
+          continue
+        }
+        let device = deviceIndex.get(id)
+        if (device === undefined) {
+          device = devices.push({ id, domain: plan.domain }) - 1
+          deviceIndex.set(id, device)
+        }
+        readings.push({ device, values })
+        counts.readings++
+      }
+      if (readings.length) rows.push({ ts, readings })
+    }
+    files.push({ name: basename(file), rows })
+  }
+  return { devices, files, counts }
+}
+
+function cellValue(raw: string | undefined, source: MetricSourceMapping, missing: Set<string>, counts: ReplayCounts): number | boolean | undefined {
+  let text = (raw ?? '').trim()
+  if (missing.has(text)) {
+    counts.valuesMissing++
+    return undefined
+  }
+  if (source.suffix && text.endsWith(source.suffix.trim())) text = text.slice(0, text.length - source.suffix.trim().length).trim()
+  if (!NUMBER.test(text)) {
+    counts.valuesUnparseable++
+    return undefined
+  }
+  const n = Number(text)
+  if (source.boolean) return n !== 0
+  // Rounded so a unit conversion does not send 0.30000000000000004.
+  return Math.round((n * source.scale + source.offset) * 1e6) / 1e6
+}
+
+/** `aarhus-{REPORT_ID}` or `iqair-{city|slug}`: a function of the row's cells. */
+function idTemplate(template: string, column: (name: string) => number): (cells: string[]) => string {
+  const parts = template.split(/(\{[^}]+\})/).filter(Boolean).map((part) => {
+    const m = /^\{([^}|]+)(\|slug)?\}$/.exec(part)
+    if (!m) return () => part
+    const index = column(m[1]!)
+    return m[2] ? (cells: string[]) => slug(cells[index] ?? '') : (cells: string[]) => (cells[index] ?? '').trim()
+  })
+  return (cells) => parts.map((p) => p(cells)).join('')
+}
+
+/** "Đà Nẵng" -> "da-nang". */
+export function slug(text: string): string {
+  return text.replace(/[đĐ]/g, 'd').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+}
+
+/**
+ * Rows of all files in time order across files, each file's own order kept (so
+ * a file's out-of-order rows stay out of order, as recorded).
+ */
+export function* mergeFiles(files: LoadedDataset['files']): Generator<ReplayRow> {
+  const next = files.map(() => 0)
+  for (;;) {
+    let best = -1
+    for (let f = 0; f < files.length; f++) {
+      const row = files[f]!.rows[next[f]!]
+      if (row && (best < 0 || row.ts < files[best]!.rows[next[best]!]!.ts)) best = f
+    }
+    if (best < 0) return
+    yield files[best]!.rows[next[best]!++]!
+  }
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod'
+
+export const RollupConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Maintain telemetry_1m and telemetry_1h.'),
+  allowedLatenessMs: z.number().int().min(0).default(30_000)
+    .describe("How far behind a device's newest reading a reading may arrive and still count in its open window."),
+  idleTimeoutMs: z.number().int().positive().default(120_000)
+    .describe('Processing time without readings from a device after which its watermark advances with the clock.'),
+  idleCheckIntervalMs: z.number().int().positive().default(5_000).describe('How often idle devices are checked.'),
+  forgetDeviceAfterMs: z.number().int().positive().default(3_600_000)
+    .describe('A device with no open window and no reading for this long is forgotten (memory bound).'),
+  recomputeFirstBucket: z.boolean().default(true)
+    .describe('Close the first bucket of each series after start from telemetry in SQL: the previous process may have seen its start.'),
+  flushIntervalMs: z.number().int().positive().default(1_000).describe('How often closed buckets and corrections are written.'),
+  maxCorrectionsPerFlush: z.number().int().positive().default(5_000)
+    .describe('Buckets recomputed from telemetry per flush; the rest wait for the next flush.'),
+  maxPendingWrites: z.number().int().positive().default(200_000)
+    .describe('Closed buckets held while the database is unavailable; beyond this the oldest are dropped and counted.'),
+}).describe('Event-time 1-minute and 1-hour rollups per device and metric.')
+
+export type RollupConfig = z.infer<typeof RollupConfigSchema>

@@ -1,0 +1,77 @@
+import { Quality } from '@gridline/schemas'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { TestDatabase } from '../../../test/support.ts'
+import { queryTelemetry } from './query.ts'
+import { RollupStore } from './rollup-store.ts'
+import { insertTelemetry, migratedTestDatabase } from './test-db.ts'
+
+const T = Date.UTC(2026, 10, 28, 0, 0, 0)
+const MIN = 60_000
+const HOUR = 3_600_000
+const DAY = 86_400_000
+let db: TestDatabase
+
+beforeAll(async () => {
+  db = await migratedTestDatabase()
+  // Raw: one reading per minute for 3 hours, value = minute index; every 10th is flagged.
+  await insertTelemetry(db, Array.from({ length: 180 }, (_, i) => ({
+    time: T + i * MIN, deviceId: 'aq-1', metric: 'pm25', value: i, quality: i % 10 === 9 ? Quality.STUCK : Quality.GOOD,
+  })))
+  // Rollups for 10 days, written the way the processor writes them.
+  const store = new RollupStore(db.pool)
+  const base = { kind: 'rollup' as const, deviceId: 'aq-1', metric: 'pm25', correction: false }
+  await store.upsert(Array.from({ length: 240 }, (_, h) => ({
+    ...base, resolution: '1h' as const, bucket: T + h * HOUR, count: 60, min: h, max: h + 10, avg: h + 5, last: h + 1, nonGood: h === 3 ? 60 : 0,
+  })).map((e) => (e.nonGood === 60 ? { ...e, min: Number.NaN, max: Number.NaN, avg: Number.NaN, last: Number.NaN } : e)))
+  await store.upsert(Array.from({ length: 4 * 1440 }, (_, m) => ({
+    ...base, resolution: '1m' as const, bucket: T + m * MIN, count: 1, min: m, max: m, avg: m, last: m, nonGood: 0,
+  })))
+})
+afterAll(async () => {
+  await db?.drop()
+})
+
+describe('queryTelemetry', () => {
+  test('up to 2 hours: raw good readings', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 30 * MIN })
+    expect(series.resolution).toBe('raw')
+    expect(series.points).toHaveLength(27) // 30 minutes minus the flagged 9th, 19th, 29th
+    expect(series.points[0]).toEqual({ time: T, value: 0, min: 0, max: 0, count: 1, nonGood: 0 })
+    expect(series.points.some((p) => p.value === 9)).toBe(false)
+  })
+
+  test('raw that would exceed maxPoints steps up to rollups that fit', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 60 * MIN, maxPoints: 50 })
+    expect(series.resolution).toBe('1h')
+    expect(series.points).toEqual([{ time: T, value: 5, min: 0, max: 10, count: 60, nonGood: 0 }])
+  })
+
+  test('up to 3 days: minute rollups', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T + DAY, to: T + 2 * DAY })
+    expect(series.resolution).toBe('1m')
+    expect(series.stepMs).toBe(MIN)
+    expect(series.points).toHaveLength(1440)
+    expect(series.points[0]).toEqual({ time: T + DAY, value: 1440, min: 1440, max: 1440, count: 1, nonGood: 0 })
+  })
+
+  test('beyond 3 days: hourly rollups, with an all-flagged hour as nulls', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 5 * DAY })
+    expect(series.resolution).toBe('1h')
+    expect(series.points).toHaveLength(120)
+    expect(series.points[3]).toEqual({ time: T + 3 * HOUR, value: null, min: null, max: null, count: 60, nonGood: 60 })
+  })
+
+  test('maxPoints merges hours, weighting averages by good readings', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 10 * DAY, maxPoints: 10 })
+    expect(series.stepMs).toBe(DAY)
+    expect(series.points).toHaveLength(10)
+    // Day 0: hours 0..23 with avg h + 5, hour 3 all flagged: (sum of h + 5 over h != 3) / 23.
+    const expected = Array.from({ length: 24 }, (_, h) => h).filter((h) => h !== 3).reduce((s, h) => s + h + 5, 0) / 23
+    expect(series.points[0]!.value).toBeCloseTo(expected, 10)
+    expect(series.points[0]).toMatchObject({ time: T, min: 0, max: 33, count: 1440, nonGood: 60 })
+  })
+
+  test('an empty range is refused with a clear error', async () => {
+    await expect(queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T })).rejects.toThrow(/range is empty/)
+  })
+})

@@ -1,0 +1,134 @@
+import { Observable, type OperatorFunction, type SchedulerLike, asyncScheduler } from 'rxjs'
+import type { Reading, RollupEvent } from '../stream/events.ts'
+import { type RollupConfig, RollupConfigSchema } from './config.ts'
+import { repeatOnScheduler, rollupWindows } from './rollup-operator.ts'
+import { RollupStore } from './rollup-store.ts'
+import type { RecomputeRequest, RollupWindowCounts, RollupWindows } from './rollup-windows.ts'
+import type { SqlQueryable } from './sql.ts'
+
+export interface RollupProcessorDeps {
+  /** Where telemetry, telemetry_1m and telemetry_1h live (a pg Pool, or ingest's SqlClient). */
+  db: SqlQueryable
+  scheduler?: SchedulerLike
+  /** Told about failed writes (they are retried at the next flush); never called per reading. */
+  onError?: (error: unknown) => void
+}
+
+export interface RollupProcessorCounts extends RollupWindowCounts {
+  /** Buckets written from memory. */
+  written: number
+  /** Buckets recomputed from telemetry (late corrections and first buckets). */
+  recomputed: number
+  writeErrors: number
+  /** Closed buckets dropped because the database stayed unavailable past `maxPendingWrites`. */
+  droppedWrites: number
+  pendingWrites: number
+  pendingRecomputes: number
+}
+
+const requestKey = (r: RecomputeRequest) => `${r.resolution}\u0000${r.deviceId}\u0000${r.metric}\u0000${r.bucket}`
+
+/**
+ * The rollup processor with storage: `operator` turns committed readings into
+ * RollupEvents (closed buckets, then corrections with `correction: true` once
+ * recomputed), and writes them to telemetry_1m / telemetry_1h every
+ * `flushIntervalMs`. One subscription at a time. Call `flush()` at shutdown,
+ * after the readings stream completed.
+ */
+export class RollupProcessor {
+  readonly operator: OperatorFunction<Reading, RollupEvent>
+  private readonly settings: RollupConfig
+  private readonly store: RollupStore
+  private readonly scheduler: SchedulerLike
+  private pendingWrites: RollupEvent[] = []
+  private readonly pendingRecomputes = new Map<string, RecomputeRequest>()
+  private windows: RollupWindows | undefined
+  private emitCorrection: ((event: RollupEvent) => void) | undefined
+  private flushing: Promise<void> = Promise.resolve()
+  private readonly totals = { written: 0, recomputed: 0, writeErrors: 0, droppedWrites: 0 }
+
+  constructor(config: Partial<RollupConfig>, private readonly deps: RollupProcessorDeps) {
+    this.settings = RollupConfigSchema.parse(config)
+    this.store = new RollupStore(deps.db)
+    this.scheduler = deps.scheduler ?? asyncScheduler
+    const windowed = rollupWindows(this.settings, {
+      scheduler: this.scheduler,
+      onRecompute: (request) => this.pendingRecomputes.set(requestKey(request), request),
+      onWindows: (windows) => (this.windows = windows),
+    })
+    this.operator = (source) => new Observable<RollupEvent>((subscriber) => {
+      this.emitCorrection = (event) => subscriber.next(event)
+      const timer = repeatOnScheduler(this.scheduler, this.settings.flushIntervalMs, () => void this.flush())
+      const inner = source.pipe(windowed).subscribe({
+        next: (event) => {
+          this.queueWrite(event)
+          subscriber.next(event)
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          void this.flush().finally(() => subscriber.complete())
+        },
+      })
+      return () => {
+        timer.unsubscribe()
+        inner.unsubscribe()
+        this.emitCorrection = undefined
+      }
+    })
+  }
+
+  get counts(): RollupProcessorCounts {
+    const w = this.windows?.counts ?? { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
+    return { ...w, ...this.totals, pendingWrites: this.pendingWrites.length, pendingRecomputes: this.pendingRecomputes.size }
+  }
+
+  /** Writes closed buckets, then recomputes late ones and emits the corrections. Never concurrent with itself. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushOnce())
+    return this.flushing
+  }
+
+  private queueWrite(event: RollupEvent): void {
+    this.pendingWrites.push(event)
+    const excess = this.pendingWrites.length - this.settings.maxPendingWrites
+    if (excess > 0) {
+      this.pendingWrites.splice(0, excess)
+      this.totals.droppedWrites += excess
+    }
+  }
+
+  private async flushOnce(): Promise<void> {
+    const writes = this.pendingWrites
+    this.pendingWrites = []
+    try {
+      if (writes.length > 0) await this.store.upsert(writes)
+      this.totals.written += writes.length
+    } catch (error) {
+      this.totals.writeErrors++
+      this.pendingWrites = writes.concat(this.pendingWrites)
+      this.deps.onError?.(error)
+      return
+    }
+    const requests: RecomputeRequest[] = []
+    for (const [key, request] of this.pendingRecomputes) {
+      if (requests.length >= this.settings.maxCorrectionsPerFlush) break
+      requests.push(request)
+      this.pendingRecomputes.delete(key)
+    }
+    if (requests.length === 0) return
+    try {
+      const events = await this.store.recompute(requests)
+      this.totals.recomputed += events.length
+      for (const event of events) this.emitCorrection?.(event)
+    } catch (error) {
+      this.totals.writeErrors++
+      for (const request of requests) this.pendingRecomputes.set(requestKey(request), request)
+      this.deps.onError?.(error)
+    }
+  }
+}
+
+/** Factory in the shape every processor has: (config, deps) -> instance. */
+export function createRollupProcessor(config: Partial<RollupConfig>, deps: RollupProcessorDeps): RollupProcessor {
+  return new RollupProcessor(config, deps)
+}

@@ -1,0 +1,107 @@
+import type { RollupEvent } from '../stream/events.ts'
+import type { RecomputeRequest, RollupResolution } from './rollup-windows.ts'
+import type { SqlQueryable } from './sql.ts'
+
+const TABLES: Record<RollupResolution, { table: string; interval: string }> = {
+  '1m': { table: 'telemetry_1m', interval: '1 minute' },
+  '1h': { table: 'telemetry_1h', interval: '1 hour' },
+}
+
+interface RollupRow {
+  bucket_ms: number
+  device_id: string
+  metric: string
+  count: number
+  min: number | null
+  max: number | null
+  avg: number | null
+  last: number | null
+  non_good: number
+}
+
+const UPDATE_ALL = `ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
+  count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg,
+  last = EXCLUDED.last, non_good = EXCLUDED.non_good, updated_at = now()`
+
+const nanToNull = (v: number | null): number => (v === null ? Number.NaN : Number(v))
+
+/**
+ * Writes rollups to telemetry_1m / telemetry_1h: one upsert statement per
+ * resolution per call (unnest arrays, not a statement per bucket), and
+ * recomputes buckets from `telemetry` for late readings.
+ */
+export class RollupStore {
+  constructor(private readonly db: SqlQueryable) {}
+
+  /** Upserts closed buckets. A NaN min/max/avg/last (no good reading) is stored as NULL. */
+  async upsert(events: readonly RollupEvent[]): Promise<void> {
+    for (const resolution of Object.keys(TABLES) as RollupResolution[]) {
+      const batch = events.filter((e) => e.resolution === resolution)
+      if (batch.length === 0) continue
+      await this.db.query(
+        `INSERT INTO ${TABLES[resolution].table} (bucket, device_id, metric, count, min, max, avg, last, non_good, updated_at)
+         SELECT to_timestamp(b / 1000.0), d, m, c, NULLIF(mn, 'NaN'), NULLIF(mx, 'NaN'), NULLIF(av, 'NaN'), NULLIF(la, 'NaN'), ng, now()
+         FROM unnest($1::float8[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::int[])
+           AS u(b, d, m, c, mn, mx, av, la, ng)
+         ${UPDATE_ALL}`,
+        [
+          batch.map((e) => e.bucket), batch.map((e) => e.deviceId), batch.map((e) => e.metric), batch.map((e) => e.count),
+          batch.map((e) => e.min), batch.map((e) => e.max), batch.map((e) => e.avg), batch.map((e) => e.last), batch.map((e) => e.nonGood),
+        ],
+      )
+    }
+  }
+
+  /**
+   * Recomputes the requested buckets from `telemetry` in one statement per
+   * resolution and upserts them; returns the stored results as events
+   * (`correction` as requested). A bucket with no rows in `telemetry` is
+   * left as it is and returns nothing.
+   */
+  async recompute(requests: readonly RecomputeRequest[]): Promise<RollupEvent[]> {
+    const out: RollupEvent[] = []
+    for (const resolution of Object.keys(TABLES) as RollupResolution[]) {
+      const batch = requests.filter((r) => r.resolution === resolution)
+      if (batch.length === 0) continue
+      const { table, interval } = TABLES[resolution]
+      const { rows } = await this.db.query<RollupRow>(
+        `WITH k AS (
+           SELECT DISTINCT to_timestamp(b / 1000.0) AS bucket, d AS device_id, m AS metric
+           FROM unnest($1::float8[], $2::text[], $3::text[]) AS u(b, d, m)
+         )
+         INSERT INTO ${table} AS r (bucket, device_id, metric, count, min, max, avg, last, non_good, updated_at)
+         SELECT k.bucket, k.device_id, k.metric, count(*),
+                min(t.value) FILTER (WHERE t.quality = 0), max(t.value) FILTER (WHERE t.quality = 0),
+                avg(t.value) FILTER (WHERE t.quality = 0),
+                (array_agg(t.value ORDER BY t.time DESC) FILTER (WHERE t.quality = 0))[1],
+                count(*) FILTER (WHERE t.quality <> 0), now()
+         FROM k JOIN telemetry t
+           ON t.device_id = k.device_id AND t.metric = k.metric
+          AND t.time >= k.bucket AND t.time < k.bucket + INTERVAL '${interval}'
+         GROUP BY k.bucket, k.device_id, k.metric
+         ${UPDATE_ALL}
+         RETURNING extract(epoch FROM r.bucket) * 1000 AS bucket_ms, r.device_id, r.metric, r.count, r.min, r.max, r.avg, r.last, r.non_good`,
+        [batch.map((r) => r.bucket), batch.map((r) => r.deviceId), batch.map((r) => r.metric)],
+      )
+      const correction = new Map(batch.map((r) => [`${r.deviceId}\u0000${r.metric}\u0000${r.bucket}`, r.correction]))
+      for (const row of rows) {
+        const bucket = Number(row.bucket_ms)
+        out.push({
+          kind: 'rollup',
+          resolution,
+          deviceId: row.device_id,
+          metric: row.metric,
+          bucket,
+          count: Number(row.count),
+          min: nanToNull(row.min),
+          max: nanToNull(row.max),
+          avg: nanToNull(row.avg),
+          last: nanToNull(row.last),
+          nonGood: Number(row.non_good),
+          correction: correction.get(`${row.device_id}\u0000${row.metric}\u0000${bucket}`) ?? true,
+        })
+      }
+    }
+    return out
+  }
+}

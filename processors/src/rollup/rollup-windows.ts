@@ -1,0 +1,209 @@
+import { Quality } from '@gridline/schemas'
+import type { Reading, RollupEvent } from '../stream/events.ts'
+import { Watermark } from '../watermark/watermark.ts'
+import type { RollupConfig } from './config.ts'
+
+export type RollupResolution = RollupEvent['resolution']
+
+export const ROLLUP_RESOLUTIONS: readonly { name: RollupResolution; ms: number }[] = [
+  { name: '1m', ms: 60_000 },
+  { name: '1h', ms: 3_600_000 },
+]
+
+/** A bucket to be (re)computed from `telemetry` in SQL instead of from memory. */
+export interface RecomputeRequest {
+  resolution: RollupResolution
+  deviceId: string
+  metric: string
+  bucket: number
+  /** True for a late reading's bucket (already emitted), false for a bucket memory saw only part of. */
+  correction: boolean
+}
+
+export interface RollupWindowCounts {
+  /** Readings that arrived after their 1-minute window had closed. */
+  lateReadings: number
+  /** Readings that arrived after their 1-hour window had closed. */
+  lateReadingsHourly: number
+  emitted: number
+  recomputeRequests: number
+  devices: number
+}
+
+class Accumulator {
+  count = 0
+  nonGood = 0
+  good = 0
+  min = Infinity
+  max = -Infinity
+  sum = 0
+  last = Number.NaN
+  lastTime = -Infinity
+  constructor(readonly bucket: number, readonly end: number, readonly complete: boolean) {}
+}
+
+interface Series {
+  deviceId: string
+  metric: string
+  /** Open buckets per resolution index; rarely more than one each. */
+  open: Accumulator[][]
+  started: boolean[]
+}
+
+interface DeviceWindows {
+  watermark: Watermark
+  series: Map<string, Series>
+  openBuckets: number
+  /** Earliest end among open buckets: nothing to close before the watermark reaches it. */
+  nextEnd: number
+}
+
+export interface RollupWindowsOutput {
+  emit(event: RollupEvent): void
+  recompute(request: RecomputeRequest): void
+}
+
+/**
+ * The event-time windowing behind the rollup processor, without rxjs or I/O.
+ * Buckets are aligned on the Unix epoch (UTC minutes and hours). Each device
+ * has its own watermark (docs/rollups.md#time); a bucket closes when its
+ * device's watermark reaches its end, and a reading for a closed bucket is
+ * late: it is counted and its bucket is handed to `recompute` (the stored
+ * rollup is corrected from `telemetry`). min/max/avg/last use GOOD readings
+ * only; `count` counts every reading and `nonGood` the others.
+ * Not reentrant; one instance per stream.
+ */
+export class RollupWindows {
+  readonly counts: RollupWindowCounts = { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
+  private readonly devices = new Map<string, DeviceWindows>()
+
+  constructor(
+    private readonly config: Pick<RollupConfig, 'allowedLatenessMs' | 'idleTimeoutMs' | 'forgetDeviceAfterMs' | 'recomputeFirstBucket'>,
+    private readonly output: RollupWindowsOutput,
+  ) {}
+
+  add(reading: Reading, now: number): void {
+    let device = this.devices.get(reading.deviceId)
+    if (device === undefined) {
+      device = { watermark: new Watermark(this.config.allowedLatenessMs), series: new Map(), openBuckets: 0, nextEnd: Infinity }
+      this.devices.set(reading.deviceId, device)
+      this.counts.devices++
+    }
+    let series = device.series.get(reading.metric)
+    if (series === undefined) {
+      series = { deviceId: reading.deviceId, metric: reading.metric, open: ROLLUP_RESOLUTIONS.map(() => []), started: ROLLUP_RESOLUTIONS.map(() => false) }
+      device.series.set(reading.metric, series)
+    }
+    const time = reading.time
+    const watermark = device.watermark.value
+    for (let r = 0; r < ROLLUP_RESOLUTIONS.length; r++) {
+      const size = ROLLUP_RESOLUTIONS[r]!.ms
+      // Event times are after 2000 (the decoder refuses older), so % is a floor here.
+      const bucket = time - (time % size)
+      const end = bucket + size
+      if (end <= watermark) {
+        if (r === 0) this.counts.lateReadings++
+        else this.counts.lateReadingsHourly++
+        this.request({ resolution: ROLLUP_RESOLUTIONS[r]!.name, deviceId: reading.deviceId, metric: reading.metric, bucket, correction: true })
+        continue
+      }
+      const open = series.open[r]!
+      let acc: Accumulator | undefined
+      for (let i = 0; i < open.length; i++) if (open[i]!.bucket === bucket) acc = open[i]
+      if (acc === undefined) {
+        acc = new Accumulator(bucket, end, series.started[r]! || !this.config.recomputeFirstBucket)
+        series.started[r] = true
+        open.push(acc)
+        device.openBuckets++
+        if (end < device.nextEnd) device.nextEnd = end
+      }
+      acc.count++
+      if (reading.quality !== Quality.GOOD) {
+        acc.nonGood++
+      } else {
+        acc.good++
+        acc.sum += reading.value
+        if (reading.value < acc.min) acc.min = reading.value
+        if (reading.value > acc.max) acc.max = reading.value
+        if (time >= acc.lastTime) {
+          acc.last = reading.value
+          acc.lastTime = time
+        }
+      }
+    }
+    if (device.watermark.observe(time, now) && device.watermark.value >= device.nextEnd) this.close(device, device.watermark.value)
+  }
+
+  /** Advances the watermarks of devices quiet for `idleTimeoutMs` and closes what that passes; forgets long-idle devices. */
+  closeIdle(now: number): void {
+    for (const [id, device] of this.devices) {
+      if (device.openBuckets === 0) {
+        if (now - device.watermark.lastSeenAt >= this.config.forgetDeviceAfterMs) {
+          this.devices.delete(id)
+          this.counts.devices--
+        }
+        continue
+      }
+      if (device.watermark.advanceIdle(now, this.config.idleTimeoutMs) && device.watermark.value >= device.nextEnd) {
+        this.close(device, device.watermark.value)
+      }
+    }
+  }
+
+  /** Closes every open bucket (end of stream, shutdown). */
+  closeAll(): void {
+    for (const device of this.devices.values()) this.close(device, Infinity)
+  }
+
+  private close(device: DeviceWindows, upTo: number): void {
+    let nextEnd = Infinity
+    for (const series of device.series.values()) {
+      for (let r = 0; r < ROLLUP_RESOLUTIONS.length; r++) {
+        const open = series.open[r]!
+        if (open.length === 0) continue
+        let kept = 0
+        for (let i = 0; i < open.length; i++) {
+          const acc = open[i]!
+          if (acc.end <= upTo) {
+            this.closeBucket(series, r, acc)
+            device.openBuckets--
+          } else {
+            open[kept++] = acc
+            if (acc.end < nextEnd) nextEnd = acc.end
+          }
+        }
+        open.length = kept
+      }
+    }
+    device.nextEnd = nextEnd
+  }
+
+  private closeBucket(series: Series, r: number, acc: Accumulator): void {
+    const resolution = ROLLUP_RESOLUTIONS[r]!.name
+    if (!acc.complete) {
+      this.request({ resolution, deviceId: series.deviceId, metric: series.metric, bucket: acc.bucket, correction: false })
+      return
+    }
+    const hasGood = acc.good > 0
+    this.counts.emitted++
+    this.output.emit({
+      kind: 'rollup',
+      resolution,
+      deviceId: series.deviceId,
+      metric: series.metric,
+      bucket: acc.bucket,
+      count: acc.count,
+      min: hasGood ? acc.min : Number.NaN,
+      max: hasGood ? acc.max : Number.NaN,
+      avg: hasGood ? acc.sum / acc.good : Number.NaN,
+      last: acc.last,
+      nonGood: acc.nonGood,
+      correction: false,
+    })
+  }
+
+  private request(request: RecomputeRequest): void {
+    this.counts.recomputeRequests++
+    this.output.recompute(request)
+  }
+}

@@ -16,6 +16,8 @@ Usage:
   gridline sim run [options]         Run a fleet of simulated devices against an MQTT broker.
   gridline sim replay PATH --mapping FILE [options]
                                      Publish a recorded data set (a file or a folder) as device telemetry.
+  gridline sim plc [options]         An OPC-UA PLC: a water pumping station (gridline sim plc --help,
+                                     docs/plc-simulator.md).
   gridline sim help                  This text.
 
 run options:
@@ -58,6 +60,10 @@ export async function runSimCli(argv: string[]): Promise<number> {
     switch (sub) {
       case 'run': return await runFleet(rest)
       case 'replay': return await runReplay(rest)
+      case 'plc': {
+        const { runPlcCommand } = await import('./plc/command.ts')
+        return await runPlcCommand(rest)
+      }
       case undefined:
       case 'help':
       case '--help':

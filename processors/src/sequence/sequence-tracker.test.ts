@@ -111,4 +111,23 @@ describe('SequenceTracker.apply', () => {
     expect(tracker.apply(rows)).toBe(0)
     expect(tracker.duplicates).toBe(1)
   })
+
+  test('a duplicate of a message not yet committed is kept (storage dedups it); once committed, dropped', () => {
+    const tracker = new SequenceTracker()
+    const original = new Rows()
+    original.push(at(1), 'd', 'pm25', 10, 0, 7, 0)
+    expect(tracker.apply(original, { position: 5, committedThrough: 4 })).toBe(0)
+
+    // The device resends over a new connection while message 5 is still being written.
+    const early = new Rows()
+    early.push(at(1), 'd', 'pm25', 10, 0, 7, 0)
+    expect(tracker.apply(early, { position: 6, committedThrough: 4 })).toBe(0)
+    expect(early.length).toBe(1)
+    expect(tracker.duplicatesInFlight).toBe(1)
+
+    const late = new Rows()
+    late.push(at(1), 'd', 'pm25', 10, 0, 7, 0)
+    expect(tracker.apply(late, { position: 9, committedThrough: 5 })).toBe(1)
+    expect(late.length).toBe(0)
+  })
 })

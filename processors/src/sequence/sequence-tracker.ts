@@ -19,13 +19,27 @@ export interface SeqGap {
  * - `gap`: above the last by more than one (the seqs between are now an open gap);
  * - `late`: inside an open gap, which it closes (partly);
  * - `duplicate`: already seen: not above the last, not in a gap, and not newer in time;
+ * - `duplicate_in_flight`: a duplicate whose original may not be committed yet: kept, the
+ *   storage key drops it (see `apply`);
  * - `restart`: not above the last, but newer in time (or far below it): the device renumbered.
  */
-export type SeqVerdict = 'first' | 'next' | 'gap' | 'late' | 'duplicate' | 'restart'
+export type SeqVerdict = 'first' | 'next' | 'gap' | 'late' | 'duplicate' | 'duplicate_in_flight' | 'restart'
+
+/**
+ * Where a message stands in the write pipeline: its own position (messages
+ * are numbered as they are submitted) and the highest position up to which
+ * every message is committed. Without it every duplicate is dropped.
+ */
+export interface WritePosition {
+  position: number
+  committedThrough: number
+}
 
 interface DeviceSeq {
   last: number
   lastTime: number
+  /** Write position (see `apply`) of the message that last moved `last` forward. */
+  lastAt: number
   gaps: SeqGap[]
   /** Highest seq of a gap forgotten for lack of room: below it, "not in a gap" proves nothing. */
   forgottenBelow: number
@@ -48,12 +62,18 @@ export class SequenceTracker {
   /** Readings whose seq was not above the device's last one: late, duplicate or restart. */
   regressions = 0
   duplicates = 0
+  /** Duplicates kept because the message they repeat may not be committed yet (storage dedups them). */
+  duplicatesInFlight = 0
   /** Readings that arrived late and closed part of a gap. */
   lateFilled = 0
   restarts = 0
   /** Gaps forgotten because a device had more than `maxGapsPerDevice` open. */
   gapsForgotten = 0
   private readonly devices = new Map<string, DeviceSeq>()
+  /** Write position of the message being applied; see `apply`. */
+  private position = -1
+  /** Every message at or below this write position is committed. */
+  private committedThrough = Number.MAX_SAFE_INTEGER
   private readonly dirty = new Set<string>()
   private readonly config: SequenceConfig
 
@@ -65,7 +85,7 @@ export class SequenceTracker {
   observe(deviceId: string, seq: number, time = Number.NaN): SeqVerdict {
     const state = this.devices.get(deviceId)
     if (state === undefined) {
-      this.devices.set(deviceId, { last: seq, lastTime: time, gaps: [], forgottenBelow: -1 })
+      this.devices.set(deviceId, { last: seq, lastTime: time, lastAt: this.position, gaps: [], forgottenBelow: -1 })
       return 'first'
     }
     if (seq > state.last) {
@@ -74,6 +94,7 @@ export class SequenceTracker {
       if (verdict === 'gap') this.openGap(deviceId, state, seq, time)
       else if (verdict === 'restart') this.restarts++
       state.last = seq
+      state.lastAt = this.position
       if (!(time <= state.lastTime)) state.lastTime = time
       return verdict
     }
@@ -87,10 +108,18 @@ export class SequenceTracker {
     if (time > state.lastTime || state.last - seq > this.config.restartDrop) {
       this.restarts++
       state.last = seq
+      state.lastAt = this.position
       state.lastTime = time
       return 'restart'
     }
     this.duplicates++
+    // Dropping is safe only once what it repeats is committed: the message
+    // carrying the original may still be in flight (a device resending after
+    // a reconnect), and its loss with a crash would otherwise lose the reading.
+    if (state.lastAt > this.committedThrough) {
+      this.duplicatesInFlight++
+      return 'duplicate_in_flight'
+    }
     return 'duplicate'
   }
 
@@ -99,8 +128,17 @@ export class SequenceTracker {
    * removes the duplicates' rows in place. Rows of one reading are adjacent
    * and share device, time and seq; rows without seq (-1) are kept untouched.
    * Returns the number of rows removed.
+   *
+   * With `at`, a duplicate is dropped only when the message that last moved
+   * the device's seq forward is committed; otherwise it is kept and the
+   * storage key (device, metric, time) absorbs it. So an acknowledgement
+   * for a dropped duplicate never runs ahead of its original's commit.
    */
-  apply(rows: Rows): number {
+  apply(rows: Rows, at?: WritePosition): number {
+    if (at) {
+      this.position = at.position
+      this.committedThrough = at.committedThrough
+    }
     const data = rows.data
     let write = 0
     let verdict: SeqVerdict = 'next'
@@ -162,7 +200,7 @@ export class SequenceTracker {
     for (const gap of gaps) {
       let state = this.devices.get(gap.deviceId)
       if (state === undefined) {
-        state = { last: gap.to + 1, lastTime: gap.before, gaps: [], forgottenBelow: -1 }
+        state = { last: gap.to + 1, lastTime: gap.before, lastAt: -1, gaps: [], forgottenBelow: -1 }
         this.devices.set(gap.deviceId, state)
       }
       state.gaps.push({ ...gap })

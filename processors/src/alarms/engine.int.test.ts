@@ -1,0 +1,130 @@
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { migrate, pgSqlClient } from '@gridline/ingest'
+import { RowFlags } from '@gridline/schemas'
+import { type TestDatabase, createTestDatabase } from '../../../test/support.ts'
+import type { Reading } from '../stream/events.ts'
+import type { AlarmEventDetail } from './alarm-event.ts'
+import type { AlarmsConfigInput } from './config.ts'
+import { AlarmEngine } from './engine.ts'
+
+let db: TestDatabase
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const setup = new pg.Client({ connectionString: db.url })
+  await setup.connect()
+  await migrate(pgSqlClient(setup), { timescale: 'off', partitionIntervalHours: 24, partitionsAhead: 1, partitionsBehind: 0, retentionDays: 0, compressAfterDays: 0 })
+  await setup.end()
+})
+
+afterAll(async () => {
+  await db?.drop()
+})
+
+const config: AlarmsConfigInput = {
+  rules: [
+    { id: 'pm25-high', type: 'threshold', metric: 'pm25', raiseAbove: 50, clearBelow: 40, severity: 'major' },
+    { id: 'flow-high', type: 'threshold', metric: 'flow', raiseAbove: 10 },
+  ],
+}
+
+function at(time: number, value: number, deviceId = 'aq-1', metric = 'pm25', flags = 0): Reading {
+  return { time, receivedAt: time, deviceId, domain: 'environment', metric, value, quality: 0, seq: -1, flags }
+}
+
+async function startEngine(c: AlarmsConfigInput = config): Promise<{ engine: AlarmEngine; events: AlarmEventDetail[] }> {
+  const engine = new AlarmEngine(c, { db: db.pool })
+  const events: AlarmEventDetail[] = []
+  engine.events.subscribe((e) => events.push(e))
+  await engine.start()
+  return { engine, events }
+}
+
+describe('alarm state in PostgreSQL', () => {
+  test('a restart loads active alarms: the same condition raises nothing twice, and the clear closes the same alarm', async () => {
+    const first = await startEngine()
+    first.engine.onReading(at(1_000, 70))
+    first.engine.onReading(at(1_500, 80, 'aq-1', 'pm25', RowFlags.BACKFILL))
+    expect(first.events.map((e) => e.state)).toEqual(['raised'])
+    const alarmId = first.events[0]!.alarmId
+    await first.engine.stop()
+
+    const { rows } = await db.pool.query('SELECT id::text, rule_id, subject, severity, state, raised_value, device_id, metric FROM alarms')
+    expect(rows).toEqual([{ id: alarmId, rule_id: 'pm25-high', subject: 'aq-1', severity: 'major', state: 'raised', raised_value: 70, device_id: 'aq-1', metric: 'pm25' }])
+
+    const second = await startEngine()
+    expect(second.engine.listActive().map((a) => a.id)).toEqual([alarmId])
+    second.engine.onReading(at(2_000, 90))
+    expect(second.events).toEqual([])
+    second.engine.onReading(at(3_000, 20))
+    expect(second.events.map((e) => [e.state, e.alarmId])).toEqual([['cleared', alarmId]])
+    await second.engine.stop()
+
+    const after = await db.pool.query('SELECT state, last_value, cleared_at IS NOT NULL AS cleared FROM alarms WHERE id = $1', [alarmId])
+    expect(after.rows).toEqual([{ state: 'cleared', last_value: 20, cleared: true }])
+  })
+
+  test('acknowledge is persisted with who and why, also after a clear and across a restart, and the history lists every change', async () => {
+    const first = await startEngine()
+    first.engine.onReading(at(10_000, 15, 'pump-1', 'flow'))
+    const alarmId = first.events[0]!.alarmId
+    const ack = await first.engine.acknowledge(alarmId, 'lan.nguyen', 'valve crew on site')
+    expect(ack).toMatchObject({ state: 'acknowledged', active: true, acknowledgedBy: 'lan.nguyen' })
+    const { rows } = await db.pool.query('SELECT state, acknowledged_by, ack_comment, acknowledged_at IS NOT NULL AS acked FROM alarms WHERE id = $1', [alarmId])
+    expect(rows).toEqual([{ state: 'acknowledged', acknowledged_by: 'lan.nguyen', ack_comment: 'valve crew on site', acked: true }])
+    first.engine.onReading(at(20_000, 5, 'pump-1', 'flow'))
+    first.engine.onReading(at(30_000, 25, 'pump-1', 'flow'))
+    const secondId = first.events.at(-1)!.alarmId
+    expect(secondId).not.toBe(alarmId)
+    first.engine.onReading(at(40_000, 1, 'pump-1', 'flow'))
+    await first.engine.stop()
+
+    // Cleared before anyone acknowledged it; acknowledged from a fresh engine, found in the database.
+    const second = await startEngine()
+    expect(second.engine.listActive().filter((a) => a.ruleId === 'flow-high')).toEqual([])
+    const late = await second.engine.acknowledge(secondId, 'minh.tran')
+    expect(late).toMatchObject({ state: 'acknowledged', active: false, alarmId: secondId })
+    await expect(second.engine.acknowledge(secondId, 'minh.tran')).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' })
+    await expect(second.engine.acknowledge('00000000-0000-0000-0000-000000000000', 'x')).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_NOT_FOUND' })
+
+    const history = await second.engine.history({ subject: 'pump-1' })
+    expect(history.map((h) => [h.alarmId === alarmId ? 'first' : 'second', h.transition, h.value ?? null, h.actor ?? null])).toEqual([
+      ['first', 'raised', 15, null],
+      ['first', 'acknowledged', 15, 'lan.nguyen'],
+      ['first', 'cleared', 5, null],
+      ['second', 'raised', 25, null],
+      ['second', 'cleared', 1, null],
+      ['second', 'acknowledged', 1, 'minh.tran'],
+    ])
+    expect(history[1]!.comment).toBe('valve crew on site')
+    expect(await second.engine.history({ alarmId: secondId, from: 35_000 })).toHaveLength(2)
+    await second.engine.stop()
+  })
+
+  test('an active alarm whose rule was removed is cleared at start', async () => {
+    const first = await startEngine({ rules: [{ id: 'temp-high', type: 'threshold', metric: 'temperature', raiseAbove: 40 }] })
+    first.engine.onReading(at(50_000, 45, 'aq-9', 'temperature'))
+    await first.engine.stop()
+    const second = await startEngine({ rules: [] })
+    expect(second.events).toMatchObject([{ state: 'cleared', ruleId: 'temp-high', subject: 'aq-9' }])
+    await second.engine.flush()
+    const { rows } = await db.pool.query(`SELECT state FROM alarms WHERE rule_id = 'temp-high'`)
+    expect(rows).toEqual([{ state: 'cleared' }])
+    await second.engine.stop()
+  })
+
+  test('the database keeps one active alarm per rule and subject even if two engines disagree', async () => {
+    const a = await startEngine()
+    const b = await startEngine()
+    a.engine.onReading(at(60_000, 99, 'aq-dup'))
+    b.engine.onReading(at(60_000, 99, 'aq-dup'))
+    await a.engine.flush()
+    await b.engine.flush()
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM alarms WHERE subject = 'aq-dup' AND cleared_at IS NULL`)
+    expect(rows[0].n).toBe(1)
+    expect(a.engine.stats().store!.rejected + b.engine.stats().store!.rejected).toBe(1)
+    await a.engine.stop()
+    await b.engine.stop()
+  })
+})

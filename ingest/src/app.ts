@@ -1,5 +1,5 @@
 import { GridlineError, type Logger, redactUrl } from '@gridline/core'
-import { type DecodeOptions, SequenceTracker } from '@gridline/processors'
+import type { DecodeOptions } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import pg from 'pg'
 import type { IngestConfig } from './config.ts'
@@ -8,6 +8,8 @@ import { buildHttpServer } from './http.ts'
 import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { TelemetryWriter } from './sinks/timescale/writer.ts'
+import { ProcessorHost } from './processing/processor-host.ts'
+import { registerProcessorMetrics } from './processing/processor-metrics.ts'
 import { MqttSource } from './sources/mqtt/mqtt-source.ts'
 import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
@@ -15,6 +17,8 @@ import { pgSqlClient } from './storage/sql-client.ts'
 export interface IngestService {
   readonly config: IngestConfig
   readonly metrics: IngestMetrics
+  /** The stream processors: the live stream hub (`processing.hub`), the alarm engine, rollups, indicators. */
+  readonly processing: ProcessorHost
   /** Listens on MQTT and HTTP after migrating the database; resolves with the bound ports. */
   start(): Promise<{ mqttPort: number; httpPort: number; engine: StorageEngine }>
   /**
@@ -47,22 +51,26 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err }, 'An idle database connection failed.'))
 
-  const sequences = new SequenceTracker()
-  const directory = config.auth.mode === 'devices' ? new LiveDeviceDirectory(pool, databaseUrl, logger.child({ component: 'devices' })) : null
+  // The registry is loaded with any auth mode: the processors read device metadata from it.
+  const registry = new LiveDeviceDirectory(pool, databaseUrl, logger.child({ component: 'devices' }))
+  const directory = config.auth.mode === 'devices' ? registry : null
   const decodeOptions: DecodeOptions = {
     catalogue: defaultCatalogue(),
     maxFutureSkewMs: config.ingest.maxFutureSkewMs,
     minTimestampMs: Date.parse(config.ingest.minTimestamp),
     rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes,
     ...(directory ? { directory } : {}),
-    sequences,
   }
+  const processing = new ProcessorHost(config.processors, { pool, directory: registry, logger: logger.child({ component: 'processors' }) })
+  registerProcessorMetrics(metrics.registry, processing)
   const writer = new TelemetryWriter(pool, logger.child({ component: 'writer' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
   const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
+  pipeline.onCommitted((batch) => processing.onCommitted(batch))
   const source = new MqttSource(
     { ...config.mqtt, auth: config.auth.mode },
-    { pipeline, directory, decodeOptions, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows },
+    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows },
   )
+  processing.publishAlarmsTo((topic, payload, retain) => source.publishServiceEvent(topic, payload, retain))
   const http = buildHttpServer(metrics, {
     async ready() {
       const database = await Promise.race([
@@ -79,6 +87,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   return {
     config,
     metrics,
+    processing,
 
     async start() {
       logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
@@ -103,7 +112,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       await maintain()
       maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
       maintenance.unref()
-      await directory?.start()
+      await registry.start()
+      await processing.start()
       const mqttPort = await source.listen()
       try {
         await http.listen({ port: config.http.port, host: config.http.host })
@@ -113,12 +123,15 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       }
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address ? address.port : config.http.port
-      sequenceGauges = setInterval(() => {
-        metrics.seqMissing.set(sequences.missing)
-        metrics.seqRegressions.set(sequences.regressions)
-      }, 1_000)
-      sequenceGauges.unref()
-      logger.info({ mqttPort, httpPort, engine, auth: config.auth.mode, devices: directory?.size }, 'Ingest service is listening.')
+      const sequences = processing.sequences
+      if (sequences) {
+        sequenceGauges = setInterval(() => {
+          metrics.seqMissing.set(sequences.missing)
+          metrics.seqRegressions.set(sequences.regressions)
+        }, 1_000)
+        sequenceGauges.unref()
+      }
+      logger.info({ mqttPort, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
       return { mqttPort, httpPort, engine }
     },
 
@@ -138,8 +151,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         pipeline.abandon(new Error('shutdown timed out before commit'))
       }
       await source.close()
+      await processing.stop()
       await http.close()
-      await directory?.stop()
+      await registry.stop()
       await pool.end()
       logger.info('Stopped.')
     },

@@ -1,4 +1,5 @@
 import { type EnvOverride, applyEnvOverrides, readConfigFile, validateConfig } from '@gridline/core'
+import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, RollupConfigSchema, SequenceConfigSchema } from '@gridline/processors'
 import { z } from 'zod'
 
 const port = z.number().int().min(0).max(65535)
@@ -43,6 +44,13 @@ export const IngestConfigSchema = z.strictObject({
     .refine((i) => i.shedAtPendingRows >= i.maxPendingRows, { message: 'shedAtPendingRows must not be below maxPendingRows', path: ['shedAtPendingRows'] }),
   auth: z.strictObject({
     mode: z.enum(['devices', 'none']).default('devices').describe('devices: each device logs in with its id and password. none: no login, no topic checks; trusted labs only. Env AUTH_MODE.'),
+  }).prefault({}),
+  processors: z.strictObject({
+    sequence: SequenceConfigSchema.prefault({}).describe('Per-device seq tracking: duplicate suppression and the gap ledger (docs/rollups.md).'),
+    quality: QualityConfigSchema.prefault({}).describe('Stuck, saturation and spike checks before the write (docs/rollups.md).'),
+    rollups: RollupConfigSchema.prefault({}).describe('Event-time 1-minute and 1-hour rollups (docs/rollups.md).'),
+    indicators: IndicatorsConfigSchema.describe('City indicators: air quality, traffic, water, lighting, flood (docs/indicators.md).'),
+    alarms: AlarmsConfigSchema.prefault({}).describe('Alarm rules and their lifecycle (docs/alarms.md).'),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. Env LOG_LEVEL.'),

@@ -83,13 +83,26 @@ describe('ack after commit', () => {
 describe('exactly once in storage', () => {
   test('a resent message (same device, metric and time) is stored once and counted as duplicate', async () => {
     const client = await connect('aq-2')
-    const payload = JSON.stringify({ ts: '2026-11-28T10:00:00.000+07:00', seq: 1, values: { pm25: 35.2, temperature: 29.1 } })
+    // No seq: only the storage key can tell the resend.
+    const payload = JSON.stringify({ ts: '2026-11-28T10:00:00.000+07:00', values: { pm25: 35.2, temperature: 29.1 } })
     const before = await metric('gridline_ingest_rows_duplicate_total')
     await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1 })
     await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1, dup: true })
     await client.publishAsync('telemetry/environment/aq-2', `[${payload},${payload}]`, { qos: 1 })
     expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time = '2026-11-28T03:00:00Z'`)).toBe(2)
     expect(await metric('gridline_ingest_rows_duplicate_total') - before).toBe(6)
+  })
+
+  test('a resend with a seq already committed is dropped before the write, at no database cost', async () => {
+    const client = await connect('aq-2')
+    const payload = JSON.stringify({ ts: '2026-11-28T11:00:00.000+07:00', seq: 5, values: { pm25: 35.2, temperature: 29.1 } })
+    const storageBefore = await metric('gridline_ingest_rows_duplicate_total')
+    const droppedBefore = await metric('gridline_seq_duplicates_dropped_total')
+    await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1 })
+    await client.publishAsync('telemetry/environment/aq-2', payload, { qos: 1, dup: true })
+    expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time = '2026-11-28T04:00:00Z'`)).toBe(2)
+    expect(await metric('gridline_seq_duplicates_dropped_total') - droppedBefore).toBe(1)
+    expect(await metric('gridline_ingest_rows_duplicate_total') - storageBefore).toBe(0)
   })
 
   test('QoS 1 redelivery after a reconnect is stored once', async () => {
@@ -104,12 +117,14 @@ describe('exactly once in storage', () => {
       expect(acked).toBe(false)
       // The connection drops before the PUBACK; mqtt.js reconnects and sends the message again (DUP).
       // (aedes completes the session takeover only once the first delivery is settled, i.e. committed.)
-      const duplicatesBefore = await metric('gridline_ingest_rows_duplicate_total')
+      // Recognised before the write (seq already committed) or by the storage key.
+      const duplicates = async () => await metric('gridline_ingest_rows_duplicate_total') + await metric('gridline_seq_duplicates_dropped_total') + await metric('gridline_seq_duplicates_in_flight_total')
+      const duplicatesBefore = await duplicates()
       client.stream.destroy()
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(acked).toBe(false)
       await unlock()
-      await waitFor(async () => (await metric('gridline_ingest_rows_duplicate_total')) > duplicatesBefore, 10_000, 'the redelivery to arrive and be recognised')
+      await waitFor(async () => (await duplicates()) > duplicatesBefore, 10_000, 'the redelivery to arrive and be recognised')
       await waitFor(() => acked, 10_000, 'the redelivered message to be acknowledged')
     } finally {
       await unlock()

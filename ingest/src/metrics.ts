@@ -13,7 +13,7 @@ export class HotCounters {
 }
 
 /** A counter whose value is taken from `read()` at collection time. */
-function mirroredCounter(name: string, help: string, registry: Registry, read: () => number): Counter {
+export function mirroredCounter(name: string, help: string, registry: Registry, read: () => number): Counter {
   let reported = 0
   return new Counter({
     name, help, registers: [registry],

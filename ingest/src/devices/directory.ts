@@ -41,6 +41,11 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     this.changeListeners.push(listener)
   }
 
+  /** Every registered device, as loaded. */
+  all(): IterableIterator<DeviceRecord> {
+    return this.devices.values()
+  }
+
   get(deviceId: string): DeviceRecord | undefined {
     return this.devices.get(deviceId)
   }

@@ -44,6 +44,12 @@ export class IngestPipeline {
   private holding = false
   private readonly congestionListeners: ((held: boolean) => void)[] = []
   private readonly commitListeners: ((committed: readonly Envelope[]) => void)[] = []
+  /** Envelopes submitted so far: the next one's write position. */
+  private submitted = 0
+  /** Batches formed and not yet settled, in submission order. */
+  private readonly unsettled: { end: number; settled: boolean }[] = []
+  private readonly batchEntries = new WeakMap<Envelope[], { end: number; settled: boolean }>()
+  private settledThrough = -1
   private aborted: Error | undefined
 
   constructor(
@@ -93,7 +99,18 @@ export class IngestPipeline {
     for (const listener of this.congestionListeners) listener(held)
   }
 
+  /** The write position the next submitted envelope gets (envelopes are numbered in submission order). */
+  get nextPosition(): number {
+    return this.submitted
+  }
+
+  /** Every envelope at or below this write position is committed (or given up at shutdown). */
+  get committedThrough(): number {
+    return this.settledThrough
+  }
+
   submit(envelope: Envelope): void {
+    this.submitted++
     const n = envelopeRows(envelope)
     this.pending += n
     this.metrics.pendingRows.set(this.pending)
@@ -136,11 +153,25 @@ export class IngestPipeline {
   /** Settles a batch unacknowledged and forgets its rows. */
   private giveUp(batch: Envelope[], reason: Error): void {
     for (const e of batch) e.ack?.settle(reason)
+    this.settle(batch)
     this.release(rowsOf(batch))
+  }
+
+  /** Marks a batch settled and advances `committedThrough` over the settled prefix. */
+  private settle(batch: Envelope[]): void {
+    const entry = this.batchEntries.get(batch)
+    if (!entry) return
+    entry.settled = true
+    while (this.unsettled.length > 0 && this.unsettled[0]!.settled) this.settledThrough = this.unsettled.shift()!.end
   }
 
   private takeOpen(): Envelope[] {
     const batch = this.open
+    if (batch.length > 0) {
+      const entry = { end: this.submitted - 1, settled: false }
+      this.unsettled.push(entry)
+      this.batchEntries.set(batch, entry)
+    }
     this.open = []
     this.openRows = 0
     this.lingerExpired = false
@@ -188,6 +219,7 @@ export class IngestPipeline {
       this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
       this.metrics.batches.observe(rows)
       this.account(batch, result)
+      this.settle(batch)
       this.release(rows)
       for (const e of batch) e.ack?.settle()
       if (this.commitListeners.length > 0) this.notifyCommitted(batch, result)

@@ -1,14 +1,15 @@
-import { type DeviceLookup, ROW_STRIDE, type Reading } from '@gridline/processors'
+import { type DeviceLookup, ROW_STRIDE, type ReadingEvent } from '@gridline/processors'
 import type { Envelope } from '../pipeline/envelope.ts'
 
 /**
- * Turns a committed batch into the Reading objects the processors consume.
+ * Turns a committed batch into the Reading objects the processors consume
+ * (as ReadingEvents, so the live stream hub passes them on without a copy).
  * Runs once per commit, off the per-message path. The domain comes from the
  * registry, or from the topic for devices publishing for themselves with
  * `auth: none` (an unregistered device behind a gateway gets "unknown").
  */
-export function committedReadings(batch: readonly Envelope[], lookup: DeviceLookup): Reading[] {
-  const out: Reading[] = []
+export function committedReadings(batch: readonly Envelope[], lookup: DeviceLookup): ReadingEvent[] {
+  const out: ReadingEvent[] = []
   for (const envelope of batch) {
     const data = envelope.decoded.rows.data
     if (data.length === 0) continue
@@ -22,6 +23,7 @@ export function committedReadings(batch: readonly Envelope[], lookup: DeviceLook
         lastDomain = lookup(deviceId)?.domain ?? topicDomain ?? 'unknown'
       }
       out.push({
+        kind: 'reading',
         time: data[i] as number,
         receivedAt: envelope.receivedAt,
         deviceId,

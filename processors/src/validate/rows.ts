@@ -34,3 +34,13 @@ export class Rows {
     return out
   }
 }
+
+/** Readings in `rows`: rows of one reading are adjacent and share device, time and seq. */
+export function countReadings(rows: Rows): number {
+  const data = rows.data
+  let readings = 0
+  for (let i = 0; i < data.length; i += ROW_STRIDE) {
+    if (i === 0 || data[i] !== data[i - ROW_STRIDE] || data[i + 1] !== data[i + 1 - ROW_STRIDE] || data[i + 5] !== data[i + 5 - ROW_STRIDE]) readings++
+  }
+  return readings
+}

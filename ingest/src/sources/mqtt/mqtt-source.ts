@@ -7,6 +7,7 @@ import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import type { Acknowledgement } from '../../pipeline/envelope.ts'
 import type { IngestPipeline } from '../../pipeline/ingest-pipeline.ts'
+import type { ProcessorHost } from '../../processing/processor-host.ts'
 import { AckGate, AckSequencer } from './ack-sequencer.ts'
 
 export interface MqttSourceOptions {
@@ -61,6 +62,8 @@ export class MqttSource {
       pipeline: IngestPipeline
       directory: LiveDeviceDirectory | null
       decodeOptions: DecodeOptions
+      /** The processors that run before the write (seq duplicates, quality checks). */
+      processing: Pick<ProcessorHost, 'prepare'>
       metrics: IngestMetrics
       logger: Logger
       /** Past this many uncommitted rows a new PUBLISH closes its connection unacknowledged. */
@@ -137,6 +140,19 @@ export class MqttSource {
     })
     const address = server.address()
     return typeof address === 'object' && address ? address.port : this.options.port
+  }
+
+  /**
+   * Publishes a service event (alarm changes) to subscribers. Unlike client
+   * publishes it keeps its retain flag: `alarms/active/...` is retained
+   * while an alarm is open (docs/alarms.md).
+   */
+  publishServiceEvent(topic: string, payload: string, retain: boolean): void {
+    const broker = this.broker
+    if (!broker || this.draining) return
+    broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false } as AedesPublishPacket, (err?: Error) => {
+      if (err) this.deps.logger.warn({ err, topic }, 'Publishing an event on the broker failed.')
+    })
   }
 
   get connectedClients(): number {
@@ -267,6 +283,7 @@ export class MqttSource {
     const receivedAt = Date.now()
     if (isStatusTopic(packet.topic)) return this.onStatus(client, state, packet, payload, receivedAt, done)
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
+    this.deps.processing.prepare(decoded, { position: pipeline.nextPosition, committedThrough: pipeline.committedThrough })
     const hot = metrics.hot
     if (packet.topic.startsWith('gateways/')) hot.gatewayMessages++
     else hot.deviceMessages++

@@ -1,0 +1,175 @@
+import type { Logger } from '@gridline/core'
+import {
+  type AlarmEngine,
+  type AlarmEventDetail,
+  StreamHub,
+  alarmBrokerMessages,
+  createAlarmEngine,
+  type DecodedMessage,
+  type DeviceInfo,
+  type DeviceLookup,
+  type IndicatorEvent,
+  type Indicators,
+  type QualityChecker,
+  type Reading,
+  type RollupEvent,
+  type RollupProcessor,
+  SequenceGapStore,
+  type SequenceTracker,
+  type WritePosition,
+  countReadings,
+  createIndicators,
+  createQualityChecker,
+  createRollupProcessor,
+  createSequenceTracker,
+  persistGapsPeriodically,
+} from '@gridline/processors'
+import type pg from 'pg'
+import { type Observable, Subject, type Subscription } from 'rxjs'
+import type { IngestConfig } from '../config.ts'
+import type { LiveDeviceDirectory } from '../devices/directory.ts'
+import type { Envelope } from '../pipeline/envelope.ts'
+import { committedReadings } from './committed-readings.ts'
+
+/**
+ * The stream processors, composed by `processors.*` in the config, in two stages:
+ *
+ * - before the write, synchronously per message (`prepare`): seq duplicate
+ *   suppression, then the quality checks, so flagged readings are stored
+ *   with their quality and resends never feed the stuck check;
+ * - after the commit (`onCommitted`): committed readings go into one rxjs
+ *   stream that the rollups and indicators subscribe to, and to the alarm
+ *   engine; readings, rollups, indicators and alarm events all go to the
+ *   live stream hub (docs/live-stream.md), and alarm events to the broker.
+ *
+ * Nothing after the commit can slow or undo the write: a processor that
+ * throws is logged and its stream resubscribed, never propagated.
+ */
+export class ProcessorHost {
+  readonly sequences: SequenceTracker | null
+  readonly quality: QualityChecker | null
+  readonly rollups: RollupProcessor | null
+  readonly indicators: Indicators | null
+  readonly alarms: AlarmEngine | null
+  /** The live stream: what dashboards, Node-RED and other in-process consumers subscribe to. */
+  readonly hub: StreamHub
+  private readonly readings$ = new Subject<Reading>()
+  private readonly subscriptions: Subscription[] = []
+  private readonly lookup: DeviceLookup
+  private stopGaps: (() => Promise<void>) | undefined
+  private brokerPublish: ((topic: string, payload: string, retain: boolean) => void) | undefined
+
+  constructor(
+    private readonly config: IngestConfig['processors'],
+    private readonly deps: { pool: pg.Pool; directory: LiveDeviceDirectory | null; logger: Logger },
+  ) {
+    this.sequences = createSequenceTracker(config.sequence)
+    this.quality = config.quality.enabled ? createQualityChecker(config.quality) : null
+    this.lookup = (deviceId) => deviceInfo(deps.directory, deviceId)
+    this.rollups = config.rollups.enabled
+      ? createRollupProcessor(config.rollups, {
+        db: deps.pool,
+        onError: (err) => deps.logger.warn({ err }, 'Writing rollups failed; retried at the next flush.'),
+      })
+      : null
+    this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup }) : null
+    this.hub = new StreamHub({ lookup: this.lookup, logger: deps.logger })
+    this.alarms = config.alarms.enabled
+      ? createAlarmEngine(config.alarms, {
+        db: deps.pool,
+        lookup: this.lookup,
+        listDevices: () => registeredDevices(deps.directory),
+        logger: deps.logger.child({ component: 'alarms' }),
+      })
+      : null
+  }
+
+  /** Where alarm events go on the broker (`alarms/...`, docs/alarms.md). Set by the MQTT source. */
+  publishAlarmsTo(publish: (topic: string, payload: string, retain: boolean) => void): void {
+    this.brokerPublish = publish
+  }
+
+  /** Restores the gap ledger, starts its persistence and subscribes the after-commit processors. */
+  async start(): Promise<void> {
+    if (this.sequences) {
+      const store = new SequenceGapStore(this.deps.pool)
+      this.sequences.restore(await store.load())
+      this.stopGaps = persistGapsPeriodically(this.sequences, store, this.config.sequence.persistIntervalMs,
+        (err) => this.deps.logger.warn({ err }, 'Persisting sequence gaps failed; retried at the next interval.'))
+    }
+    if (this.alarms) {
+      // Before the first commit: open alarms are loaded so none is raised twice.
+      await this.alarms.start()
+      this.subscriptions.push(this.alarms.events.subscribe((event) => this.onAlarm(event)))
+    }
+    if (this.rollups) this.follow('rollups', this.rollups.operator, (event) => this.hub.publish(event))
+    if (this.indicators) {
+      this.follow('indicators', this.indicators.operator, (event) => {
+        this.alarms?.onIndicator(event)
+        this.hub.publish(event)
+      })
+    }
+  }
+
+  /**
+   * Before the write, per message: drops duplicate readings (only once what
+   * they repeat is committed, see SequenceTracker.apply) and flags stuck,
+   * saturated and spiking values in place.
+   */
+  prepare(decoded: DecodedMessage, at: WritePosition): void {
+    if (decoded.rows.length === 0) return
+    if (this.sequences && this.sequences.apply(decoded.rows, at) > 0) decoded.readings = countReadings(decoded.rows)
+    this.quality?.apply(decoded.rows)
+  }
+
+  /** After each commit (pipeline.onCommitted): hands the stored readings to the after-commit processors. */
+  onCommitted(batch: readonly Envelope[]): void {
+    const readings = committedReadings(batch, this.lookup)
+    if (readings.length === 0) return
+    this.alarms?.onReadings(readings)
+    this.hub.publishReadings(readings)
+    const readings$ = this.readings$
+    for (let i = 0; i < readings.length; i++) readings$.next(readings[i]!)
+  }
+
+  /** Completes the streams and writes what the rollups still hold. */
+  async stop(): Promise<void> {
+    this.readings$.complete()
+    await this.rollups?.flush()
+    await this.alarms?.stop()
+    for (const s of this.subscriptions) s.unsubscribe()
+    this.hub.close()
+    await this.stopGaps?.()
+  }
+
+  private onAlarm(event: AlarmEventDetail): void {
+    this.hub.publish(event)
+    if (!this.brokerPublish) return
+    for (const m of alarmBrokerMessages(event)) this.brokerPublish(m.topic, m.payload, m.retain)
+  }
+
+  private follow<E extends RollupEvent | IndicatorEvent>(name: string, operator: (source: Observable<Reading>) => Observable<E>, next: (event: E) => void): void {
+    const subscribe = (): Subscription => operator(this.readings$).subscribe({
+      next,
+      error: (err: unknown) => {
+        this.deps.logger.error({ err, processor: name }, 'A processor failed; restarting it with fresh state.')
+        this.subscriptions.push(subscribe())
+      },
+    })
+    this.subscriptions.push(subscribe())
+  }
+}
+
+function registeredDevices(directory: LiveDeviceDirectory | null): DeviceInfo[] {
+  const out: DeviceInfo[] = []
+  for (const device of directory?.all() ?? []) {
+    if (device.kind === 'device' && device.domain) out.push({ id: device.id, domain: device.domain, metadata: device.metadata })
+  }
+  return out
+}
+
+function deviceInfo(directory: LiveDeviceDirectory | null, deviceId: string): DeviceInfo | undefined {
+  const device = directory?.get(deviceId)
+  if (!device || device.kind !== 'device' || !device.domain) return undefined
+  return { id: device.id, domain: device.domain, metadata: device.metadata }
+}

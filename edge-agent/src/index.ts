@@ -1,1 +1,7 @@
-export {}
+export * from './agent.ts'
+export * from './config.ts'
+export * from './reading.ts'
+export * from './queue/disk-queue.ts'
+export * from './queue/queue-cursor.ts'
+export * from './uplink/uplink.ts'
+export { browseVariables } from './browse.ts'

@@ -127,6 +127,18 @@ function pinoLevel(line: string): number | undefined {
 }
 
 /**
+ * The children's environment. Under `gridline bench profile` the profiled
+ * process runs with clinic's hooks in NODE_OPTIONS; the load generators it
+ * starts must not inherit them, or they would be profiled too (and skew the
+ * profile with their own CPU).
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  if (process.env.GRIDLINE_BENCH_PROFILE_TARGET !== '1') return process.env
+  const { NODE_OPTIONS: _hooks, GRIDLINE_BENCH_PROFILE_TARGET: _flag, ...rest } = process.env
+  return rest
+}
+
+/**
  * A child process running one of the bench's entry files under tsx, spoken
  * to by request/reply over IPC. Requests time out; a child that exits rejects
  * whatever it still owed.
@@ -167,6 +179,7 @@ export class ChildHandle {
       execArgv: ['--import', import.meta.resolve('tsx'), ...nodeOptions],
       // Advanced serialization carries typed arrays (latency samples) without a JSON detour.
       serialization: 'advanced',
+      env: childEnv(),
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     trackChild(child)

@@ -11,6 +11,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { serveRequests } from './ipc.ts'
 import { IndexRanges } from './overload.ts'
+import { Timeline } from './series.ts'
 import { benchTopic, messagePayload } from './workload.ts'
 
 export interface ConnectRequest {
@@ -20,6 +21,8 @@ export interface ConnectRequest {
   /** Reading i of every device is stamped baseTimeMs + i. */
   baseTimeMs: number
   timeoutMs: number
+  /** Put before every topic, so a shared broker (Mosquitto) keeps this run's messages apart. Default none. */
+  topicPrefix?: string
 }
 
 /** Publish a fixed number of messages per connection as fast as the in-flight cap allows. */
@@ -30,6 +33,10 @@ export interface CountPhase {
   /** Unacknowledged QoS 1 messages allowed per connection. */
   maxInflight: number
   timeoutMs: number
+  /** Keep publish-to-PUBACK latency of every message. */
+  recordLatency?: boolean
+  /** Bucket of the PUBACK timeline (throughput over time); default 500 ms. */
+  timelineBucketMs?: number
 }
 
 /** Publish for warmupMs + windowMs, counting what happens inside the window. */
@@ -45,6 +52,17 @@ export interface WindowPhase {
   recordLatency: boolean
   /** After the window, how long to wait for outstanding PUBACKs. */
   drainTimeoutMs: number
+  /**
+   * 1 (default): every message QoS 1. 0: closed loop only; each send is
+   * `qos0PerFence` - 1 QoS 0 messages and one QoS 1 message (the fence).
+   * A broker handles one connection's packets in order, so the fence's
+   * PUBACK says the QoS 0 messages before it were taken in too: QoS 0 gets
+   * a rate and flow control without a subscriber.
+   */
+  qos?: 0 | 1
+  qos0PerFence?: number
+  /** Bucket of the PUBACK timeline (throughput over time); default 500 ms. */
+  timelineBucketMs?: number
 }
 
 /**
@@ -139,6 +157,11 @@ export interface CountResult {
   complete: boolean
   disconnects: number
   cpuPercent: number
+  /** publish-to-PUBACK ms of every message when asked for, unsorted. */
+  latenciesMs: Float64Array
+  /** Readings acknowledged per timelineBucketMs since the first publish. */
+  ackTimeline: number[]
+  timelineBucketMs: number
 }
 
 export interface WindowResult {
@@ -158,6 +181,9 @@ export interface WindowResult {
   /** publish-to-PUBACK ms of messages published inside the window, unsorted. */
   latenciesMs: Float64Array
   cpuPercent: number
+  /** Messages acknowledged per timelineBucketMs since the phase started (warm-up included). */
+  ackTimeline: number[]
+  timelineBucketMs: number
 }
 
 interface Connection {
@@ -175,6 +201,7 @@ let connections: Connection[] = []
 let baseTimeMs = 0
 let disconnects = 0
 let connectRequest: ConnectRequest | undefined
+const DEFAULT_TIMELINE_BUCKET_MS = 500
 
 const epochNow = () => performance.timeOrigin + performance.now()
 
@@ -201,7 +228,7 @@ async function openConnection(request: ConnectRequest, deviceId: string, nextRea
     connectTimeout: request.timeoutMs,
     keepalive: 60,
   })
-  const connection: Connection = { client, deviceId, topic: benchTopic(deviceId), nextReading, inflight: 0, closed: false }
+  const connection: Connection = { client, deviceId, topic: `${request.topicPrefix ?? ''}${benchTopic(deviceId)}`, nextReading, inflight: 0, closed: false }
   // An error ends in 'close', which is what gets counted and reported.
   client.on('error', () => undefined)
   client.on('close', () => {
@@ -239,6 +266,36 @@ function publish(connection: Connection, readings: number, onAck: (err: Error | 
   })
 }
 
+/** Fire and forget: a QoS 0 message, nothing comes back. */
+function publishQos0(connection: Connection, readings: number): void {
+  const payload = messagePayload(baseTimeMs, connection.nextReading, readings)
+  connection.nextReading += readings
+  connection.client.publish(connection.topic, payload, { qos: 0 })
+}
+
+/** A growable latency buffer (ms). */
+class Latencies {
+  private values: Float64Array
+  private count = 0
+
+  constructor(enabled: boolean) {
+    this.values = new Float64Array(enabled ? 65_536 : 0)
+  }
+
+  record(ms: number): void {
+    if (this.count === this.values.length) {
+      const grown = new Float64Array(Math.max(1024, this.values.length * 2))
+      grown.set(this.values)
+      this.values = grown
+    }
+    this.values[this.count++] = ms
+  }
+
+  toArray(): Float64Array {
+    return this.values.slice(0, this.count)
+  }
+}
+
 function cpuPercentSince(start: NodeJS.CpuUsage, startedMs: number): number {
   const used = process.cpuUsage(start)
   const elapsedMs = performance.now() - startedMs
@@ -254,13 +311,18 @@ function runCount(phase: CountPhase): Promise<CountResult> {
   let lastAckEpochMs = epochNow()
   const total = phase.messagesPerConnection * connections.length
   const firstPublishEpochMs = epochNow()
+  const timeline = new Timeline(phase.timelineBucketMs ?? DEFAULT_TIMELINE_BUCKET_MS, startedMs)
+  const latencies = new Latencies(phase.recordLatency ?? false)
   return new Promise((resolve) => {
     let finished = false
     const finish = (complete: boolean) => {
       if (finished) return
       finished = true
       clearTimeout(deadline)
-      resolve({ ackedMessages: acked, failedMessages: failed, firstPublishEpochMs, lastAckEpochMs, complete, disconnects: disconnects - disconnectsBefore, cpuPercent: cpuPercentSince(cpu, startedMs) })
+      resolve({
+        ackedMessages: acked, failedMessages: failed, firstPublishEpochMs, lastAckEpochMs, complete, disconnects: disconnects - disconnectsBefore,
+        cpuPercent: cpuPercentSince(cpu, startedMs), latenciesMs: latencies.toArray(), ackTimeline: timeline.toArray(), timelineBucketMs: timeline.bucketMs,
+      })
     }
     const deadline = setTimeout(() => finish(false), phase.timeoutMs)
     for (const connection of connections) {
@@ -268,13 +330,19 @@ function runCount(phase: CountPhase): Promise<CountResult> {
       const sendMore = () => {
         while (sent < phase.messagesPerConnection && connection.inflight < phase.maxInflight) {
           sent++
-          publish(connection, phase.readingsPerMessage, onAck)
+          const sentAt = performance.now()
+          publish(connection, phase.readingsPerMessage, (err) => onAck(err, sentAt))
         }
       }
-      const onAck = (err: Error | undefined) => {
+      const onAck = (err: Error | undefined, sentAt: number) => {
+        const now = performance.now()
         if (err) failed++
-        else acked++
-        lastAckEpochMs = epochNow()
+        else {
+          acked++
+          timeline.add(phase.readingsPerMessage, now)
+          if (phase.recordLatency) latencies.record(now - sentAt)
+        }
+        lastAckEpochMs = performance.timeOrigin + now
         if (acked + failed === total) finish(true)
         else sendMore()
       }
@@ -297,30 +365,27 @@ function runWindow(phase: WindowPhase): Promise<WindowResult> {
   let totalPublished = 0
   let totalAcked = 0
   let stopped = false
-  let latencies = new Float64Array(phase.recordLatency ? 65_536 : 0)
-  let latencyCount = 0
-
-  const record = (latencyMs: number) => {
-    if (latencyCount === latencies.length) {
-      const grown = new Float64Array(latencies.length * 2)
-      grown.set(latencies)
-      latencies = grown
-    }
-    latencies[latencyCount++] = latencyMs
-  }
+  const latencies = new Latencies(phase.recordLatency)
+  const timeline = new Timeline(phase.timelineBucketMs ?? DEFAULT_TIMELINE_BUCKET_MS, start)
+  const qos0 = phase.qos === 0
+  if (qos0 && phase.ratePerSecond !== null) throw new Error('QoS 0 runs closed loop only')
+  // Messages one send stands for: QoS 0 sends a run of QoS 0 messages closed by a QoS 1 fence.
+  const perSend = qos0 ? Math.max(1, phase.qos0PerFence ?? 50) : 1
 
   const send = (connection: Connection) => {
     const sentAt = performance.now()
     const inWindow = sentAt >= windowStart && sentAt < windowEnd
-    if (inWindow) publishedInWindow++
-    totalPublished++
+    if (inWindow) publishedInWindow += perSend
+    totalPublished += perSend
+    for (let i = 1; i < perSend; i++) publishQos0(connection, phase.readingsPerMessage)
     publish(connection, phase.readingsPerMessage, (err) => {
       const ackedAt = performance.now()
-      if (err) failed++
+      if (err) failed += perSend
       else {
-        totalAcked++
-        if (ackedAt >= windowStart && ackedAt < windowEnd) ackedInWindow++
-        if (phase.recordLatency && inWindow) record(ackedAt - sentAt)
+        totalAcked += perSend
+        timeline.add(perSend, ackedAt)
+        if (ackedAt >= windowStart && ackedAt < windowEnd) ackedInWindow += perSend
+        if (phase.recordLatency && inWindow) latencies.record(ackedAt - sentAt)
       }
       // Closed loop: each PUBACK lets the next message go.
       if (phase.ratePerSecond === null && !stopped) send(connection)
@@ -376,8 +441,10 @@ function runWindow(phase: WindowPhase): Promise<WindowResult> {
           unacked: outstanding,
           failedMessages: failed,
           disconnects: disconnects - disconnectsBefore,
-          latenciesMs: latencies.slice(0, latencyCount),
+          latenciesMs: latencies.toArray(),
           cpuPercent: cpuPercentSince(cpu, start),
+          ackTimeline: timeline.toArray(),
+          timelineBucketMs: timeline.bucketMs,
         })
       }
       waitForAcks()

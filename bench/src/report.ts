@@ -1,6 +1,8 @@
 import type { CpuInfo } from 'node:os'
 import { MEMORY_BOUND_FACTOR, memoryBounded, nothingAckedLost } from './overload.ts'
-import type { BenchSettings, OverloadLevel, RoundResult, TargetObservation, WindowSummary } from './scenarios.ts'
+import { PROCESS_STAGE_NAME } from './process-stage.ts'
+import type { BenchSettings, OverloadLevel, OverloadResult, RoundResult, TargetObservation, WindowSummary } from './results.ts'
+import type { ScenarioName } from './selection.ts'
 import { type Spread, median, spread } from './stats.ts'
 
 /** One line of the summary table: a figure over the rounds, with its ratio and target where it has them. */
@@ -12,6 +14,8 @@ export interface SummaryRow {
   /** The figure divided by its yardstick, round by round (both measured in the same round). */
   ratio: { to: string; perRound: number[]; value: Spread } | null
   target: { text: string; pass: boolean } | null
+  /** Set when the figure came within 10% of its load generators' ceiling (or a peer of its offered load). */
+  note: string | null
 }
 
 export interface RunRecord {
@@ -23,6 +27,8 @@ export interface RunRecord {
   durationSeconds: number
   quick: boolean
   rounds: number
+  /** Scenarios run (those named, plus what they need). */
+  scenarios: ScenarioName[]
   settings: BenchSettings
   machine: {
     platform: string
@@ -41,51 +47,130 @@ export interface RunRecord {
   logFile: string | null
 }
 
+/** A load figure this close to its generators' ceiling may be the generators' limit, not the target's. */
+export const GENERATOR_BOUND_SHARE = 0.9
+
+type Row = (scenario: string, unit: string, perRound: number[], ratio?: SummaryRow['ratio'], target?: SummaryRow['target'], note?: string | null) => SummaryRow
+const row: Row = (scenario, unit, perRound, ratio = null, target = null, note = null) => ({ scenario, unit, perRound, value: spread(perRound), ratio, target, note })
+const ratioOf = (to: string, a: number[], b: number[]) => {
+  const perRound = a.map((x, i) => x / b[i]!)
+  return { to, perRound, value: spread(perRound) }
+}
+
+/** The note for a figure against its ceiling, round by round: set when any round came within 10%. */
+function boundNote(figure: number[], ceiling: number[], what = 'the load generators\' ceiling'): string | null {
+  const shares = figure.map((x, i) => x / ceiling[i]!)
+  const worst = Math.max(...shares.filter(Number.isFinite))
+  return worst >= GENERATOR_BOUND_SHARE ? `generator-bound? reached ${fmtRatio(worst)} of ${what}` : null
+}
+
+/** Values of a figure for the rounds that have it; an empty list when no round does. */
+function each<T>(rounds: RoundResult[], pick: (r: RoundResult) => T | undefined): T[] {
+  const out: T[] = []
+  for (const r of rounds) {
+    const v = pick(r)
+    if (v !== undefined) out.push(v)
+  }
+  return out
+}
+
 export function summarise(rounds: RoundResult[]): SummaryRow[] {
-  const row = (scenario: string, unit: string, perRound: number[], ratio: SummaryRow['ratio'] = null, target: SummaryRow['target'] = null): SummaryRow =>
-    ({ scenario, unit, perRound, value: spread(perRound), ratio, target })
-  const ratioOf = (to: string, a: number[], b: number[]) => {
-    const perRound = a.map((x, i) => x / b[i]!)
-    return { to, perRound, value: spread(perRound) }
+  const out: SummaryRow[] = []
+  const all = <K extends keyof RoundResult>(key: K) => rounds.every((r) => r[key] !== undefined)
+  const copy = all('copyLimit') ? rounds.map((r) => r.copyLimit!.rowsPerSecond) : null
+  if (copy) out.push(row('copy-limit', 'rows/s', copy))
+
+  if (all('writer')) {
+    const w = rounds.map((r) => r.writer!.rowsPerSecond)
+    out.push(row('writer', 'rows/s', w, copy ? ratioOf('copy-limit', w, copy) : null))
+  }
+  const pipelineRows = (name: string, pick: (r: RoundResult) => RoundResult['pipeline']) => {
+    const p = rounds.map((r) => pick(r)!.readingsPerSecond)
+    out.push(row(name, 'readings/s', p, copy ? ratioOf('copy-limit', p, copy) : null))
+    out.push(row(`${name} CPU per reading (all)`, 'us', rounds.map((r) => pick(r)!.cpuMicrosPerReading)))
+    out.push(row(`${name} CPU per reading (before the write)`, 'us', rounds.map((r) => pick(r)!.cpuMicrosPerReadingBeforeWrite)))
+  }
+  if (all('pipeline')) pipelineRows('pipeline', (r) => r.pipeline)
+  if (all('pipelineProcessors')) {
+    pipelineRows(`pipeline-processors (stage: ${PROCESS_STAGE_NAME})`, (r) => r.pipelineProcessors)
   }
 
-  const copy = rounds.map((r) => r.copyLimit.rowsPerSecond)
-  const batched = rounds.map((r) => r.ingestBatched.readingsPerSecond)
-  const batchedRatio = ratioOf('copy-limit', batched, copy)
-  const bare = rounds.map((r) => r.bareAedes.ackedPerSecond)
-  const single = rounds.map((r) => r.ingestSingle.ackedPerSecond)
-  const singleRatio = ratioOf('bare-aedes', single, bare)
-  const latency = (pick: (l: NonNullable<WindowSummary['latencyMs']>) => number) => rounds.map((r) => (r.ackLatency.latencyMs ? pick(r.ackLatency.latencyMs) : NaN))
-  const p99 = latency((l) => l.p99)
-  const batchedComplete = rounds.every((r) => r.ingestBatched.complete)
+  if (all('broker')) {
+    for (const qos of ['qos1', 'qos0'] as const) {
+      const q = qos === 'qos1' ? 'QoS 1' : 'QoS 0'
+      const aedes = rounds.map((r) => r.broker![qos].aedes.ackedPerSecond)
+      const mosquitto = rounds.map((r) => r.broker![qos].mosquitto.ackedPerSecond)
+      const sink = rounds.map((r) => r.broker![qos].sink.ackedPerSecond)
+      out.push(row(`broker: mosquitto, ${q}`, 'msg/s', mosquitto, null, null, boundNote(mosquitto, sink)))
+      out.push(row(`broker: aedes, ${q}`, 'msg/s', aedes, ratioOf('mosquitto', aedes, mosquitto), null, boundNote(aedes, sink)))
+      out.push(row(`(load check) broker ${q} load -> do-nothing sink`, 'msg/s', sink))
+    }
+  }
 
-  return [
-    row('copy-limit', 'rows/s', copy),
-    row('ingest-batched', 'rows/s', batched, batchedRatio,
-      { text: '>= 0.5 x copy-limit', pass: batchedComplete && batchedRatio.value.median >= 0.5 }),
-    row('bare-aedes', 'msg/s', bare),
-    row('ingest-single', 'msg/s', single, singleRatio, { text: '>= 0.7 x bare-aedes', pass: singleRatio.value.median >= 0.7 }),
-    row('ack-latency p50', 'ms', latency((l) => l.p50)),
-    row('ack-latency p95', 'ms', latency((l) => l.p95)),
-    row('ack-latency p99', 'ms', p99, null, { text: '< 100 ms', pass: median(p99) < 100 }),
-    row('(sink check) batched load -> bare aedes', 'readings/s', rounds.map((r) => r.batchedSink.readingsPerSecond)),
-    row('(context) ack-latency rate', 'msg/s', rounds.map((r) => r.ackLatency.targetRate ?? NaN)),
-    row('(context) same paced load -> bare aedes, p99', 'ms', rounds.map((r) => r.bareAckLatency.latencyMs?.p99 ?? NaN)),
-    ...overloadRows(rounds),
-  ]
+  if (all('ingestBatched')) {
+    const batched = rounds.map((r) => r.ingestBatched!.readingsPerSecond)
+    const sink = rounds.map((r) => r.batchedSink!.readingsPerSecond)
+    const ratio = copy ? ratioOf('copy-limit', batched, copy) : null
+    const complete = rounds.every((r) => r.ingestBatched!.complete)
+    out.push(row('ingest-batched', 'rows/s', batched, ratio,
+      ratio ? { text: '>= 0.5 x copy-limit', pass: complete && ratio.value.median >= 0.5 } : null, boundNote(batched, sink)))
+    const lat = (pick: (l: NonNullable<WindowSummary['latencyMs']>) => number) => rounds.map((r) => (r.ingestBatched!.latencyMs ? pick(r.ingestBatched!.latencyMs) : NaN))
+    out.push(row('ingest-batched ack latency p50 (full load)', 'ms', lat((l) => l.p50)))
+    out.push(row('ingest-batched ack latency p95 (full load)', 'ms', lat((l) => l.p95)))
+    out.push(row('ingest-batched ack latency p99 (full load)', 'ms', lat((l) => l.p99)))
+    out.push(row('(load check) batched load -> do-nothing sink', 'readings/s', sink))
+  }
+
+  if (all('ingestSingle')) {
+    const single = rounds.map((r) => r.ingestSingle!.ackedPerSecond)
+    const sink = rounds.map((r) => r.singleSink!.ackedPerSecond)
+    const bare = all('broker') ? rounds.map((r) => r.broker!.qos1.aedes.ackedPerSecond) : null
+    const ratio = bare ? ratioOf('bare aedes', single, bare) : null
+    out.push(row('ingest-single', 'msg/s', single, ratio, ratio ? { text: '>= 0.7 x bare aedes', pass: ratio.value.median >= 0.7 } : null, boundNote(single, sink)))
+    const underLoad = (pick: (l: NonNullable<WindowSummary['latencyMs']>) => number) => rounds.map((r) => (r.ingestSingle!.latencyMs ? pick(r.ingestSingle!.latencyMs) : NaN))
+    out.push(row('ingest-single ack latency p99 (full load)', 'ms', underLoad((l) => l.p99)))
+    const latency = (pick: (l: NonNullable<WindowSummary['latencyMs']>) => number) => rounds.map((r) => (r.ackLatency?.latencyMs ? pick(r.ackLatency.latencyMs) : NaN))
+    const p99 = latency((l) => l.p99)
+    out.push(row('ack-latency p50 (half rate)', 'ms', latency((l) => l.p50)))
+    out.push(row('ack-latency p95 (half rate)', 'ms', latency((l) => l.p95)))
+    out.push(row('ack-latency p99 (half rate)', 'ms', p99, null, { text: '< 100 ms', pass: median(p99) < 100 }))
+    out.push(row('(load check) single-message load -> do-nothing sink', 'msg/s', sink))
+    out.push(row('(context) ack-latency rate', 'msg/s', rounds.map((r) => r.ackLatency?.targetRate ?? NaN)))
+    out.push(row('(context) same paced load -> do-nothing sink, p99', 'ms', rounds.map((r) => r.sinkAckLatency?.latencyMs?.p99 ?? NaN)))
+  }
+
+  if (all('peers') && all('ingestSingle')) {
+    const single = rounds.map((r) => r.ingestSingle!.ackedPerSecond)
+    for (const [key, name, goal] of [['naive', 'naive subscriber (Mosquitto + mqtt.js, INSERT per row)', 5], ['nodeRed', 'Node-RED (mqtt in -> function INSERT)', 10]] as const) {
+      const stored = rounds.map((r) => r.peers![key].storedPerSecond)
+      const offered = rounds.map((r) => r.peers![key].offeredPerSecond)
+      out.push(row(`peers: ${name}`, 'rows/s', stored, null, null, boundNote(stored, offered, 'its offered load (gridline\'s multiple is then a ceiling)')))
+      const multiple = ratioOf(`peer ${key === 'naive' ? 'naive' : 'Node-RED'}`, single, stored)
+      out.push(row(`gridline (ingest-single) as a multiple of ${key === 'naive' ? 'the naive subscriber' : 'Node-RED'}`, 'x', multiple.perRound, null,
+        { text: `>= ${goal}x`, pass: multiple.value.median >= goal }))
+    }
+  }
+
+  const overloadRounds = rounds.filter((r): r is RoundResult & { overload: OverloadResult; ingestSingle: WindowSummary } => r.overload !== undefined && r.ingestSingle !== undefined)
+  if (overloadRounds.length === rounds.length && rounds.length > 0) out.push(...overloadRows(overloadRounds))
+
+  if (all('soak')) {
+    const soak = rounds.map((r) => r.soak!)
+    out.push(row('soak throughput', 'msg/s', soak.map((x) => x.ackedPerSecond)))
+    out.push(row('soak throughput drift (last third vs first)', '%', soak.map((x) => x.throughputDrift.change * 100)))
+    out.push(row('soak RSS drift (last third vs first)', '%', soak.map((x) => x.rssDrift.change * 100)))
+    out.push(row('soak RSS slope', 'MiB/min', soak.map((x) => x.rssDrift.slopePerMinute)))
+  }
+  return out
 }
 
 /** The overload rows: per level its ack rate, peak RSS and drain time, then the two verdicts. */
-function overloadRows(rounds: RoundResult[]): SummaryRow[] {
+type OverloadRound = RoundResult & { overload: OverloadResult; ingestSingle: WindowSummary }
+
+function overloadRows(rounds: OverloadRound[]): SummaryRow[] {
   const first = rounds[0]?.overload.levels ?? []
   if (first.length === 0) return []
-  const row = (scenario: string, unit: string, perRound: number[], ratio: SummaryRow['ratio'] = null, target: SummaryRow['target'] = null): SummaryRow =>
-    ({ scenario, unit, perRound, value: spread(perRound), ratio, target })
-  const ratioOf = (to: string, a: number[], b: number[]) => {
-    const perRound = a.map((x, i) => x / b[i]!)
-    return { to, perRound, value: spread(perRound) }
-  }
-  const levelOf = (r: RoundResult, i: number): OverloadLevel | undefined => r.overload.levels[i]
+  const levelOf = (r: OverloadRound, i: number): OverloadLevel | undefined => r.overload.levels[i]
   const out: SummaryRow[] = []
   first.forEach((l, i) => {
     const name = `overload ${l.level}x`
@@ -118,7 +203,7 @@ function overloadRows(rounds: RoundResult[]): SummaryRow[] {
  * least halfway to its intended multiple of the lowest (3x / 1.5x: 1.5 times
  * as much): then both levels offered about the same load.
  */
-function memoryVerdictOf(r: RoundResult): ReturnType<typeof memoryBounded> & { inconclusive: string | null } {
+function memoryVerdictOf(r: OverloadRound): ReturnType<typeof memoryBounded> & { inconclusive: string | null } {
   const levels = r.overload.levels
   const lo = levels[0]
   const hi = levels[levels.length - 1]
@@ -142,11 +227,17 @@ export function findings(rounds: RoundResult[]): string[] {
   for (const r of rounds) {
     const at = `round ${r.round}`
     const b = r.ingestBatched
-    if (!b.complete) out.push(`${at} ingest-batched: not every PUBACK arrived within the time limit (${b.ackedMessages} of ${b.readingsSent / 100} messages acknowledged).`)
-    if (b.storedRows !== null && b.storedRows !== b.readingsSent) out.push(`${at} ingest-batched: ${b.storedRows} rows stored for ${b.readingsSent} readings sent.`)
-    if (b.failedMessages > 0 || b.disconnects > 0) out.push(`${at} ingest-batched: ${b.failedMessages} publishes failed, ${b.disconnects} connections dropped.`)
-    observationFindings(`${at} ingest-batched`, b.observed, out)
+    if (b) {
+      if (!b.complete) out.push(`${at} ingest-batched: not every PUBACK arrived within the time limit (${b.ackedMessages} of ${b.readingsSent / 100} messages acknowledged).`)
+      if (b.storedRows !== null && b.storedRows !== b.readingsSent) out.push(`${at} ingest-batched: ${b.storedRows} rows stored for ${b.readingsSent} readings sent.`)
+      if (b.failedMessages > 0 || b.disconnects > 0) out.push(`${at} ingest-batched: ${b.failedMessages} publishes failed, ${b.disconnects} connections dropped.`)
+      observationFindings(`${at} ingest-batched`, b.observed, out)
+      if (r.batchedSink && b.readingsPerSecond > GENERATOR_BOUND_SHARE * r.batchedSink.readingsPerSecond) {
+        out.push(`${at}: ingest-batched (${fmt(b.readingsPerSecond)} rows/s) came within 10% of the load generators' ceiling against the do-nothing sink (${fmt(r.batchedSink.readingsPerSecond)} readings/s): the load may be the limit.`)
+      }
+    }
     for (const [name, w] of [['ingest-single', r.ingestSingle], ['ack-latency', r.ackLatency]] as const) {
+      if (!w) continue
       if (w.unacked > 0) out.push(`${at} ${name}: ${w.unacked} messages still had no PUBACK after the drain timeout.`)
       if (w.failedMessages > 0 || w.disconnects > 0) out.push(`${at} ${name}: ${w.failedMessages} publishes failed, ${w.disconnects} connections dropped.`)
       // One reading per message: every PUBACK promises one stored row.
@@ -155,16 +246,38 @@ export function findings(rounds: RoundResult[]): string[] {
       observationFindings(`${at} ${name}`, w.observed, out)
     }
     const l = r.ackLatency
-    if (l.targetRate !== null && l.publishedPerSecond < 0.95 * l.targetRate) {
+    if (l && l.targetRate !== null && l.publishedPerSecond < 0.95 * l.targetRate) {
       out.push(`${at} ack-latency: published ${fmt(l.publishedPerSecond)} msg/s of the ${fmt(l.targetRate)} msg/s asked (${l.deferred} sends deferred at the in-flight cap).`)
     }
-    if (r.ingestBatched.readingsPerSecond > 0.9 * r.batchedSink.readingsPerSecond) {
-      out.push(`${at}: ingest-batched (${fmt(r.ingestBatched.readingsPerSecond)} rows/s) came within 10% of the load generators' sink-only rate (${fmt(r.batchedSink.readingsPerSecond)} readings/s): the load may be the limit.`)
+    if (r.ingestSingle && r.singleSink && r.ingestSingle.ackedPerSecond > GENERATOR_BOUND_SHARE * r.singleSink.ackedPerSecond) {
+      out.push(`${at}: ingest-single came within 10% of the load generators' ceiling against the do-nothing sink; the load may be the limit.`)
     }
-    if (r.ingestSingle.ackedPerSecond > 0.9 * r.bareAedes.ackedPerSecond) {
-      out.push(`${at}: ingest-single came within 10% of bare aedes; the load generators may be the limit of both.`)
+    if (r.broker) {
+      for (const qos of ['qos1', 'qos0'] as const) {
+        const x = r.broker[qos]
+        for (const w of [x.aedes, x.mosquitto]) {
+          if (w.ackedPerSecond > GENERATOR_BOUND_SHARE * x.sink.ackedPerSecond) {
+            out.push(`${at} broker ${w.target} ${qos}: ${fmt(w.ackedPerSecond)} msg/s is within 10% of the load generators' ceiling (${fmt(x.sink.ackedPerSecond)} msg/s against the do-nothing sink): the load may be the limit.`)
+          }
+          if (w.failedMessages > 0 || w.disconnects > 0 || w.unacked > 0) out.push(`${at} broker ${w.target} ${qos}: ${w.failedMessages} publishes failed, ${w.disconnects} connections dropped, ${w.unacked} never acknowledged.`)
+        }
+      }
     }
-    overloadFindings(r, out)
+    if (r.peers) {
+      for (const p of [r.peers.naive, r.peers.nodeRed]) {
+        if (p.errors > 0) out.push(`${at} peers ${p.peer}: ${p.errors} errors (failed INSERTs or a lost connection) in the peer.`)
+        if (p.storedPerSecond >= GENERATOR_BOUND_SHARE * p.offeredPerSecond) {
+          out.push(`${at} peers ${p.peer}: it stored ${fmt(p.storedPerSecond)} rows/s of ${fmt(p.offeredPerSecond)} offered, so it may be faster than measured; raise peerRate.`)
+        }
+      }
+    }
+    if (r.soak) {
+      const d = r.soak
+      if (Math.abs(d.throughputDrift.change) > 0.1) out.push(`${at} soak: throughput moved ${fmtRatio(d.throughputDrift.change * 100)}% from the first third to the last.`)
+      if (d.rssDrift.change > 0.2) out.push(`${at} soak: the service's RSS grew ${fmtRatio(d.rssDrift.change * 100)}% from the first third to the last (${fmtRatio(d.rssDrift.slopePerMinute)} MiB/min).`)
+      observationFindings(`${at} soak`, d.window.observed, out)
+    }
+    if (r.overload && r.ingestSingle) overloadFindings(r as OverloadRound, out)
     for (const p of phases(r)) {
       const busiest = Math.max(...p.load)
       if (busiest >= 90) out.push(`${at} ${p.name}: a load generator used ${fmt(busiest)}% of a core; it may be the limit of this phase.`)
@@ -173,7 +286,7 @@ export function findings(rounds: RoundResult[]): string[] {
   return out
 }
 
-function overloadFindings(r: RoundResult, out: string[]): void {
+function overloadFindings(r: OverloadRound, out: string[]): void {
   const o = r.overload
   for (const l of o.levels) {
     const at = `round ${r.round} overload ${l.level}x`
@@ -245,8 +358,12 @@ export function markdownReport(record: RunRecord): string {
     markdownTable(record.summary),
     '',
     'Figures are the median over the rounds, with min and max; a ratio is taken within each round, then summarised the same way.',
-    `copy-limit and ingest-batched store the same ${fmt(record.results[0]?.copyLimit.rows ?? 0)} rows; ack-latency paces each round at half that round's ingest-single rate.`,
+    `Scenarios: ${record.scenarios.join(', ')}. copy-limit, writer, pipeline and ingest-batched store the same ${fmt(record.settings.rows)} rows; ack-latency paces each round at half that round's ingest-single rate. ` +
+      'A note "generator-bound?" marks a figure within 10% of what the same load reached against a do-nothing sink.',
     '',
+    ...inProcessSection(record),
+    ...peersSection(record),
+    ...soakSection(record),
     sinkCheck(record.results),
     '',
     '## Each phase',
@@ -275,9 +392,66 @@ export function markdownReport(record: RunRecord): string {
   return lines.join('\n')
 }
 
+/** writer and pipeline: rates, CPU per reading, batches. */
+function inProcessSection(record: RunRecord): string[] {
+  const rows = record.results.flatMap((r) => ([['writer', r.writer], ['pipeline', r.pipeline], [`pipeline-processors (${PROCESS_STAGE_NAME})`, r.pipelineProcessors]] as const)
+    .flatMap(([name, x]) => (x ? [`| ${r.round} | ${name} | ${count(x.rows)} | ${count(x.storedRows)} | ${fmt(x.elapsedMs / 1000)} s | ${fmt(x.readingsPerSecond)} | ${fmt(x.cpuMicrosPerReading)} | ${fmt(x.cpuMicrosPerReadingBeforeWrite)} | ${x.batches} |`] : [])))
+  if (rows.length === 0) return []
+  return [
+    '## In one process: writer and pipeline',
+    '',
+    'No network: the bench process decodes (pipeline only) and writes with the service\'s TelemetryWriter, its batch size and its number of writers. ' +
+      'CPU is the bench process\'s user + system time per reading (PostgreSQL\'s own CPU is not in it).' +
+      (PROCESS_STAGE_NAME === 'identity' ? ' The processors stage is not wired yet (identity), so pipeline-processors measures the same path as pipeline.' : ''),
+    '',
+    '| round | scenario | rows | stored | time | readings/s | CPU us/reading | before the write | batches |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ]
+}
+
+function peersSection(record: RunRecord): string[] {
+  const rows = record.results.flatMap((r) => (r.peers ? [r.peers.naive, r.peers.nodeRed].map((p) =>
+    `| ${r.round} | ${p.peer} | ${fmt(p.offeredPerSecond)} | ${fmt(p.storedPerSecond)} | ${count(p.storedInWindow)} in ${fmt(p.windowMs / 1000)} s | ${fmt(p.peerCpuPercent)}% | ${mib(p.peerRssPeakBytes)} | ${p.errors} | ${fmt(p.startupMs)} ms |` +
+      ` ${r.ingestSingle ? `${fmtRatio(r.ingestSingle.ackedPerSecond / p.storedPerSecond)}x` : 'n/a'} |`) : []))
+  if (rows.length === 0) return []
+  const s = record.settings
+  return [
+    '## Peers: what a user would otherwise build',
+    '',
+    `Both peers subscribe to the machine's Mosquitto (QoS 1) and INSERT one row at a time, awaiting each, into the same telemetry table. ${s.peerConnections} connections publish 1 reading per QoS 1 message ` +
+      `into Mosquitto at ${fmt(s.peerRate)} msg/s; rows stored per second are counted in the database over a ${fmt(s.peerWindowMs / 1000)} s window after ${fmt(s.peerWarmupMs / 1000)} s of warm-up. ` +
+      'Mosquitto acknowledges publishers at once and queues at most 1,000 messages for a slow subscriber (max_queued_messages), dropping the rest: the peers do not push back.',
+    '',
+    '| round | peer | offered msg/s | stored rows/s | stored | peer CPU | peer peak RSS | errors | start-up | gridline (ingest-single) as a multiple |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ]
+}
+
+function soakSection(record: RunRecord): string[] {
+  const rows = record.results.flatMap((r) => (r.soak ? [r.soak].map((x) =>
+    `| ${r.round} | ${fmt(x.durationMs / 1000)} s | ${fmt(x.askedRate)} | ${fmt(x.ackedPerSecond)} | ${fmt(x.throughputDrift.firstThird)} -> ${fmt(x.throughputDrift.lastThird)} (${fmtRatio(x.throughputDrift.change * 100)}%) | ` +
+      `${fmt(x.throughputDrift.slopePerMinute)} | ${fmt(x.rssDrift.firstThird)} -> ${fmt(x.rssDrift.lastThird)} MiB (${fmtRatio(x.rssDrift.change * 100)}%) | ${fmtRatio(x.rssDrift.slopePerMinute)} |`) : []))
+  if (rows.length === 0) return []
+  return [
+    '## Soak',
+    '',
+    `Steady paced load at ${fmtRatio(record.settings.soakLoadShare)} of the round's ingest-single rate on a fresh service; throughput and the service's RSS every ${fmt(record.settings.soakSampleMs / 1000)} s. ` +
+      'Drift: mean of the last third against the first third, and the least-squares slope.',
+    '',
+    '| round | duration | asked msg/s | acked msg/s | throughput first -> last third | throughput slope (msg/s per min) | RSS first -> last third | RSS slope (MiB/min) |',
+    '|---|---:|---:|---:|---|---:|---|---:|',
+    ...rows,
+    '',
+  ]
+}
+
 /** The overload table, the two verdicts, and how the load was made. */
 function overloadSection(record: RunRecord): string[] {
-  const rounds = record.results.filter((r) => r.overload.levels.length > 0)
+  const rounds = record.results.filter((r): r is OverloadRound => r.overload !== undefined && r.ingestSingle !== undefined && r.overload.levels.length > 0)
   if (rounds.length === 0) return []
   const s = record.settings
   const memory = rounds.map((r) => ({ r, v: memoryVerdictOf(r) }))
@@ -330,41 +504,55 @@ function overloadSection(record: RunRecord): string[] {
   ]
 }
 
-/** Whether the load generators could have been the limit: their rate against a do-nothing sink, and how close the service came. */
+/** Whether the load generators could have been the limit: each network figure against the same load on the do-nothing sink. */
 export function sinkCheck(rounds: RoundResult[]): string {
-  const batchedSink = median(rounds.map((r) => r.batchedSink.readingsPerSecond))
-  const batched = median(rounds.map((r) => r.ingestBatched.readingsPerSecond))
-  const bare = median(rounds.map((r) => r.bareAedes.ackedPerSecond))
-  const single = median(rounds.map((r) => r.ingestSingle.ackedPerSecond))
-  const verdict = (share: number) => (share < 0.9 ? 'so the load generators were not the limit' : 'so the load generators may have been the limit')
-  return `Sink check: against bare aedes (no pipeline) the batched load reached ${fmt(batchedSink)} readings/s; ingest-batched reached ` +
-    `${fmtRatio(batched / batchedSink)} of that, ${verdict(batched / batchedSink)}. The single-message load reached ${fmt(bare)} msg/s against bare aedes ` +
-    `(the bare-aedes row); ingest-single reached ${fmtRatio(single / bare)} of that, ${verdict(single / bare)}.`
+  const lines: string[] = []
+  const verdict = (share: number) => (share < GENERATOR_BOUND_SHARE ? 'so the load generators were not the limit' : '**so the load generators may have been the limit**')
+  const check = (what: string, figure: number[], ceiling: number[], unit: string) => {
+    if (figure.length === 0 || ceiling.length === 0) return
+    const f = median(figure)
+    const c = median(ceiling)
+    lines.push(`- ${what}: the same load reached ${fmt(c)} ${unit} against the do-nothing sink; the figure (${fmt(f)}) is ${fmtRatio(f / c)} of that, ${verdict(f / c)}.`)
+  }
+  check('ingest-batched', each(rounds, (r) => r.ingestBatched?.readingsPerSecond), each(rounds, (r) => r.batchedSink?.readingsPerSecond), 'readings/s')
+  check('ingest-single', each(rounds, (r) => r.ingestSingle?.ackedPerSecond), each(rounds, (r) => r.singleSink?.ackedPerSecond), 'msg/s')
+  for (const qos of ['qos1', 'qos0'] as const) {
+    check(`broker aedes ${qos}`, each(rounds, (r) => r.broker?.[qos].aedes.ackedPerSecond), each(rounds, (r) => r.broker?.[qos].sink.ackedPerSecond), 'msg/s')
+    check(`broker mosquitto ${qos}`, each(rounds, (r) => r.broker?.[qos].mosquitto.ackedPerSecond), each(rounds, (r) => r.broker?.[qos].sink.ackedPerSecond), 'msg/s')
+  }
+  return lines.length > 0 ? `Load generator check (each network load also run against a do-nothing MQTT sink that only acknowledges):\n${lines.join('\n')}` : ''
 }
 
 /** Every load phase of a round, in the order they ran, for the per-phase table. */
 function phases(r: RoundResult): { name: string; rate: number; unit: string; load: number[]; machine: number; o: TargetObservation }[] {
   const windowed = (name: string, w: WindowSummary) => ({ name, rate: w.ackedPerSecond, unit: 'msg/s', load: w.loadCpuPercent, machine: w.machineCpuPercent, o: w.observed })
-  return [
-    { name: 'batched load -> bare aedes', rate: r.batchedSink.readingsPerSecond, unit: 'readings/s', load: r.batchedSink.loadCpuPercent, machine: r.batchedSink.machineCpuPercent, o: r.batchedSink.observed },
-    { name: 'ingest-batched', rate: r.ingestBatched.readingsPerSecond, unit: 'rows/s', load: r.ingestBatched.loadCpuPercent, machine: r.ingestBatched.machineCpuPercent, o: r.ingestBatched.observed },
-    windowed('bare-aedes', r.bareAedes),
-    windowed('ingest-single', r.ingestSingle),
-    windowed('ack-latency', r.ackLatency),
-    windowed('paced load -> bare aedes', r.bareAckLatency),
-    ...r.overload.levels.map((l) => ({ name: `overload ${l.level}x`, rate: l.ackedPerSecond, unit: 'msg/s', load: l.loadCpuPercent, machine: l.machineCpuPercent, o: l.observed })),
-  ]
+  const out: ReturnType<typeof phases> = []
+  if (r.broker) {
+    for (const qos of ['qos1', 'qos0'] as const) {
+      const x = r.broker[qos]
+      out.push(windowed(`broker ${qos} -> do-nothing sink`, x.sink), windowed(`broker ${qos} -> aedes`, x.aedes), windowed(`broker ${qos} -> mosquitto`, x.mosquitto))
+    }
+  }
+  if (r.batchedSink) out.push({ name: 'batched load -> do-nothing sink', rate: r.batchedSink.readingsPerSecond, unit: 'readings/s', load: r.batchedSink.loadCpuPercent, machine: r.batchedSink.machineCpuPercent, o: r.batchedSink.observed })
+  if (r.ingestBatched) out.push({ name: 'ingest-batched', rate: r.ingestBatched.readingsPerSecond, unit: 'rows/s', load: r.ingestBatched.loadCpuPercent, machine: r.ingestBatched.machineCpuPercent, o: r.ingestBatched.observed })
+  if (r.singleSink) out.push(windowed('single load -> do-nothing sink', r.singleSink))
+  if (r.ingestSingle) out.push(windowed('ingest-single', r.ingestSingle))
+  if (r.ackLatency) out.push(windowed('ack-latency', r.ackLatency))
+  if (r.sinkAckLatency) out.push(windowed('paced load -> do-nothing sink', r.sinkAckLatency))
+  for (const l of r.overload?.levels ?? []) out.push({ name: `overload ${l.level}x`, rate: l.ackedPerSecond, unit: 'msg/s', load: l.loadCpuPercent, machine: l.machineCpuPercent, o: l.observed })
+  if (r.soak) out.push(windowed('soak', r.soak.window))
+  return out
 }
 
 export function markdownTable(rows: SummaryRow[]): string {
   const lines = [
-    '| scenario | median | min | max | unit | ratio (median, min-max) | target | result |',
-    '|---|---:|---:|---:|---|---|---|---|',
+    '| scenario | median | min | max | unit | ratio (median, min-max) | target | result | note |',
+    '|---|---:|---:|---:|---|---|---|---|---|',
   ]
   for (const r of rows) {
     const ratio = r.ratio ? `${fmtRatio(r.ratio.value.median)} of ${r.ratio.to} (${fmtRatio(r.ratio.value.min)}-${fmtRatio(r.ratio.value.max)})` : ''
     const result = r.target ? (r.target.pass ? 'pass' : '**FAIL**') : ''
-    lines.push(`| ${r.scenario} | ${fmt(r.value.median)} | ${fmt(r.value.min)} | ${fmt(r.value.max)} | ${r.unit} | ${ratio} | ${r.target?.text ?? ''} | ${result} |`)
+    lines.push(`| ${r.scenario} | ${fmt(r.value.median)} | ${fmt(r.value.min)} | ${fmt(r.value.max)} | ${r.unit} | ${ratio} | ${r.target?.text ?? ''} | ${result} | ${r.note ?? ''} |`)
   }
   return lines.join('\n')
 }

@@ -2,16 +2,18 @@
  * The system under test, in its own process so that its CPU and memory are
  * its own: either the gridline ingest service (`gridline`) or an aedes
  * broker with no pipeline at all (`bare-aedes`), the yardstick for the
- * single-message scenario and the do-nothing sink for checking the load
- * generators. Argument: the kind. Commands: `start`, `sample`, `stop`.
+ * single-message scenario, or a do-nothing MQTT sink (`null-sink`) that
+ * only answers CONNACK, PUBACK and PINGRESP, for checking that the load
+ * generators are not the limit. Argument: the kind. Commands: `start`, `sample`, `stop`.
  */
-import { createServer, type Server } from 'node:net'
+import { createServer } from 'node:net'
 import { createLogger } from '@gridline/core'
 import { type IngestService, buildIngestService, ingestConfig } from '@gridline/ingest'
 import { serveRequests } from './ipc.ts'
+import { startNullSink } from './null-sink.ts'
 import { percentile, sortSamples } from './stats.ts'
 
-export type TargetKind = 'gridline' | 'bare-aedes'
+export type TargetKind = 'gridline' | 'bare-aedes' | 'null-sink'
 
 export interface StartRequest {
   /** Required for `gridline`: the benchmark database, migrated and with the devices registered. */
@@ -50,10 +52,10 @@ export interface TargetSample {
 }
 
 const kind = process.argv[2] as TargetKind
-if (kind !== 'gridline' && kind !== 'bare-aedes') throw new Error(`target-process: unknown kind "${process.argv[2]}"`)
+if (kind !== 'gridline' && kind !== 'bare-aedes' && kind !== 'null-sink') throw new Error(`target-process: unknown kind "${process.argv[2]}"`)
 
 let service: IngestService | undefined
-let bare: { server: Server; close(): Promise<void>; connectedClients(): number } | undefined
+let bare: { close(): Promise<void>; connectedClients(): number } | undefined
 let lastCpu = process.cpuUsage()
 let lastCpuAt = performance.now()
 const logger = createLogger({ level: 'warn', destination: 2 })
@@ -89,6 +91,11 @@ async function start(body: unknown): Promise<StartResult> {
     const ports = await service.start()
     return { mqttPort: ports.mqttPort, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
   }
+  if (kind === 'null-sink') {
+    const sink = await startNullSink()
+    bare = sink
+    return { mqttPort: sink.port, httpPort: null, maxPendingRows: null }
+  }
   const { Aedes } = await import('aedes')
   const broker = await Aedes.createBroker()
   const server = createServer((socket) => broker.handle(socket))
@@ -97,7 +104,6 @@ async function start(body: unknown): Promise<StartResult> {
     server.listen(0, '127.0.0.1', () => resolve())
   })
   bare = {
-    server,
     connectedClients: () => broker.connectedClients,
     async close() {
       server.close()

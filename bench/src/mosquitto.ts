@@ -1,0 +1,90 @@
+/**
+ * The machine's Mosquitto as a phase target: it is not ours to start, so it
+ * is watched from /proc (CPU and resident memory of its process, found by
+ * its pid file) when that is readable, and reported as unknown otherwise.
+ */
+import { readFile } from 'node:fs/promises'
+import { type Observed, type Sampled, pollEvery } from './harness.ts'
+import type { BenchSettings, TargetObservation } from './results.ts'
+import type { TargetSample } from './target-process.ts'
+
+const PID_FILES = ['/run/mosquitto/mosquitto.pid', '/var/run/mosquitto/mosquitto.pid', '/var/run/mosquitto.pid']
+/** Linux reports CPU time in clock ticks (USER_HZ, 100 on every mainstream kernel) and RSS in pages. */
+const TICKS_PER_SECOND = 100
+const PAGE_BYTES = 4096
+
+export class MosquittoTarget implements Observed {
+  readonly kind = 'mosquitto' as const
+
+  private constructor(readonly port: number, readonly settings: BenchSettings, private readonly pid: number | null) {}
+
+  static async find(port: number, settings: BenchSettings): Promise<MosquittoTarget> {
+    let pid: number | null = null
+    for (const file of PID_FILES) {
+      const text = await readFile(file, 'utf8').catch(() => '')
+      const n = Number.parseInt(text.trim(), 10)
+      if (Number.isInteger(n) && n > 0 && (await procStat(n)) !== null) {
+        pid = n
+        break
+      }
+    }
+    return new MosquittoTarget(port, settings, pid)
+  }
+
+  sample(intervalMs: number): { stop(): Promise<Sampled> } {
+    const sampled: Sampled = { samples: [], missed: 0 }
+    let last: { cpuTicks: number; atMs: number } | null = null
+    const poller = pollEvery(intervalMs, () => this.pid !== null, async () => {
+      const stat = await procStat(this.pid!)
+      if (!stat) {
+        sampled.missed++
+        return
+      }
+      const atMs = performance.now()
+      const cpuPercent = last ? (((stat.cpuTicks - last.cpuTicks) / TICKS_PER_SECOND) * 1000 / Math.max(1, atMs - last.atMs)) * 100 : 0
+      last = { cpuTicks: stat.cpuTicks, atMs }
+      const sample: TargetSample = {
+        atMs: Date.now(), rssBytes: stat.rssBytes, heapUsedBytes: NaN, cpuPercent, connectedClients: NaN,
+        loopDelayP99Ms: NaN, loopDelayMaxMs: NaN, pendingRows: null, backpressureSeen: null, backpressureRises: null,
+      }
+      sampled.samples.push({ sample, answeredInMs: 0 })
+    })
+    return { stop: async () => { await poller.stop(); return sampled } }
+  }
+
+  async observe({ samples, missed }: Sampled): Promise<TargetObservation> {
+    const rss = samples.map((x) => x.sample.rssBytes)
+    const cpu = samples.slice(1).map((x) => x.sample.cpuPercent)
+    return {
+      samples: samples.length,
+      missedSamples: missed,
+      rssStartBytes: rss[0] ?? NaN,
+      rssPeakBytes: rss.length > 0 ? Math.max(...rss) : NaN,
+      rssEndBytes: rss[rss.length - 1] ?? NaN,
+      heapUsedPeakBytes: NaN,
+      meanCpuPercent: cpu.length > 0 ? cpu.reduce((a, b) => a + b, 0) / cpu.length : NaN,
+      slowestSampleAnswerMs: NaN,
+      loopDelayP99Ms: NaN,
+      loopDelayMaxMs: NaN,
+      peakPendingRows: null,
+      metrics: null,
+      logWarnings: 0,
+      logErrors: 0,
+      firstComplaints: [],
+    }
+  }
+}
+
+/** utime + stime (ticks) and RSS of a process from /proc/<pid>/stat [proc(5)]; null when unreadable. */
+export async function procStat(pid: number): Promise<{ cpuTicks: number; rssBytes: number } | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
+  if (!text) return null
+  // The command name (field 2) is in parentheses and may hold spaces: split after it.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  // fields[0] is field 3 (state): utime is field 14, stime 15, rss 24.
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  const rssPages = Number(fields[21])
+  if (!Number.isFinite(utime) || !Number.isFinite(rssPages)) return null
+  return { cpuTicks: utime + stime, rssBytes: rssPages * PAGE_BYTES }
+}

@@ -1,0 +1,339 @@
+/**
+ * The shapes of a run: its settings, and every scenario's result as it goes
+ * into the JSON. Types only.
+ */
+import type { ChildLog } from './ipc.ts'
+import type { GeneratorSample, WindowResult } from './load-generator.ts'
+import type { Histogram, RatePoint, Drift } from './series.ts'
+import type { Spread } from './stats.ts'
+import type { TargetKind, TargetSample } from './target-process.ts'
+
+/** The sizes of one run; `--quick` shrinks them. */
+export interface BenchSettings {
+  /** Rows loaded by copy-limit, and readings sent by ingest-batched: the same rows. */
+  rows: number
+  readingsPerBatchMessage: number
+  batchedConnections: number
+  batchedMaxInflight: number
+  singleConnections: number
+  singleMaxInflight: number
+  loadProcesses: number
+  warmupMs: number
+  windowMs: number
+  /** After a window, how long outstanding PUBACKs may take before they count as missing. */
+  drainTimeoutMs: number
+  /** Longest a fixed-count phase (ingest-batched) may run before it is reported incomplete. */
+  countTimeoutMs: number
+  /** Longest 200 connections may take to log in (each first login is a scrypt check in the service). */
+  connectTimeoutMs: number
+  sampleIntervalMs: number
+  /** Overload levels, as multiples of the round's ingest-single rate. */
+  overloadLevels: number[]
+  /** How long each overload level offers its load. */
+  overloadOfferMs: number
+  /** After the offered load, the longest wait for every PUBACK (or the connection's close). */
+  overloadDrainTimeoutMs: number
+  /** Lowest per-connection in-flight cap in overload (raised further when the rate needs it, so the cap never paces). */
+  overloadMinInflight: number
+  /** A load generator whose RSS passes this skips due messages instead of queueing more (counted). */
+  overloadGeneratorMemoryBytes: number
+  /** Rows per batch handed to the writer in `writer` and `pipeline` (the service's batches are about this size). */
+  inProcessBatchRows: number
+  /** QoS 0 messages per QoS 1 fence in `broker` (see WindowPhase.qos0PerFence), and fences in flight per connection. */
+  qos0PerFence: number
+  qos0FencesInflight: number
+  /** Mosquitto for `broker` and `peers`: host 127.0.0.1, this port. */
+  mosquittoPort: number
+  /** The paced load the peers get (msg/s, all connections), their warm-up and their measured window. */
+  peerRate: number
+  peerConnections: number
+  peerWarmupMs: number
+  peerWindowMs: number
+  /** `soak`: how long, at what share of the round's ingest-single rate, sampled how often. */
+  soakMs: number
+  soakLoadShare: number
+  soakSampleMs: number
+}
+
+export interface RunContext {
+  adminUrl: string
+  runId: string
+  settings: BenchSettings
+  log: ChildLog
+  /** Reading i of every device is stamped baseTimeMs + i. */
+  baseTimeMs: number
+  /** The copy-limit rows, in COPY text format. */
+  copyFile: string
+  /** When set, every gridline service process writes a V8 CPU profile here (`--cpu-prof`). */
+  cpuProfileDir: string | null
+}
+
+/**
+ * A scenario run in one process (`writer`, `pipeline`, `pipeline-processors`):
+ * rows through the stage per second of wall time, and the CPU it used.
+ */
+export interface InProcessResult {
+  readings: number
+  rows: number
+  /** Rows in telemetry afterwards (counted in the database). */
+  storedRows: number
+  elapsedMs: number
+  readingsPerSecond: number
+  rowsPerSecond: number
+  /** process.cpuUsage (user + system) of the bench process over the run, per reading. */
+  cpuMicrosPerReading: number
+  /** Same, for the part before the writer (decode, validate, process); NaN for `writer`. */
+  cpuMicrosPerReadingBeforeWrite: number
+  batches: number
+  timeline: RatePoint[]
+}
+
+/** One broker under one load. */
+export interface BrokerRun {
+  broker: 'aedes' | 'mosquitto' | 'null-sink'
+  qos: 0 | 1
+  window: WindowSummary
+}
+
+export interface BrokerResult {
+  qos1: { aedes: WindowSummary; mosquitto: WindowSummary; sink: WindowSummary }
+  qos0: { aedes: WindowSummary; mosquitto: WindowSummary; sink: WindowSummary }
+}
+
+/** One "what a user would build" peer. */
+export interface PeerResult {
+  peer: 'naive-subscriber' | 'node-red'
+  /** Messages per second the load generators published into Mosquitto (paced). */
+  offeredPerSecond: number
+  /** Rows the peer stored per second inside the window (counted in the database). */
+  storedPerSecond: number
+  storedInWindow: number
+  windowMs: number
+  /** Rows stored over the whole run (warm-up included) and the messages published. */
+  storedTotal: number
+  published: number
+  /** CPU of the peer process (% of one core) over the window; NaN when unknown. */
+  peerCpuPercent: number
+  peerRssPeakBytes: number
+  /** Problems the peer reported (insert errors, lost connection). */
+  errors: number
+  startupMs: number
+  timeline: RatePoint[]
+}
+
+export interface PeersResult {
+  naive: PeerResult
+  nodeRed: PeerResult
+}
+
+export interface SoakResult {
+  durationMs: number
+  /** Paced rate asked (msg/s) and the ingest-single rate it is a share of. */
+  askedRate: number
+  baseRate: number
+  ackedPerSecond: number
+  /** Acked msg/s per sample interval, and the service's RSS (MiB) at each sample. */
+  throughput: RatePoint[]
+  rssMiB: { atSeconds: number; value: number }[]
+  throughputDrift: Drift
+  rssDrift: Drift
+  window: WindowSummary
+}
+
+/** A named figure over the rounds, as the report's summary lists it. */
+export type { Spread }
+
+
+/** What the target process did during a phase, from its periodic samples and its /metrics. */
+export interface TargetObservation {
+  samples: number
+  /** Sample requests not answered within 10 s. */
+  missedSamples: number
+  rssStartBytes: number
+  rssPeakBytes: number
+  rssEndBytes: number
+  /** JS heap in use at its highest: tells heap growth from native memory (scrypt, sockets) in the RSS. */
+  heapUsedPeakBytes: number
+  meanCpuPercent: number
+  /** Slowest answer to a sample request, IPC included. */
+  slowestSampleAnswerMs: number
+  /** Event-loop delay of the target: the median of the per-sample p99s, and the longest delay seen. */
+  loopDelayP99Ms: number
+  loopDelayMaxMs: number
+  peakPendingRows: number | null
+  /** Selected counters from the service's /metrics at the end of the phase (gridline only). */
+  metrics: Record<string, number> | null
+  logWarnings: number
+  logErrors: number
+  firstComplaints: string[]
+}
+
+export interface CopyLimitResult {
+  rows: number
+  elapsedMs: number
+  rowsPerSecond: number
+}
+
+export interface BatchedResult {
+  target: TargetKind
+  readingsSent: number
+  ackedMessages: number
+  failedMessages: number
+  /** Rows in telemetry after the last PUBACK (null for bare aedes, which stores nothing). */
+  storedRows: number | null
+  elapsedMs: number
+  /** Stored rows (gridline) or acknowledged readings (bare aedes) per second. */
+  readingsPerSecond: number
+  complete: boolean
+  disconnects: number
+  /** CPU of each load generator process as a percentage of one core: near 100 means it may be the limit. */
+  loadCpuPercent: number[]
+  /** Busy share of the whole machine during the phase. */
+  machineCpuPercent: number
+  observed: TargetObservation
+  /** Publish-to-PUBACK latency of every message, under the full closed-loop load. */
+  latencyMs: LatencySummary | null
+  latencyHistogram: Histogram | null
+  /** Readings acknowledged per second over the phase. */
+  timeline: RatePoint[]
+}
+
+export interface LatencySummary {
+  count: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+/** Over the whole phase, warm-up and drain included (totalPublished is what the database must hold afterwards). */
+type PhaseTotals = Pick<WindowResult, 'totalPublished' | 'totalAcked' | 'deferred' | 'unacked' | 'failedMessages' | 'disconnects'>
+
+/** Who a phase ran against: a bench target process, or the machine's Mosquitto. */
+export type PartyKind = TargetKind | 'mosquitto'
+
+export interface WindowSummary extends PhaseTotals {
+  target: PartyKind
+  /** Target rate (messages/s) for paced phases; null for closed loop. */
+  targetRate: number | null
+  /** PUBACKs per second inside the window. */
+  ackedPerSecond: number
+  publishedPerSecond: number
+  latencyMs: LatencySummary | null
+  latencyHistogram: Histogram | null
+  /** Messages acknowledged per second over the phase, warm-up included. */
+  timeline: RatePoint[]
+  /** The target's resident memory over the phase (MiB, seconds from the first sample). */
+  rssMiB: { atSeconds: number; value: number }[]
+  /** Rows in telemetry after the phase drained, against messages acknowledged (gridline only). */
+  storedRows: number | null
+  loadCpuPercent: number[]
+  machineCpuPercent: number
+  observed: TargetObservation
+}
+
+/** One /metrics scrape of the service during an overload level. */
+export interface MetricsSample {
+  atMs: number
+  answeredInMs: number
+  /** null when the scrape failed or timed out (5 s). */
+  backpressure: number | null
+  shedTotal: number | null
+  pendingRows: number | null
+  error?: string
+}
+
+/** One overload level (a multiple of the round's ingest-single rate) against the service. */
+export interface OverloadLevel {
+  /** Multiple of the round's ingest-single rate. */
+  level: number
+  /** Offered rate asked for, all load processes together (msg/s). */
+  askedRate: number
+  /** Messages actually published per second of offered-load time. */
+  publishedPerSecond: number
+  /** PUBACKs per second during the offered-load time. */
+  ackedPerSecond: number
+  /** PUBACKs per second from the start of the offered load to the last PUBACK (offered load and drain). */
+  ackedPerSecondOverall: number
+  /** Most messages published and not yet acknowledged, all load generators together: what the clients held while the service pushed back. */
+  peakClientBacklog: number
+  offerMs: number
+  maxInflightPerConnection: number
+  due: number
+  published: number
+  acked: number
+  failedMessages: number
+  deferredAtCap: number
+  behind: number
+  skippedMemoryGuard: number
+  skippedClosed: number
+  /** Every published message acknowledged, or on a closed connection, within the drain timeout. */
+  drained: boolean
+  /** End of the offered load to the last PUBACK (0 when none came after it); null when no PUBACK came at all. */
+  drainMs: number | null
+  unackedOpen: number
+  unackedClosed: number
+  connectionsClosed: number
+  reopened: number
+  disconnects: number
+  /** Readings acknowledged (one per message). */
+  ackedReadings: number
+  /** Rows in telemetry for the readings published in this level (each device's timestamps of the level). */
+  storedRows: number
+  /** Acknowledged readings whose row is not in telemetry. */
+  ackedMissing: number
+  /** Stored but never acknowledged (committed, then the PUBACK was not received). */
+  storedUnacked: number
+  /** gridline_ingest_shed_total during the level. */
+  shed: number
+  backpressureSeen: boolean
+  /** Service samples in which the backpressure gauge had been set to 1. */
+  backpressureSamples: number
+  /** Times the gauge went from 0 to 1 during the level. */
+  backpressureRises: number
+  metricsScrapesFailed: number
+  metricsSlowestScrapeMs: number
+  /** Peak RSS of the service in ingest-single (1x, closed loop) of the same round. */
+  oneXRssPeakBytes: number
+  loadCpuPercent: number[]
+  loadPeakRssBytes: number[]
+  machineCpuPercent: number
+  observed: TargetObservation
+  /** Raw samples: the service's (process, pending rows, backpressure), its /metrics, and each load generator's. */
+  samples: {
+    target: (TargetSample & { answeredInMs: number })[]
+    metrics: MetricsSample[]
+    generators: GeneratorSample[][]
+  }
+}
+
+export interface OverloadResult {
+  /** The round's ingest-single rate the levels multiply. */
+  baseRate: number
+  /** The service's ingest.maxPendingRows: the backpressure gauge rises at it (shedding has its own limit, ingest.shedAtPendingRows). */
+  maxPendingRows: number | null
+  oneXRssPeakBytes: number
+  levels: OverloadLevel[]
+}
+
+export interface RoundResult {
+  round: number
+  copyLimit?: CopyLimitResult
+  writer?: InProcessResult
+  pipeline?: InProcessResult
+  pipelineProcessors?: InProcessResult
+  broker?: BrokerResult
+  /** The batched load against the do-nothing sink: the load generators' ceiling for ingest-batched. */
+  batchedSink?: BatchedResult
+  ingestBatched?: BatchedResult
+  /** The single-message load against the do-nothing sink: the ceiling for ingest-single. */
+  singleSink?: WindowSummary
+  ingestSingle?: WindowSummary
+  ackLatency?: WindowSummary
+  /** The ack-latency's paced load against the do-nothing sink: what the load generators alone add. */
+  sinkAckLatency?: WindowSummary
+  peers?: PeersResult
+  /** Open-loop load above ingest-single's rate on the service's connections, after ack-latency. */
+  overload?: OverloadResult
+  soak?: SoakResult
+}

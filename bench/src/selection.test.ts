@@ -1,0 +1,24 @@
+import { describe, expect, test } from 'vitest'
+import { DEFAULT_SCENARIOS, selectScenarios } from './selection.ts'
+
+describe('selectScenarios', () => {
+  test('runs everything but soak when nothing is named', () => {
+    const s = selectScenarios([])
+    expect(s.scenarios).toEqual(DEFAULT_SCENARIOS)
+    expect(s.scenarios).not.toContain('soak')
+    expect(s.added).toEqual([])
+  })
+
+  test.each([
+    { names: ['writer'], scenarios: ['copy-limit', 'writer'], added: ['copy-limit'] },
+    { names: ['overload'], scenarios: ['ingest-single', 'overload'], added: ['ingest-single'] },
+    { names: ['soak', 'copy-limit'], scenarios: ['copy-limit', 'ingest-single', 'soak'], added: ['ingest-single'] },
+    { names: ['broker'], scenarios: ['broker'], added: [] },
+  ])('$names runs $scenarios in round order', ({ names, scenarios, added }) => {
+    expect(selectScenarios(names)).toEqual({ scenarios, added })
+  })
+
+  test('refuses an unknown name and lists the known ones', () => {
+    expect(() => selectScenarios(['copy-limit', 'warp'])).toThrow(/unknown scenario "warp".*copy-limit, writer/)
+  })
+})

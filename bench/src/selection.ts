@@ -1,0 +1,60 @@
+/**
+ * Scenario names, what `gridline bench` runs when none is named, and which
+ * scenarios another needs in the same round for its ratio or its rate.
+ */
+
+/** Every scenario, in the order a round runs them. */
+export const SCENARIOS = [
+  'copy-limit',
+  'writer',
+  'pipeline',
+  'pipeline-processors',
+  'broker',
+  'ingest-batched',
+  'ingest-single',
+  'peers',
+  'overload',
+  'soak',
+] as const
+
+export type ScenarioName = (typeof SCENARIOS)[number]
+
+/** What runs when no scenario is named: everything but the long soak. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'soak')
+
+/**
+ * Scenarios a scenario needs in the same round: copy-limit is the yardstick
+ * of the storing scenarios, ingest-single's rate sets the overload levels,
+ * the soak's pace and the figure the peers are compared with.
+ */
+const NEEDS: Partial<Record<ScenarioName, ScenarioName[]>> = {
+  'writer': ['copy-limit'],
+  'pipeline': ['copy-limit'],
+  'pipeline-processors': ['copy-limit'],
+  'ingest-batched': ['copy-limit'],
+  'overload': ['ingest-single'],
+  'peers': ['ingest-single'],
+  'soak': ['ingest-single'],
+}
+
+export interface Selection {
+  /** Scenarios to run, in round order. */
+  scenarios: ScenarioName[]
+  /** Those run only because a named one needs them. */
+  added: ScenarioName[]
+}
+
+export function isScenarioName(name: string): name is ScenarioName {
+  return (SCENARIOS as readonly string[]).includes(name)
+}
+
+/** The named scenarios (default when none) plus what they need, in round order; throws on an unknown name. */
+export function selectScenarios(names: readonly string[]): Selection {
+  const unknown = names.filter((n) => !isScenarioName(n))
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.map((n) => `"${n}"`).join(', ')}; the scenarios are: ${SCENARIOS.join(', ')}`)
+  const asked = new Set<ScenarioName>(names.length > 0 ? (names as ScenarioName[]) : DEFAULT_SCENARIOS)
+  const chosen = new Set(asked)
+  for (const name of asked) for (const need of NEEDS[name] ?? []) chosen.add(need)
+  const scenarios = SCENARIOS.filter((s) => chosen.has(s))
+  return { scenarios, added: scenarios.filter((s) => !asked.has(s)) }
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { inject } from 'vitest'
+import { setQuiet } from './harness.ts'
+import { type BenchRun, runBench } from './index.ts'
+import { SCENARIOS } from './selection.ts'
+import { TINY } from './settings.ts'
+
+/**
+ * Every scenario at tiny size, one round, against the real parties
+ * (PostgreSQL, the machine's Mosquitto on 1883, Node-RED), so the harness
+ * cannot rot. Figures are not checked for speed, only for sense.
+ */
+describe('gridline bench, every scenario at tiny size', () => {
+  let dir: string
+  let run: BenchRun
+
+  beforeAll(async () => {
+    setQuiet(true)
+    dir = await mkdtemp(join(os.tmpdir(), 'gridline-bench-smoke-'))
+    run = await runBench({
+      scenarios: [...SCENARIOS],
+      settings: TINY,
+      rounds: 1,
+      adminUrl: inject('databaseAdminUrl'),
+      resultsDir: dir,
+      quick: true,
+      cpuProf: false,
+      command: 'smoke test',
+    })
+  }, 150_000)
+
+  afterAll(async () => {
+    setQuiet(false)
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('writes the JSON, markdown and a self-contained HTML page', async () => {
+    const json = JSON.parse(await readFile(run.files.json, 'utf8')) as { scenarios: string[]; results: unknown[] }
+    expect(json.scenarios).toEqual([...SCENARIOS])
+    expect(json.results).toHaveLength(1)
+    expect(await readFile(run.files.markdown, 'utf8')).toContain('| copy-limit |')
+    const html = await readFile(run.files.html, 'utf8')
+    expect(html).toContain('<svg')
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/)
+  })
+
+  test('the in-process scenarios stored every row at a positive rate', () => {
+    const r = run.record.results[0]!
+    expect(r.copyLimit!.rowsPerSecond).toBeGreaterThan(0)
+    for (const x of [r.writer!, r.pipeline!, r.pipelineProcessors!]) {
+      expect(x.storedRows).toBe(TINY.rows)
+      expect(x.rowsPerSecond).toBeGreaterThan(0)
+      expect(x.cpuMicrosPerReading).toBeGreaterThan(0)
+    }
+  })
+
+  test('broker: aedes, Mosquitto and the sink each acknowledged QoS 1 and QoS 0 loads', () => {
+    const b = run.record.results[0]!.broker!
+    for (const qos of [b.qos1, b.qos0]) {
+      for (const w of [qos.aedes, qos.mosquitto, qos.sink]) {
+        expect(w.ackedPerSecond).toBeGreaterThan(0)
+        expect(w.failedMessages).toBe(0)
+      }
+    }
+  })
+
+  test('ingest-batched and ingest-single stored what they acknowledged, with latencies', () => {
+    const r = run.record.results[0]!
+    expect(r.ingestBatched!.complete).toBe(true)
+    expect(r.ingestBatched!.storedRows).toBe(r.ingestBatched!.readingsSent)
+    expect(r.batchedSink!.readingsPerSecond).toBeGreaterThan(0)
+    expect(r.ingestSingle!.ackedPerSecond).toBeGreaterThan(0)
+    expect(r.ingestSingle!.storedRows).toBeGreaterThanOrEqual(r.ingestSingle!.totalAcked)
+    expect(r.singleSink!.ackedPerSecond).toBeGreaterThan(0)
+    expect(r.ackLatency!.latencyMs!.p99).toBeGreaterThan(0)
+    expect(r.ackLatency!.latencyHistogram!.total).toBe(r.ackLatency!.latencyMs!.count)
+    expect(r.ingestSingle!.timeline.length).toBeGreaterThan(0)
+  })
+
+  test('both peers stored rows in the database', () => {
+    const p = run.record.results[0]!.peers!
+    for (const peer of [p.naive, p.nodeRed]) {
+      expect(peer.storedInWindow).toBeGreaterThan(0)
+      expect(peer.storedPerSecond).toBeGreaterThan(0)
+      expect(peer.errors).toBe(0)
+    }
+  })
+
+  test('overload lost nothing acknowledged and drained', () => {
+    const o = run.record.results[0]!.overload!
+    expect(o.levels.map((l) => l.level)).toEqual(TINY.overloadLevels)
+    for (const l of o.levels) {
+      expect(l.acked).toBeGreaterThan(0)
+      expect(l.ackedMissing).toBe(0)
+      expect(l.drained).toBe(true)
+    }
+  })
+
+  test('soak sampled throughput and memory and reported drift', () => {
+    const s = run.record.results[0]!.soak!
+    expect(s.ackedPerSecond).toBeGreaterThan(0)
+    expect(s.throughput.length).toBeGreaterThanOrEqual(3)
+    expect(Number.isFinite(s.throughputDrift.change)).toBe(true)
+    expect(s.rssMiB.length).toBeGreaterThan(0)
+  })
+
+  test('the summary has a figure for every scenario, every one a number', () => {
+    const names = run.record.summary.map((row) => row.scenario)
+    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'peers:', 'overload', 'soak']) {
+      expect(names.some((n) => n.startsWith(prefix))).toBe(true)
+    }
+    for (const row of run.record.summary) expect(row.perRound.every((v) => typeof v === 'number')).toBe(true)
+  })
+})

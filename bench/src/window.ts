@@ -1,0 +1,74 @@
+/**
+ * A windowed phase (warm-up, then a measured window) of a load set against a
+ * target, summarised: rates, latencies, the target's observation, and what
+ * the database holds after it.
+ */
+import os from 'node:os'
+import type { BenchDatabase } from './database.ts'
+import { type LoadSet, type Observed, type Sampled, concat, machineCpuPercent, sum } from './harness.ts'
+import type { WindowPhase, WindowResult } from './load-generator.ts'
+import type { BatchedResult, BenchSettings, LatencySummary, WindowSummary } from './results.ts'
+import { latencyHistogram, ratesOf } from './series.ts'
+import { percentile, sortSamples } from './stats.ts'
+
+/** The single-message load: 1 reading per QoS 1 message, closed loop, up to singleMaxInflight unacknowledged per connection. */
+export function singleClosedLoop(s: BenchSettings): WindowPhase {
+  return {
+    kind: 'window', readingsPerMessage: 1, maxInflight: s.singleMaxInflight, warmupMs: s.warmupMs, windowMs: s.windowMs,
+    ratePerSecond: null, recordLatency: true, drainTimeoutMs: s.drainTimeoutMs,
+  }
+}
+
+/** The same connections paced at totalRate msg/s, all load processes together. */
+export function singlePaced(s: BenchSettings, totalRate: number): WindowPhase {
+  return { ...singleClosedLoop(s), ratePerSecond: totalRate / s.loadProcesses }
+}
+
+export function latencyOf(unsorted: Float64Array): { latencyMs: LatencySummary | null; latencyHistogram: BatchedResult['latencyHistogram'] } {
+  if (unsorted.length === 0) return { latencyMs: null, latencyHistogram: null }
+  const sorted = sortSamples(unsorted)
+  return {
+    latencyMs: { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN },
+    latencyHistogram: latencyHistogram(sorted),
+  }
+}
+
+export async function runWindow(target: Observed, load: LoadSet, phase: WindowPhase, targetRate: number | null, db: BenchDatabase | null, sampleIntervalMs = target.settings.sampleIntervalMs): Promise<WindowSummary> {
+  const sampler = target.sample(sampleIntervalMs)
+  const cpuBefore = os.cpus()
+  let results: WindowResult[]
+  let sampled: Sampled
+  try {
+    results = await load.run<WindowResult>('window', phase, phase.warmupMs + phase.windowMs + phase.drainTimeoutMs + 10_000)
+  } finally {
+    sampled = await sampler.stop()
+  }
+  const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
+  const observation = await target.observe(sampled)
+  return {
+    target: target.kind,
+    targetRate,
+    ackedPerSecond: sum(results.map((r) => r.ackedInWindow / (r.windowMs / 1000))),
+    publishedPerSecond: sum(results.map((r) => r.publishedInWindow / (r.windowMs / 1000))),
+    totalPublished: sum(results.map((r) => r.totalPublished)),
+    totalAcked: sum(results.map((r) => r.totalAcked)),
+    deferred: sum(results.map((r) => r.deferred)),
+    unacked: sum(results.map((r) => r.unacked)),
+    failedMessages: sum(results.map((r) => r.failedMessages)),
+    disconnects: sum(results.map((r) => r.disconnects)),
+    ...latencyOf(concat(results.map((r) => r.latenciesMs))),
+    timeline: ratesOf(results.map((r) => r.ackTimeline), results[0]?.timelineBucketMs ?? 500),
+    storedRows: db ? await db.countTelemetry() : null,
+    loadCpuPercent: results.map((r) => r.cpuPercent),
+    machineCpuPercent: machineCpu,
+    observed: observation,
+    rssMiB: rssSeries(sampled),
+  }
+}
+
+
+/** The target's resident memory over the phase, in MiB, seconds from the first sample. */
+function rssSeries({ samples }: Sampled): { atSeconds: number; value: number }[] {
+  const t0 = samples[0]?.sample.atMs ?? 0
+  return samples.map((x) => ({ atSeconds: (x.sample.atMs - t0) / 1000, value: x.sample.rssBytes / 2 ** 20 }))
+}

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import pg from 'pg'
@@ -51,4 +54,22 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`)
+}
+
+/**
+ * A folder of the recorded data sets (`../shared/datasets`, never copied into
+ * the repository): GRIDLINE_DATASETS, else next to the checkout, else the
+ * workplace's copy. Missing data fails the test rather than skipping it.
+ */
+export function datasetPath(name: string): string {
+  const candidates = [
+    process.env.GRIDLINE_DATASETS,
+    fileURLToPath(new URL('../../shared/datasets', import.meta.url)),
+    '/work/shared/datasets',
+  ].filter((c): c is string => typeof c === 'string' && c.length > 0)
+  for (const root of candidates) {
+    const path = join(root, name)
+    if (existsSync(path)) return path
+  }
+  throw new Error(`Data set ${name} not found in ${candidates.join(', ')}; set GRIDLINE_DATASETS to the datasets folder.`)
 }

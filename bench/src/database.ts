@@ -57,7 +57,7 @@ export class BenchDatabase {
    * dirty pages. Call only while nothing writes.
    */
   async reset(): Promise<void> {
-    await this.pool.query('TRUNCATE telemetry, rejected')
+    await this.pool.query('TRUNCATE telemetry, rejected, telemetry_1m, telemetry_1h, sequence_gaps, alarm_events, alarms, device_status, device_status_history')
     await this.pool.query('CHECKPOINT')
   }
 

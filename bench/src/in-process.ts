@@ -6,12 +6,12 @@
  * same rows as copy-limit.
  */
 import { type Envelope, TelemetryWriter, ingestConfig } from '@gridline/ingest'
-import { type DecodeOptions, type Principal, decodeMessage } from '@gridline/processors'
+import { type DecodeOptions, type Principal, type WritePosition, decodeMessage } from '@gridline/processors'
 import { createLogger } from '@gridline/core'
 import { defaultCatalogue } from '@gridline/schemas'
 import pg from 'pg'
 import type { BenchDatabase } from './database.ts'
-import type { ProcessStage } from './process-stage.ts'
+import { type ProcessStage, createProcessStage } from './process-stage.ts'
 import type { BenchSettings, InProcessResult, RunContext } from './results.ts'
 import { Timeline, ratesOf } from './series.ts'
 import { batchedMessagesPerConnection, devices } from './scenarios.ts'
@@ -51,11 +51,13 @@ function decodeOptions(): DecodeOptions {
   }
 }
 
-function envelopeOf(message: RawMessage, receivedAt: number, options: DecodeOptions, stage: ProcessStage | null): Envelope {
+function envelopeOf(message: RawMessage, receivedAt: number, options: DecodeOptions, stage: ProcessStage | null, at: WritePosition): Envelope {
   const decoded = decodeMessage(message.topic, message.payload, receivedAt, message.principal, options)
-  if (stage) decoded.rows = stage(decoded.rows)
+  stage?.prepare(decoded, at)
   return { topic: message.topic, clientId: message.principal.id, receivedAt, payload: message.payload, decoded, ack: null }
 }
+
+const NO_POSITION: WritePosition = { position: 0, committedThrough: 0 }
 
 /** A writer as the service builds it: its own pool, `writers` batches in flight at once. */
 class WriterPool {
@@ -73,11 +75,11 @@ class WriterPool {
   }
 
   /** Starts writing a batch once a writer is free; a write that fails fails the scenario. */
-  async submit(batch: Envelope[], onDone: (rows: number) => void): Promise<void> {
+  async submit(batch: Envelope[], onDone: (rows: number, batch: Envelope[]) => void): Promise<void> {
     while (this.inFlight.size >= this.writers) await Promise.race(this.inFlight)
     const write = this.writer.write(batch).then((result) => {
       if (result.refused.length > 0 || result.rejected.size > 0) throw new Error(`the writer refused ${result.refused.length} messages of the bench workload`)
-      onDone(result.inserted)
+      onDone(result.inserted, batch)
     })
     const tracked = write.finally(() => this.inFlight.delete(tracked))
     this.inFlight.add(tracked)
@@ -120,7 +122,7 @@ export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise
   const s = ctx.settings
   const options = decodeOptions()
   const receivedAt = Date.now()
-  const batches = batchesOf(rawMessages(s, ctx.baseTimeMs).map((m) => envelopeOf(m, receivedAt, options, null)), s.inProcessBatchRows)
+  const batches = batchesOf(rawMessages(s, ctx.baseTimeMs).map((m) => envelopeOf(m, receivedAt, options, null, NO_POSITION)), s.inProcessBatchRows)
   const rows = batches.reduce((n, b) => n + b.reduce((k, e) => k + e.decoded.rows.length, 0), 0)
   await db.reset()
   const writers = new WriterPool(db.url)
@@ -152,15 +154,23 @@ export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise
  * validated, passed through the stage and batched while earlier batches are
  * being written, all in this process: the ingest hot path without MQTT.
  */
-export async function measurePipeline(ctx: RunContext, db: BenchDatabase, stage: ProcessStage | null): Promise<InProcessResult> {
+export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withProcessors: boolean): Promise<InProcessResult> {
   const s = ctx.settings
   const options = decodeOptions()
   const messages = rawMessages(s, ctx.baseTimeMs)
   await db.reset()
   const writers = new WriterPool(db.url)
+  const stage = withProcessors ? await createProcessStage(db.url) : null
+  let stageClosed = false
+  // Write positions as the service numbers them: a resend is dropped only once its original committed.
+  const at: WritePosition = { position: -1, committedThrough: -1 }
+  const started = performance.now()
+  const timeline = new Timeline(250, started)
+  const committed = (rows: number, batch: Envelope[]) => {
+    timeline.add(rows, performance.now())
+    stage?.committed(batch)
+  }
   try {
-    const started = performance.now()
-    const timeline = new Timeline(250, started)
     const cpu = process.cpuUsage()
     let beforeWriteMicros = 0
     let readings = 0
@@ -172,7 +182,8 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, stage:
     let batchCpu = process.cpuUsage()
     for (const message of messages) {
       if (batchRows === 0) batchCpu = process.cpuUsage()
-      const envelope = envelopeOf(message, Date.now(), options, stage)
+      at.position++
+      const envelope = envelopeOf(message, Date.now(), options, stage, at)
       readings += envelope.decoded.readings
       rows += envelope.decoded.rows.length
       batch.push(envelope)
@@ -180,7 +191,8 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, stage:
       if (batchRows >= s.inProcessBatchRows) {
         beforeWriteMicros += cpuMicros(batchCpu)
         batches++
-        await writers.submit(batch, (n) => timeline.add(n, performance.now()))
+        const end = at.position
+        await writers.submit(batch, (n, b) => { at.committedThrough = Math.max(at.committedThrough, end); committed(n, b) })
         batch = []
         batchRows = 0
       }
@@ -188,9 +200,12 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, stage:
     if (batch.length > 0) {
       beforeWriteMicros += cpuMicros(batchCpu)
       batches++
-      await writers.submit(batch, (n) => timeline.add(n, performance.now()))
+      await writers.submit(batch, committed)
     }
     await writers.drain()
+    // The processors' own work after the last commit (rollups written) counts too.
+    await stage?.close()
+    stageClosed = true
     const elapsedMs = performance.now() - started
     const cpuUsed = cpuMicros(cpu)
     const storedRows = await db.countTelemetry()
@@ -204,6 +219,7 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, stage:
       timeline: ratesOf([timeline.toArray()], timeline.bucketMs),
     }
   } finally {
+    if (stage && !stageClosed) await stage.close().catch(() => undefined)
     await writers.close()
   }
 }

@@ -1,18 +1,49 @@
-import type { Rows } from '@gridline/processors'
+import { createLogger } from '@gridline/core'
+import { type Envelope, ProcessorHost, ingestConfig } from '@gridline/ingest'
+import type { DecodedMessage, WritePosition } from '@gridline/processors'
+import pg from 'pg'
 
 /**
- * The processors' stage of the `pipeline-processors` scenario: called once
- * per decoded message, after decode and validation and before the write,
- * with that message's rows; returns the rows to store. Synchronous, as it
- * runs on the ingest hot path.
- *
- * Identity until the processors stage exists; wire the real one here (and
- * set PROCESS_STAGE_NAME) and `pipeline-processors` measures it against
- * `pipeline` in the same run.
+ * The processors as the ingest service composes them (ProcessorHost with its
+ * default config plus a few alarm rules on the bench metrics): seq tracking
+ * and quality checks per message before the write; rollups, indicators,
+ * alarms and the live stream after each commit. `pipeline-processors`
+ * measures this against `pipeline` (validate and write alone) in one run.
  */
-export type ProcessStage = (rows: Rows) => Rows
+export interface ProcessStage {
+  readonly name: string
+  /** Per decoded message, before the write. */
+  prepare(decoded: DecodedMessage, at: WritePosition): void
+  /** After each batch is committed. */
+  committed(batch: readonly Envelope[]): void
+  /** Flushes what the processors hold (rollups) and releases connections. */
+  close(): Promise<void>
+}
 
-export const processStage: ProcessStage = (rows) => rows
+/** Alarm rules on the bench workload's metrics: evaluated on every reading, rarely crossed. */
+const BENCH_ALARM_RULES = [
+  { id: 'bench-pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 150, clearBelow: 100, forSeconds: 60, severity: 'major' },
+  { id: 'bench-temperature-rate', type: 'rate_of_change', metric: 'temperature', windowSeconds: 300, per: 'hour', raiseAbove: 1e9, severity: 'minor' },
+  { id: 'bench-noise-high', type: 'threshold', metric: 'noise', raiseAbove: 120, clearBelow: 100, severity: 'warning' },
+] as const
 
-/** What the report calls the stage; "identity" says it is not wired yet. */
-export const PROCESS_STAGE_NAME = 'identity'
+export const PROCESS_STAGE_NAME = 'all processors (seq, quality, rollups, indicators, alarms, live stream)'
+
+export async function createProcessStage(databaseUrl: string): Promise<ProcessStage> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  pool.on('error', () => undefined)
+  const config = ingestConfig({ processors: { alarms: { rules: BENCH_ALARM_RULES as never } } })
+  const host = new ProcessorHost(config.processors, { pool, directory: null, logger: createLogger({ level: 'silent' }) })
+  await host.start()
+  // A dashboard-like subscriber on the live stream, so fan-out is part of the cost.
+  host.hub.subscribe({ name: 'bench-dashboard', kinds: ['reading', 'alarm'], maxEventsPerSecond: 100 }, () => undefined)
+  return {
+    name: PROCESS_STAGE_NAME,
+    prepare: (decoded, at) => host.prepare(decoded, at),
+    committed: (batch) => host.onCommitted(batch),
+    async close() {
+      await host.stop()
+      await pool.end()
+    },
+  }
+}

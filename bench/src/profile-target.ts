@@ -14,7 +14,6 @@ import { LoadSet, setQuiet } from './harness.ts'
 import { measurePipeline, measureWriter } from './in-process.ts'
 import { ChildLog, killAllChildren } from './ipc.ts'
 import type { CountPhase, WindowPhase } from './load-generator.ts'
-import { processStage } from './process-stage.ts'
 import type { RunContext } from './results.ts'
 import { batchedMessagesPerConnection, devices } from './scenarios.ts'
 import { QUICK } from './settings.ts'
@@ -41,8 +40,8 @@ async function main(): Promise<void> {
   const db = await BenchDatabase.create(adminUrl, ctx.runId, devices(settings.singleConnections).map((id) => ({ id, password: BENCH_PASSWORD })))
   try {
     if (scenario === 'writer') await measureWriter(ctx, db)
-    else if (scenario === 'pipeline') await measurePipeline(ctx, db, null)
-    else if (scenario === 'pipeline-processors') await measurePipeline(ctx, db, processStage)
+    else if (scenario === 'pipeline') await measurePipeline(ctx, db, false)
+    else if (scenario === 'pipeline-processors') await measurePipeline(ctx, db, true)
     else if (scenario === 'broker') await underLoad(ctx, await startAedes(), 'single')
     else {
       const service = buildIngestService(ingestConfig({

@@ -401,8 +401,8 @@ function inProcessSection(record: RunRecord): string[] {
     '## In one process: writer and pipeline',
     '',
     'No network: the bench process decodes (pipeline only) and writes with the service\'s TelemetryWriter, its batch size and its number of writers. ' +
-      'CPU is the bench process\'s user + system time per reading (PostgreSQL\'s own CPU is not in it).' +
-      (PROCESS_STAGE_NAME === 'identity' ? ' The processors stage is not wired yet (identity), so pipeline-processors measures the same path as pipeline.' : ''),
+      'CPU is the bench process\'s user + system time per reading (PostgreSQL\'s own CPU is not in it). ' +
+      `pipeline-processors adds ${PROCESS_STAGE_NAME}: its difference from pipeline is what the processors cost.`,
     '',
     '| round | scenario | rows | stored | time | readings/s | CPU us/reading | before the write | batches |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -11,7 +11,6 @@ import type { CountPhase, CountResult, OverloadPhase, OverloadResult as Generato
 import { openLoopInflightCap, peakOfSum } from './overload.ts'
 import { measureBroker } from './broker.ts'
 import { measurePeers } from './peers.ts'
-import { processStage } from './process-stage.ts'
 import type { BatchedResult, BenchSettings, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -81,11 +80,11 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
     }
     if (has('pipeline')) {
       progress(`round ${round}: pipeline`)
-      result.pipeline = await measurePipeline(ctx, db, null)
+      result.pipeline = await measurePipeline(ctx, db, false)
     }
     if (has('pipeline-processors')) {
       progress(`round ${round}: pipeline-processors`)
-      result.pipelineProcessors = await measurePipeline(ctx, db, processStage)
+      result.pipelineProcessors = await measurePipeline(ctx, db, true)
     }
     if (has('broker')) result.broker = await measureBroker(ctx, round)
     if (has('ingest-batched')) {

@@ -1,3 +1,4 @@
+import { datasetPath } from '../../../test/support.ts'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { parseDelimited } from './csv.ts'
@@ -5,7 +6,7 @@ import { loadDataset, mergeFiles, slug } from './dataset.ts'
 import { ReplayMappingSchema, loadMapping } from './mapping.ts'
 import { timestampParser } from './timestamp.ts'
 
-const DATASETS = '/work/shared/datasets'
+const DATASETS = datasetPath('.')
 const mappingFile = (name: string) => fileURLToPath(new URL(`../../mappings/${name}.yaml`, import.meta.url))
 
 describe('shipped mappings on the real data sets', () => {

@@ -1,3 +1,4 @@
+import { datasetPath } from '../../../test/support.ts'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { type TestBroker, startTestBroker } from '../test-support/broker.ts'
@@ -16,7 +17,7 @@ afterEach(async () => {
 const mapping = (name: string) => loadMapping(fileURLToPath(new URL(`../../mappings/${name}.yaml`, import.meta.url)))
 
 test('replays 300 rows of the HCMC recording into a broker, faithfully and in order', async () => {
-  const dataset = loadDataset('/work/shared/datasets/01_hcmc_nhabe_sensor_community', mapping('01_hcmc_nhabe_sensor_community'), { maxRows: 300 })
+  const dataset = loadDataset(datasetPath('01_hcmc_nhabe_sensor_community'), mapping('01_hcmc_nhabe_sensor_community'), { maxRows: 300 })
   const replayer = new Replayer({ url: broker.url, dataset, asFastAsPossible: true })
   const result = await replayer.run(5_000)
   const telemetry = broker.messages.filter((m) => m.topic === 'telemetry/environment/hcmc-nhabe-esp8266-12779556')
@@ -34,7 +35,7 @@ test('replays 300 rows of the HCMC recording into a broker, faithfully and in or
 })
 
 test('paced replay with --shift-to-now: the first row lands now, later rows follow at the recorded pace times speed', async () => {
-  const dataset = loadDataset('/work/shared/datasets/03_aarhus_traffic_citypulse/AarhusTrafficData158505.csv', mapping('03_aarhus_traffic_citypulse'), { maxRows: 4 })
+  const dataset = loadDataset(datasetPath('03_aarhus_traffic_citypulse/AarhusTrafficData158505.csv'), mapping('03_aarhus_traffic_citypulse'), { maxRows: 4 })
   const before = Date.now()
   // 5-minute rows at 3,000x: 100 ms apart.
   const result = await new Replayer({ url: broker.url, dataset, speed: 3_000, shiftToNow: true }).run(5_000)

@@ -1,5 +1,5 @@
+import { datasetPath } from '../../../test/support.ts'
 import { readFileSync, readdirSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { Quality, defaultCatalogue } from '@gridline/schemas'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { SequenceTracker } from '../sequence/sequence-tracker.ts'
@@ -14,7 +14,7 @@ import { QualityChecker } from './quality-checker.ts'
  * Expected figures were counted from the files with an independent script
  * (Python, csv by hand) and are cited at each assertion.
  */
-const DATASET = fileURLToPath(new URL('../../../../shared/datasets/01_hcmc_nhabe_sensor_community/', import.meta.url))
+const DATASET = `${datasetPath('01_hcmc_nhabe_sensor_community')}/`
 const DEVICE = 'esp8266-12779556'
 const TOPIC = `telemetry/environment/${DEVICE}`
 const principal: Principal = { kind: 'device', id: DEVICE, domain: 'environment', topic: TOPIC }

@@ -1,5 +1,5 @@
+import { datasetPath } from '../../../../test/support.ts'
 import { readFileSync, readdirSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { from, lastValueFrom, toArray } from 'rxjs'
 import { describe, expect, test } from 'vitest'
 import { Quality } from '@gridline/schemas'
@@ -9,7 +9,7 @@ import { lookupOf, reading } from '../shared/test-support.ts'
 import type { Reading } from '../../stream/events.ts'
 
 // The recorded Nha Be (Ho Chi Minh City) SDS011 sensor, October 2018; see the folder's README.txt.
-const DIR = fileURLToPath(new URL('../../../../../shared/datasets/01_hcmc_nhabe_sensor_community/', import.meta.url))
+const DIR = `${datasetPath('01_hcmc_nhabe_sensor_community')}/`
 const SENSOR = 'hcmc-nhabe-12779556'
 const HOUR = 3_600_000
 

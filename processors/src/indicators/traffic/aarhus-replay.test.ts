@@ -1,5 +1,5 @@
+import { datasetPath } from '../../../../test/support.ts'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { from, lastValueFrom, toArray } from 'rxjs'
 import { describe, expect, test } from 'vitest'
 import type { Reading } from '../../stream/events.ts'
@@ -8,7 +8,7 @@ import { createIndicators } from '../indicators.ts'
 import { lookupOf, reading } from '../shared/test-support.ts'
 
 // CityPulse Aarhus Bluetooth travel-time segments, Aug-Sep 2014 (README.txt in the folder).
-const DIR = fileURLToPath(new URL('../../../../../shared/datasets/03_aarhus_traffic_citypulse/', import.meta.url))
+const DIR = `${datasetPath('03_aarhus_traffic_citypulse')}/`
 const FIVE_MIN = 300_000
 const LATENESS = 120_000
 

@@ -19,7 +19,7 @@ export function registerProcessorMetrics(registry: Registry, host: ProcessorHost
     mirroredCounter('gridline_seq_late_filled_total', 'Readings that arrived late and closed part of a seq gap.', registry, () => sequences.lateFilled)
     mirroredCounter('gridline_seq_restarts_total', 'Devices seen renumbering seq (a restart).', registry, () => sequences.restarts)
     new Gauge({
-      name: 'gridline_seq_open_missing_readings', help: 'Readings missing in open seq gaps now (docs/rollups.md#sequence-gaps).', registers: [registry],
+      name: 'gridline_seq_open_missing_readings', help: 'Readings missing in open seq gaps now (docs/rollups.md#sequence-numbers-duplicates-and-gaps).', registers: [registry],
       collect() { this.set(sequences.openMissing) },
     })
   }

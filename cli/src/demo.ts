@@ -9,6 +9,13 @@ import { untilSignal } from './signals.ts'
 
 const DOMAINS = ['traffic', 'water', 'lighting', 'environment'] as const
 
+/** A few rules so the demo shows alarms; a config file's own `processors.alarms` replaces them. */
+const DEMO_ALARM_RULES = [
+  { id: 'pm25-unhealthy', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 55.4, clearBelow: 35.4, forSeconds: 60, severity: 'major' },
+  { id: 'low-pressure', type: 'threshold', metric: 'pressure', domains: ['water'], raiseBelow: 1.5, clearAbove: 2, forSeconds: 30, severity: 'critical' },
+  { id: 'device-offline', type: 'stale', domains: ['traffic', 'water', 'lighting', 'environment'], expectedIntervalSeconds: 10, missedIntervals: 3, severity: 'minor' },
+]
+
 /**
  * `npm start`: the whole main job on embedded defaults. An embedded
  * PostgreSQL under data/ (unless DATABASE_URL is set), the ingest service
@@ -33,7 +40,7 @@ export async function runDemo(args: string[]): Promise<number> {
 
   const say = (line: string) => process.stdout.write(`${line}\n`)
   // Logs go to stderr, at warn unless the config or LOG_LEVEL says otherwise, so the status line stays readable.
-  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' } })
+  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' }, processors: { alarms: { rules: DEMO_ALARM_RULES } } })
   const logger = createLogger({ level: config.log.level, destination: 2 })
 
   let embedded: EmbeddedDatabase | undefined
@@ -128,7 +135,7 @@ function startStatusLine(service: IngestService, fleet: Fleet): NodeJS.Timeout {
     const rate = (now: number, before: number) => ((now - before) / seconds).toFixed(0)
     const line = `readings/s received ${rate(s.readingsReceived, last.received)}  stored ${rate(s.readingsStored, last.stored)}  ` +
       `rejected ${rate(s.rejected, last.rejected)}  |  stored in all ${s.readingsStored}, rejected ${s.rejected}  |  ` +
-      `devices connected ${s.connectedClients} (fleet ${fleet.connected})  pending rows ${s.pendingRows}`
+      `devices connected ${s.connectedClients} (fleet ${fleet.connected})  pending rows ${s.pendingRows}  |  alarms active ${service.processing.alarms?.stats().active ?? 0}`
     last = { received: s.readingsReceived, stored: s.readingsStored, rejected: s.rejected, at: now }
     ticks++
     if (tty) process.stdout.write(`\r\x1b[2K${line}`)

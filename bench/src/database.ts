@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { DeviceStore, type StorageEngine, TELEMETRY_COPY_COLUMNS, ingestConfig, maintainStorage, migrate, pgSqlClient } from '@gridline/ingest'
+import { type AddDeviceInput, DeviceStore, type StorageEngine, TELEMETRY_COPY_COLUMNS, ingestConfig, maintainStorage, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { trackChild } from './ipc.ts'
 
@@ -49,6 +49,11 @@ export class BenchDatabase {
       { replaceCredentials: true },
     )
     return database
+  }
+
+  /** Registers more logins (integrations, a probe device), replacing the credentials of any already there. */
+  async addDevices(devices: (AddDeviceInput & { password: string })[]): Promise<void> {
+    await new DeviceStore(pgSqlClient(this.pool)).addMany(devices, { replaceCredentials: true })
   }
 
   /**

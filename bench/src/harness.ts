@@ -8,7 +8,7 @@ import { type ChildLog, ChildHandle } from './ipc.ts'
 import type { CountPhase, OverloadPhase, WindowPhase } from './load-generator.ts'
 import type { BenchSettings, MetricsSample, PartyKind, RunContext, TargetObservation } from './results.ts'
 import { median } from './stats.ts'
-import type { StartResult, TargetKind, TargetSample } from './target-process.ts'
+import type { StartRequest, StartResult, TargetKind, TargetSample } from './target-process.ts'
 import type { BenchDatabase } from './database.ts'
 import { BENCH_PASSWORD } from './workload.ts'
 
@@ -80,12 +80,12 @@ export class Target implements Observed {
 
   private static started = 0
 
-  static async start(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null): Promise<Target> {
+  static async start(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, options: Omit<StartRequest, 'databaseUrl'> = {}): Promise<Target> {
     const logName = `${kind}#${++Target.started}`
     const profile = kind === 'gridline' && ctx.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfileDir] : []
     const handle = ChildHandle.start(logName, './target-process.ts', [kind], ctx.log, profile)
     try {
-      const ports = await handle.request<StartResult>('start', { databaseUrl: db?.url }, 60_000)
+      const ports = await handle.request<StartResult>('start', { ...options, databaseUrl: db?.url } satisfies StartRequest, 60_000)
       return new Target(kind, handle, ports, ctx.settings, ctx.log, logName)
     } catch (err) {
       await handle.stop(5_000)
@@ -108,6 +108,11 @@ export class Target implements Observed {
   /** The service's uncommitted rows now (null for bare aedes). */
   async pendingRows(): Promise<number | null> {
     return (await this.handle.request<TargetSample>('sample', undefined, 10_000)).pendingRows
+  }
+
+  /** The service's alarm engine counters (null without an engine); the shape of the engine's stats(). */
+  async alarmStats<T>(): Promise<T | null> {
+    return this.handle.request<T | null>('alarmStats', undefined, 10_000)
   }
 
   /** Samples the process every intervalMs until stopped; bounded by a sample count too. */

@@ -62,6 +62,7 @@ const THROUGHPUT_CHARTS: [string, string, Pick][] = [
   ['broker, QoS 0', 'msg/s', (r) => [...rate('aedes', r.broker?.qos0.aedes.timeline), ...rate('mosquitto', r.broker?.qos0.mosquitto.timeline), ...rate('do-nothing sink', r.broker?.qos0.sink.timeline)]],
   ['ingest-batched', 'readings/s', (r) => [...rate('gridline', r.ingestBatched?.timeline), ...rate('do-nothing sink', r.batchedSink?.timeline)]],
   ['ingest-single and ack-latency (warm-up included)', 'msg/s', (r) => [...rate('ingest-single', r.ingestSingle?.timeline), ...rate('do-nothing sink', r.singleSink?.timeline), ...rate('ack-latency (paced)', r.ackLatency?.timeline)]],
+  ['alarm-latency: background load (warm-up included)', 'msg/s', (r) => rate('background', r.alarmLatency?.background.timeline)],
   ['peers: rows stored', 'rows/s', (r) => [...rate('naive subscriber', r.peers?.naive.timeline), ...rate('Node-RED', r.peers?.nodeRed.timeline)]],
   ['overload: PUBACKs', 'msg/s', (r) => (r.overload?.levels ?? []).map((l) => {
     // Each generator's cumulative acks, turned into rates and added up sample by sample.
@@ -75,6 +76,7 @@ const THROUGHPUT_CHARTS: [string, string, Pick][] = [
 ]
 
 const LATENCY_CHARTS: [string, (r: RoundResult) => Histogram | null | undefined][] = [
+  ['alarm latency: publish of the crossing reading to its alarm event on the broker (alarm-latency)', (r) => r.alarmLatency?.eventLatencyHistogram],
   ['ack latency, ingest-single paced at half its rate (ack-latency)', (r) => r.ackLatency?.latencyHistogram],
   ['ack latency, ingest-single at full load', (r) => r.ingestSingle?.latencyHistogram],
   ['ack latency, ingest-batched at full load', (r) => r.ingestBatched?.latencyHistogram],

@@ -1,7 +1,7 @@
 import type { CpuInfo } from 'node:os'
 import { MEMORY_BOUND_FACTOR, memoryBounded, nothingAckedLost } from './overload.ts'
 import { PROCESS_STAGE_NAME } from './process-stage.ts'
-import type { BenchSettings, OverloadLevel, OverloadResult, RoundResult, TargetObservation, WindowSummary } from './results.ts'
+import type { AlarmLatencyResult, BenchSettings, LatencySummary, OverloadLevel, OverloadResult, RoundResult, TargetObservation, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { type Spread, median, spread } from './stats.ts'
 
@@ -139,6 +139,8 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     out.push(row('(context) same paced load -> do-nothing sink, p99', 'ms', rounds.map((r) => r.sinkAckLatency?.latencyMs?.p99 ?? NaN)))
   }
 
+  if (all('alarmLatency')) out.push(...alarmLatencyRows(rounds.map((r) => r.alarmLatency!)))
+
   if (all('peers') && all('ingestSingle')) {
     const single = rounds.map((r) => r.ingestSingle!.ackedPerSecond)
     for (const [key, name, goal] of [['naive', 'naive subscriber (Mosquitto + mqtt.js, INSERT per row)', 5], ['nodeRed', 'Node-RED (mqtt in -> function INSERT)', 10]] as const) {
@@ -162,6 +164,27 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     out.push(row('soak RSS slope', 'MiB/min', soak.map((x) => x.rssDrift.slopePerMinute)))
   }
   return out
+}
+
+/** The goal of issue 5: from the reading that crosses a threshold to the alarm event on the broker, p99 under 200 ms. */
+export const ALARM_LATENCY_GOAL_MS = 200
+
+function alarmLatencyRows(results: AlarmLatencyResult[]): SummaryRow[] {
+  const pick = (summary: (a: AlarmLatencyResult) => LatencySummary | null, at: (l: LatencySummary) => number) => results.map((a) => {
+    const l = summary(a)
+    return l ? at(l) : NaN
+  })
+  const p99 = pick((a) => a.eventLatencyMs, (l) => l.p99)
+  // A missing event is a latency past the settle timeout: the goal cannot pass with one.
+  const complete = results.every((a) => a.missingEvents === 0 && a.crossings > 0)
+  return [
+    row('alarm-latency p50 (publish -> alarm event)', 'ms', pick((a) => a.eventLatencyMs, (l) => l.p50)),
+    row('alarm-latency p95 (publish -> alarm event)', 'ms', pick((a) => a.eventLatencyMs, (l) => l.p95)),
+    row('alarm-latency p99 (publish -> alarm event)', 'ms', p99, null, { text: `< ${ALARM_LATENCY_GOAL_MS} ms, no event missing`, pass: complete && median(p99) < ALARM_LATENCY_GOAL_MS }),
+    row('alarm-latency max (publish -> alarm event)', 'ms', pick((a) => a.eventLatencyMs, (l) => l.max)),
+    row('(context) alarm-latency publish -> PUBACK p99, same readings', 'ms', pick((a) => a.pubackLatencyMs, (l) => l.p99)),
+    row('(context) alarm-latency background load', 'msg/s', results.map((a) => a.background.ackedPerSecond)),
+  ]
 }
 
 /** The overload rows: per level its ack rate, peak RSS and drain time, then the two verdicts. */
@@ -277,6 +300,7 @@ export function findings(rounds: RoundResult[]): string[] {
       if (d.rssDrift.change > 0.2) out.push(`${at} soak: the service's RSS grew ${fmtRatio(d.rssDrift.change * 100)}% from the first third to the last (${fmtRatio(d.rssDrift.slopePerMinute)} MiB/min).`)
       observationFindings(`${at} soak`, d.window.observed, out)
     }
+    if (r.alarmLatency) alarmLatencyFindings(at, r.alarmLatency, out)
     if (r.overload && r.ingestSingle) overloadFindings(r as OverloadRound, out)
     for (const p of phases(r)) {
       const busiest = Math.max(...p.load)
@@ -284,6 +308,26 @@ export function findings(rounds: RoundResult[]): string[] {
     }
   }
   return out
+}
+
+function alarmLatencyFindings(at: string, a: AlarmLatencyResult, out: string[]): void {
+  const where = `${at} alarm-latency`
+  if (a.missingEvents > 0) out.push(`${where}: ${a.missingEvents} of ${a.crossings} crossings had no alarm event within the settle timeout after the last one (they are not in the percentiles).`)
+  if (a.missingPubacks > 0 || a.failedPublishes > 0) out.push(`${where}: ${a.missingPubacks} crossing readings had no PUBACK, ${a.failedPublishes} publishes failed.`)
+  if (a.unexpectedEvents > 0) out.push(`${where}: ${a.unexpectedEvents} alarm events matched no crossing, first: ${a.firstUnexpected[0] ?? ''}`)
+  const skipped = a.engine?.skipped
+  if (skipped && skipped.outOfOrder > 0) {
+    out.push(`${where}: the alarm engine skipped ${count(skipped.outOfOrder)} of ${count(a.engine!.evaluated + skipped.outOfOrder)} readings as out of order (background and probe together). ` +
+      'The service commits batches on parallel writers, so two readings of one device can be committed, and reach the engine, in the opposite order; the older is skipped. ' +
+      'A skipped crossing raises or clears nothing, and the next crossing of its device then changes nothing either: both events are missing.')
+  }
+  if (skipped && skipped.quality > 0) out.push(`${where}: the alarm engine skipped ${skipped.quality} readings flagged by the quality checks.`)
+  if (a.publishLateMaxMs > a.intervalMs) out.push(`${where}: the probe published a crossing ${fmt(a.publishLateMaxMs)} ms late against its schedule (its own event loop was held up).`)
+  const b = a.background
+  if (b.targetRate !== null && b.publishedPerSecond < 0.95 * b.targetRate) out.push(`${where}: the background load published ${fmt(b.publishedPerSecond)} msg/s of the ${fmt(b.targetRate)} msg/s asked.`)
+  if (b.unacked > 0 || b.failedMessages > 0 || b.disconnects > 0) out.push(`${where}: background load: ${b.unacked} messages without PUBACK, ${b.failedMessages} publishes failed, ${b.disconnects} connections dropped.`)
+  if (b.storedRows !== null && b.storedRows < b.totalAcked) out.push(`${where}: ${b.totalAcked} background messages acknowledged but only ${b.storedRows} rows stored.`)
+  observationFindings(where, b.observed, out)
 }
 
 function overloadFindings(r: OverloadRound, out: string[]): void {
@@ -364,6 +408,7 @@ export function markdownReport(record: RunRecord): string {
     ...inProcessSection(record),
     ...peersSection(record),
     ...soakSection(record),
+    ...alarmLatencySection(record),
     sinkCheck(record.results),
     '',
     '## Each phase',
@@ -406,6 +451,34 @@ function inProcessSection(record: RunRecord): string[] {
     '',
     '| round | scenario | rows | stored | time | readings/s | CPU us/reading | before the write | batches |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ]
+}
+
+function alarmLatencySection(record: RunRecord): string[] {
+  const latency = (l: LatencySummary | null) => (l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} / ${fmt(l.max)}` : 'n/a')
+  const rows = record.results.flatMap((r) => {
+    const a = r.alarmLatency
+    if (!a) return []
+    const at = `| ${r.round} | ${fmt(a.background.ackedPerSecond)} (${a.backgroundRateFrom === 'ingest-single' ? 'half of ingest-single' : 'fixed'}) | ${a.crossings} every ${a.intervalMs} ms from ${a.probeDevices} devices | ${a.missingEvents} |`
+    return [
+      `${at} publish -> alarm event | ${latency(a.eventLatencyMs)} |`,
+      `${at} ... raise only | ${latency(a.raiseLatencyMs)} |`,
+      `${at} ... clear only | ${latency(a.clearLatencyMs)} |`,
+      `${at} publish -> PUBACK | ${latency(a.pubackLatencyMs)} |`,
+    ]
+  })
+  if (rows.length === 0) return []
+  return [
+    '## Alarm latency',
+    '',
+    'A fresh service with one threshold rule (pm25 raised above 100, cleared below 50) on every environment device, under the paced single-message background load. ' +
+      'Probe devices take turns publishing readings that, per device, alternately raise and clear the alarm (QoS 1), and an integration login subscribed to `alarms/events/#` receives each event; ' +
+      'both logins are in one process, so each latency is event receipt minus the publish of its crossing reading on one clock. Warm-up crossings are left out.',
+    '',
+    '| round | background msg/s | crossings | no event | from the crossing\'s publish to | p50 / p95 / p99 / max (ms) |',
+    '|---|---:|---|---:|---|---:|',
     ...rows,
     '',
   ]
@@ -539,6 +612,7 @@ function phases(r: RoundResult): { name: string; rate: number; unit: string; loa
   if (r.ingestSingle) out.push(windowed('ingest-single', r.ingestSingle))
   if (r.ackLatency) out.push(windowed('ack-latency', r.ackLatency))
   if (r.sinkAckLatency) out.push(windowed('paced load -> do-nothing sink', r.sinkAckLatency))
+  if (r.alarmLatency) out.push(windowed('alarm-latency (background)', r.alarmLatency.background))
   for (const l of r.overload?.levels ?? []) out.push({ name: `overload ${l.level}x`, rate: l.ackedPerSecond, unit: 'msg/s', load: l.loadCpuPercent, machine: l.machineCpuPercent, o: l.observed })
   if (r.soak) out.push(windowed('soak', r.soak.window))
   return out

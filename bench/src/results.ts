@@ -2,6 +2,7 @@
  * The shapes of a run: its settings, and every scenario's result as it goes
  * into the JSON. Types only.
  */
+import type { ProbeCrossing } from './alarm-probe.ts'
 import type { ChildLog } from './ipc.ts'
 import type { GeneratorSample, WindowResult } from './load-generator.ts'
 import type { Histogram, RatePoint, Drift } from './series.ts'
@@ -53,6 +54,20 @@ export interface BenchSettings {
   soakMs: number
   soakLoadShare: number
   soakSampleMs: number
+  /**
+   * `alarm-latency`: background msg/s (all load processes); null: half the
+   * round's ingest-single rate when it ran, else alarmFallbackRate.
+   */
+  alarmBackgroundRate: number | null
+  alarmFallbackRate: number
+  /** Crossing readings measured (raise and clear alternately), those sent first and not measured, and one every alarmIntervalMs. */
+  alarmCrossings: number
+  alarmWarmupCrossings: number
+  /** Probe devices taking turns (one device's crossings are alarmProbeDevices x alarmIntervalMs apart). */
+  alarmProbeDevices: number
+  alarmIntervalMs: number
+  /** After the last crossing, how long its alarm event and PUBACK may take before they count as missing. */
+  alarmSettleTimeoutMs: number
 }
 
 export interface RunContext {
@@ -316,6 +331,47 @@ export interface OverloadResult {
   levels: OverloadLevel[]
 }
 
+/** `alarm-latency`: crossing readings from a probe device to their alarm events, under background load. */
+export interface AlarmLatencyResult {
+  ruleId: string
+  /** Background load asked (msg/s, all load processes) and where the figure came from. */
+  backgroundRate: number
+  backgroundRateFrom: 'ingest-single' | 'fixed'
+  background: WindowSummary
+  intervalMs: number
+  probeDevices: number
+  warmupCrossings: number
+  /** Measured crossings (warm-up left out), and those without their alarm event or PUBACK by the settle timeout. */
+  crossings: number
+  missingEvents: number
+  missingPubacks: number
+  failedPublishes: number
+  /** Alarm events that matched no crossing (another subject or rule, or a second event for one crossing). */
+  unexpectedEvents: number
+  firstUnexpected: string[]
+  /** Latest a crossing was published against its schedule (the probe's own lag). */
+  publishLateMaxMs: number
+  /** Publish of the crossing reading to receipt of its alarm event by the integration login, raise and clear together, then each alone. */
+  eventLatencyMs: LatencySummary | null
+  eventLatencyHistogram: Histogram | null
+  raiseLatencyMs: LatencySummary | null
+  clearLatencyMs: LatencySummary | null
+  /** Publish of the same readings to their PUBACK (sent after the commit), for comparison. */
+  pubackLatencyMs: LatencySummary | null
+  /** The alarm engine's own counters at the end (evaluated, skipped by reason, transitions); null when they could not be read. */
+  engine: AlarmEngineStats | null
+  /** Every crossing, warm-up included. */
+  samples: ProbeCrossing[]
+}
+
+/** The part of the alarm engine's stats() the report reads. */
+export interface AlarmEngineStats {
+  evaluated: number
+  skipped: { backfill: number; quality: number; outOfOrder: number }
+  transitions: { raised: number; cleared: number; acknowledged: number; flapping: number }
+  active: number
+}
+
 export interface RoundResult {
   round: number
   copyLimit?: CopyLimitResult
@@ -336,4 +392,5 @@ export interface RoundResult {
   /** Open-loop load above ingest-single's rate on the service's connections, after ack-latency. */
   overload?: OverloadResult
   soak?: SoakResult
+  alarmLatency?: AlarmLatencyResult
 }

@@ -11,6 +11,7 @@ import type { CountPhase, CountResult, OverloadPhase, OverloadResult as Generato
 import { openLoopInflightCap, peakOfSum } from './overload.ts'
 import { measureBroker } from './broker.ts'
 import { measurePeers } from './peers.ts'
+import { measureAlarmLatency } from './alarm-latency.ts'
 import type { BatchedResult, BenchSettings, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -94,6 +95,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       result.ingestBatched = await measureBatched(ctx, 'gridline', db)
     }
     if (has('ingest-single')) Object.assign(result, await measureSingleMessages(ctx, db, round, has('overload')))
+    if (has('alarm-latency')) result.alarmLatency = await measureAlarmLatency(ctx, db, round, result.ingestSingle?.ackedPerSecond)
     if (has('peers')) result.peers = await measurePeers(ctx, db, round)
     if (has('soak')) result.soak = await measureSoak(ctx, db, round, result.ingestSingle?.ackedPerSecond ?? NaN)
     return result

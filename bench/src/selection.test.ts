@@ -6,6 +6,7 @@ describe('selectScenarios', () => {
     const s = selectScenarios([])
     expect(s.scenarios).toEqual(DEFAULT_SCENARIOS)
     expect(s.scenarios).not.toContain('soak')
+    expect(s.scenarios).toContain('alarm-latency')
     expect(s.added).toEqual([])
   })
 
@@ -14,6 +15,8 @@ describe('selectScenarios', () => {
     { names: ['overload'], scenarios: ['ingest-single', 'overload'], added: ['ingest-single'] },
     { names: ['soak', 'copy-limit'], scenarios: ['copy-limit', 'ingest-single', 'soak'], added: ['ingest-single'] },
     { names: ['broker'], scenarios: ['broker'], added: [] },
+    { names: ['alarm-latency'], scenarios: ['alarm-latency'], added: [] },
+    { names: ['peers', 'alarm-latency'], scenarios: ['ingest-single', 'alarm-latency', 'peers'], added: ['ingest-single'] },
   ])('$names runs $scenarios in round order', ({ names, scenarios, added }) => {
     expect(selectScenarios(names)).toEqual({ scenarios, added })
   })

@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'broker',
   'ingest-batched',
   'ingest-single',
+  'alarm-latency',
   'peers',
   'overload',
   'soak',

@@ -31,6 +31,14 @@ export const FULL: BenchSettings = {
   soakMs: 180_000,
   soakLoadShare: 0.6,
   soakSampleMs: 5_000,
+  alarmBackgroundRate: null,
+  alarmFallbackRate: 30_000,
+  // About 13 s of crossings, so the whole scenario stays near 30 s a round.
+  alarmCrossings: 250,
+  alarmWarmupCrossings: 10,
+  alarmProbeDevices: 10,
+  alarmIntervalMs: 50,
+  alarmSettleTimeoutMs: 10_000,
 }
 
 /** `--quick`: a smoke run by hand, small counts and short windows. */
@@ -46,6 +54,7 @@ export const QUICK: BenchSettings = {
   peerWindowMs: 3_000,
   soakMs: 30_000,
   soakSampleMs: 2_000,
+  alarmCrossings: 100,
 }
 
 /** The CI smoke test: every scenario in a second or two, on a few connections. */
@@ -73,4 +82,10 @@ export const TINY: BenchSettings = {
   peerWindowMs: 1_000,
   soakMs: 2_000,
   soakSampleMs: 500,
+  alarmFallbackRate: 500,
+  alarmCrossings: 10,
+  alarmWarmupCrossings: 2,
+  alarmProbeDevices: 2,
+  alarmIntervalMs: 50,
+  alarmSettleTimeoutMs: 5_000,
 }

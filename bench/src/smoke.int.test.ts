@@ -80,6 +80,19 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(r.ingestSingle!.timeline.length).toBeGreaterThan(0)
   })
 
+  test('alarm-latency timed every crossing from its publish to its alarm event', () => {
+    const a = run.record.results[0]!.alarmLatency!
+    expect(a.crossings).toBe(TINY.alarmCrossings)
+    expect(a.missingEvents).toBe(0)
+    expect(a.unexpectedEvents).toBe(0)
+    expect(a.eventLatencyMs!.count).toBe(TINY.alarmCrossings)
+    expect(a.eventLatencyMs!.p99).toBeGreaterThan(0)
+    expect(a.pubackLatencyMs!.count).toBe(TINY.alarmCrossings)
+    expect(a.eventLatencyHistogram!.total).toBe(a.eventLatencyMs!.count)
+    expect(a.engine!.transitions.raised).toBeGreaterThanOrEqual(TINY.alarmCrossings / 2)
+    expect(a.background.ackedPerSecond).toBeGreaterThan(0)
+  })
+
   test('both peers stored rows in the database', () => {
     const p = run.record.results[0]!.peers!
     for (const peer of [p.naive, p.nodeRed]) {
@@ -109,7 +122,7 @@ describe('gridline bench, every scenario at tiny size', () => {
 
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
-    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'peers:', 'overload', 'soak']) {
+    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak']) {
       expect(names.some((n) => n.startsWith(prefix))).toBe(true)
     }
     for (const row of run.record.summary) expect(row.perRound.every((v) => typeof v === 'number')).toBe(true)

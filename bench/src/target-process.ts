@@ -4,7 +4,7 @@
  * broker with no pipeline at all (`bare-aedes`), the yardstick for the
  * single-message scenario, or a do-nothing MQTT sink (`null-sink`) that
  * only answers CONNACK, PUBACK and PINGRESP, for checking that the load
- * generators are not the limit. Argument: the kind. Commands: `start`, `sample`, `stop`.
+ * generators are not the limit. Argument: the kind. Commands: `start`, `sample`, `alarmStats`, `stop`.
  */
 import { createServer } from 'node:net'
 import { createLogger } from '@gridline/core'
@@ -18,6 +18,8 @@ export type TargetKind = 'gridline' | 'bare-aedes' | 'null-sink'
 export interface StartRequest {
   /** Required for `gridline`: the benchmark database, migrated and with the devices registered. */
   databaseUrl?: string
+  /** gridline only: the service's `processors` section (alarm rules for alarm-latency); the defaults when absent. */
+  processors?: Record<string, unknown>
 }
 
 export interface StartResult {
@@ -86,6 +88,7 @@ async function start(body: unknown): Promise<StartResult> {
       log: { level: 'warn' },
       // Measure other pipeline settings without editing code, e.g. '{"writers": 4}'.
       ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
+      ...(request.processors ? { processors: request.processors } : {}),
     }), logger)
     watchBackpressure(service)
     const ports = await service.start()
@@ -171,10 +174,15 @@ function takeBackpressureSeen(): boolean {
   return seen
 }
 
+/** gridline only: the alarm engine's counters (docs/alarms.md, `stats()`), some of which /metrics does not show; null without an engine. */
+async function alarmStats(): Promise<unknown> {
+  return service?.processing.alarms?.stats() ?? null
+}
+
 async function stop(): Promise<void> {
   await service?.stop()
   await bare?.close()
   logger.flush()
 }
 
-serveRequests({ start, sample, stop }, stop)
+serveRequests({ start, sample, alarmStats, stop }, stop)

@@ -50,6 +50,32 @@ describe('IngestPipeline', () => {
     expect(pipeline.pendingRows).toBe(0)
   })
 
+  test('with two writers a later batch may commit first, but commit listeners see batches in submission order', async () => {
+    let releaseFirst: () => void = () => undefined
+    let writes = 0
+    const writer = {
+      async write(batch: readonly Envelope[]) {
+        if (writes++ === 0) await new Promise<void>((resolve) => { releaseFirst = resolve })
+        return ok(batch)
+      },
+    }
+    const settled: string[] = []
+    const pipeline = new IngestPipeline(writer, { ...OPTIONS, writers: 2, maxBatchRows: 1 }, createIngestMetrics(), silentLogger())
+    const seen: string[] = []
+    pipeline.onCommitted((batch) => { for (const e of batch) seen.push(String(e.clientId)) })
+    for (const name of ['a', 'b']) pipeline.submit({ ...envelope(1, settled, name), clientId: name })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // b is committed and acknowledged while a is still being written ...
+    expect(settled).toEqual(['b'])
+    expect(seen).toEqual([])
+    expect(pipeline.committedThrough).toBe(-1)
+    releaseFirst()
+    await pipeline.drain()
+    // ... but the processors get a, then b.
+    expect(seen).toEqual(['a', 'b'])
+    expect(pipeline.committedThrough).toBe(1)
+  })
+
   test('a full batch is written without waiting for the linger time', async () => {
     const batches: number[] = []
     const writer = { async write(batch: readonly Envelope[]) { batches.push(batch.length); return ok(batch) } }

@@ -47,8 +47,8 @@ export class IngestPipeline {
   /** Envelopes submitted so far: the next one's write position. */
   private submitted = 0
   /** Batches formed and not yet settled, in submission order. */
-  private readonly unsettled: { end: number; settled: boolean }[] = []
-  private readonly batchEntries = new WeakMap<Envelope[], { end: number; settled: boolean }>()
+  private readonly unsettled: BatchEntry[] = []
+  private readonly batchEntries = new WeakMap<Envelope[], BatchEntry>()
   private settledThrough = -1
   private aborted: Error | undefined
 
@@ -77,7 +77,9 @@ export class IngestPipeline {
   /** Called with true when intake must be held back, false when it may resume. */
   /**
    * Called after each commit with the envelopes whose rows are now stored
-   * (refused ones left out), after their acknowledgements were released.
+   * (refused ones left out), after their acknowledgements were released, in
+   * the order the envelopes were submitted (a batch that commits before an
+   * earlier one waits for it).
    * Listeners run synchronously on the write path: they must only hand the
    * batch on (the processors' stream), never do work per row here.
    */
@@ -153,22 +155,32 @@ export class IngestPipeline {
   /** Settles a batch unacknowledged and forgets its rows. */
   private giveUp(batch: Envelope[], reason: Error): void {
     for (const e of batch) e.ack?.settle(reason)
-    this.settle(batch)
+    this.settle(batch, NOTHING_COMMITTED)
     this.release(rowsOf(batch))
   }
 
-  /** Marks a batch settled and advances `committedThrough` over the settled prefix. */
-  private settle(batch: Envelope[]): void {
+  /**
+   * Marks a batch settled, advances `committedThrough` over the settled
+   * prefix, and hands that prefix's committed envelopes to the commit
+   * listeners in submission order. Batches commit out of order with several
+   * writers; the processors must see each device's readings in the order
+   * they arrived, or the alarm engine would skip the older as out of order.
+   */
+  private settle(batch: Envelope[], committed: readonly Envelope[]): void {
     const entry = this.batchEntries.get(batch)
     if (!entry) return
-    entry.settled = true
-    while (this.unsettled.length > 0 && this.unsettled[0]!.settled) this.settledThrough = this.unsettled.shift()!.end
+    entry.committed = committed
+    while (this.unsettled.length > 0 && this.unsettled[0]!.committed !== null) {
+      const done = this.unsettled.shift()!
+      this.settledThrough = done.end
+      if (done.committed!.length > 0 && this.commitListeners.length > 0) this.notifyCommitted(done.committed!)
+    }
   }
 
   private takeOpen(): Envelope[] {
     const batch = this.open
     if (batch.length > 0) {
-      const entry = { end: this.submitted - 1, settled: false }
+      const entry: BatchEntry = { end: this.submitted - 1, committed: null }
       this.unsettled.push(entry)
       this.batchEntries.set(batch, entry)
     }
@@ -219,17 +231,14 @@ export class IngestPipeline {
       this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
       this.metrics.batches.observe(rows)
       this.account(batch, result)
-      this.settle(batch)
       this.release(rows)
       for (const e of batch) e.ack?.settle()
-      if (this.commitListeners.length > 0) this.notifyCommitted(batch, result)
+      this.settle(batch, committedOf(batch, result))
       return
     }
   }
 
-  private notifyCommitted(batch: Envelope[], result: WriteResult): void {
-    const refused = result.refused.length > 0 ? new Set(result.refused) : null
-    const committed = refused ? batch.filter((e) => !refused.has(e)) : batch
+  private notifyCommitted(committed: readonly Envelope[]): void {
     for (const listener of this.commitListeners) {
       try {
         listener(committed)
@@ -255,6 +264,22 @@ export class IngestPipeline {
     if (result.duplicates > 0) this.metrics.rowsDuplicate.inc(result.duplicates)
     for (const [reason, n] of result.rejected) this.metrics.rejected.inc({ reason }, n)
   }
+}
+
+/** A batch from when it is formed until every earlier batch and it are settled. */
+interface BatchEntry {
+  /** Write position of its last envelope. */
+  end: number
+  /** Its envelopes that were committed (refused ones left out); null until settled. */
+  committed: readonly Envelope[] | null
+}
+
+const NOTHING_COMMITTED: readonly Envelope[] = []
+
+function committedOf(batch: Envelope[], result: WriteResult): readonly Envelope[] {
+  if (result.refused.length === 0) return batch
+  const refused = new Set(result.refused)
+  return batch.filter((e) => !refused.has(e))
 }
 
 const rowsOf = (batch: readonly Envelope[]): number => batch.reduce((n, e) => n + envelopeRows(e), 0)

@@ -25,7 +25,7 @@ export interface EdgeAgent {
 
 export interface EdgeHealth {
   status: 'ok' | 'degraded'
-  uplink: { connected: boolean; draining: boolean; batchesInFlight: number }
+  uplink: { connected: boolean; draining: boolean; batchesInFlight: number; lastError?: string }
   queue: { readings: number; bytes: number; oldestUnsentAgeSeconds: number; dropped: Record<string, number>; corruptAtStart: number }
   sendRatePerSec: number
   totals: { accepted: number; sentLive: number; sentBackfill: number; batchesAcked: number }
@@ -47,6 +47,9 @@ export function buildEdgeAgent(config: EdgeConfig, logger: Logger): EdgeAgent {
   let http: FastifyInstance | undefined
   const sources: Source[] = []
   const rate = { at: Date.now(), sent: 0, perSec: 0 }
+  /** A figure per OPC-UA server, keyed by its configured name (the metrics' `server` label). */
+  const perOpcuaServer = (figure: (source: OpcuaSource) => number) =>
+    Object.fromEntries(sources.filter((s) => s instanceof OpcuaSource).map((s) => [s.serverName, figure(s)]))
 
   const sink: ReadingSink = {
     accept(reading) {
@@ -78,8 +81,9 @@ export function buildEdgeAgent(config: EdgeConfig, logger: Logger): EdgeAgent {
         queue: () => q.stats(),
         uplinkConnected: () => uplink?.isConnected ?? false,
         batchesInFlight: () => uplink?.batchesInFlight ?? 0,
-        opcuaSessions: () => Object.fromEntries(sources.filter((s) => s instanceof OpcuaSource).map((s) => [s.name, (s as OpcuaSource).isUp ? 1 : 0])),
-        opcuaRebuilds: () => Object.fromEntries(sources.filter((s) => s instanceof OpcuaSource).map((s) => [s.name, (s as OpcuaSource).rebuilds])),
+        opcuaSessions: () => perOpcuaServer((s) => (s.isUp ? 1 : 0)),
+        opcuaRebuilds: () => perOpcuaServer((s) => s.rebuilds),
+        opcuaWatchdogTimeouts: () => perOpcuaServer((s) => s.watchdogTimeouts),
       })
       http = buildHealthServer(registry, () => agent.health())
       await http.listen({ host: config.http.host, port: config.http.port })
@@ -126,7 +130,10 @@ export function buildEdgeAgent(config: EdgeConfig, logger: Logger): EdgeAgent {
       const sourcesUp = Object.values(sourceHealth).every((h) => h.up !== false)
       return {
         status: connected && sourcesUp ? 'ok' : 'degraded',
-        uplink: { connected, draining: uplink?.draining ?? false, batchesInFlight: uplink?.batchesInFlight ?? 0 },
+        uplink: {
+          connected, draining: uplink?.draining ?? false, batchesInFlight: uplink?.batchesInFlight ?? 0,
+          ...(uplink?.lastError ? { lastError: uplink.lastError } : {}),
+        },
         queue: {
           readings: stats?.depthReadings ?? 0,
           bytes: stats?.diskBytes ?? 0,

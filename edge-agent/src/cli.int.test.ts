@@ -1,3 +1,4 @@
+import './testing/quiet-opcua.ts'
 import { execFile as execFileCb } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -1,3 +1,4 @@
+import './testing/quiet-opcua.ts'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -26,6 +26,7 @@ export interface EdgeMetricSources {
   /** 1 when the server's session and subscription are up, per configured server name. */
   opcuaSessions(): Record<string, number>
   opcuaRebuilds(): Record<string, number>
+  opcuaWatchdogTimeouts(): Record<string, number>
 }
 
 function mirrored(name: string, help: string, registry: Registry, read: () => number, labels: Record<string, string> = {}): Counter {
@@ -83,6 +84,11 @@ export function createEdgeMetrics(sources: EdgeMetricSources): Registry {
     collect() {
       this.reset()
       for (const [server, n] of Object.entries(sources.opcuaRebuilds())) this.inc({ server }, n)
+    } })
+  new Counter({ name: 'gridline_edge_opcua_watchdog_timeouts_total', help: 'Rebuilds started by the watchdog: a subscription delivered neither data nor a keep-alive for watchdogMs.', labelNames: ['server'] as const, registers: r,
+    collect() {
+      this.reset()
+      for (const [server, n] of Object.entries(sources.opcuaWatchdogTimeouts())) this.inc({ server }, n)
     } })
   return registry
 }

@@ -1,3 +1,4 @@
+import './testing/quiet-opcua.ts'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type PumpStation, startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'

@@ -1,3 +1,4 @@
+import './testing/quiet-opcua.ts'
 import { readdir, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'

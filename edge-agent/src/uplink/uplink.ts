@@ -59,6 +59,7 @@ export class Uplink {
   private tokenTimer: NodeJS.Timeout | undefined
   /** Bumped on every connection, so callbacks of an old one are recognised. */
   private generation = 0
+  private error: string | undefined
   private readonly topic: string
   private readonly onDurable = () => this.pump()
 
@@ -77,6 +78,11 @@ export class Uplink {
 
   get batchesInFlight(): number {
     return this.inFlight
+  }
+
+  /** Why the last connection attempt or connection failed; cleared once connected. */
+  get lastError(): string | undefined {
+    return this.error
   }
 
   /** True while a backlog from before the last (re)connect is still being sent. */
@@ -118,16 +124,22 @@ export class Uplink {
     }
     if (o.password !== undefined) options.password = o.password
     if (o.tls) {
-      if (o.tls.caFile) options.ca = readFileSync(o.tls.caFile)
-      if (o.tls.certFile) options.cert = readFileSync(o.tls.certFile)
-      if (o.tls.keyFile) options.key = readFileSync(o.tls.keyFile)
-      options.rejectUnauthorized = o.tls.rejectUnauthorized
+      try {
+        Object.assign(options, readTlsFiles(o.tls))
+      } catch (err) {
+        // Read at every attempt, so a file put in place later (or a renewed certificate) is picked up; never a crash.
+        this.error = (err as Error).message
+        this.logger.error({ err }, 'The uplink cannot connect: a TLS file could not be read; readings stay in the disk queue.')
+        this.reconnectTimer = setTimeout(() => this.connect(), backoffDelayMs(this.attempt++, o.reconnectMinMs, o.reconnectMaxMs))
+        return
+      }
     }
     const client = mqtt.connect(o.url, options)
     this.client = client
     client.on('connect', () => {
       if (client !== this.client) return
       this.attempt = 0
+      this.error = undefined
       this.connected = true
       this.generation += 1
       this.openLanes()
@@ -135,7 +147,8 @@ export class Uplink {
       this.pump()
     })
     client.on('error', (err) => {
-      this.logger.warn({ err }, 'The uplink connection reported an error.')
+      this.error = describeUplinkError(err, o)
+      this.logger.warn({ err }, `The uplink connection failed: ${this.error}`)
     })
     client.on('close', () => {
       if (client !== this.client) return
@@ -267,4 +280,35 @@ export class Uplink {
       this.pump()
     }, waitMs)
   }
+}
+
+/** The uplink's TLS options from its PEM files; throws naming the file that cannot be read. */
+function readTlsFiles(tls: NonNullable<UplinkOptions['tls']>): Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new Error(`uplink.tls.${key} ${file} cannot be read: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return {
+    ...(tls.caFile ? { ca: read('caFile', tls.caFile) } : {}),
+    ...(tls.certFile ? { cert: read('certFile', tls.certFile) } : {}),
+    ...(tls.keyFile ? { key: read('keyFile', tls.keyFile) } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  }
+}
+
+const CERTIFICATE_ERROR_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+])
+
+/** One sentence an operator can act on, for /healthz and the log. */
+export function describeUplinkError(err: Error & { code?: string | number }, options: Pick<UplinkOptions, 'url' | 'tls'>): string {
+  if (typeof err.code === 'string' && CERTIFICATE_ERROR_CODES.has(err.code)) {
+    const trust = options.tls?.caFile ? `the CA in uplink.tls.caFile (${options.tls.caFile})` : 'the system CAs (no uplink.tls.caFile set)'
+    return `TLS: the certificate of ${options.url} is not trusted by ${trust}: ${err.message} (${err.code}).`
+  }
+  return err.code ? `${err.message} (${err.code})` : err.message
 }

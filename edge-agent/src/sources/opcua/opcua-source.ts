@@ -26,8 +26,12 @@ type OpcuaNode = OpcuaServerConfig['nodes'][number]
  */
 export class OpcuaSource implements Source {
   readonly name: string
+  /** The configured server name (`name` is `opcua:<serverName>`). */
+  readonly serverName: string
   /** Times the connection was (re)built after the first. */
   rebuilds = 0
+  /** Rebuilds the watchdog started: the subscription was silent past `watchdogMs` (also counted in `rebuilds`). */
+  watchdogTimeouts = 0
   private up = false
   private stopped = false
   private client: OPCUAClient | undefined
@@ -51,6 +55,7 @@ export class OpcuaSource implements Source {
     private readonly logger: Logger,
   ) {
     this.name = `opcua:${config.name}`
+    this.serverName = config.name
   }
 
   get isUp(): boolean {
@@ -79,6 +84,7 @@ export class OpcuaSource implements Source {
       endpointUrl: this.config.endpointUrl,
       upSinceMs: this.upSince,
       rebuilds: this.rebuilds,
+      watchdogTimeouts: this.watchdogTimeouts,
       failedNodes: this.failedNodes,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     }
@@ -178,7 +184,9 @@ export class OpcuaSource implements Source {
 
   private checkWatchdog(): void {
     if (!this.up || this.stopped) return
-    if (Date.now() - this.lastActivity > this.config.watchdogMs) this.lost(this.generation, `no data or keep-alive for ${this.config.watchdogMs} ms (watchdog)`)
+    if (Date.now() - this.lastActivity <= this.config.watchdogMs) return
+    this.watchdogTimeouts += 1
+    this.lost(this.generation, `no data or keep-alive for ${this.config.watchdogMs} ms (watchdog)`)
   }
 
   private onValue(node: OpcuaNode, dataValue: DataValue): void {

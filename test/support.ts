@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import pg from 'pg'
 import { createLogger, type Logger } from '@gridline/core'
+import { migrate, pgSqlClient } from '@gridline/ingest'
 
 export interface TestDatabase {
   url: string
@@ -39,6 +40,20 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await c.end()
     },
   }
+}
+
+/** A fresh database with the whole gridline schema (ingest's migrations and the processors'). */
+export async function createMigratedTestDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase()
+  // migrate holds an advisory lock for its whole run: a dedicated session, not the pool.
+  const setup = new pg.Client({ connectionString: db.url })
+  await setup.connect()
+  try {
+    await migrate(pgSqlClient(setup))
+  } finally {
+    await setup.end()
+  }
+  return db
 }
 
 /** A logger that drops everything (tests assert on behaviour and metrics, not log lines). */

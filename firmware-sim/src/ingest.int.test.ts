@@ -1,7 +1,6 @@
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, migrate, pgSqlClient } from '@gridline/ingest'
-import pg from 'pg'
+import { DeviceStore, type IngestService, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
 import { MALFORMED_VARIANTS } from './faults.ts'
 import { type DeviceSpec, Simulator } from './simulator.ts'
 
@@ -18,11 +17,7 @@ const devices: DeviceSpec[] = [
 ]
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  const setup = new pg.Client({ connectionString: db.url })
-  await setup.connect()
-  await migrate(pgSqlClient(setup))
-  await setup.end()
+  db = await createMigratedTestDatabase()
   const domains: Record<string, string> = { traffic_counter: 'traffic', pump: 'water', street_light: 'lighting', river_gauge: 'environment' }
   await new DeviceStore(pgSqlClient(db.pool)).addMany([
     ...devices.map((d) => ({ id: d.id, domain: domains[d.kind!]!, password: d.password! })),

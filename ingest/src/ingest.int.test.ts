@@ -1,11 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
 import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
-import { migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
 let db: TestDatabase
@@ -33,11 +32,7 @@ async function metric(name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  const setup = new pg.Client({ connectionString: db.url })
-  await setup.connect()
-  await migrate(pgSqlClient(setup))
-  await setup.end()
+  db = await createMigratedTestDatabase()
   const store = new DeviceStore(pgSqlClient(db.pool))
   await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
   await store.add({ id: 'aq-2', domain: 'environment', password: PASSWORD })

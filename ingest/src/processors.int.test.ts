@@ -1,13 +1,11 @@
 import mqtt, { type MqttClient } from 'mqtt'
-import pg from 'pg'
 import type { StreamEvent } from '@gridline/processors'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
 import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
-import { migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
 // The stream processors inside the real ingest service: quality flags before
@@ -28,11 +26,7 @@ async function connect(username: string): Promise<MqttClient> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  const setup = new pg.Client({ connectionString: db.url })
-  await setup.connect()
-  await migrate(pgSqlClient(setup))
-  await setup.end()
+  db = await createMigratedTestDatabase()
   const store = new DeviceStore(pgSqlClient(db.pool))
   await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD, metadata: { district: 'Hai Chau' } })
   await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })

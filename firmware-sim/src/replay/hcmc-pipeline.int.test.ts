@@ -1,11 +1,10 @@
 import { fileURLToPath } from 'node:url'
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestService, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
 import type { IndicatorEvent, Reading } from '@gridline/processors'
 import { independentHourlyVnAqi } from '../../../processors/src/indicators/air-quality/vn-aqi-reference.ts'
 import { Quality } from '@gridline/schemas'
-import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, datasetPath, silentLogger, waitFor } from '../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor } from '../../../test/support.ts'
 import { loadDataset } from './dataset.ts'
 import { loadMapping } from './mapping.ts'
 import { Replayer } from './replayer.ts'
@@ -23,11 +22,7 @@ let service: IngestService
 const indicators: IndicatorEvent[] = []
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  const setup = new pg.Client({ connectionString: db.url })
-  await setup.connect()
-  await migrate(pgSqlClient(setup))
-  await setup.end()
+  db = await createMigratedTestDatabase()
   await new DeviceStore(pgSqlClient(db.pool)).add({ id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } })
   service = buildIngestService(ingestConfig({
     database: { url: db.url },

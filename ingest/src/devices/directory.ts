@@ -19,6 +19,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   private readonly verified = new Map<string, { hash: string; digest: Buffer }>()
   private readonly store: DeviceStore
   private readonly changeListeners: ((deviceId: string, device: DeviceRecord | undefined) => void)[] = []
+  private readonly anyChangeListeners: ((deviceId: string) => void)[] = []
 
   constructor(
     pool: pg.Pool,
@@ -39,6 +40,14 @@ export class LiveDeviceDirectory implements DeviceDirectory {
    */
   onChange(listener: (deviceId: string, device: DeviceRecord | undefined) => void): void {
     this.changeListeners.push(listener)
+  }
+
+  /**
+   * Called after any reload of a device's registration (metadata included),
+   * and after a full reload for every device. For caches of derived data.
+   */
+  onAnyChange(listener: (deviceId: string) => void): void {
+    this.anyChangeListeners.push(listener)
   }
 
   /** Every registered device, as loaded. */
@@ -93,6 +102,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
       const now = this.devices.get(id)
       if (!now || changedIdentity(old, now)) this.notify(id, now)
     }
+    for (const listener of this.anyChangeListeners) for (const id of new Set([...previous.keys(), ...this.devices.keys()])) listener(id)
   }
 
   private async reloadOne(id: string): Promise<void> {
@@ -101,6 +111,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     if (device) this.devices.set(id, device)
     else this.devices.delete(id)
     if (old && (!device || changedIdentity(old, device))) this.notify(id, device)
+    for (const listener of this.anyChangeListeners) listener(id)
   }
 
   private notify(id: string, device: DeviceRecord | undefined): void {

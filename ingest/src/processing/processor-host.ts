@@ -26,6 +26,8 @@ import {
 } from '@gridline/processors'
 import type pg from 'pg'
 import { type Observable, Subject, type Subscription } from 'rxjs'
+import { AsyncAction } from 'rxjs/internal/scheduler/AsyncAction'
+import { AsyncScheduler } from 'rxjs/internal/scheduler/AsyncScheduler'
 import type { IngestConfig } from '../config.ts'
 import type { LiveDeviceDirectory } from '../devices/directory.ts'
 import type { Envelope } from '../pipeline/envelope.ts'
@@ -57,6 +59,8 @@ export class ProcessorHost {
   private readonly subscriptions: Subscription[] = []
   private readonly lookup: DeviceLookup
   private stopGaps: (() => Promise<void>) | undefined
+  /** While a committed batch is handed on, the time it is handed on at. */
+  private readonly clock: { batchNow: number | undefined } = { batchNow: undefined }
   private brokerPublish: ((topic: string, payload: string, retain: boolean) => void) | undefined
 
   constructor(
@@ -65,20 +69,25 @@ export class ProcessorHost {
   ) {
     this.sequences = createSequenceTracker(config.sequence)
     this.quality = config.quality.enabled ? createQualityChecker(config.quality) : null
-    this.lookup = (deviceId) => deviceInfo(deps.directory, deviceId)
+    this.lookup = cachedLookup(deps.directory)
+    const clock = this.clock
+    // One clock read per committed batch instead of one per reading and processor.
+    const scheduler = new AsyncScheduler(AsyncAction, () => clock.batchNow ?? Date.now())
     this.rollups = config.rollups.enabled
       ? createRollupProcessor(config.rollups, {
         db: deps.pool,
+        scheduler,
         onError: (err) => deps.logger.warn({ err }, 'Writing rollups failed; retried at the next flush.'),
       })
       : null
-    this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup }) : null
+    this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup, scheduler }) : null
     this.hub = new StreamHub({ lookup: this.lookup, logger: deps.logger })
     this.alarms = config.alarms.enabled
       ? createAlarmEngine(config.alarms, {
         db: deps.pool,
         lookup: this.lookup,
         listDevices: () => registeredDevices(deps.directory),
+        scheduler,
         logger: deps.logger.child({ component: 'alarms' }),
       })
       : null
@@ -126,10 +135,15 @@ export class ProcessorHost {
   onCommitted(batch: readonly Envelope[]): void {
     const readings = committedReadings(batch, this.lookup)
     if (readings.length === 0) return
-    this.alarms?.onReadings(readings)
-    this.hub.publishReadings(readings)
-    const readings$ = this.readings$
-    for (let i = 0; i < readings.length; i++) readings$.next(readings[i]!)
+    this.clock.batchNow = Date.now()
+    try {
+      this.alarms?.onReadings(readings)
+      this.hub.publishReadings(readings)
+      const readings$ = this.readings$
+      for (let i = 0; i < readings.length; i++) readings$.next(readings[i]!)
+    } finally {
+      this.clock.batchNow = undefined
+    }
   }
 
   /** Completes the streams and writes what the rollups still hold. */
@@ -168,8 +182,21 @@ function registeredDevices(directory: LiveDeviceDirectory | null): DeviceInfo[] 
   return out
 }
 
-function deviceInfo(directory: LiveDeviceDirectory | null, deviceId: string): DeviceInfo | undefined {
-  const device = directory?.get(deviceId)
-  if (!device || device.kind !== 'device' || !device.domain) return undefined
-  return { id: device.id, domain: device.domain, metadata: device.metadata }
+/**
+ * Device lookups run per reading in several processors: one DeviceInfo per
+ * device, kept until the registry says the device changed.
+ */
+function cachedLookup(directory: LiveDeviceDirectory | null): DeviceLookup {
+  const cache = new Map<string, DeviceInfo | undefined>()
+  directory?.onAnyChange((deviceId) => cache.delete(deviceId))
+  return (deviceId) => {
+    let info = cache.get(deviceId)
+    if (info === undefined && !cache.has(deviceId)) {
+      const device = directory?.get(deviceId)
+      info = device && device.kind === 'device' && device.domain ? { id: device.id, domain: device.domain, metadata: device.metadata } : undefined
+      // Unknown devices are looked up again next time: they may be registered meanwhile.
+      if (info) cache.set(deviceId, info)
+    }
+    return info
+  }
 }

@@ -41,6 +41,7 @@ run options:
   --save-credentials FILE  With --register: write the generated passwords there (mode 600).
   --duration DUR         Stop after this long (default: run until Ctrl-C).
   --report-every DUR     Status line period (default 5s; 0 for none).
+  --report-memory        Add the process's memory (resident, V8 heap used, buffers) to the status line.
 
 replay options:
   --mapping FILE         Column-to-metric mapping (YAML or JSON); shipped ones are in firmware-sim/mappings/.
@@ -172,6 +173,7 @@ async function runFleet(args: string[]): Promise<number> {
     buffer: { type: 'string', default: '100' },
     duration: { type: 'string' },
     'report-every': { type: 'string', default: '5s' },
+    'report-memory': { type: 'boolean', default: false },
   })
   const groups = Object.keys(FLEET_GROUPS) as FleetGroup[]
   const counts: FleetCounts = {}
@@ -221,7 +223,10 @@ async function runFleet(args: string[]): Promise<number> {
     `simulated time from ${new Date(simStartMs).toISOString()} at ${timeScale}x. Ctrl-C stops.\n`)
   await sim.start()
   const reportMs = parseDuration(values['report-every'], 'report-every')
-  const report = reportMs > 0 ? setInterval(() => process.stdout.write(`${statusLine(sim.stats, sim.connected, specs.length, sim.clock.now())}\n`), reportMs) : undefined
+  const memory = values['report-memory'] ? memoryText : () => ''
+  const report = reportMs > 0
+    ? setInterval(() => process.stdout.write(`${statusLine(sim.stats, sim.connected, specs.length, sim.clock.now())}${memory()}\n`), reportMs)
+    : undefined
   await untilStopped(durationMs)
   clearInterval(report)
   process.stdout.write('Stopping: every device publishes its offline status and disconnects ...\n')
@@ -275,6 +280,8 @@ async function runReplay(args: string[]): Promise<number> {
   const unmapped = Object.entries(c.readingsUnmapped).filter(([, n]) => n > 0)
   process.stdout.write(`Not sent: ${unmapped.length ? unmapped.map(([r, n]) => `${n} ${r}`).join(', ') : 'none'}; ` +
     `cells skipped: ${c.valuesMissing} missing, ${c.valuesUnparseable} not a number; ragged rows: ${c.raggedRows}.\n`)
+  process.stdout.write(`Local times: ${c.localTimesRepeated} repeated (placed by file order), ${c.localTimesNonexistent} nonexistent; ` +
+    `rows out of order ${c.rowsOutOfOrder}, reordered ${c.rowsReordered}; long-row duplicates ${c.pivotDuplicates}.\n`)
   process.stdout.write(summary(replayer.stats))
   return 0
 }
@@ -297,6 +304,14 @@ function untilStopped(durationMs: number | undefined): Promise<void> {
 function statusLine(s: SimStats, connected: number, total: number, simNow: number): string {
   return `sim ${new Date(simNow).toISOString().slice(0, 16)}Z  connected ${connected}/${total}  published ${s.published}  acked ${s.acknowledged}  ` +
     `buffered ${s.buffered}  reconnects ${Math.max(0, s.connects - total)}  commands ${s.commandsReceived}  errors ${s.errors}`
+}
+
+const MB = 1024 * 1024
+
+/** Resident set, V8 heap in use and Buffer memory, so a long run shows whether memory levels off. */
+function memoryText(): string {
+  const m = process.memoryUsage()
+  return `  rss ${Math.round(m.rss / MB)} MB  heap ${Math.round(m.heapUsed / MB)}/${Math.round(m.heapTotal / MB)} MB  buffers ${Math.round(m.arrayBuffers / MB)} MB`
 }
 
 function summary(s: SimStats): string {

@@ -1,8 +1,8 @@
 import { datasetPath } from '../../../test/support.ts'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test } from 'vitest'
 import { parseDelimited } from './csv.ts'
-import { loadDataset, mergeFiles, slug } from './dataset.ts'
+import { type LoadedDataset, type ReplayRow, loadDataset, mergeFiles, slug } from './dataset.ts'
 import { ReplayMappingSchema, loadMapping } from './mapping.ts'
 import { timestampParser } from './timestamp.ts'
 
@@ -52,6 +52,77 @@ describe('shipped mappings on the real data sets', () => {
   })
 })
 
+describe('05 ESB smart meter: long file, newest first, Irish local time', () => {
+  let ds: LoadedDataset
+  let rows: ReplayRow[]
+  beforeAll(() => {
+    ds = loadDataset(`${DATASETS}/05_esb_smart_meter_ireland`, loadMapping(mappingFile('05_esb_smart_meter_ireland')))
+    rows = ds.files[0]!.rows
+  })
+  const at = (iso: string) => rows.find((r) => r.ts === Date.parse(iso))?.readings[0]?.values
+  const countOf = (metric: string) => rows.filter((r) => metric in r.readings[0]!.values).length
+
+  test('every row read; import and export merge into one reading per interval (README: 55,691 rows, 31,783 import, 23,908 export)', () => {
+    expect(ds.devices).toEqual([{ id: 'esb-meter-1', domain: 'energy' }])
+    expect(ds.counts).toMatchObject({
+      files: 1,
+      rows: 55_691,
+      raggedRows: 0,
+      readingsUnmapped: { timestamp_invalid: 0, device_id_invalid: 0, no_values: 0, key_unmapped: 0 },
+      valuesMissing: 0,
+      valuesUnparseable: 0,
+      pivotDuplicates: 0,
+    })
+    expect(countOf('energy_import')).toBe(31_783)
+    expect(countOf('energy_export')).toBe(23_908)
+    // 19 intervals of 3 October 2023 have an export row and no import row.
+    expect(ds.counts.readings).toBe(31_802)
+    expect(rows.every((r) => r.readings.length === 1)).toBe(true)
+    const zeros = rows.flatMap((r) => Object.values(r.readings[0]!.values)).filter((v) => v === 0).length
+    expect(zeros).toBe(19_406)
+  })
+
+  test('replayed oldest first: the newest-first file is sorted and counted', () => {
+    expect(rows[0]!.ts).toBe(Date.parse('2022-12-09T00:00:00Z'))
+    expect(rows.at(-1)!.ts).toBe(Date.parse('2024-10-04T00:00:00Z')) // 04-10-2024 01:00 Irish summer time
+    expect(rows.every((r, i) => i === 0 || r.ts > rows[i - 1]!.ts)).toBe(true)
+    expect(ds.counts.rowsOutOfOrder).toBe(31_801)
+    expect(ds.counts.rowsReordered).toBe(31_802)
+  })
+
+  test('clocks back on 29-10-2023: the repeated 01:00 and 01:30 become four half hours, earlier-in-time as summer time', () => {
+    expect(ds.counts.localTimesRepeated).toBe(8)
+    // In the file the winter-time pair comes first (newest first): import 0.1300 at 01:00 and 0.1265 at 01:30.
+    expect(at('2023-10-29T00:00:00Z')).toEqual({ energy_import: 0.133, energy_export: 0 })
+    expect(at('2023-10-29T00:30:00Z')).toEqual({ energy_import: 0.138, energy_export: 0 })
+    expect(at('2023-10-29T01:00:00Z')).toEqual({ energy_import: 0.13, energy_export: 0 })
+    expect(at('2023-10-29T01:30:00Z')).toEqual({ energy_import: 0.1265, energy_export: 0 })
+    const night = rows.filter((r) => r.ts >= Date.parse('2023-10-28T22:00:00Z') && r.ts <= Date.parse('2023-10-29T03:00:00Z'))
+    expect(night.map((r) => r.ts - night[0]!.ts)).toEqual(night.map((_, i) => i * 1_800_000))
+  })
+
+  test('clocks forward: the local hole (no 01:00 or 01:30) is no gap in time', () => {
+    expect(ds.counts.localTimesNonexistent).toBe(0)
+    for (const day of ['2023-03-26', '2024-03-31']) {
+      const night = rows.filter((r) => r.ts >= Date.parse(`${day}T00:00:00Z`) && r.ts <= Date.parse(`${day}T03:00:00Z`))
+      expect(night.map((r) => r.ts - night[0]!.ts)).toEqual(night.map((_, i) => i * 1_800_000))
+    }
+    expect(at('2024-03-31T00:30:00Z')).toEqual({ energy_import: 0.2665, energy_export: 0 }) // 00:30 GMT
+    expect(at('2024-03-31T01:00:00Z')).toEqual({ energy_import: 0.2535, energy_export: 0 }) // 02:00 IST
+  })
+
+  test('outages stay gaps, as recorded', () => {
+    const gaps = rows.flatMap((r, i) => (i > 0 && r.ts - rows[i - 1]!.ts > 1_800_000 ? [[rows[i - 1]!.ts, r.ts].map((t) => new Date(t).toISOString().slice(0, 16))] : []))
+    expect(gaps).toEqual([
+      ['2023-10-13T07:00', '2023-10-13T08:00'],
+      ['2024-01-23T15:30', '2024-01-24T00:00'],
+      ['2024-02-03T17:30', '2024-02-03T19:00'],
+      ['2024-07-17T17:30', '2024-07-19T00:00'], // README: 2024-07-17 18:30 .. 2024-07-19 01:00 Irish time
+      ['2024-10-02T00:00', '2024-10-02T20:30'],
+    ])
+  })
+})
+
 describe('defects are counted, never fatal', () => {
   test('bad times, bad ids and rows without values are counted by reason', () => {
     const mapping = ReplayMappingSchema.parse({
@@ -60,7 +131,7 @@ describe('defects are counted, never fatal', () => {
     })
     const dir = fileURLToPath(new URL('./fixtures/', import.meta.url))
     const ds = loadDataset(`${dir}defects.csv`, mapping)
-    expect(ds.counts.readingsUnmapped).toEqual({ timestamp_invalid: 2, device_id_invalid: 1, no_values: 2 })
+    expect(ds.counts.readingsUnmapped).toEqual({ timestamp_invalid: 2, device_id_invalid: 1, no_values: 2, key_unmapped: 0 })
     expect(ds.counts.valuesUnparseable).toBe(1)
     expect(ds.counts.readings).toBe(2)
   })

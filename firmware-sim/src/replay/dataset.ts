@@ -4,14 +4,17 @@ import { GridlineError } from '@gridline/core'
 import { DEVICE_ID_PATTERN, METRIC_NAME_PATTERN, defaultCatalogue } from '@gridline/schemas'
 import type { Values } from '../models/index.ts'
 import { parseDelimited } from './csv.ts'
-import type { MetricSourceMapping, ReplayMapping } from './mapping.ts'
-import { timestampParser } from './timestamp.ts'
+import { fileDirection, resolveRepeatedTimes } from './ambiguous-times.ts'
+import type { ReplayMapping, ValueTransform } from './mapping.ts'
+import { timeTextParser } from './timestamp.ts'
+import { zoneResolver } from './zone.ts'
 
 /** Why a reading of a row is not sent. */
 export const UNMAPPED_REASONS = {
-  timestamp_invalid: 'the time cell is empty or does not match the mapping\'s format',
+  timestamp_invalid: 'the time cell is empty, does not match the mapping\'s format, or names a local time that does not exist (clocks going forward)',
   device_id_invalid: 'the device id built from the row does not match the identifier pattern',
   no_values: 'every mapped cell of the device is empty, a missing marker or not a number',
+  key_unmapped: 'long files: the row\'s key cell is not one the mapping\'s pivot names',
 } as const
 export type UnmappedReason = keyof typeof UNMAPPED_REASONS
 
@@ -22,11 +25,21 @@ export class ReplayCounts {
   /** Rows with another number of fields than their header (sent as far as their cells allow). */
   raggedRows = 0
   readings = 0
-  readingsUnmapped: Record<UnmappedReason, number> = { timestamp_invalid: 0, device_id_invalid: 0, no_values: 0 }
+  readingsUnmapped: Record<UnmappedReason, number> = { timestamp_invalid: 0, device_id_invalid: 0, no_values: 0, key_unmapped: 0 }
   /** Cells left out of a reading: empty or a missing marker such as N/A. */
   valuesMissing = 0
   /** Cells left out of a reading: text that is not a number. */
   valuesUnparseable = 0
+  /** Rows whose local time does not exist in the zone (skipped when clocks go forward); also in timestamp_invalid. */
+  localTimesNonexistent = 0
+  /** Rows whose local time occurs twice in the zone (clocks going back), placed by their order in the file. */
+  localTimesRepeated = 0
+  /** Long files: rows repeating a device, time and metric already read; sent as a further reading. */
+  pivotDuplicates = 0
+  /** Readings rows (after long rows are merged) earlier than the row before them in their file. */
+  rowsOutOfOrder = 0
+  /** With `order: time`: rows that sorting moved to another place in their file. */
+  rowsReordered = 0
 }
 
 export interface ReplayReading {
@@ -34,7 +47,7 @@ export interface ReplayReading {
   values: Values
 }
 
-/** One row of a file: its time and the readings it carries (one per mapped device). */
+/** One time of a file and the readings it carries (one per device; long rows of a device and time merged). */
 export interface ReplayRow {
   ts: number
   readings: ReplayReading[]
@@ -63,23 +76,33 @@ export function datasetFiles(path: string, pattern: string): string[] {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
+/** A file row whose time is known: one instant, or two when its local time repeats. */
+interface TimedLine {
+  cells: string[]
+  instants: number[]
+  wallMs: number | undefined
+}
+
 /**
  * Reads and maps every row of the files. Nothing in the data stops the load:
  * each row or cell that cannot be used is counted with its reason. Problems of
  * the mapping itself (an unknown column, domain or metric name) are errors.
  */
 export function loadDataset(path: string, mapping: ReplayMapping, options: { maxRows?: number } = {}): LoadedDataset {
-  const catalogue = defaultCatalogue()
-  for (const d of mapping.devices) {
-    if (!catalogue.hasDomain(d.domain)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": domain "${d.domain}" is not in the catalogue.`)
-    for (const metric of Object.keys(d.metrics)) {
-      if (!METRIC_NAME_PATTERN.test(metric)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": "${metric}" is not a valid metric name.`)
-    }
-  }
+  checkMapping(mapping)
   const counts = new ReplayCounts()
   const devices: ReplayDevice[] = []
   const deviceIndex = new Map<string, number>()
-  const parseTs = timestampParser(mapping.timestamp.format, mapping.timestamp.zone)
+  const deviceOf = (id: string, domain: string): number => {
+    let device = deviceIndex.get(id)
+    if (device === undefined) {
+      device = devices.push({ id, domain }) - 1
+      deviceIndex.set(id, device)
+    }
+    return device
+  }
+  const readTime = timeTextParser(mapping.timestamp.format)
+  const placeInZone = zoneResolver(mapping.timestamp.zone)
   const missing = new Set(mapping.missing)
   const maxRows = options.maxRows ?? Infinity
   const files: LoadedDataset['files'] = []
@@ -98,23 +121,73 @@ export function loadDataset(path: string, mapping: ReplayMapping, options: { max
     const plans = mapping.devices.map((d) => ({
       domain: d.domain,
       id: idTemplate(d.id, column),
-      metrics: Object.entries(d.metrics).map(([metric, source]) => ({ metric, index: column(source.column), source })),
+      metrics: Object.entries(d.metrics ?? {}).map(([metric, source]) => ({ metric, index: column(source.column), source })),
+      pivot: d.pivot && { key: column(d.pivot.key), value: column(d.pivot.value), metrics: new Map(Object.entries(d.pivot.metrics)) },
     }))
-    const rows: ReplayRow[] = []
+
+    const timed: TimedLine[] = []
     for (const cells of lines) {
       if (counts.rows >= maxRows) break
       counts.rows++
       if (cells.length !== header.length) counts.raggedRows++
-      const ts = parseTs(cells[tsColumn] ?? '')
-      if (ts === undefined) {
+      const time = readTime(cells[tsColumn] ?? '')
+      const instants = time === undefined ? [] : 'instant' in time ? [time.instant] : placeInZone(time.wallMs)
+      if (instants.length === 0) {
+        if (time !== undefined) counts.localTimesNonexistent++
         counts.readingsUnmapped.timestamp_invalid += plans.length
         continue
       }
-      const readings: ReplayReading[] = []
+      timed.push({ cells, instants, wallMs: time && 'wallMs' in time ? time.wallMs : undefined })
+    }
+
+    // A repeated local time is told apart by file order, per series: its devices (and pivot key).
+    const repeated = timed.filter((t) => t.instants.length > 1)
+    counts.localTimesRepeated += repeated.length
+    const chosen = resolveRepeatedTimes(repeated.map((t) => ({
+      key: `${t.wallMs}\0${plans.map((p) => `${p.id(t.cells)}\0${p.pivot ? (t.cells[p.pivot.key] ?? '').trim() : ''}`).join('\0')}`,
+      instants: t.instants,
+    })), fileDirection(timed.map((t) => t.instants[0]!)))
+    repeated.forEach((t, i) => { t.instants = [chosen[i]!] })
+
+    const rows: ReplayRow[] = []
+    // Long rows merge per time (one row) and device (one reading); a repeated metric starts a further reading.
+    const pivotRows = new Map<number, ReplayRow>()
+    const pivotWithoutValues = new Set<string>()
+    for (const { cells, instants } of timed) {
+      const ts = instants[0]!
+      const wide: ReplayReading[] = []
       for (const plan of plans) {
         const id = plan.id(cells)
         if (!DEVICE_ID_PATTERN.test(id)) {
           counts.readingsUnmapped.device_id_invalid++
+          continue
+        }
+        if (plan.pivot) {
+          const target = plan.pivot.metrics.get((cells[plan.pivot.key] ?? '').trim())
+          if (!target) {
+            counts.readingsUnmapped.key_unmapped++
+            continue
+          }
+          const value = cellValue(cells[plan.pivot.value], target, missing, counts)
+          if (value === undefined) {
+            pivotWithoutValues.add(`${id}\0${ts}`)
+            continue
+          }
+          let row = pivotRows.get(ts)
+          if (!row) {
+            row = { ts, readings: [] }
+            pivotRows.set(ts, row)
+            rows.push(row)
+          }
+          const device = deviceOf(id, plan.domain)
+          let reading = row.readings.find((r) => r.device === device && !(target.metric in r.values))
+          if (!reading) {
+            if (row.readings.some((r) => r.device === device)) counts.pivotDuplicates++
+            reading = { device, values: {} }
+            row.readings.push(reading)
+            counts.readings++
+          }
+          reading.values[target.metric] = value
           continue
         }
         const values: Values = {}
@@ -130,22 +203,44 @@ export function loadDataset(path: string, mapping: ReplayMapping, options: { max
           counts.readingsUnmapped.no_values++
           continue
         }
-        let device = deviceIndex.get(id)
-        if (device === undefined) {
-          device = devices.push({ id, domain: plan.domain }) - 1
-          deviceIndex.set(id, device)
-        }
-        readings.push({ device, values })
+        wide.push({ device: deviceOf(id, plan.domain), values })
         counts.readings++
       }
-      if (readings.length) rows.push({ ts, readings })
+      if (wide.length) rows.push({ ts, readings: wide })
     }
-    files.push({ name: basename(file), rows })
+    for (const key of pivotWithoutValues) {
+      const [id, ts] = key.split('\0') as [string, string]
+      const device = deviceIndex.get(id)
+      if (device === undefined || !pivotRows.get(Number(ts))?.readings.some((r) => r.device === device)) counts.readingsUnmapped.no_values++
+    }
+    files.push({ name: basename(file), rows: putInOrder(rows, mapping.order, counts) })
   }
   return { devices, files, counts }
 }
 
-function cellValue(raw: string | undefined, source: MetricSourceMapping, missing: Set<string>, counts: ReplayCounts): number | boolean | undefined {
+/** Counts rows recorded out of order and, with `order: time`, sorts them (stably, so repeats keep their file order). */
+function putInOrder(rows: ReplayRow[], order: ReplayMapping['order'], counts: ReplayCounts): ReplayRow[] {
+  let outOfOrder = 0
+  for (let i = 1; i < rows.length; i++) if (rows[i]!.ts < rows[i - 1]!.ts) outOfOrder++
+  counts.rowsOutOfOrder += outOfOrder
+  if (order === 'recorded' || outOfOrder === 0) return rows
+  const sorted = rows.map((row, index) => ({ row, index })).sort((a, b) => a.row.ts - b.row.ts || a.index - b.index)
+  sorted.forEach((s, i) => { if (s.index !== i) counts.rowsReordered++ })
+  return sorted.map((s) => s.row)
+}
+
+function checkMapping(mapping: ReplayMapping): void {
+  const catalogue = defaultCatalogue()
+  for (const d of mapping.devices) {
+    if (!catalogue.hasDomain(d.domain)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": domain "${d.domain}" is not in the catalogue.`)
+    const metrics = [...Object.keys(d.metrics ?? {}), ...Object.values(d.pivot?.metrics ?? {}).map((m) => m.metric)]
+    for (const metric of metrics) {
+      if (!METRIC_NAME_PATTERN.test(metric)) throw new GridlineError('GRIDLINE_CONFIG_INVALID', `Mapping device "${d.id}": "${metric}" is not a valid metric name.`)
+    }
+  }
+}
+
+function cellValue(raw: string | undefined, source: ValueTransform, missing: Set<string>, counts: ReplayCounts): number | boolean | undefined {
   let text = (raw ?? '').trim()
   if (missing.has(text)) {
     counts.valuesMissing++

@@ -45,3 +45,18 @@ test('paced replay with --shift-to-now: the first row lands now, later rows foll
   expect(telemetry[1]!.ts - telemetry[0]!.ts).toBe(300_000)
   expect(result.shiftMs).toBe(telemetry[0]!.ts - Date.parse('2014-08-01T05:50:00Z'))
 })
+
+test('replays the newest ESB meter intervals into a broker oldest first, import and export in one reading', async () => {
+  // The file is newest first: its first 600 rows are the last 300 intervals, import and export interleaved.
+  const dataset = loadDataset(datasetPath('05_esb_smart_meter_ireland'), mapping('05_esb_smart_meter_ireland'), { maxRows: 600 })
+  expect(dataset.counts.readings).toBeGreaterThanOrEqual(300)
+  const result = await new Replayer({ url: broker.url, dataset, asFastAsPossible: true }).run(5_000)
+  const telemetry = broker.messages.filter((m) => m.topic === 'telemetry/energy/esb-meter-1')
+    .map((m) => JSON.parse(m.payload) as { ts: number; seq: number; values: Record<string, number> })
+  expect(result.readingsSent).toBe(dataset.counts.readings)
+  expect(telemetry).toHaveLength(dataset.counts.readings)
+  expect(telemetry.map((t) => t.seq)).toEqual(telemetry.map((_, i) => i))
+  expect(telemetry.every((t, i) => i === 0 || t.ts > telemetry[i - 1]!.ts)).toBe(true)
+  // 04-10-2024 01:00 Irish summer time, the file's first line.
+  expect(telemetry.at(-1)).toEqual({ ts: Date.parse('2024-10-04T00:00:00Z'), seq: telemetry.length - 1, values: { energy_export: 0, energy_import: 0.161 } })
+})

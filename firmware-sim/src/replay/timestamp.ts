@@ -1,11 +1,15 @@
+import { zoneResolver } from './zone.ts'
+
+/** A time cell read: an instant when the text carries its offset, else a wall-clock time to place in the mapping's zone. */
+export type TimeText = { instant: number } | { wallMs: number }
+
 /**
- * Parses a data set's time column. `format` is `iso` (RFC 3339 / ISO 8601; a
- * value without an offset takes `zone`) or a pattern of the tokens YYYY, YY,
- * MM, DD, HH, mm, ss (and literal characters), read in `zone`, a fixed offset
- * such as `Z` or `+07:00`. Returns epoch ms, or undefined when the text does not fit.
+ * Reads a data set's time column. `format` is `iso` (RFC 3339 / ISO 8601,
+ * with or without an offset) or a pattern of the tokens YYYY, YY, MM, DD, HH,
+ * mm, ss (and literal characters). A wall-clock value is returned as the epoch
+ * ms it would be in UTC. Undefined when the text does not fit.
  */
-export function timestampParser(format: string, zone = 'Z'): (text: string) => number | undefined {
-  const offsetMs = parseOffset(zone)
+export function timeTextParser(format: string): (text: string) => TimeText | undefined {
   if (format === 'iso') {
     return (text) => {
       const t = text.trim()
@@ -13,7 +17,7 @@ export function timestampParser(format: string, zone = 'Z'): (text: string) => n
       const hasOffset = /(Z|z|[+-]\d{2}:?\d{2})$/.test(t)
       const ms = Date.parse(hasOffset ? t : t.replace(' ', 'T') + 'Z')
       if (Number.isNaN(ms)) return undefined
-      return hasOffset ? ms : ms - offsetMs
+      return hasOffset ? { instant: ms } : { wallMs: ms }
     }
   }
   const tokens: string[] = []
@@ -37,13 +41,22 @@ export function timestampParser(format: string, zone = 'Z'): (text: string) => n
     // Date.UTC rolls 31 April over into May; a day that does not exist is not a timestamp.
     const check = new Date(ms)
     if (check.getUTCMonth() !== MM - 1 || check.getUTCDate() !== DD || HH > 23 || mm > 59 || ss > 59) return undefined
-    return ms - offsetMs
+    return { wallMs: ms }
   }
 }
 
-function parseOffset(zone: string): number {
-  if (zone === 'Z' || zone === 'UTC') return 0
-  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)
-  if (!m) throw new Error(`Time zone "${zone}" must be Z or a fixed offset such as +07:00.`)
-  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000
+/**
+ * Parses a time cell to epoch ms, placing wall-clock times in `zone` (see
+ * zone.ts). A local time that occurs twice gives its earlier instant; one that
+ * does not exist gives undefined. The loader resolves repeated times by their
+ * order in the file instead (see ambiguous-times.ts).
+ */
+export function timestampParser(format: string, zone = 'Z'): (text: string) => number | undefined {
+  const read = timeTextParser(format)
+  const resolve = zoneResolver(zone)
+  return (text) => {
+    const t = read(text)
+    if (!t) return undefined
+    return 'instant' in t ? t.instant : resolve(t.wallMs)[0]
+  }
 }

@@ -198,9 +198,9 @@ function overloadRows(rounds: OverloadRound[]): SummaryRow[] {
   first.forEach((l, i) => {
     const name = `overload ${l.level}x`
     const acked = rounds.map((r) => levelOf(r, i)?.ackedPerSecond ?? NaN)
-    out.push(row(`${name} ack rate during load`, 'msg/s', acked, ratioOf('ingest-single', acked, rounds.map((r) => r.ingestSingle.ackedPerSecond))))
+    out.push(row(`${name} ack rate during load`, 'msg/s', acked, ratioOf('the 1x rate', acked, rounds.map((r) => r.overload.baseRate))))
     const rss = rounds.map((r) => (levelOf(r, i)?.observed.rssPeakBytes ?? NaN) / 2 ** 20)
-    out.push(row(`${name} peak RSS`, 'MiB', rss, ratioOf('ingest-single peak RSS', rss, rounds.map((r) => r.overload.oneXRssPeakBytes / 2 ** 20))))
+    out.push(row(`${name} peak RSS`, 'MiB', rss, ratioOf('1x peak RSS', rss, rounds.map((r) => r.overload.oneXRssPeakBytes / 2 ** 20))))
     out.push(row(`${name} drain time`, 's', rounds.map((r) => {
       const x = levelOf(r, i)
       return x && x.drained && x.drainMs !== null ? x.drainMs / 1000 : NaN
@@ -336,7 +336,7 @@ function overloadFindings(r: OverloadRound, out: string[]): void {
     const at = `round ${r.round} overload ${l.level}x`
     if (l.publishedPerSecond < 0.95 * l.askedRate) {
       out.push(`${at}: the load generators published ${fmt(l.publishedPerSecond)} msg/s of the ${fmt(l.askedRate)} msg/s asked (${count(l.behind)} due messages fell behind schedule), ` +
-        `so the offered load was ${fmtRatio(l.publishedPerSecond / o.baseRate)}x ingest-single, not ${l.level}x.`)
+        `so the offered load was ${fmtRatio(l.publishedPerSecond / o.baseRate)}x the 1x rate, not ${l.level}x.`)
     }
     if (l.deferredAtCap > 0) out.push(`${at}: ${count(l.deferredAtCap)} due messages were not sent because every connection had ${l.maxInflightPerConnection} unacknowledged: the in-flight cap paced the load.`)
     if (l.skippedMemoryGuard > 0) out.push(`${at}: ${count(l.skippedMemoryGuard)} due messages were skipped while a load generator's RSS was above its memory guard.`)
@@ -352,7 +352,8 @@ function overloadFindings(r: OverloadRound, out: string[]): void {
     if (l.metricsScrapesFailed > 0) out.push(`${at}: ${l.metricsScrapesFailed} scrapes of /metrics failed or took over 5 s.`)
     const peak = l.observed.peakPendingRows
     if (o.maxPendingRows !== null && peak !== null && peak > 2 * o.maxPendingRows) {
-      out.push(`${at}: pending rows peaked at ${count(peak)}, past the shedding limit (2 x ingest.maxPendingRows = ${fmt(2 * o.maxPendingRows)}).`)
+      out.push(`${at}: pending rows peaked at ${count(peak)}, ${fmtRatio(peak / o.maxPendingRows)} x ingest.maxPendingRows (${fmt(o.maxPendingRows)}): ` +
+        'what connections had sent before the gate held their acknowledgements still arrives; publishes are shed only past ingest.shedAtPendingRows.')
     }
     if (!l.backpressureSeen && l.peakClientBacklog > (peak ?? 0) && l.ackedPerSecond < l.publishedPerSecond * 0.95) {
       out.push(`${at}: gridline_ingest_backpressure stayed 0 while the clients held up to ${count(l.peakClientBacklog)} unacknowledged messages ` +
@@ -533,7 +534,7 @@ function overloadSection(record: RunRecord): string[] {
   const memoryLine = memory.map(({ r, v }) => {
     const levels = r.overload.levels
     return `round ${r.round}: ${mib(levels[levels.length - 1]!.observed.rssPeakBytes)} at ${hi.level}x = ${fmtRatio(v.ratio)} x the ${mib(levels[0]!.observed.rssPeakBytes)} at ${lo.level}x ` +
-      `(ingest-single at 1x: ${mib(r.overload.oneXRssPeakBytes)})${v.inconclusive ? `, **inconclusive**: ${v.inconclusive}` : ''}`
+      `(1x, closed loop: ${mib(r.overload.oneXRssPeakBytes)})${v.inconclusive ? `, **inconclusive**: ${v.inconclusive}` : ''}`
   }).join('; ')
   const lostLine = rounds.flatMap((r) => r.overload.levels.map((l) =>
     `round ${r.round} ${l.level}x: ${count(l.ackedReadings)} acknowledged, ${count(l.storedRows)} stored, ${count(l.ackedMissing)} acknowledged and missing`)).join('; ')
@@ -543,7 +544,8 @@ function overloadSection(record: RunRecord): string[] {
   return [
     '## Overload',
     '',
-    `Open-loop load at ${s.overloadLevels.map((l) => `${l}x`).join(' and ')} each round's ingest-single rate, on the same ${s.singleConnections} connections, 1 reading per QoS 1 message, ` +
+    `Open-loop load at ${s.overloadLevels.map((l) => `${l}x`).join(' and ')} the 1x rate, on the same ${s.singleConnections} connections as ingest-single, ${s.overloadReadingsPerMessage} reading(s) per QoS 1 message; ` +
+      `the 1x rate is that message shape's closed-loop rate on the same service, measured just before (${rounds.map((r) => `round ${r.round}: ${fmt(r.overload.baseRate)} msg/s = ${fmt(r.overload.baseRate * r.overload.readingsPerMessage)} readings/s`).join(', ')}), ` +
       `for ${fmt(s.overloadOfferMs / 1000)} s each; then no new messages and up to ${fmt(s.overloadDrainTimeoutMs / 1000)} s for every PUBACK. ` +
       'Messages are due at the fixed rate whatever the acks do: the per-connection in-flight cap is set to what a connection is due in the whole level (at least ' +
       `${fmt(s.overloadMinInflight)}), so unacknowledged messages pile up in mqtt.js and the socket buffers. Drain time runs from the end of the offered load to the last PUBACK. ` +
@@ -564,7 +566,7 @@ function overloadSection(record: RunRecord): string[] {
     '',
     `- **memory bounded: ${memoryPass ? 'pass' : 'FAIL'}** (peak RSS at ${hi.level}x <= ${MEMORY_BOUND_FACTOR} x peak RSS at ${lo.level}x): ${memoryLine}.`,
     `- **nothing acknowledged lost: ${lostPass ? 'pass' : 'FAIL'}** (every acknowledged reading is in the database): ${lostLine}.`,
-    `- Offered load actually published, as a multiple of ingest-single: ${offered}. The load generators share the machine with the service and PostgreSQL; ` +
+    `- Offered load actually published, as a multiple of the 1x rate: ${offered}. The load generators share the machine with the service and PostgreSQL; ` +
       'where they fell short of the asked rate the level is milder than its name (see the findings).',
     `- Load generators' own memory: peak RSS ${rounds.flatMap((r) => r.overload.levels.map((l) => `${l.level}x: ${l.loadPeakRssBytes.map(mib).join(' + ')}`)).join(', ')} ` +
       `(each skips due messages rather than queue more while its RSS is above ${mib(s.overloadGeneratorMemoryBytes)}).`,

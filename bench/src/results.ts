@@ -30,6 +30,8 @@ export interface BenchSettings {
   sampleIntervalMs: number
   /** Overload levels, as multiples of the round's ingest-single rate. */
   overloadLevels: number[]
+  /** Readings per message of the overload load; its 1x rate is measured closed loop with the same shape. */
+  overloadReadingsPerMessage: number
   /** How long each overload level offers its load. */
   overloadOfferMs: number
   /** After the offered load, the longest wait for every PUBACK (or the connection's close). */
@@ -323,7 +325,9 @@ export interface OverloadLevel {
 }
 
 export interface OverloadResult {
-  /** The round's ingest-single rate the levels multiply. */
+  /** Readings per QoS 1 message of the overload load (settings.overloadReadingsPerMessage). */
+  readingsPerMessage: number
+  /** The 1x rate the levels multiply: closed-loop msg/s of that message shape on the same service and connections. */
   baseRate: number
   /** The service's ingest.maxPendingRows: the backpressure gauge rises at it (shedding has its own limit, ingest.shedAtPendingRows). */
   maxPendingRows: number | null

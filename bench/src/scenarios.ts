@@ -200,7 +200,15 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
           const rate = ingestSingle.ackedPerSecond / 2
           progress(`round ${round}: ack-latency at ${Math.round(rate)} msg/s`)
           ackLatency = await runWindow(service, serviceLoad, singlePaced(s, rate), rate, db)
-          if (withOverload) overload = await measureOverload(ctx, service, serviceLoad, db, ingestSingle, round)
+          if (withOverload) {
+            let base = ingestSingle
+            if (s.overloadReadingsPerMessage !== 1) {
+              await db.reset()
+              progress(`round ${round}: overload 1x: closed loop, ${s.overloadReadingsPerMessage} readings a message`)
+              base = await runWindow(service, serviceLoad, { ...singleClosedLoop(s), readingsPerMessage: s.overloadReadingsPerMessage }, null, db)
+            }
+            overload = await measureOverload(ctx, service, serviceLoad, db, base, round)
+          }
         } finally {
           await serviceLoad.stop()
         }
@@ -227,10 +235,10 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
  * stored rows are counted by each device's timestamps of the level, so a
  * level that did not drain cannot blur the next one's count.
  */
-async function measureOverload(ctx: RunContext, service: Target, load: LoadSet, db: BenchDatabase, single: WindowSummary, round: number): Promise<OverloadResult> {
+async function measureOverload(ctx: RunContext, service: Target, load: LoadSet, db: BenchDatabase, oneX: WindowSummary, round: number): Promise<OverloadResult> {
   const s = ctx.settings
-  const baseRate = single.ackedPerSecond
-  const oneXRssPeakBytes = single.observed.rssPeakBytes
+  const baseRate = oneX.ackedPerSecond
+  const oneXRssPeakBytes = oneX.observed.rssPeakBytes
   const levels: OverloadLevel[] = []
   for (const level of s.overloadLevels) {
     if ((await service.pendingRows()) === 0) await db.reset()
@@ -238,14 +246,14 @@ async function measureOverload(ctx: RunContext, service: Target, load: LoadSet, 
     progress(`round ${round}: overload ${level}x at ${Math.round(askedRate)} msg/s for ${s.overloadOfferMs / 1000} s, then drain`)
     levels.push(await runOverloadLevel(ctx, service, load, db, level, askedRate, oneXRssPeakBytes))
   }
-  return { baseRate, maxPendingRows: service.maxPendingRows, oneXRssPeakBytes, levels }
+  return { readingsPerMessage: s.overloadReadingsPerMessage, baseRate, maxPendingRows: service.maxPendingRows, oneXRssPeakBytes, levels }
 }
 
 async function runOverloadLevel(ctx: RunContext, target: Target, load: LoadSet, db: BenchDatabase, level: number, askedRate: number, oneXRssPeakBytes: number): Promise<OverloadLevel> {
   const s = ctx.settings
   const phase: OverloadPhase = {
     kind: 'overload',
-    readingsPerMessage: 1,
+    readingsPerMessage: s.overloadReadingsPerMessage,
     ratePerSecond: askedRate / s.loadProcesses,
     maxInflight: openLoopInflightCap(askedRate, s.singleConnections, s.overloadOfferMs, s.overloadMinInflight),
     offerMs: s.overloadOfferMs,

@@ -88,7 +88,8 @@ async function start(body: unknown): Promise<StartResult> {
       log: { level: 'warn' },
       // Measure other pipeline settings without editing code, e.g. '{"writers": 4}'.
       ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
-      ...(request.processors ? { processors: request.processors } : {}),
+      // The processors likewise, e.g. '{"indicators": {"enabled": false}}'.
+      processors: request.processors ?? JSON.parse(process.env.GRIDLINE_BENCH_PROCESSORS ?? '{}') as Record<string, unknown>,
     }), logger)
     watchBackpressure(service)
     const ports = await service.start()

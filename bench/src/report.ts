@@ -93,6 +93,13 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
   if (all('pipeline')) pipelineRows('pipeline', (r) => r.pipeline)
   if (all('pipelineProcessors')) {
     pipelineRows(`pipeline-processors (stage: ${PROCESS_STAGE_NAME})`, (r) => r.pipelineProcessors)
+    if (all('pipeline')) {
+      // Per round, side by side: what the processors cost of validate-and-write's throughput.
+      const kept = rounds.map((r) => r.pipelineProcessors!.readingsPerSecond / r.pipeline!.readingsPerSecond)
+      const ok = kept.every((k) => k >= 0.75)
+      out.push(row('pipeline-processors / pipeline (throughput kept with every processor on)', 'x', kept, null,
+        { text: '>= 0.75 (processors cost at most 25%)', pass: ok }))
+    }
   }
 
   if (all('broker')) {

@@ -186,6 +186,8 @@ function registeredDevices(directory: LiveDeviceDirectory | null): DeviceInfo[] 
  * Device lookups run per reading in several processors: one DeviceInfo per
  * device, kept until the registry says the device changed.
  */
+const MAX_CACHED_DEVICES = 200_000
+
 function cachedLookup(directory: LiveDeviceDirectory | null): DeviceLookup {
   const cache = new Map<string, DeviceInfo | undefined>()
   directory?.onAnyChange((deviceId) => cache.delete(deviceId))
@@ -194,8 +196,10 @@ function cachedLookup(directory: LiveDeviceDirectory | null): DeviceLookup {
     if (info === undefined && !cache.has(deviceId)) {
       const device = directory?.get(deviceId)
       info = device && device.kind === 'device' && device.domain ? { id: device.id, domain: device.domain, metadata: device.metadata } : undefined
-      // Unknown devices are looked up again next time: they may be registered meanwhile.
-      if (info) cache.set(deviceId, info)
+      // Unknown devices are cached too: registering one later notifies, which drops the entry.
+      // Bounded: with auth none any id can appear.
+      if (cache.size >= MAX_CACHED_DEVICES) cache.clear()
+      cache.set(deviceId, info)
     }
     return info
   }

@@ -47,6 +47,9 @@ export interface RunnerOptions {
   scheduler?: SchedulerLike
 }
 
+/** Event time the watermark must move before the processors are told (see runIndicatorProcessors). */
+const WATERMARK_STEP_MS = 1_000
+
 /**
  * Runs processors over committed readings. The watermark is the newest event time
  * seen minus the allowed lateness; while no reading arrives it advances with the
@@ -68,9 +71,15 @@ export function runIndicatorProcessors(processors: readonly IndicatorProcessor[]
       const batch = out.splice(0, out.length)
       for (const event of batch) subscriber.next(event)
     }
+    // The watermark moves on with nearly every reading; handing each step to
+    // every processor cost more than the readings themselves. Windows are
+    // minutes to a day long, so processors see it in steps of a second.
+    let handedOn = -Infinity
     const advance = (next: number): void => {
       if (next <= watermark) return
       watermark = next
+      if (watermark - handedOn < WATERMARK_STEP_MS && watermark !== Infinity) return
+      handedOn = watermark
       for (const p of processors) p.onWatermark(watermark, out)
     }
 

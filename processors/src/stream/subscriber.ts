@@ -77,17 +77,28 @@ export class HubSubscriber {
   /** Queues an event; false when the queue passed its hard bound (the hub then drops the subscriber). */
   offer(event: StreamEvent): boolean {
     const rateLimited = this.limits.maxEventsPerSecond > 0
-    const key = rateLimited || this.decimating ? conflationKey(event) : undefined
-    if (key === undefined) {
+    let primary: string | undefined
+    let secondary = ''
+    if (rateLimited || this.decimating) {
+      // Readings are most of the traffic: their key without a tuple per event.
+      if (event.kind === 'reading') {
+        primary = event.deviceId
+        secondary = event.metric
+      } else {
+        const key = conflationKey(event)
+        if (key !== undefined) [primary, secondary] = key
+      }
+    }
+    if (primary === undefined) {
       this.fifo.push(event)
     } else {
-      let inner = this.latest.get(key[0])
+      let inner = this.latest.get(primary)
       if (inner === undefined) {
         inner = new Map()
-        this.latest.set(key[0], inner)
+        this.latest.set(primary, inner)
       }
       const size = inner.size
-      inner.set(key[1], event)
+      inner.set(secondary, event)
       if (inner.size === size) this.decimated[rateLimited && !this.decimating ? 'rate' : 'backlog']++
       else this.latestSize++
     }

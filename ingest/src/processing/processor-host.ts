@@ -56,6 +56,9 @@ export class ProcessorHost {
   /** The live stream: what dashboards, Node-RED and other in-process consumers subscribe to. */
   readonly hub: StreamHub
   private readonly readings$ = new Subject<Reading>()
+  /** Only the readings of metrics an enabled indicator reads: most readings are of others. */
+  private readonly indicatorReadings$ = new Subject<Reading>()
+  private readonly indicatorMetrics: ReadonlySet<string>
   private readonly subscriptions: Subscription[] = []
   private readonly lookup: DeviceLookup
   private stopGaps: (() => Promise<void>) | undefined
@@ -81,6 +84,7 @@ export class ProcessorHost {
       })
       : null
     this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup, scheduler }) : null
+    this.indicatorMetrics = this.indicators?.metrics ?? new Set()
     this.hub = new StreamHub({ lookup: this.lookup, logger: deps.logger })
     this.alarms = config.alarms.enabled
       ? createAlarmEngine(config.alarms, {
@@ -111,9 +115,9 @@ export class ProcessorHost {
       await this.alarms.start()
       this.subscriptions.push(this.alarms.events.subscribe((event) => this.onAlarm(event)))
     }
-    if (this.rollups) this.follow('rollups', this.rollups.operator, (event) => this.hub.publish(event))
+    if (this.rollups) this.follow('rollups', this.readings$, this.rollups.operator, (event) => this.hub.publish(event))
     if (this.indicators) {
-      this.follow('indicators', this.indicators.operator, (event) => {
+      this.follow('indicators', this.indicatorReadings$, this.indicators.operator, (event) => {
         this.alarms?.onIndicator(event)
         this.hub.publish(event)
       })
@@ -140,7 +144,13 @@ export class ProcessorHost {
       this.alarms?.onReadings(readings)
       this.hub.publishReadings(readings)
       const readings$ = this.readings$
-      for (let i = 0; i < readings.length; i++) readings$.next(readings[i]!)
+      const indicatorReadings$ = this.indicatorReadings$
+      const indicatorMetrics = this.indicatorMetrics
+      for (let i = 0; i < readings.length; i++) {
+        const reading = readings[i]!
+        readings$.next(reading)
+        if (indicatorMetrics.has(reading.metric)) indicatorReadings$.next(reading)
+      }
     } finally {
       this.clock.batchNow = undefined
     }
@@ -149,6 +159,7 @@ export class ProcessorHost {
   /** Completes the streams and writes what the rollups still hold. */
   async stop(): Promise<void> {
     this.readings$.complete()
+    this.indicatorReadings$.complete()
     await this.rollups?.flush()
     await this.alarms?.stop()
     for (const s of this.subscriptions) s.unsubscribe()
@@ -162,8 +173,8 @@ export class ProcessorHost {
     for (const m of alarmBrokerMessages(event)) this.brokerPublish(m.topic, m.payload, m.retain)
   }
 
-  private follow<E extends RollupEvent | IndicatorEvent>(name: string, operator: (source: Observable<Reading>) => Observable<E>, next: (event: E) => void): void {
-    const subscribe = (): Subscription => operator(this.readings$).subscribe({
+  private follow<E extends RollupEvent | IndicatorEvent>(name: string, source: Observable<Reading>, operator: (source: Observable<Reading>) => Observable<E>, next: (event: E) => void): void {
+    const subscribe = (): Subscription => operator(source).subscribe({
       next,
       error: (err: unknown) => {
         this.deps.logger.error({ err, processor: name }, 'A processor failed; restarting it with fresh state.')

@@ -21,6 +21,8 @@ export interface Indicators {
   /** Committed readings in, indicator events out. Subscribe once per pipeline. */
   operator: OperatorFunction<Reading, IndicatorEvent>
   stats: IndicatorStats
+  /** The metrics the enabled indicators read: a caller may leave other readings out. */
+  metrics: ReadonlySet<string>
 }
 
 /**
@@ -52,5 +54,5 @@ export function createIndicators(config: IndicatorsConfig, deps: IndicatorDeps):
     // Fresh processor state per subscription (the operator may be reused in tests).
     return defer(() => runIndicatorProcessors(build(), options)(source))
   }
-  return { operator, stats }
+  return { operator, stats, metrics: new Set(build().flatMap((p) => p.metrics)) }
 }

@@ -31,6 +31,7 @@ const HISTORY_MS = 36 * HOUR_MS
  */
 export class AirQualityProcessor implements IndicatorProcessor {
   readonly name = 'air-quality'
+  readonly metrics: readonly string[] = POLLUTANTS
   private readonly sensors = new Map<string, SensorState>()
   /** Hour start -> sensors with readings in it, so closing costs nothing per reading. */
   private readonly openHours = new Map<number, Set<string>>()

@@ -14,6 +14,7 @@ interface Gauge { times: number[]; values: number[]; level: FloodLevelName | und
  */
 export class FloodProcessor implements IndicatorProcessor {
   readonly name = 'flood'
+  get metrics(): readonly string[] { return [this.config.levelMetric] }
   private readonly gauges = new Map<string, Gauge>()
 
   constructor(private readonly config: FloodConfig, private readonly stats: IndicatorStats) {}

@@ -17,6 +17,7 @@ interface Lamp { circuit: string | undefined; lastTime: number; lastPower: numbe
  */
 export class LightingProcessor implements IndicatorProcessor {
   readonly name = 'lighting'
+  readonly metrics = ['power', 'lamp_on', 'lamp_fault']
   private readonly lamps = new Map<string, Lamp>()
   private readonly nightCache = new Map<number, NightSpan | null>()
   private readonly openNights = new Map<number, NightSpan>()

@@ -28,6 +28,8 @@ export function createIndicatorStats(): IndicatorStats {
  */
 export interface IndicatorProcessor {
   readonly name: string
+  /** The metrics it reads; other readings need not reach it. */
+  readonly metrics: readonly string[]
   onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void
   /** `watermark` may be Infinity when the input completed: close everything. */
   onWatermark(watermark: number, out: IndicatorEvent[]): void

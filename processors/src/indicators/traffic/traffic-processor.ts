@@ -20,6 +20,7 @@ interface Interval {
  */
 export class TrafficProcessor implements IndicatorProcessor {
   readonly name = 'traffic'
+  readonly metrics = ['avg_speed', 'occupancy', 'vehicle_count']
   /** Interval start -> segment -> sums. */
   private readonly open = new Map<number, Map<string, Interval>>()
   private closedBefore = -Infinity

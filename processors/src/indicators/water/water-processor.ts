@@ -16,6 +16,7 @@ interface Tank { times: number[]; values: number[]; nextEmit: number; device: De
  */
 export class WaterProcessor implements IndicatorProcessor {
   readonly name = 'water'
+  get metrics(): readonly string[] { return ['flow', 'pressure', this.config.tankMetric] }
   private readonly nights = new Map<number, Night>()
   private readonly areas = new Map<string, BurstArea>()
   private readonly tanks = new Map<string, Tank>()

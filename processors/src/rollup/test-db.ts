@@ -1,24 +1,7 @@
-import pg from 'pg'
-import { migrate } from '../../../ingest/src/storage/schema.ts'
-import { pgSqlClient } from '../../../ingest/src/storage/sql-client.ts'
-import { type TestDatabase, createTestDatabase } from '../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase } from '../../../test/support.ts'
 
-/**
- * A fresh database with the full schema (telemetry, then the processors'
- * migrations), for this folder's integration tests. Test-only: the ingest
- * import points against the workspace arrow and never ships.
- */
-export async function migratedTestDatabase(): Promise<TestDatabase> {
-  const db = await createTestDatabase()
-  const client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-  try {
-    await migrate(pgSqlClient(client))
-  } finally {
-    await client.end()
-  }
-  return db
-}
+/** A fresh database with the full schema (telemetry, then the processors' migrations). */
+export const migratedTestDatabase = createMigratedTestDatabase
 
 /** Inserts committed telemetry rows directly, as the writer would have. */
 export async function insertTelemetry(db: TestDatabase, rows: { time: number; deviceId: string; metric: string; value: number; quality?: number }[]): Promise<void> {

@@ -132,20 +132,13 @@ export class Target implements Observed {
   }
 
   /** Folds samples, the service's /metrics and its log complaints into one observation. */
-  async observe({ samples, missed }: Sampled): Promise<TargetObservation> {
-    const rss = samples.map((x) => x.sample.rssBytes)
+  async observe(sampled: Sampled): Promise<TargetObservation> {
+    const { samples } = sampled
     const pending = samples.map((x) => x.sample.pendingRows).filter((n): n is number => n !== null)
-    // The first sample's CPU covers the idle time before the phase: leave it out of the mean.
-    const cpu = samples.slice(1).map((x) => x.sample.cpuPercent)
     const complaints = this.log.complaintsOf(this.logName)
     return {
-      samples: samples.length,
-      missedSamples: missed,
-      rssStartBytes: rss[0] ?? NaN,
-      rssPeakBytes: rss.length > 0 ? Math.max(...rss) : NaN,
-      rssEndBytes: rss[rss.length - 1] ?? NaN,
+      ...processObservation(sampled),
       heapUsedPeakBytes: samples.length > 0 ? Math.max(...samples.map((x) => x.sample.heapUsedBytes)) : NaN,
-      meanCpuPercent: cpu.length > 0 ? sum(cpu) / cpu.length : NaN,
       slowestSampleAnswerMs: samples.length > 0 ? Math.max(...samples.map((x) => x.answeredInMs)) : NaN,
       loopDelayP99Ms: median(samples.slice(1).map((x) => x.sample.loopDelayP99Ms)),
       loopDelayMaxMs: samples.length > 1 ? Math.max(...samples.slice(1).map((x) => x.sample.loopDelayMaxMs)) : NaN,
@@ -269,3 +262,18 @@ export function concat(arrays: Float64Array[]): Float64Array {
   return out
 }
 
+
+/** What any sampled process shows: sample counts, RSS at start, peak and end, and mean CPU. */
+export function processObservation({ samples, missed }: Sampled): Pick<TargetObservation, 'samples' | 'missedSamples' | 'rssStartBytes' | 'rssPeakBytes' | 'rssEndBytes' | 'meanCpuPercent'> {
+  const rss = samples.map((x) => x.sample.rssBytes)
+  // The first sample's CPU covers the idle time before the phase: leave it out of the mean.
+  const cpu = samples.slice(1).map((x) => x.sample.cpuPercent)
+  return {
+    samples: samples.length,
+    missedSamples: missed,
+    rssStartBytes: rss[0] ?? NaN,
+    rssPeakBytes: rss.length > 0 ? Math.max(...rss) : NaN,
+    rssEndBytes: rss[rss.length - 1] ?? NaN,
+    meanCpuPercent: cpu.length > 0 ? sum(cpu) / cpu.length : NaN,
+  }
+}

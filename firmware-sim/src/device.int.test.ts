@@ -80,6 +80,21 @@ describe('a simulated device on a real broker', () => {
     expect(on('telemetry/water/pump-cmd').at(-1)!.values).toMatchObject({ pump_on: false, flow: 0 })
   })
 
+  test('a command delivered twice is answered twice and carried out once; an expired one is rejected', async () => {
+    const s = await startOne('street_light', 'lamp-twice')
+    await waitFor(() => on('telemetry/lighting/lamp-twice').length >= 1, 5_000, 'a reading')
+    const dim = JSON.stringify({ id: 'd-1', action: 'dim', params: { level: 30 } })
+    await broker.observer.publishAsync('commands/lighting/lamp-twice', dim, { qos: 1 })
+    await broker.observer.publishAsync('commands/lighting/lamp-twice', dim, { qos: 1 })
+    await broker.observer.publishAsync('commands/lighting/lamp-twice', JSON.stringify({ id: 'd-2', action: 'dim', params: { level: 90 }, expiresAt: new Date(Date.now() - 1000).toISOString() }), { qos: 1 })
+    await waitFor(() => on('replies/lighting/lamp-twice').length >= 3, 5_000, 'three replies')
+    const replies = on('replies/lighting/lamp-twice')
+    expect(replies.map((r) => [r.id, r.status])).toEqual([['d-1', 'ok'], ['d-1', 'ok'], ['d-2', 'rejected']])
+    expect(replies[1]).toEqual(replies[0])
+    expect(replies[2]!.detail).toMatch(/expired/)
+    expect(s.stats.replies.ok).toBe(1)
+  })
+
   test('a clean stop publishes the offline status with a time', async () => {
     const s = await startOne('air_quality', 'aq-stop')
     await waitFor(() => on('status/environment/aq-stop').length >= 1, 5_000, 'the online status')

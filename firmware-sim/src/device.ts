@@ -1,12 +1,12 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { deviceTopic } from '@gridline/schemas'
+import { commandTopic, deviceTopic, replyTopic } from '@gridline/schemas'
 import type { Emission } from './device-simulation.ts'
 import type { CommandOutcome } from './models/index.ts'
 import type { SimStats } from './stats.ts'
 
 export const statusTopic = (domain: string, id: string): string => `status/${domain}/${id}`
-export const commandTopic = (domain: string, id: string): string => `commands/${domain}/${id}`
-export const replyTopic = (domain: string, id: string): string => `replies/${domain}/${id}`
+// The command topics are part of the wire contract: one definition, in @gridline/schemas.
+export { commandTopic, replyTopic }
 
 /** Who a device is on the network and how it answers commands. */
 export interface DeviceIdentity {
@@ -180,6 +180,9 @@ export class SimulatedDevice {
     }, delay)
   }
 
+  /** Replies to the last commands, by id, so a command delivered twice is answered twice but carried out once. */
+  private readonly recentReplies = new Map<string, string>()
+
   private onCommand(topic: string, payload: Buffer): void {
     const { domain, id } = this.sim
     if (topic !== commandTopic(domain, id)) return
@@ -191,9 +194,16 @@ export class SimulatedDevice {
       if (typeof command !== 'object' || command === null || Array.isArray(command)) {
         outcome = { status: 'rejected', detail: 'A command must be a JSON object {"id", "action", "params"}.' }
       } else {
-        const { id: cid, action, params } = command as Record<string, unknown>
+        const { id: cid, action, params, expiresAt } = command as Record<string, unknown>
         commandId = cid ?? null
+        const repeated = typeof cid === 'string' ? this.recentReplies.get(cid) : undefined
+        if (repeated !== undefined) {
+          // QoS 1 may deliver a command twice: answer again, do not act twice (docs/protocol.md#device-commands).
+          this.publishReply(repeated)
+          return
+        }
         if (typeof cid !== 'string' || cid.length === 0) outcome = { status: 'rejected', detail: 'The command has no "id" string.' }
+        else if (typeof expiresAt === 'string' && Date.parse(expiresAt) < Date.now()) outcome = { status: 'rejected', detail: `The command expired at ${expiresAt}.` }
         else if (typeof action !== 'string') outcome = { status: 'rejected', detail: 'The command has no "action" string.' }
         else if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
           outcome = { status: 'rejected', detail: '"params" must be an object.' }
@@ -208,7 +218,15 @@ export class SimulatedDevice {
     }
     this.stats.replies[outcome.status]++
     const reply = JSON.stringify({ id: commandId, status: outcome.status, detail: outcome.detail, ts: new Date().toISOString() })
-    this.client?.publish(replyTopic(domain, id), reply, { qos: 1 }, (err) => {
+    if (typeof commandId === 'string') {
+      this.recentReplies.set(commandId, reply)
+      if (this.recentReplies.size > 100) this.recentReplies.delete(this.recentReplies.keys().next().value!)
+    }
+    this.publishReply(reply)
+  }
+
+  private publishReply(reply: string): void {
+    this.client?.publish(replyTopic(this.sim.domain, this.sim.id), reply, { qos: 1 }, (err) => {
       if (err) this.stats.errors++
     })
   }

@@ -1,3 +1,4 @@
+export * from './city.ts'
 export * from './device-simulation.ts'
 export * from './device.ts'
 export * from './faults.ts'

@@ -5,6 +5,9 @@ import pg from 'pg'
 import type { IngestConfig } from './config.ts'
 import { LiveDeviceDirectory } from './devices/directory.ts'
 import { buildHttpServer } from './http.ts'
+import { OperatorConsole } from './console/index.ts'
+import { CommandService } from './commands/command-service.ts'
+import { webRoot } from '@gridline/dashboards'
 import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { TelemetryWriter } from './sinks/timescale/writer.ts'
@@ -19,6 +22,10 @@ export interface IngestService {
   readonly metrics: IngestMetrics
   /** The stream processors: the live stream hub (`processing.hub`), the alarm engine, rollups, indicators. */
   readonly processing: ProcessorHost
+  /** Device commands: send, results, history (docs/protocol.md#device-commands). */
+  readonly commands: CommandService
+  /** The operator console (users, sessions, overview, live stream); undefined when `console.enabled` is false. */
+  readonly console: OperatorConsole | undefined
   /** Listens on MQTT and HTTP after migrating the database; resolves with the bound ports. */
   start(): Promise<{ mqttPort: number; httpPort: number; engine: StorageEngine }>
   /**
@@ -66,11 +73,35 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const writer = new TelemetryWriter(pool, logger.child({ component: 'writer' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
   const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   pipeline.onCommitted((batch) => processing.onCommitted(batch))
+  const commands = new CommandService({
+    pool,
+    // Called only after start(), when `source` exists.
+    publish: (topic, payload) => source.publishServiceEvent(topic, payload, false),
+    lookup: (deviceId) => {
+      const device = registry.get(deviceId)
+      return device ? { domain: device.domain ?? '', kind: device.kind } : undefined
+    },
+    logger: logger.child({ component: 'commands' }),
+    timeoutMs: config.commands.timeoutMs,
+    registry: metrics.registry,
+  })
   const source = new MqttSource(
     { ...config.mqtt, auth: config.auth.mode },
-    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows },
+    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows, commands },
   )
   processing.publishAlarmsTo((topic, payload, retain) => source.publishServiceEvent(topic, payload, retain))
+  const operatorConsole = config.console.enabled
+    ? new OperatorConsole(config.console, {
+      pool,
+      hub: processing.hub,
+      devices: registry,
+      alarms: () => processing.alarms ?? undefined,
+      commands,
+      webRoot,
+      registry: metrics.registry,
+      logger: logger.child({ component: 'console' }),
+    })
+    : undefined
   const http = buildHttpServer(metrics, {
     async ready() {
       const database = await Promise.race([
@@ -80,7 +111,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       const broker = source.listening
       return { ready: database && broker, checks: { database, broker } }
     },
-  })
+  }, (app) => operatorConsole?.register(app))
   let maintenance: NodeJS.Timeout | undefined
   let sequenceGauges: NodeJS.Timeout | undefined
 
@@ -88,6 +119,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     config,
     metrics,
     processing,
+    console: operatorConsole,
+    commands,
 
     async start() {
       logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
@@ -114,6 +147,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       maintenance.unref()
       await registry.start()
       await processing.start()
+      await commands.start()
+      await operatorConsole?.start()
       const mqttPort = await source.listen()
       try {
         await http.listen({ port: config.http.port, host: config.http.host })
@@ -123,6 +158,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       }
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address ? address.port : config.http.port
+      await operatorConsole?.listening(http.server)
       const sequences = processing.sequences
       if (sequences) {
         sequenceGauges = setInterval(() => {
@@ -138,6 +174,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     async stop() {
       logger.info({ pendingRows: pipeline.pendingRows }, 'Stopping: no new messages; committing what was taken in.')
       source.stopIntake()
+      // Pending commands become timeout ("service stopped") while the console still hears of it.
+      await commands.stop()
       clearInterval(maintenance)
       clearInterval(sequenceGauges)
       let timer: NodeJS.Timeout | undefined
@@ -150,6 +188,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         logger.error({ pendingRows: pipeline.pendingRows }, 'Shutdown timed out; uncommitted messages are not acknowledged and will be resent by their clients.')
         pipeline.abandon(new Error('shutdown timed out before commit'))
       }
+      await operatorConsole?.stop()
       await source.close()
       await processing.stop()
       await http.close()

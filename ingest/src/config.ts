@@ -52,6 +52,23 @@ export const IngestConfigSchema = z.strictObject({
     indicators: IndicatorsConfigSchema.describe('City indicators: air quality, traffic, water, lighting, flood (docs/indicators.md).'),
     alarms: AlarmsConfigSchema.prefault({}).describe('Alarm rules and their lifecycle (docs/alarms.md).'),
   }).prefault({}),
+  console: z.strictObject({
+    enabled: z.boolean().default(true).describe('Serve the operator web app and its API (docs/console-api.md) on the HTTP port.'),
+    dataDir: z.string().min(1).default('data').describe('Folder for the console\'s files: Node-RED\'s user folder is <dataDir>/node-red. Env GRIDLINE_DATA_DIR.'),
+    sessionTtlMinutes: z.number().int().min(1).default(720).describe('A login session ends this long after its last use.'),
+    sessionMaxHours: z.number().int().min(1).default(24).describe('... and at the latest this long after login.'),
+    secureCookies: z.boolean().default(false).describe('Mark the session cookie Secure; set it when the console is served over HTTPS (a TLS proxy in front).'),
+    staleAfterSeconds: z.number().int().min(1).default(60).describe('A device that reported online but sent nothing for this long shows as stale.'),
+    liveQueueEvents: z.number().int().min(10).default(2_000).describe('Events queued for one browser\'s live stream at which it is dropped (it reconnects by itself).'),
+    liveMaxRate: z.number().int().min(1).default(100).describe('Most readings, rollups and indicators per second one live stream may ask for (server-side decimation).'),
+    nodeRed: z.strictObject({
+      enabled: z.boolean().default(true).describe('Run Node-RED inside the service at /flows (admins only; docs/node-red.md).'),
+      maxEventsPerSecond: z.number().int().min(1).default(10).describe('Most events per second a `gridline in` node may receive (decimated like any slow subscriber).'),
+    }).prefault({}),
+  }).prefault({}),
+  commands: z.strictObject({
+    timeoutMs: z.number().int().min(100).default(10_000).describe('A device command not answered within this long is marked timeout (docs/protocol.md#device-commands).'),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. Env LOG_LEVEL.'),
   }).prefault({}),
@@ -66,6 +83,7 @@ export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'HTTP_PORT', path: 'http.port', type: 'number' },
   { env: 'HTTP_HOST', path: 'http.host', type: 'string' },
   { env: 'AUTH_MODE', path: 'auth.mode', type: 'string' },
+  { env: 'GRIDLINE_DATA_DIR', path: 'console.dataDir', type: 'string' },
   { env: 'LOG_LEVEL', path: 'log.level', type: 'string' },
   { env: 'GRIDLINE_TIMESCALE', path: 'storage.timescale', type: 'string' },
   { env: 'GRIDLINE_RETENTION_DAYS', path: 'storage.retentionDays', type: 'number' },

@@ -8,11 +8,11 @@ export interface HealthProbe {
 
 /**
  * The service's HTTP surface: `/healthz` (alive), `/readyz` (ready for
- * traffic), `/metrics` (Prometheus text). Later issues add the API and the
- * dashboards here.
+ * traffic), `/metrics` (Prometheus text); `extend` adds the operator console
+ * (its API, live stream, web app and Node-RED).
  */
-export function buildHttpServer(metrics: IngestMetrics, probe: HealthProbe): FastifyInstance {
-  const app = Fastify({ logger: false })
+export function buildHttpServer(metrics: IngestMetrics, probe: HealthProbe, extend?: (app: FastifyInstance) => void): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1_048_576 })
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_req, reply) => {
     const { ready, checks } = await probe.ready()
@@ -22,5 +22,6 @@ export function buildHttpServer(metrics: IngestMetrics, probe: HealthProbe): Fas
     const text = await metrics.registry.metrics()
     return reply.header('content-type', metrics.registry.contentType).send(text)
   })
+  extend?.(app)
   return app
 }

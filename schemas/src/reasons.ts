@@ -4,7 +4,7 @@
  * documented in docs/errors.md (a test keeps the two in sync).
  */
 export const REJECT_REASONS = {
-  topic_invalid: 'The topic does not match telemetry/{domain}/{deviceId}, status/{domain}/{deviceId} or gateways/{gatewayId}/telemetry.',
+  topic_invalid: 'The topic does not match telemetry/{domain}/{deviceId}, status/{domain}/{deviceId}, replies/{domain}/{deviceId} or gateways/{gatewayId}/telemetry.',
   domain_unknown: 'The domain in the topic or reading is not in the metric catalogue.',
   device_id_invalid: 'The device or gateway id does not match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$.',
   topic_not_authorized: 'The client may not publish to this topic (another device\'s topic, another domain, or another gateway).',
@@ -32,6 +32,7 @@ export const REJECT_REASONS = {
   metric_name_invalid: 'A metric name does not match ^[a-z][a-z0-9_]{0,63}$.',
   value_invalid: 'A value is not a finite number or a boolean (strings, null, objects are refused).',
   status_invalid: 'A status message is not {"state": "online" | "offline"} with an optional ts.',
+  reply_invalid: 'A command reply is not {"id", "status": "ok" | "rejected" | "failed", "detail"?, "ts"?}.',
   storage_rejected: 'The database refused the rows (a constraint or data error); the message is kept here instead.',
 } as const
 

@@ -97,7 +97,8 @@ export class DeviceStore {
   /**
    * Registers many devices in one statement (simulated fleets, bulk imports).
    * Every device gets its own hash. Existing ids are left untouched unless
-   * `replaceCredentials` is set, which gives them the new password.
+   * `replaceCredentials` is set, which gives them the new password and merges
+   * the given metadata into theirs (the given keys win).
    */
   async addMany(inputs: (AddDeviceInput & { password: string })[], options: { replaceCredentials?: boolean } = {}): Promise<number> {
     if (inputs.length === 0) return 0
@@ -106,7 +107,7 @@ export class DeviceStore {
       `WITH ins AS (
          INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-         ON CONFLICT (id) DO ${options.replaceCredentials ? 'UPDATE SET credentials_hash = EXCLUDED.credentials_hash' : 'NOTHING'}
+         ON CONFLICT (id) DO ${options.replaceCredentials ? 'UPDATE SET credentials_hash = EXCLUDED.credentials_hash, metadata = devices.metadata || EXCLUDED.metadata' : 'NOTHING'}
          RETURNING 1)
        SELECT count(*) AS n FROM ins`,
       [

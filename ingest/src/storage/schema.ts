@@ -1,6 +1,8 @@
 import { GridlineError } from '@gridline/core'
 import type { SqlClient } from './sql-client.ts'
 import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
+import { COMMAND_MIGRATIONS } from '../commands/migrations.ts'
+import { CONSOLE_MIGRATIONS } from '../console/migrations.ts'
 
 export interface StorageOptions {
   /** Use TimescaleDB: `auto` when the extension is available, `on` to insist, `off` for plain partitions. */
@@ -199,6 +201,8 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       DEVICE_STATUS_MIGRATION,
       INTEGRATION_ACCOUNTS_MIGRATION,
       ...PROCESSOR_MIGRATIONS,
+      ...CONSOLE_MIGRATIONS,
+      ...COMMAND_MIGRATIONS,
     ]
     for (const m of migrations) {
       if (done.has(m.version)) continue

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Observable, type SchedulerAction, type SchedulerLike, Subject, type Subscription, asyncScheduler } from 'rxjs'
 import { Quality, RowFlags } from '@gridline/schemas'
-import type { DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
+import type { AlarmSeverity, DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
 import type { AlarmEventDetail, AlarmHistoryEntry, AlarmRecord } from './alarm-event.ts'
 import { type AlarmsConfig, type AlarmsConfigInput, parseAlarmsConfig } from './config.ts'
 import { ConditionState, Decision, type FlappingPolicy, Level } from './condition.ts'
@@ -21,7 +21,7 @@ export interface AlarmEngineDeps {
   scheduler?: SchedulerLike
 }
 
-export type AlarmErrorCode = 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK'
+export type AlarmErrorCode = 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK' | 'GRIDLINE_ALARM_INVALID'
 
 export class AlarmError extends Error {
   constructor(readonly code: AlarmErrorCode, message: string) {
@@ -103,6 +103,12 @@ export class AlarmEngine {
       const rulesById = new Map(this.rules.map((c) => [c.rule.id, c]))
       for (const record of await this.store.loadActive()) {
         const c = rulesById.get(record.ruleId)
+        if (!c && isCustomRule(record.ruleId)) {
+          // Raised by an operator or a flow: no rule to evaluate, it stays until cleared the same way.
+          this.active.set(alarmKey(record.ruleId, record.subject), record)
+          this.byId.set(record.id, record)
+          continue
+        }
         if (!c) {
           this.retire(record)
           continue
@@ -227,6 +233,62 @@ export class AlarmEngine {
     this.counters.transitions.acknowledged++
     const event = this.emit(record, 'acknowledged', now, record.lastValue, record.message, user, comment)
     await this.store?.flush()
+    return event
+  }
+
+  /**
+   * Raises an alarm no configured rule decides: an operator's, or a Node-RED
+   * flow's (`gridline alarm` node). Its rule id is kept as `custom:<ruleId>`.
+   * Raising it again while it is active changes nothing and answers the open alarm.
+   */
+  raiseCustom(input: CustomAlarmInput, actor: string): AlarmEventDetail {
+    const ruleId = customRuleId(input.ruleId)
+    checkCustom(ruleId, input.subject, actor)
+    if (!SEVERITIES.includes(input.severity)) {
+      throw new AlarmError('GRIDLINE_ALARM_INVALID', `Severity must be one of ${SEVERITIES.join(', ')}.`)
+    }
+    const message = typeof input.message === 'string' && input.message.trim() !== '' ? input.message.slice(0, 2_000) : `${ruleId} on ${input.subject}`
+    const now = this.scheduler.now()
+    const key = alarmKey(ruleId, input.subject)
+    const open = this.active.get(key)
+    if (open !== undefined) return this.snapshot(open, now)
+    const record: AlarmRecord = { id: randomUUID(), ruleId, subject: input.subject, severity: input.severity, state: 'raised', flapping: false, message, raisedAt: now }
+    if (input.value !== undefined && Number.isFinite(input.value)) record.raisedValue = record.lastValue = input.value
+    if (input.deviceId !== undefined) {
+      record.deviceId = input.deviceId
+      const domain = this.deps.lookup?.(input.deviceId)?.domain
+      if (domain !== undefined) record.domain = domain
+    }
+    if (input.metric !== undefined) record.metric = input.metric
+    this.active.set(key, record)
+    this.byId.set(record.id, record)
+    this.counters.transitions.raised++
+    return this.emit(record, 'raised', now, record.raisedValue, message, actor)
+  }
+
+  /** Clears a custom alarm; false when none is active for that rule and subject. */
+  clearCustom(input: { ruleId: string; subject: string; message?: string }, actor: string): boolean {
+    const ruleId = customRuleId(input.ruleId)
+    checkCustom(ruleId, input.subject, actor)
+    const key = alarmKey(ruleId, input.subject)
+    const record = this.active.get(key)
+    if (record === undefined) return false
+    const now = this.scheduler.now()
+    record.state = 'cleared'
+    record.clearedAt = now
+    this.active.delete(key)
+    this.byId.delete(record.id)
+    if (record.acknowledgedAt === undefined) this.recentlyCleared.set(record.id, record)
+    this.counters.transitions.cleared++
+    this.emit(record, 'cleared', now, undefined, input.message ?? `Cleared by ${actor}: ${record.message}`, actor)
+    return true
+  }
+
+  private snapshot(record: AlarmRecord, now: number): AlarmEventDetail {
+    const event: AlarmEventDetail = { kind: 'alarm', alarmId: record.id, ruleId: record.ruleId, subject: record.subject, severity: record.severity, state: record.state, time: now, message: record.message, active: record.state !== 'cleared', flapping: record.flapping, raisedAt: record.raisedAt }
+    if (record.deviceId !== undefined) event.deviceId = record.deviceId
+    if (record.domain !== undefined) event.domain = record.domain
+    if (record.metric !== undefined) event.metric = record.metric
     return event
   }
 
@@ -400,6 +462,35 @@ export class AlarmEngine {
     if (record.metric !== undefined) event.metric = record.metric
     this.subject.next(event)
     return event
+  }
+}
+
+export interface CustomAlarmInput {
+  /** Names the alarm's kind; stored as `custom:<ruleId>`. */
+  ruleId: string
+  /** What the alarm is about: a device id, a district, a road segment. */
+  subject: string
+  severity: AlarmSeverity
+  message: string
+  deviceId?: string
+  metric?: string
+  value?: number
+}
+
+const SEVERITIES: readonly AlarmSeverity[] = ['critical', 'major', 'minor', 'warning', 'info']
+const CUSTOM_PREFIX = 'custom:'
+const isCustomRule = (ruleId: string): boolean => ruleId.startsWith(CUSTOM_PREFIX)
+const customRuleId = (ruleId: string): string => (isCustomRule(ruleId) ? ruleId : `${CUSTOM_PREFIX}${ruleId}`)
+
+function checkCustom(ruleId: string, subject: string, actor: string): void {
+  if (typeof ruleId !== 'string' || !/^custom:[A-Za-z0-9._-]{1,100}$/.test(ruleId)) {
+    throw new AlarmError('GRIDLINE_ALARM_INVALID', 'A custom alarm needs a ruleId of 1-100 letters, digits, ".", "_" or "-".')
+  }
+  if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 200) {
+    throw new AlarmError('GRIDLINE_ALARM_INVALID', 'A custom alarm needs a subject of 1-200 characters.')
+  }
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200) {
+    throw new AlarmError('GRIDLINE_ALARM_INVALID', 'A custom alarm needs the name of who raises or clears it.')
   }
 }
 

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
-import { type DecodeOptions, type DecodedMessage, type Principal, Rows, decodeMessage, decodeStatus, isStatusTopic } from '@gridline/processors'
-import { LIMITS, deviceTopic } from '@gridline/schemas'
+import { type DecodeOptions, type DecodedMessage, type Principal, type Rejection, Rows, decodeMessage, decodeStatus, isStatusTopic, rejection } from '@gridline/processors'
+import { LIMITS, deviceTopic, isReplyTopic, parseReplyTopic } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
+import type { CommandService } from '../../commands/command-service.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import type { Acknowledgement } from '../../pipeline/envelope.ts'
@@ -68,6 +69,8 @@ export class MqttSource {
       logger: Logger
       /** Past this many uncommitted rows a new PUBLISH closes its connection unacknowledged. */
       shedAtPendingRows: number
+      /** Takes device replies to commands (`replies/{domain}/{deviceId}`); without it they are `topic_invalid`. */
+      commands?: Pick<CommandService, 'onReply'>
     },
   ) {
     // Congested: hold every acknowledgement, so no socket is read further.
@@ -282,6 +285,7 @@ export class MqttSource {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const receivedAt = Date.now()
     if (isStatusTopic(packet.topic)) return this.onStatus(client, state, packet, payload, receivedAt, done)
+    if (this.deps.commands && isReplyTopic(packet.topic)) return this.onReply(this.deps.commands, client, state, packet, payload, receivedAt, done)
     const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
     this.deps.processing.prepare(decoded, { position: pipeline.nextPosition, committedThrough: pipeline.committedThrough })
     const hot = metrics.hot
@@ -321,6 +325,40 @@ export class MqttSource {
     const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections, unknownMetrics: 0, outOfRange: 0 }
     const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
     this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack, ...(change ? { status: change } : {}) })
+  }
+
+  /**
+   * A device's reply to a command (docs/protocol.md#device-commands). The
+   * command service takes it without waiting for the database, so it is
+   * acknowledged at once; never fanned out. A reply on another device's
+   * topic, or one that is not a reply, is dead-lettered and acknowledged
+   * after that commits, as onStatus does.
+   */
+  private onReply(commands: Pick<CommandService, 'onReply'>, client: GridlineClient, state: ClientState, packet: { topic: string; qos: number }, payload: Buffer, receivedAt: number, done: (error?: Error | null) => void): void {
+    ;(packet as MarkedPacket)[NO_FAN_OUT] = true
+    const maxBytes = this.deps.decodeOptions.rejectedPayloadMaxBytes
+    const principal = state.principal
+    const target = parseReplyTopic(packet.topic)!
+    let refused: Rejection | null = null
+    if ('invalid' in target) {
+      refused = rejection(target.invalid, `"${packet.topic.slice(0, 200)}" is not replies/{domain}/{deviceId}`, null, payload, maxBytes)
+    } else if (principal !== null && (principal.kind !== 'device' || principal.id !== target.deviceId || principal.domain !== target.domain)) {
+      refused = rejection('topic_not_authorized', `${principal.kind} "${principal.id}" may not reply for ${target.domain}/${target.deviceId}; a device replies only on its own replies topic`, target.deviceId, payload, maxBytes)
+    } else {
+      const result = commands.onReply(target.deviceId, target.domain, payload)
+      if (!result.ok) refused = rejection(result.reason, result.detail, target.deviceId, payload, maxBytes)
+    }
+    if (!refused) {
+      // Through the sequencer rather than done(null) directly: a PUBACK must
+      // not overtake those of this client's earlier, uncommitted messages
+      // [MQTT-4.6.0-2]. With none waiting it is released right here.
+      if (packet.qos === 0) done(null)
+      else state.acks.enqueue(done).settle()
+      return
+    }
+    const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [refused], unknownMetrics: 0, outOfRange: 0 }
+    const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
+    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
   }
 }
 

@@ -1,0 +1,49 @@
+import type { Logger } from '@gridline/core'
+import type { SqlClient } from '../storage/sql-client.ts'
+
+export interface AuditEntry {
+  at: number
+  actor: string
+  action: string
+  target: string | null
+  detail: Record<string, unknown>
+  outcome: string
+}
+
+/**
+ * Who did what, when: logins, acknowledgements, commands, user and device
+ * changes, Node-RED deploys. Written in the background so no request waits on
+ * it; a write that fails is logged and counted, never silently lost.
+ */
+export class AuditLog {
+  failures = 0
+  private pending = new Set<Promise<void>>()
+
+  constructor(private readonly db: SqlClient, private readonly logger: Logger) {}
+
+  record(actor: string, action: string, target: string | null, detail: Record<string, unknown>, outcome = 'ok'): void {
+    const write = this.db.query(
+      'INSERT INTO audit_log (actor, action, target, detail, outcome) VALUES ($1, $2, $3, $4, $5)',
+      [actor, action, target, JSON.stringify(detail), outcome],
+    ).then(() => undefined, (err: unknown) => {
+      this.failures++
+      this.logger.error({ err, actor, action, target }, 'Writing an audit entry failed.')
+    })
+    this.pending.add(write)
+    void write.finally(() => this.pending.delete(write))
+  }
+
+  /** Waits for the entries recorded so far (tests, shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pending])
+  }
+
+  async recent(limit = 100): Promise<AuditEntry[]> {
+    await this.flush()
+    const { rows } = await this.db.query<{ at: Date; actor: string; action: string; target: string | null; detail: Record<string, unknown>; outcome: string }>(
+      'SELECT at, actor, action, target, detail, outcome FROM audit_log ORDER BY id DESC LIMIT $1',
+      [Math.min(Math.max(1, limit), 1_000)],
+    )
+    return rows.map((r) => ({ at: r.at.getTime(), actor: r.actor, action: r.action, target: r.target, detail: r.detail, outcome: r.outcome }))
+  }
+}

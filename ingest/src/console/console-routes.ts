@@ -1,0 +1,375 @@
+import { GridlineError, type Logger } from '@gridline/core'
+import { type AlarmEngine, type AlarmRecord, type AlarmSeverity, queryTelemetry } from '@gridline/processors'
+import { commandsFor, defaultCatalogue } from '@gridline/schemas'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type pg from 'pg'
+import { type DeviceRecord, DeviceStore } from '../devices/device-store.ts'
+import type { SqlClient } from '../storage/sql-client.ts'
+import type { AuditLog } from './audit.ts'
+import type { CityState } from './city-state.ts'
+import type { ConsoleCommands } from './commands-port.ts'
+import type { LiveStreams } from './live.ts'
+import { SESSION_COOKIE, clearedSessionCookie, readCookie, requireRole, sendError, sessionCookie, sessionOf, statusForError } from './session-auth.ts'
+import { type LoginThrottle, ROLES, type Role, type SessionStore, type UserStore } from './users.ts'
+
+export interface ConsoleRouteDeps {
+  pool: pg.Pool
+  sql: SqlClient
+  users: UserStore
+  sessions: SessionStore
+  throttle: LoginThrottle
+  audit: AuditLog
+  city: CityState
+  live: LiveStreams
+  devices: { all(): Iterable<DeviceRecord>; get(id: string): DeviceRecord | undefined }
+  alarms: () => AlarmEngine | undefined
+  commands: ConsoleCommands | undefined
+  logger: Logger
+  /** Session length, for the cookie's Max-Age. */
+  sessionMaxAgeMs: number
+  /** Mark the cookie Secure (behind HTTPS). */
+  secureCookies: boolean
+}
+
+const SEVERITY_ORDER: Record<AlarmSeverity, number> = { critical: 0, major: 1, minor: 2, warning: 3, info: 4 }
+const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const
+
+/** The operator console's API (docs/console-api.md). */
+export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDeps): void {
+  const { users, sessions, audit, city } = deps
+  const viewer = { preHandler: requireRole(sessions, 'viewer') }
+  const operator = { preHandler: requireRole(sessions, 'operator') }
+  const admin = { preHandler: requireRole(sessions, 'admin') }
+  const actor = (req: FastifyRequest): string => req.session!.user.name
+
+  app.decorateRequest('session', null)
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const known = statusForError(err)
+    if (known) return sendError(reply, known.status, known.code, err.message)
+    // fastify's own 4xx (a body that is not JSON, too large): the client's mistake.
+    if (err.statusCode !== undefined && err.statusCode < 500) return sendError(reply, err.statusCode, 'GRIDLINE_BAD_REQUEST', err.message)
+    deps.logger.error({ err, url: req.url }, 'A console request failed.')
+    return sendError(reply, 500, 'GRIDLINE_INTERNAL', 'The request failed inside the service; it is logged.')
+  })
+  // Changes must come as JSON: with the SameSite cookie this keeps other sites' forms from making them.
+  app.addHook('onRequest', async (req) => {
+    if ((req.method === 'POST' || req.method === 'DELETE' || req.method === 'PUT') && req.url.startsWith('/api/')) {
+      const type = req.headers['content-type'] ?? ''
+      if (req.method !== 'DELETE' && !type.startsWith('application/json')) {
+        throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Send the request body as JSON with content-type: application/json.')
+      }
+    }
+  })
+
+  // ---- sessions
+  app.post('/api/login', async (req, reply) => {
+    const body = objectBody(req)
+    const name = stringField(body, 'username', 64)
+    const password = stringField(body, 'password', 1_000)
+    const wait = deps.throttle.retryAfterMs(name)
+    if (wait > 0) {
+      audit.record(name, 'login', name, { reason: 'throttled' }, 'refused')
+      reply.header('retry-after', Math.ceil(wait / 1000))
+      throw new GridlineError('GRIDLINE_LOGIN_THROTTLED', `Too many failed logins for "${name}"; try again in ${Math.ceil(wait / 1000)} s.`)
+    }
+    const user = await users.verify(name, password)
+    if (!user) {
+      deps.throttle.failed(name)
+      audit.record(name, 'login', name, { ip: req.ip }, 'failed')
+      throw new GridlineError('GRIDLINE_LOGIN_FAILED', 'Wrong user name or password.')
+    }
+    deps.throttle.succeeded(name)
+    const { token, session } = await sessions.open(user)
+    audit.record(user.name, 'login', user.name, { ip: req.ip })
+    reply.header('set-cookie', sessionCookie(token, deps.sessionMaxAgeMs, deps.secureCookies))
+    return { user: session.user, expiresAt: session.expiresAt }
+  })
+
+  app.post('/api/logout', async (req, reply) => {
+    const session = await sessionOf(sessions, req.raw)
+    await sessions.close(readCookie(req.headers.cookie, SESSION_COOKIE))
+    if (session) audit.record(session.user.name, 'logout', session.user.name, {})
+    return reply.header('set-cookie', clearedSessionCookie).code(204).send()
+  })
+
+  app.get('/api/me', viewer, async (req) => ({ user: req.session!.user, expiresAt: req.session!.expiresAt }))
+
+  // ---- overview and live stream
+  app.get('/api/overview', viewer, async () => city.overview())
+
+  app.get('/api/live', viewer, async (req, reply) => {
+    let request
+    try {
+      request = deps.live.parse(req.query as Record<string, string | undefined>, actor(req))
+    } catch (err) {
+      throw new GridlineError('GRIDLINE_BAD_REQUEST', (err as Error).message)
+    }
+    reply.hijack()
+    deps.live.open(reply.raw, request)
+  })
+
+  // ---- devices
+  app.get('/api/devices', viewer, async (req) => {
+    const q = req.query as Record<string, string | undefined>
+    const limit = intParam(q.limit, 100, 1, 1_000)
+    const offset = intParam(q.offset, 0, 0, 10_000_000)
+    const needle = q.q?.trim().toLowerCase()
+    const now = Date.now()
+    const matches: ReturnType<typeof deviceView>[] = []
+    for (const device of deps.devices.all()) {
+      if (q.domain && device.domain !== q.domain) continue
+      if (q.kind ? device.kind !== q.kind : device.kind !== 'device') continue
+      if (needle && !device.id.toLowerCase().includes(needle) && !Object.values(device.metadata ?? {}).some((v) => String(v).toLowerCase().includes(needle))) continue
+      const view = deviceView(device, city, now)
+      if (q.status && view.status !== q.status) continue
+      matches.push(view)
+    }
+    matches.sort((a, b) => a.id.localeCompare(b.id))
+    return { total: matches.length, devices: matches.slice(offset, offset + limit) }
+  })
+
+  app.get('/api/devices/:id', viewer, async (req) => {
+    const device = findDevice(deps, (req.params as { id: string }).id)
+    const catalogue = defaultCatalogue()
+    const latest = city.latest(device.id).map((v) => ({ ...v, unit: catalogue.metric(device.domain ?? '', v.metric)?.unit ?? null }))
+    return { device: { ...deviceView(device, city, Date.now()), createdAt: device.createdAt }, latest, commands: device.kind === 'device' ? commandsFor(device.domain ?? '') : [] }
+  })
+
+  app.get('/api/devices/:id/series', viewer, async (req) => {
+    const device = findDevice(deps, (req.params as { id: string }).id)
+    const q = req.query as Record<string, string | undefined>
+    const metric = q.metric
+    if (!metric) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'metric: which metric to chart, e.g. ?metric=pm25.')
+    const range = (q.range ?? '1h') as keyof typeof RANGES
+    if (!(range in RANGES)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `range: one of ${Object.keys(RANGES).join(', ')}.`)
+    const to = Date.now()
+    const series = await queryTelemetry(deps.pool, { deviceId: device.id, metric, from: to - RANGES[range], to, maxPoints: 2_000 })
+    const rollup = series.resolution !== 'raw'
+    return {
+      metric,
+      range,
+      resolution: series.resolution,
+      points: series.points.map((p) => (rollup ? { t: p.time, v: p.value, min: p.min, max: p.max } : { t: p.time, v: p.value })),
+    }
+  })
+
+  app.get('/api/devices/:id/alarms', viewer, async (req) => {
+    const device = findDevice(deps, (req.params as { id: string }).id)
+    const limit = intParam((req.query as Record<string, string>).limit, 50, 1, 1_000)
+    return { history: await alarmHistory(deps, { deviceId: device.id, limit }) }
+  })
+
+  app.post('/api/devices', admin, async (req, reply) => {
+    const body = objectBody(req)
+    const id = stringField(body, 'id', 128)
+    const domain = stringField(body, 'domain', 64)
+    const metadata = body.metadata
+    if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
+      throw new GridlineError('GRIDLINE_BAD_REQUEST', 'metadata: a JSON object of the device\'s keys, e.g. {"district": "Hải Châu"}.')
+    }
+    const store = new DeviceStore(deps.sql)
+    const { device, password } = await store.add({ id, domain, ...(metadata ? { metadata: metadata as Record<string, unknown> } : {}) })
+    audit.record(actor(req), 'device.add', id, { domain })
+    return reply.code(201).send({ device: { id: device.id, domain: device.domain, kind: device.kind, metadata: device.metadata }, password })
+  })
+
+  app.delete('/api/devices/:id', admin, async (req, reply) => {
+    const { id } = req.params as { id: string }
+    await new DeviceStore(deps.sql).remove(id)
+    audit.record(actor(req), 'device.remove', id, {})
+    return reply.code(204).send()
+  })
+
+  // ---- alarms
+  app.get('/api/alarms', viewer, async (req) => {
+    const q = req.query as Record<string, string | undefined>
+    const alarms = (deps.alarms()?.listActive() ?? []).filter((a) => matchesAlarm(a, q))
+    alarms.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.raisedAt - a.raisedAt)
+    return { alarms }
+  })
+
+  app.get('/api/alarms/history', viewer, async (req) => {
+    const q = req.query as Record<string, string | undefined>
+    return { history: await alarmHistory(deps, { severity: q.severity, q: q.q, limit: intParam(q.limit, 200, 1, 5_000) }) }
+  })
+
+  app.post('/api/alarms/:id/ack', operator, async (req) => {
+    const engine = requireAlarms(deps)
+    const { id } = req.params as { id: string }
+    const body = objectBody(req)
+    const comment = body.comment === undefined || body.comment === '' ? undefined : stringField(body, 'comment', 2_000)
+    try {
+      const alarm = await engine.acknowledge(id, actor(req), comment)
+      audit.record(actor(req), 'alarm.acknowledge', id, { comment: comment ?? null, ruleId: alarm.ruleId, subject: alarm.subject })
+      return { alarm }
+    } catch (err) {
+      audit.record(actor(req), 'alarm.acknowledge', id, { comment: comment ?? null, error: (err as Error).message }, 'refused')
+      throw err
+    }
+  })
+
+  app.post('/api/alarms', operator, async (req) => {
+    const engine = requireAlarms(deps)
+    const body = objectBody(req)
+    const severity = stringField(body, 'severity', 16) as AlarmSeverity
+    if (!(severity in SEVERITY_ORDER)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `severity: one of ${Object.keys(SEVERITY_ORDER).join(', ')}.`)
+    const input = {
+      ruleId: stringField(body, 'ruleId', 100),
+      subject: stringField(body, 'subject', 200),
+      severity,
+      message: stringField(body, 'message', 2_000),
+      ...(typeof body.deviceId === 'string' ? { deviceId: body.deviceId } : {}),
+    }
+    const alarm = alarmCall(() => engine.raiseCustom(input, actor(req)))
+    audit.record(actor(req), 'alarm.raise', alarm.alarmId, { ruleId: alarm.ruleId, subject: alarm.subject, severity })
+    return { alarm }
+  })
+
+  app.post('/api/alarms/clear', operator, async (req) => {
+    const engine = requireAlarms(deps)
+    const body = objectBody(req)
+    const input = { ruleId: stringField(body, 'ruleId', 100), subject: stringField(body, 'subject', 200) }
+    const cleared = alarmCall(() => engine.clearCustom(input, actor(req)))
+    audit.record(actor(req), 'alarm.clear', `${input.ruleId}/${input.subject}`, { cleared })
+    return { cleared }
+  })
+
+  // ---- commands
+  app.post('/api/devices/:id/commands', operator, async (req, reply) => {
+    const commands = requireCommands(deps)
+    const device = findDevice(deps, (req.params as { id: string }).id)
+    const body = objectBody(req)
+    const action = stringField(body, 'action', 64)
+    const params = body.params ?? {}
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'params: a JSON object, e.g. {"level": 50}.')
+    try {
+      const command = await commands.send({ deviceId: device.id, action, params: params as Record<string, unknown> }, actor(req))
+      return reply.code(202).send({ command })
+    } catch (err) {
+      audit.record(actor(req), 'command.send', device.id, { action, params, error: (err as Error).message }, 'refused')
+      throw err
+    }
+  })
+
+  app.get('/api/commands', viewer, async (req) => {
+    const q = req.query as Record<string, string | undefined>
+    const commands = requireCommands(deps)
+    return { commands: await commands.list({ ...(q.deviceId ? { deviceId: q.deviceId } : {}), limit: intParam(q.limit, 50, 1, 1_000) }) }
+  })
+
+  app.get('/api/commands/:id', viewer, async (req) => {
+    const command = await requireCommands(deps).get((req.params as { id: string }).id)
+    if (!command) throw new GridlineError('GRIDLINE_NOT_FOUND', 'No command has that id.')
+    return { command }
+  })
+
+  // ---- users and audit
+  app.get('/api/users', admin, async () => ({
+    users: (await users.list()).map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt })),
+  }))
+
+  app.post('/api/users', admin, async (req, reply) => {
+    const body = objectBody(req)
+    const role = stringField(body, 'role', 16) as Role
+    if (!ROLES.includes(role)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `role: one of ${ROLES.join(', ')}.`)
+    const user = await users.add({ name: stringField(body, 'name', 64), password: stringField(body, 'password', 1_000), role })
+    audit.record(actor(req), 'user.add', user.name, { role })
+    return reply.code(201).send({ user: { name: user.name, role: user.role, createdAt: user.createdAt, lastLoginAt: user.lastLoginAt } })
+  })
+
+  app.delete('/api/users/:name', admin, async (req, reply) => {
+    const { name } = req.params as { name: string }
+    await users.remove(name)
+    sessions.forget()
+    audit.record(actor(req), 'user.remove', name, {})
+    return reply.code(204).send()
+  })
+
+  app.get('/api/audit', admin, async (req) => ({
+    entries: await audit.recent(intParam((req.query as Record<string, string>).limit, 100, 1, 1_000)),
+  }))
+}
+
+/** Alarm changes, newest first, straight from `alarm_events` (the engine's history reads oldest first). */
+async function alarmHistory(deps: ConsoleRouteDeps, filter: { severity?: string | undefined; q?: string | undefined; deviceId?: string; limit: number }) {
+  const engine = deps.alarms()
+  if (!engine) return []
+  await engine.flush()
+  const needle = filter.q?.trim() ? `%${filter.q.trim().replace(/[\\%_]/g, '\\$&')}%` : null
+  const { rows } = await deps.pool.query<{ event_id: string; alarm_id: string; rule_id: string; subject: string; severity: AlarmSeverity; transition: string; time: Date; value: number | null; actor: string | null; comment: string | null; message: string; device_id: string | null }>(
+    `SELECT e.event_id, e.alarm_id, e.rule_id, e.subject, e.severity, e.transition, e.time, e.value, e.actor, e.comment, e.message, a.device_id
+       FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
+      WHERE ($1::text IS NULL OR e.severity = ANY (string_to_array($1, ',')))
+        AND ($2::text IS NULL OR e.rule_id ILIKE $2 OR e.subject ILIKE $2 OR e.message ILIKE $2)
+        AND ($3::text IS NULL OR a.device_id = $3 OR e.subject = $3)
+      ORDER BY e.id DESC LIMIT $4`,
+    [filter.severity || null, needle, filter.deviceId ?? null, filter.limit],
+  )
+  return rows.map((r) => ({
+    eventId: r.event_id, alarmId: r.alarm_id, ruleId: r.rule_id, subject: r.subject, severity: r.severity, transition: r.transition,
+    time: r.time.getTime(), message: r.message,
+    ...(r.value === null ? {} : { value: r.value }), ...(r.actor === null ? {} : { actor: r.actor }), ...(r.comment === null ? {} : { comment: r.comment }),
+    ...(r.device_id === null ? {} : { deviceId: r.device_id }),
+  }))
+}
+
+function deviceView(device: DeviceRecord, city: CityState, now: number) {
+  const { status, lastSeen } = city.status(device.id, now)
+  return { id: device.id, domain: device.domain, kind: device.kind, status, lastSeen, metadata: device.metadata ?? {} }
+}
+
+function findDevice(deps: ConsoleRouteDeps, id: string): DeviceRecord {
+  const device = deps.devices.get(id)
+  if (!device) throw new GridlineError('GRIDLINE_DEVICE_NOT_FOUND', `No device "${id}" is registered.`)
+  return device
+}
+
+function requireAlarms(deps: ConsoleRouteDeps): AlarmEngine {
+  const engine = deps.alarms()
+  if (!engine) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Alarms are switched off (processors.alarms.enabled).')
+  return engine
+}
+
+function requireCommands(deps: ConsoleRouteDeps): ConsoleCommands {
+  if (!deps.commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
+  return deps.commands
+}
+
+/** The engine's own errors (AlarmError) carry GRIDLINE_ALARM_* codes; a bad custom alarm is a bad request. */
+function alarmCall<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (err) {
+    if ((err as { code?: string }).code === 'GRIDLINE_ALARM_INVALID') throw new GridlineError('GRIDLINE_BAD_REQUEST', (err as Error).message)
+    throw err
+  }
+}
+
+function matchesAlarm(alarm: Pick<AlarmRecord, 'severity' | 'ruleId' | 'subject' | 'message'>, q: Record<string, string | undefined>): boolean {
+  if (q.severity && !q.severity.split(',').includes(alarm.severity)) return false
+  const needle = q.q?.trim().toLowerCase()
+  if (needle && ![alarm.ruleId, alarm.subject, alarm.message].some((s) => s.toLowerCase().includes(needle))) return false
+  return true
+}
+
+function objectBody(req: FastifyRequest): Record<string, unknown> {
+  const body = req.body
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'The body must be a JSON object.')
+  return body as Record<string, unknown>
+}
+
+function stringField(body: Record<string, unknown>, name: string, maxLength: number): string {
+  const v = body[name]
+  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) {
+    throw new GridlineError('GRIDLINE_BAD_REQUEST', `${name}: text of 1-${maxLength} characters.`)
+  }
+  return v
+}
+
+function intParam(v: string | undefined, fallback: number, min: number, max: number): number {
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw new GridlineError('GRIDLINE_BAD_REQUEST', `Expected a whole number from ${min} to ${max}, got "${v}".`)
+  return n
+}
+

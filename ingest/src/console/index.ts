@@ -1,0 +1,173 @@
+import type { Logger } from '@gridline/core'
+import type { AlarmEngine, StreamHub } from '@gridline/processors'
+import type { FastifyInstance } from 'fastify'
+import type pg from 'pg'
+import { Gauge, type Registry } from 'prom-client'
+import type { IngestConfig } from '../config.ts'
+import type { DeviceRecord } from '../devices/device-store.ts'
+import { pgSqlClient } from '../storage/sql-client.ts'
+import { AuditLog } from './audit.ts'
+import { CityState } from './city-state.ts'
+import type { ConsoleCommands } from './commands-port.ts'
+import { registerConsoleRoutes } from './console-routes.ts'
+import { LiveStreams } from './live.ts'
+import { LoginThrottle, SessionStore, UserStore } from './users.ts'
+import { serveWebApp } from './web-files.ts'
+import { existsSync, readFileSync } from 'node:fs'
+import type { Server } from 'node:http'
+import { join } from 'node:path'
+import { GridlineError } from '@gridline/core'
+import { type EmbeddedNodeRed, embedNodeRed } from './node-red/embed.ts'
+import { hubSubscribe } from './node-red/runtime.ts'
+import { sessionOf } from './session-auth.ts'
+
+export interface OperatorConsoleDeps {
+  pool: pg.Pool
+  hub: StreamHub
+  devices: { all(): Iterable<DeviceRecord>; get(id: string): DeviceRecord | undefined; readonly size: number }
+  alarms: () => AlarmEngine | undefined
+  commands: ConsoleCommands | undefined
+  /** The built web app's folder (dashboards/dist); none serves the API only. */
+  webRoot: string | undefined
+  registry: Registry
+  logger: Logger
+}
+
+/**
+ * The operator console: login and roles, the API, the live stream and the web
+ * app, on the service's HTTP server (docs/console-api.md).
+ */
+export class OperatorConsole {
+  readonly users: UserStore
+  readonly sessions: SessionStore
+  readonly audit: AuditLog
+  readonly city: CityState
+  readonly live: LiveStreams
+  private nodeRed: Promise<EmbeddedNodeRed> | undefined
+
+  constructor(private readonly config: IngestConfig['console'], private readonly deps: OperatorConsoleDeps) {
+    const sql = pgSqlClient(deps.pool)
+    this.users = new UserStore(sql)
+    this.sessions = new SessionStore(sql, { idleTtlMs: config.sessionTtlMinutes * 60_000, maxAgeMs: config.sessionMaxHours * 3_600_000 })
+    this.audit = new AuditLog(sql, deps.logger)
+    this.city = new CityState(
+      { hub: deps.hub, db: sql, devices: deps.devices, alarms: deps.alarms, logger: deps.logger },
+      { staleAfterMs: config.staleAfterSeconds * 1000, statusRefreshMs: 5_000, losThresholdsPct: [85, 67, 50, 40, 30], occupancyJamPct: 35 },
+    )
+    this.live = new LiveStreams(
+      { hub: deps.hub, overview: () => this.city.overview(), onCommand: (listener) => deps.commands?.onChange(listener) ?? (() => undefined), logger: deps.logger },
+      { queueEvents: config.liveQueueEvents, maxRate: config.liveMaxRate, heartbeatMs: 15_000 },
+    )
+    // Every command is audited when sent and again with its outcome (ok, rejected, failed, timeout).
+    deps.commands?.onChange((c) => {
+      const detail = { commandId: c.id, action: c.action, params: c.params, ...(c.detail ? { detail: c.detail } : {}) }
+      if (c.status === 'pending') this.audit.record(c.user, 'command.send', c.deviceId, detail)
+      else this.audit.record(c.user, 'command.result', c.deviceId, detail, c.status)
+    })
+    const live = this.live
+    const audit = this.audit
+    new Gauge({ name: 'gridline_console_live_clients', help: 'Browsers following the live stream now.', registers: [deps.registry], collect() { this.set(live.stats.clients) } })
+    new Gauge({ name: 'gridline_console_live_dropped', help: 'Live streams ended because the browser fell behind (it reconnects by itself), since start.', registers: [deps.registry], collect() { this.set(live.stats.dropped) } })
+    new Gauge({ name: 'gridline_console_live_events', help: 'Events written to browsers\' live streams since start.', registers: [deps.registry], collect() { this.set(live.stats.events) } })
+    new Gauge({ name: 'gridline_console_audit_failures', help: 'Audit entries that could not be written (each is logged), since start.', registers: [deps.registry], collect() { this.set(audit.failures) } })
+  }
+
+  /** Adds the API and the web app to the HTTP server; call before it listens. */
+  register(app: FastifyInstance): void {
+    registerConsoleRoutes(app, {
+      pool: this.deps.pool,
+      sql: pgSqlClient(this.deps.pool),
+      users: this.users,
+      sessions: this.sessions,
+      throttle: new LoginThrottle(),
+      audit: this.audit,
+      city: this.city,
+      live: this.live,
+      devices: this.deps.devices,
+      alarms: this.deps.alarms,
+      commands: this.deps.commands,
+      logger: this.deps.logger,
+      sessionMaxAgeMs: this.config.sessionMaxHours * 3_600_000,
+      secureCookies: this.config.secureCookies,
+    })
+    if (this.deps.webRoot) serveWebApp(app, this.deps.webRoot)
+    if (this.config.nodeRed.enabled) this.nodeRed = this.embedNodeRed(app)
+  }
+
+  async start(): Promise<void> {
+    await this.city.start()
+  }
+
+  /**
+   * After the HTTP server listens: Node-RED starts now when flows were deployed
+   * before (they must run), otherwise on an admin's first visit to /flows.
+   */
+  async listening(server: Server): Promise<void> {
+    const nodeRed = await this.nodeRed
+    if (!nodeRed) return
+    if (hasFlows(this.nodeRedDir)) await nodeRed.start(server)
+    else nodeRed.startOnFirstUse(server)
+  }
+
+  /** Node-RED's user folder: inside the service's data folder. */
+  get nodeRedDir(): string {
+    return join(this.config.dataDir, 'node-red')
+  }
+
+  private embedNodeRed(app: FastifyInstance): Promise<EmbeddedNodeRed> {
+    const { alarms, commands, hub } = this.deps
+    const needAlarms = () => {
+      const engine = alarms()
+      if (!engine) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Alarms are switched off (processors.alarms.enabled).')
+      return engine
+    }
+    return embedNodeRed({ userDir: this.nodeRedDir, path: '/flows', maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond }, {
+      app,
+      authorize: async (req) => (await sessionOf(this.sessions, req))?.user ?? null,
+      runtime: {
+        subscribe: hubSubscribe(hub),
+        raiseAlarm: async (input, actor) => {
+          const alarm = needAlarms().raiseCustom(input, actor)
+          this.audit.record(actor, 'alarm.raise', alarm.alarmId, { ruleId: alarm.ruleId, subject: alarm.subject, severity: alarm.severity })
+          return alarm
+        },
+        clearAlarm: async (input, actor) => {
+          const cleared = needAlarms().clearCustom(input, actor)
+          this.audit.record(actor, 'alarm.clear', `${input.ruleId}/${input.subject}`, { cleared })
+          return cleared
+        },
+        sendCommand: async (input, actor) => {
+          if (!commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
+          const sent = await commands.send(input, actor)
+          return await commands.waitForResult(sent.id)
+        },
+      },
+      audit: (actor, action, detail) => this.audit.record(actor, action, null, detail),
+      logger: this.deps.logger,
+    })
+  }
+
+  /** Ends the live streams (browsers reconnect to the next instance) and writes pending audit entries. */
+  async stop(): Promise<void> {
+    await (await this.nodeRed)?.stop()
+    this.live.close()
+    this.city.stop()
+    await this.audit.flush()
+  }
+}
+
+/** True when the flow file holds at least one node (a fresh Node-RED writes `[]`). */
+function hasFlows(userDir: string): boolean {
+  const file = join(userDir, 'flows.json')
+  if (!existsSync(file)) return false
+  try {
+    const flows = JSON.parse(readFileSync(file, 'utf8')) as unknown
+    return Array.isArray(flows) && flows.length > 0
+  } catch {
+    return true // unreadable: let Node-RED start and report it
+  }
+}
+
+export { type Role, ROLES, UserStore, roleAtLeast } from './users.ts'
+export { CONSOLE_MIGRATIONS } from './migrations.ts'
+export type { Overview } from './city-state.ts'

@@ -1,7 +1,7 @@
 import type { CpuInfo } from 'node:os'
 import { MEMORY_BOUND_FACTOR, memoryBounded, nothingAckedLost } from './overload.ts'
 import { PROCESS_STAGE_NAME } from './process-stage.ts'
-import type { AlarmLatencyResult, BenchSettings, LatencySummary, OverloadLevel, OverloadResult, RoundResult, TargetObservation, WindowSummary } from './results.ts'
+import type { AlarmLatencyResult, BatchedResult, BenchSettings, LatencySummary, OverloadLevel, OverloadResult, RoundResult, TargetObservation, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { type Spread, median, spread } from './stats.ts'
 
@@ -144,6 +144,18 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     out.push(row('(load check) single-message load -> do-nothing sink', 'msg/s', sink))
     out.push(row('(context) ack-latency rate', 'msg/s', rounds.map((r) => r.ackLatency?.targetRate ?? NaN)))
     out.push(row('(context) same paced load -> do-nothing sink, p99', 'ms', rounds.map((r) => r.sinkAckLatency?.latencyMs?.p99 ?? NaN)))
+  }
+
+  if (all('dashboards')) {
+    const d = rounds.map((r) => r.dashboards!)
+    const withOpen = d.map((x) => x.with.readingsPerSecond)
+    const without = d.map((x) => x.without.readingsPerSecond)
+    const ratio = ratioOf('none', withOpen, without)
+    out.push(row('dashboards: ingest-batched, none open', 'rows/s', without))
+    out.push(row(`dashboards: ingest-batched, ${d[0]!.dashboards} open`, 'rows/s', withOpen, ratio, { text: '>= 0.95 x none', pass: d.every((x) => x.with.complete) && ratio.value.median >= 0.95 }))
+    const seconds = (x: BatchedResult) => x.elapsedMs / 1000
+    out.push(row('(context) live events received by the dashboards', 'events/s', d.map((x) => (x.with.dashboards?.events ?? NaN) / seconds(x.with))))
+    out.push(row('(context) live streams ended early', 'streams', d.map((x) => x.with.dashboards?.ended ?? NaN)))
   }
 
   if (all('alarmLatency')) out.push(...alarmLatencyRows(rounds.map((r) => r.alarmLatency!)))

@@ -70,6 +70,8 @@ export interface BenchSettings {
   alarmIntervalMs: number
   /** After the last crossing, how long its alarm event and PUBACK may take before they count as missing. */
   alarmSettleTimeoutMs: number
+  /** Open operator dashboards in the dashboards scenario (each an overview and a device page). */
+  dashboards: number
 }
 
 export interface RunContext {
@@ -193,6 +195,8 @@ export interface CopyLimitResult {
 
 export interface BatchedResult {
   target: TargetKind
+  /** What the open dashboards received, when the run had them. */
+  dashboards?: import('./dashboards.ts').DashboardStats
   readingsSent: number
   ackedMessages: number
   failedMessages: number
@@ -397,4 +401,14 @@ export interface RoundResult {
   overload?: OverloadResult
   soak?: SoakResult
   alarmLatency?: AlarmLatencyResult
+  dashboards?: DashboardsResult
+}
+
+/** ingest-batched side by side without and with open operator dashboards (live streams read throughout). */
+export interface DashboardsResult {
+  dashboards: number
+  without: BatchedResult
+  with: BatchedResult
+  /** with / without readings per second. */
+  ratio: number
 }

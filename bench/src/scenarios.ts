@@ -4,6 +4,7 @@ import os from 'node:os'
 import { type Envelope, encodeTelemetry, ingestConfig } from '@gridline/ingest'
 import { type DecodeOptions, decodeMessage } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
+import { addBenchViewer, openDashboards } from './dashboards.ts'
 import { BenchDatabase } from './database.ts'
 import { LoadSet, type Sampled, Target, concat, machineCpuPercent, progress, sampleMetrics, scrapeMetrics, sum } from './harness.ts'
 import { measurePipeline, measureWriter } from './in-process.ts'
@@ -12,7 +13,7 @@ import { openLoopInflightCap, peakOfSum } from './overload.ts'
 import { measureBroker } from './broker.ts'
 import { measurePeers } from './peers.ts'
 import { measureAlarmLatency } from './alarm-latency.ts'
-import type { BatchedResult, BenchSettings, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
+import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
 import { measureSoak } from './soak.ts'
@@ -94,6 +95,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       progress(`round ${round}: ingest-batched`)
       result.ingestBatched = await measureBatched(ctx, 'gridline', db)
     }
+    if (has('dashboards')) result.dashboards = await measureDashboards(ctx, db, round)
     if (has('ingest-single')) Object.assign(result, await measureSingleMessages(ctx, db, round, has('overload')))
     if (has('alarm-latency')) result.alarmLatency = await measureAlarmLatency(ctx, db, round, result.ingestSingle?.ackedPerSecond)
     if (has('peers')) result.peers = await measurePeers(ctx, db, round)
@@ -112,12 +114,15 @@ async function measureCopyLimit(ctx: RunContext, db: BenchDatabase): Promise<Cop
   return { rows, elapsedMs, rowsPerSecond: rows / (elapsedMs / 1000) }
 }
 
-async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null): Promise<BatchedResult> {
+async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, dashboardCount = 0): Promise<BatchedResult> {
   const s = ctx.settings
   await db?.reset()
+  if (dashboardCount > 0 && db) await addBenchViewer(db.url)
   const target = await Target.start(ctx, kind, db)
   try {
     const load = await LoadSet.start(ctx, `load-batched-${kind}`, target.mqttPort, devices(s.batchedConnections))
+    // Open before the load starts and read throughout, as operators' screens would be.
+    const dashboards = dashboardCount > 0 && target.httpPort !== null ? await openDashboards(target.httpPort, dashboardCount, devices(s.batchedConnections)) : null
     try {
       const phase: CountPhase = {
         kind: 'count',
@@ -140,9 +145,11 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
       const observation = await target.observe(sampled)
       const ackedMessages = sum(results.map((r) => r.ackedMessages))
       const elapsedMs = Math.max(...results.map((r) => r.lastAckEpochMs)) - Math.min(...results.map((r) => r.firstPublishEpochMs))
+      const dashboardStats = await dashboards?.stop()
       const storedRows = db ? await db.countTelemetry() : null
       const counted = storedRows ?? ackedMessages * s.readingsPerBatchMessage
       return {
+        ...(dashboardStats ? { dashboards: dashboardStats } : {}),
         target: kind,
         readingsSent: phase.messagesPerConnection * s.batchedConnections * s.readingsPerBatchMessage,
         ackedMessages,
@@ -159,11 +166,35 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
         timeline: ratesOf(results.map((r) => r.ackTimeline), results[0]?.timelineBucketMs ?? 500),
       }
     } finally {
+      await dashboards?.stop()
       await load.stop()
     }
   } finally {
     await target.stop()
   }
+}
+
+/**
+ * ingest-batched without and with open operator dashboards, back to back in
+ * one round; which goes first alternates by round so drift on the shared
+ * machine does not favour one side.
+ */
+async function measureDashboards(ctx: RunContext, db: BenchDatabase, round: number): Promise<DashboardsResult> {
+  const count = ctx.settings.dashboards
+  const run = async (withDashboards: boolean) => {
+    progress(`round ${round}: ingest-batched ${withDashboards ? `with ${count} open dashboards` : 'without dashboards'}`)
+    return measureBatched(ctx, 'gridline', db, withDashboards ? count : 0)
+  }
+  let without: BatchedResult
+  let withOpen: BatchedResult
+  if (round % 2 === 1) {
+    without = await run(false)
+    withOpen = await run(true)
+  } else {
+    withOpen = await run(true)
+    without = await run(false)
+  }
+  return { dashboards: count, without, with: withOpen, ratio: withOpen.readingsPerSecond / without.readingsPerSecond }
 }
 
 /**

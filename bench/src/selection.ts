@@ -11,6 +11,7 @@ export const SCENARIOS = [
   'pipeline-processors',
   'broker',
   'ingest-batched',
+  'dashboards',
   'ingest-single',
   'alarm-latency',
   'peers',

@@ -43,6 +43,7 @@ export const FULL: BenchSettings = {
   alarmProbeDevices: 10,
   alarmIntervalMs: 50,
   alarmSettleTimeoutMs: 10_000,
+  dashboards: 20,
 }
 
 /** `--quick`: a smoke run by hand, small counts and short windows. */
@@ -87,6 +88,7 @@ export const TINY: BenchSettings = {
   soakMs: 2_000,
   soakSampleMs: 500,
   alarmFallbackRate: 500,
+  dashboards: 2,
   alarmCrossings: 10,
   alarmWarmupCrossings: 2,
   alarmProbeDevices: 2,

@@ -262,7 +262,9 @@ export class CityState {
     }
 
     const environment = [...districts].map(([district, d]) => {
-      const hourly = this.indicators.get(`vn_aqi_hourly\u0000district\u0000${district}`)
+      const last = this.indicators.get(`vn_aqi_hourly\u0000district\u0000${district}`)
+      // An hourly index is the latest closed hour's; older than two hours it no longer says how the air is now.
+      const hourly = last !== undefined && now - last.time <= 2 * 3_600_000 ? last : undefined
       const pm25 = d.pm25.length > 0 ? round(mean(d.pm25), 1) : null
       // Before the first hour closes, a provisional index from the PM2.5 sub-index of the latest readings.
       const provisional = pm25 === null ? undefined : vnSubIndex('pm25', pm25)

@@ -23,14 +23,15 @@ const TYPES: Record<string, string> = {
 export function serveWebApp(app: FastifyInstance, root: string): void {
   const cache = new Map<string, { body: Buffer; type: string }>()
   const load = async (relative: string) => {
-    const hit = cache.get(relative)
+    // index.html is read each time, so a rebuilt app is served without a restart; it names the other files by content hash.
+    const hit = relative === 'index.html' ? undefined : cache.get(relative)
     if (hit) return hit
     const file = normalize(join(root, relative))
     if (file !== root && !file.startsWith(root.endsWith(sep) ? root : root + sep)) return undefined
     try {
       if (!(await stat(file)).isFile()) return undefined
       const entry = { body: await readFile(file), type: TYPES[extname(file)] ?? 'application/octet-stream' }
-      cache.set(relative, entry)
+      if (relative !== 'index.html') cache.set(relative, entry)
       return entry
     } catch {
       return undefined // no such file: the caller answers 404

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createLogger } from '@gridline/core'
 import { StreamHub, type IndicatorEvent } from '@gridline/processors'
 import { waitFor } from '../../../../test/support.ts'
-import type { GridlineNodeRuntime } from '../../../../dashboards/src/node-red-runtime.ts'
+import type { GridlineNodeRuntime } from '@gridline/dashboards'
 import { GRIDLINE_NODES_DIR, embedNodeRed, type EmbeddedNodeRed } from './embed.ts'
 import { hubSubscribe } from './runtime.ts'
 

@@ -6,10 +6,9 @@ import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from '@gridline/core'
-import type { GridlineNodeRedSettings, GridlineNodeRuntime } from '../../../../dashboards/src/node-red-runtime.ts'
+import { type GridlineNodeRedSettings, type GridlineNodeRuntime, nodeRedNodesDir } from '@gridline/dashboards'
 
 export type { GridlineNodeRuntime }
 
@@ -50,7 +49,7 @@ export interface EmbeddedNodeRed {
 }
 
 /** The gridline node package (a Node-RED module with examples/), loaded through `nodesDir`. */
-export const GRIDLINE_NODES_DIR = fileURLToPath(new URL('../../../../dashboards/node-red', import.meta.url))
+export const GRIDLINE_NODES_DIR = nodeRedNodesDir
 
 const DEFAULT_RATE = 10
 const SECRET_FILE = '.credential-secret'

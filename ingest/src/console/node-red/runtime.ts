@@ -1,5 +1,5 @@
 import type { StreamEvent, StreamEventKind, StreamHub } from '@gridline/processors'
-import type { GridlineNodeRuntime } from '../../../../dashboards/src/node-red-runtime.ts'
+import type { GridlineNodeRuntime } from '@gridline/dashboards'
 
 /**
  * The `subscribe` half of GridlineNodeRuntime on the service's StreamHub: the

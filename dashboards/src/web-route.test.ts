@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'vitest'
+import { mayOpen, parseRoute, routeHash, type Route } from '../web/src/route.ts'
+
+describe('hash routes', () => {
+  test.each<[string, Route]>([
+    ['', { name: 'overview' }],
+    ['#', { name: 'overview' }],
+    ['#/', { name: 'overview' }],
+    ['#/overview', { name: 'overview' }],
+    ['#/login', { name: 'login' }],
+    ['#/devices', { name: 'devices', query: {} }],
+    ['#/devices?q=hai%20chau&page=2', { name: 'devices', query: { q: 'hai chau', page: '2' } }],
+    ['#/devices/sim-lamp-00001', { name: 'device', id: 'sim-lamp-00001' }],
+    ['#/devices/a%2Fb', { name: 'device', id: 'a/b' }],
+    ['#/devices/%E0%A4%A', { name: 'device', id: '%E0%A4%A' }],
+    ['#/alarms', { name: 'alarms', tab: 'active' }],
+    ['#/alarms?tab=history', { name: 'alarms', tab: 'history' }],
+    ['#/admin', { name: 'admin' }],
+    ['#/nowhere', { name: 'notFound', path: '/nowhere' }],
+    ['#/devices/x/y', { name: 'notFound', path: '/devices/x/y' }],
+  ])('%s', (hash, route) => {
+    expect(parseRoute(hash)).toEqual(route)
+  })
+
+  test.each<Route>([
+    { name: 'overview' },
+    { name: 'device', id: 'lamp 7/å' },
+    { name: 'devices', query: { q: 'Hải Châu', status: 'online' } },
+    { name: 'alarms', tab: 'history' },
+    { name: 'admin' },
+  ])('routeHash round-trips %o', (route) => {
+    expect(parseRoute(routeHash(route))).toEqual(route)
+  })
+
+  test('empty filters are left out of the devices hash', () => {
+    expect(routeHash({ name: 'devices', query: { q: '', page: '' } })).toBe('#/devices')
+  })
+
+  test('only admins may open the admin page', () => {
+    expect(mayOpen({ name: 'admin' }, 'admin')).toBe(true)
+    expect(mayOpen({ name: 'admin' }, 'operator')).toBe(false)
+    expect(mayOpen({ name: 'admin' }, 'viewer')).toBe(false)
+    expect(mayOpen({ name: 'alarms', tab: 'active' }, 'viewer')).toBe(true)
+  })
+})

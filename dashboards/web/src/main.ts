@@ -1,0 +1,206 @@
+/**
+ * The operator web app: shell (header, routing, session, language) and page mounting.
+ * Built by dashboards/web/build-lib.mjs into dashboards/dist/.
+ */
+import 'uplot/dist/uPlot.min.css'
+import './style.css'
+import { api, setUnauthenticatedHandler, type Session, type User } from './api.ts'
+import { canOperate, type Page, type PageContext } from './context.ts'
+import { h, replace } from './dom.ts'
+import { getLang, pickLang, setLang, t, tOr, type Lang } from './i18n.ts'
+import { Live } from './live.ts'
+import { mayOpen, parseRoute, type Route } from './route.ts'
+import { mountLogin } from './pages/login.ts'
+import { mountOverview } from './pages/overview.ts'
+import { mountDevices } from './pages/devices.ts'
+import { mountDevice } from './pages/device.ts'
+import { mountAlarms } from './pages/alarms.ts'
+import { mountAdmin } from './pages/admin.ts'
+
+const LANG_KEY = 'gridline.lang'
+
+let user: User | undefined
+/** The page asked for before the login page interrupted; opened after signing in. */
+let returnTo = '#/overview'
+let page: Page | undefined
+const live = new Live()
+
+function storedLang(): string | null {
+  try {
+    return localStorage.getItem(LANG_KEY)
+  } catch {
+    return null // Storage disabled (private mode): fall back to the browser's language.
+  }
+}
+
+function applyLang(lang: Lang): void {
+  setLang(lang)
+  document.documentElement.lang = lang
+  document.title = t('app.title')
+}
+
+function chooseLang(lang: Lang): void {
+  try {
+    localStorage.setItem(LANG_KEY, lang)
+  } catch {
+    // Not persisted; the choice still holds for this page load.
+  }
+  if (lang === getLang()) return
+  applyLang(lang)
+  render()
+}
+
+let liveIndicator: HTMLElement | undefined
+let liveState: 'open' | 'connecting' = 'connecting'
+
+function showLiveState(state: 'open' | 'connecting'): void {
+  liveState = state
+  if (!liveIndicator) return
+  liveIndicator.dataset['state'] = state
+  const text = liveIndicator.querySelector('.live-text')
+  if (text) text.textContent = t(state === 'open' ? 'live.open' : 'live.connecting')
+}
+live.onState(showLiveState)
+
+const appRoot = (): HTMLElement => document.getElementById('app') ?? document.body
+
+function header(current: Route, u: User): HTMLElement {
+  const navLink = (name: 'overview' | 'devices' | 'alarms' | 'admin', label: string) =>
+    h('a', {
+      href: `#/${name}`,
+      'data-testid': `nav-${name}`,
+      class: 'nav-link',
+      'aria-current': current.name === name || (name === 'devices' && current.name === 'device') ? 'page' : null,
+    }, label)
+  const liveStatus = h('span', { class: 'live', 'data-testid': 'live-status', 'data-state': 'connecting', role: 'status' }, h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, t('live.connecting')))
+  liveIndicator = liveStatus
+  showLiveState(liveState)
+  const langButton = (lang: Lang) =>
+    h('button', { type: 'button', class: 'lang', 'data-testid': `lang-${lang}`, 'aria-pressed': String(getLang() === lang), onclick: () => chooseLang(lang) }, lang.toUpperCase())
+  return h('header', { class: 'topbar' },
+    h('a', { class: 'brand', href: '#/overview' }, h('span', { class: 'brand-mark' }, '▦'), 'gridline'),
+    h('nav', { class: 'nav' },
+      navLink('overview', t('nav.overview')),
+      navLink('devices', t('nav.devices')),
+      navLink('alarms', t('nav.alarms')),
+      u.role === 'admin' ? navLink('admin', t('nav.admin')) : null,
+      u.role === 'admin' ? h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'nav-link', 'data-testid': 'nav-flows' }, t('nav.flows'), ' ↗') : null,
+    ),
+    h('div', { class: 'topbar-right' },
+      liveStatus,
+      h('span', { class: 'user' },
+        h('span', { 'data-testid': 'user-name', class: 'user-name' }, u.name),
+        h('span', { 'data-testid': 'user-role', class: 'user-role', 'data-role': u.role }, tOr(`role.${u.role}`, u.role)),
+      ),
+      h('span', { class: 'langs', role: 'group', 'aria-label': t('nav.language') }, langButton('vi'), langButton('en')),
+      h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'logout', onclick: logout }, t('nav.logout')),
+    ),
+  )
+}
+
+async function logout(): Promise<void> {
+  try {
+    await api('/api/logout', { method: 'POST' })
+  } catch {
+    // The session may already be gone; the user still leaves.
+  }
+  user = undefined
+  returnTo = '#/overview'
+  location.hash = '#/login'
+}
+
+function unmountPage(): void {
+  page?.unmount()
+  page = undefined
+}
+
+/** Mounts the page for the current hash. */
+function render(): void {
+  const route = parseRoute(location.hash)
+  const root = appRoot()
+  if (route.name === 'login' || !user) {
+    if (route.name !== 'login') {
+      returnTo = location.hash || '#/overview'
+      location.hash = '#/login'
+      return
+    }
+    unmountPage()
+    live.disconnect()
+    page = mountLogin(root, {
+      onLogin: (session) => {
+        user = session.user
+        const target = returnTo
+        returnTo = '#/overview'
+        location.hash = mayOpen(parseRoute(target), user.role) ? target : '#/overview'
+      },
+      chooseLang,
+    })
+    return
+  }
+  // Called on every hashchange (and on a language switch): mount the page afresh.
+  unmountPage()
+  const main = h('main', { class: 'page', id: 'main' })
+  replace(root, header(route, user), main)
+  const ctx: PageContext = { user, live, route, canOperate: canOperate(user.role) }
+  if (!mayOpen(route, user.role)) {
+    live.connect('kinds=alarm', { onEvent: () => {} })
+    replace(main, h('p', { class: 'notice' }, t('app.forbidden')))
+    return
+  }
+  switch (route.name) {
+    case 'overview':
+      page = mountOverview(main, ctx)
+      break
+    case 'devices':
+      page = mountDevices(main, ctx, route.query)
+      break
+    case 'device':
+      page = mountDevice(main, ctx, route.id)
+      break
+    case 'alarms':
+      page = mountAlarms(main, ctx, route.tab)
+      break
+    case 'admin':
+      page = mountAdmin(main, ctx)
+      break
+    case 'notFound':
+      live.connect('kinds=alarm', { onEvent: () => {} })
+      replace(main, h('p', { class: 'notice' }, t('app.notFound')))
+      break
+  }
+}
+
+async function start(): Promise<void> {
+  applyLang(pickLang(storedLang(), navigator.language))
+  setUnauthenticatedHandler(() => {
+    user = undefined
+    if (parseRoute(location.hash).name !== 'login') {
+      returnTo = location.hash || '#/overview'
+      location.hash = '#/login'
+    }
+  })
+  window.addEventListener('hashchange', () => render())
+  replace(appRoot(), h('p', { class: 'notice' }, t('app.loading')))
+  // Who is signed in? 401 → login page; no service → show it and keep trying.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const session = await api<Session>('/api/me')
+      user = session.user
+      break
+    } catch (error) {
+      const status = (error as { status?: number }).status
+      if (status === 401 || status === 403) break
+      if (attempt === 0) replace(appRoot(), h('p', { class: 'notice', role: 'alert' }, t('app.error.network')))
+      // The login page works without the service answering /api/me; show it if that is where we are.
+      if (parseRoute(location.hash).name === 'login') break
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 1000 * 2 ** attempt)))
+    }
+  }
+  if (user && parseRoute(location.hash).name === 'login') {
+    location.hash = '#/overview' // hashchange renders it
+    return
+  }
+  render()
+}
+
+void start()

@@ -1,0 +1,125 @@
+import { api, errorMessage, qs } from '../api.ts'
+import type { Page, PageContext } from '../context.ts'
+import { h, replace } from '../dom.ts'
+import { formatDateTime } from '../format.ts'
+import { getLang, t, tOr } from '../i18n.ts'
+
+interface UserRow { name: string; role: string; createdAt: number | string | null; lastLoginAt: number | string | null }
+interface AuditEntry { at: number | string; actor: string; action: string; target: string | null; detail: unknown; outcome: string }
+
+const ROLES = ['viewer', 'operator', 'admin']
+
+function ms(value: number | string | null | undefined): number | null {
+  if (value === null || value === undefined) return null
+  return typeof value === 'number' ? value : Date.parse(value)
+}
+
+export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
+  const lang = getLang()
+  let disposed = false
+  const usersBody = h('tbody')
+  const auditBody = h('tbody')
+  const userError = h('p', { class: 'form-error', role: 'alert', hidden: true })
+  const auditError = h('p', { class: 'form-error', role: 'alert', hidden: true })
+  const name = h('input', { id: 'user-name', autocomplete: 'off', required: true, spellcheck: 'false', autocapitalize: 'off' })
+  const password = h('input', { id: 'user-password', type: 'password', autocomplete: 'new-password', minlength: 10, required: true })
+  const role = h('select', { id: 'user-role' }, ...ROLES.map((r) => h('option', { value: r }, tOr(`role.${r}`, r))))
+  const add = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'user-add' }, t('admin.user.add'))
+  const form = h('form', { class: 'inline-form' },
+    h('label', {}, t('admin.user.name'), name),
+    h('label', {}, t('admin.user.password'), password),
+    h('label', {}, t('admin.user.role'), role),
+    add)
+
+  replace(root,
+    h('div', { class: 'page-head' }, h('h1', {}, t('admin.title')),
+      h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'btn', 'data-testid': 'admin-flows' }, t('admin.flows'), ' ↗')),
+    h('div', { class: 'grid grid-2' },
+      h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.users')),
+        form, userError,
+        h('table', { class: 'table compact' },
+          h('thead', {}, h('tr', {}, h('th', {}, t('admin.user.name')), h('th', {}, t('admin.user.role')), h('th', {}, t('admin.user.created')), h('th', {}, t('admin.user.lastLogin')), h('th'))),
+          usersBody)),
+      h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.audit')), auditError,
+        h('div', { class: 'table-wrap' },
+          h('table', { class: 'table compact' },
+            h('thead', {}, h('tr', {}, h('th', {}, t('admin.audit.at')), h('th', {}, t('admin.audit.actor')), h('th', {}, t('admin.audit.action')), h('th', {}, t('admin.audit.target')), h('th', {}, t('admin.audit.outcome')), h('th', {}, t('admin.audit.detail')))),
+            auditBody)))))
+
+  async function loadUsers(): Promise<void> {
+    try {
+      const { users } = await api<{ users: UserRow[] }>('/api/users')
+      if (disposed) return
+      replace(usersBody, ...users.map((u) => h('tr', { 'data-testid': 'user-row', 'data-user': u.name },
+        h('td', {}, u.name),
+        h('td', {}, tOr(`role.${u.role}`, u.role)),
+        h('td', {}, formatDateTime(ms(u.createdAt), lang)),
+        h('td', {}, formatDateTime(ms(u.lastLoginAt), lang)),
+        h('td', { class: 'actions' }, u.name === ctx.user.name ? null : h('button', {
+          type: 'button', class: 'btn btn-danger', 'data-testid': 'user-remove', title: t('admin.user.removeConfirm', { name: u.name }), onclick: () => void remove(u.name),
+        }, t('admin.user.remove'))))))
+    } catch (error) {
+      if (disposed) return
+      userError.textContent = t('app.error.load', { message: errorMessage(error) })
+      userError.hidden = false
+    }
+  }
+
+  async function remove(user: string): Promise<void> {
+    try {
+      await api(`/api/users/${encodeURIComponent(user)}`, { method: 'DELETE' })
+      userError.hidden = true
+    } catch (error) {
+      userError.textContent = t('admin.user.failed', { message: errorMessage(error) })
+      userError.hidden = false
+    }
+    await Promise.all([loadUsers(), loadAudit()])
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    userError.hidden = true
+    add.disabled = true
+    api('/api/users', { method: 'POST', body: { name: name.value.trim(), password: password.value, role: role.value } })
+      .then(() => {
+        name.value = ''
+        password.value = ''
+        return Promise.all([loadUsers(), loadAudit()])
+      })
+      .catch((error: unknown) => {
+        userError.textContent = t('admin.user.failed', { message: errorMessage(error) })
+        userError.hidden = false
+      })
+      .finally(() => {
+        add.disabled = false
+      })
+  })
+
+  async function loadAudit(): Promise<void> {
+    try {
+      const { entries } = await api<{ entries: AuditEntry[] }>(`/api/audit${qs({ limit: 100 })}`)
+      if (disposed) return
+      auditError.hidden = true
+      if (entries.length === 0) {
+        replace(auditBody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty' }, t('admin.audit.empty'))))
+        return
+      }
+      replace(auditBody, ...entries.map((e) => h('tr', { 'data-testid': 'audit-row', 'data-action': e.action, 'data-outcome': e.outcome },
+        h('td', { class: 'nowrap' }, formatDateTime(ms(e.at), lang)),
+        h('td', {}, e.actor),
+        h('td', { class: 'mono' }, e.action),
+        h('td', { class: 'mono' }, e.target ?? ''),
+        h('td', {}, h('span', { class: `badge outcome-${e.outcome}` }, e.outcome)),
+        h('td', { class: 'detail' }, e.detail === null || e.detail === undefined ? '' : typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)))))
+    } catch (error) {
+      if (disposed) return
+      auditError.textContent = t('app.error.load', { message: errorMessage(error) })
+      auditError.hidden = false
+    }
+  }
+
+  void loadUsers()
+  void loadAudit()
+  ctx.live.connect('kinds=alarm', { onEvent: () => {}, onReopen: () => void Promise.all([loadUsers(), loadAudit()]) })
+  return { unmount: () => { disposed = true } }
+}

@@ -1,0 +1,387 @@
+import { api, ApiError, errorMessage, qs } from '../api.ts'
+import { MetricChart, type ChartData } from '../chart.ts'
+import type { Page, PageContext } from '../context.ts'
+import { h, keyed, replace, setAttr, setText } from '../dom.ts'
+import { formatDateTime, formatValue, SEVERITY_COLORS, type Severity } from '../format.ts'
+import { getLang, t, tOr, type MessageKey } from '../i18n.ts'
+import type { LiveEvent } from '../live.ts'
+import { RingBuffer } from '../ring.ts'
+import { changeOf } from './alarms.ts'
+import { lastSeenText, statusBadge, type DeviceSummary } from './devices.ts'
+
+interface Latest { metric: string; unit: string | null; value: number; time: number; quality: number }
+interface CommandSpec { action: string; params: Record<string, unknown>; description: string }
+interface DeviceDetail { device: DeviceSummary & { createdAt: number | string }; latest: Latest[]; commands: CommandSpec[] }
+interface SeriesPoint { t: number; v: number | null; min?: number | null; max?: number | null }
+interface Series { metric: string; range: string; resolution: 'raw' | '1m' | '1h'; points: SeriesPoint[] }
+export interface CommandRecord {
+  id: string; deviceId: string; domain: string; action: string; params: Record<string, unknown>
+  status: string; detail: string | null; user: string; sentAt: number; repliedAt: number | null
+}
+interface AlarmChange { alarmId?: string; ruleId: string; subject: string; severity: string; state?: string; transition?: string; time: number; message: string; actor?: string; acknowledgedBy?: string; comment?: string }
+
+const RANGES = ['live', '1h', '24h', '7d'] as const
+type Range = (typeof RANGES)[number]
+const MAX_CHARTS = 8
+const LIVE_POINTS = 600
+const LIVE_WINDOW_MS = 10 * 60_000
+/** Charts redraw at most this often; SSE events in between only fill the buffers. */
+const DRAW_INTERVAL_MS = 250
+
+function toTime(value: number | string | null | undefined): number | null {
+  if (value === null || value === undefined) return null
+  return typeof value === 'number' ? value : Date.parse(value)
+}
+
+export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Page {
+  const lang = getLang()
+  let disposed = false
+  let range: Range = 'live'
+  let generation = 0
+  const units = new Map<string, string>()
+  const charts = new Map<string, MetricChart>()
+  const rings = new Map<string, RingBuffer>()
+  const latestEls = new Map<string, HTMLElement>()
+  const dirty = new Set<string>()
+  let lastDraw = 0
+  let frame = 0
+  let commandSpecs: CommandSpec[] = []
+
+  const title = h('h1', { class: 'mono' }, id)
+  const statusBox = h('span')
+  const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
+  const meta = h('dl', { class: 'meta' })
+  const latestGrid = h('div', { class: 'latest-grid' })
+  const rangeButtons = RANGES.map((r) => h('button', {
+    type: 'button', class: 'btn seg', 'data-testid': `range-${r}`, 'aria-pressed': String(r === range), onclick: () => setRange(r),
+  }, t(`device.range.${r}` as MessageKey)))
+  const resolution = h('span', { class: 'muted' })
+  const chartsGrid = h('div', { class: 'charts' })
+  const commandsBox = h('div', { class: 'commands' })
+  const commandResults = h('div', { class: 'command-results' })
+  const commandError = h('p', { class: 'form-error', role: 'alert', hidden: true })
+  const alarmsBody = h('tbody')
+
+  const commandsPanel = ctx.canOperate
+    ? h('section', { class: 'panel p-commands', hidden: true },
+      h('h2', { class: 'panel-title' }, t('device.commands')),
+      commandsBox, commandError,
+      h('h3', { class: 'panel-sub' }, t('device.cmd.results')), commandResults)
+    : null
+
+  replace(root,
+    h('div', { class: 'page-head' },
+      h('a', { href: '#/devices', class: 'back' }, '‹ ', t('device.back')), title, statusBox),
+    errorBox,
+    h('div', { class: 'device-layout' },
+      h('div', { class: 'device-side' },
+        h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.metadata')), meta),
+        h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.latest')), latestGrid),
+        commandsPanel),
+      h('div', { class: 'device-main' },
+        h('section', { class: 'panel' },
+          h('div', { class: 'panel-head' },
+            h('h2', { class: 'panel-title' }, t('device.charts')),
+            h('div', { class: 'segmented', role: 'group' }, ...rangeButtons), resolution),
+          chartsGrid),
+        h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.alarms')),
+          h('table', { class: 'table compact' },
+            h('thead', {}, h('tr', {}, h('th', {}, t('alarms.col.time')), h('th', {}, t('alarms.col.severity')), h('th', {}, t('alarms.col.state')), h('th', {}, t('alarms.col.rule')), h('th', {}, t('alarms.col.message')))),
+            alarmsBody)))))
+
+  function showError(error: unknown): void {
+    if (disposed || (error instanceof DOMException && error.name === 'AbortError')) return
+    errorBox.textContent = error instanceof ApiError && error.status === 404 ? t('device.notFound', { id }) : t('app.error.load', { message: errorMessage(error) })
+    errorBox.hidden = false
+  }
+
+  // ---- metadata and latest values
+
+  function showDetail(d: DeviceDetail): void {
+    const dev = d.device
+    replace(statusBox, statusBadge(dev.status))
+    const rows: [string, string][] = [
+      [t('devices.col.domain'), tOr(`domain.${dev.domain}`, dev.domain)],
+      [t('devices.col.lastSeen'), `${lastSeenText(dev.lastSeen)} · ${formatDateTime(dev.lastSeen, lang)}`],
+      [t('device.created'), formatDateTime(toTime(dev.createdAt), lang)],
+    ]
+    for (const [k, v] of Object.entries(dev.metadata ?? {})) rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)])
+    replace(meta, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
+
+    for (const l of d.latest) {
+      units.set(l.metric, l.unit ?? '')
+      setLatest(l.metric, l.value, l.time)
+      ensureChart(l.metric)
+    }
+    if (d.latest.length === 0 && charts.size === 0) replace(chartsGrid, h('p', { class: 'muted' }, t('device.noMetrics')))
+    commandSpecs = d.commands ?? []
+    renderCommands()
+  }
+
+  function setLatest(metric: string, value: number, time: number): void {
+    let el = latestEls.get(metric)
+    if (!el) {
+      el = h('span', { class: 'latest-value', 'data-testid': 'latest', 'data-metric': metric })
+      latestEls.set(metric, el)
+      latestGrid.append(h('div', { class: 'latest' }, h('span', { class: 'latest-name' }, metric), el, h('span', { class: 'latest-time muted' })))
+    }
+    const previous = Number(el.dataset['time'] ?? '0')
+    if (time < previous) return // An older reading arriving late does not replace the newest.
+    setAttr(el, 'data-time', time)
+    setText(el, formatValue(value, units.get(metric) ?? '', lang))
+    el.title = formatDateTime(time, lang)
+    const when = el.nextElementSibling
+    if (when) setText(when, formatDateTime(time, lang))
+  }
+
+  // ---- charts
+
+  function ensureChart(metric: string): MetricChart | undefined {
+    let chart = charts.get(metric)
+    if (chart) return chart
+    if (charts.size >= MAX_CHARTS) return undefined
+    if (charts.size === 0) chartsGrid.replaceChildren()
+    chart = new MetricChart(metric, metric, units.get(metric) ?? '')
+    charts.set(metric, chart)
+    chartsGrid.append(chart.el)
+    if (!rings.has(metric)) rings.set(metric, new RingBuffer(LIVE_POINTS, LIVE_WINDOW_MS))
+    return chart
+  }
+
+  async function fetchSeries(metric: string, r: Exclude<Range, 'live'>): Promise<Series> {
+    return api<Series>(`/api/devices/${encodeURIComponent(id)}/series${qs({ metric, range: r })}`)
+  }
+
+  /** Seeds a metric's live buffer with the last hour, keeping anything the stream already delivered. */
+  async function seed(metric: string, gen: number): Promise<void> {
+    const series = await fetchSeries(metric, '1h')
+    if (disposed || gen !== generation) return
+    const fresh = new RingBuffer(LIVE_POINTS, LIVE_WINDOW_MS)
+    for (const p of series.points) if (p.v !== null) fresh.push(p.t, p.v)
+    const old = rings.get(metric)
+    if (old) {
+      const { times, values } = old.toArrays()
+      for (let i = 0; i < times.length; i++) fresh.push(times[i]!, values[i]!)
+    }
+    rings.set(metric, fresh)
+    dirty.add(metric)
+  }
+
+  function drawLive(metric: string): void {
+    const chart = charts.get(metric)
+    const ring = rings.get(metric)
+    if (!chart || !ring) return
+    const { times, values } = ring.toArrays()
+    chart.draw('live', { times, values })
+  }
+
+  function scheduleDraw(): void {
+    if (frame || range !== 'live') return
+    frame = requestAnimationFrame(flush)
+  }
+
+  function flush(): void {
+    frame = 0
+    if (disposed || range !== 'live') return
+    const now = performance.now()
+    if (now - lastDraw < DRAW_INTERVAL_MS) {
+      // Too soon: come back on a later frame so bursts of readings cost one draw.
+      frame = requestAnimationFrame(flush)
+      return
+    }
+    lastDraw = now
+    for (const metric of dirty) drawLive(metric)
+    dirty.clear()
+  }
+
+  async function loadRange(): Promise<void> {
+    const gen = ++generation
+    const r = range
+    setText(resolution, '')
+    if (r === 'live') {
+      await Promise.all([...charts.keys()].map((m) => seed(m, gen).catch(showError)))
+      if (disposed || gen !== generation) return
+      for (const m of charts.keys()) drawLive(m)
+      dirty.clear()
+      setText(resolution, t('device.resolution', { resolution: 'raw' }))
+      return
+    }
+    const results = await Promise.all([...charts.keys()].map(async (m) => {
+      try {
+        return await fetchSeries(m, r)
+      } catch (error) {
+        showError(error)
+        return undefined
+      }
+    }))
+    if (disposed || gen !== generation) return
+    for (const s of results) {
+      if (!s) continue
+      const chart = charts.get(s.metric)
+      if (!chart) continue
+      const data: ChartData = { times: s.points.map((p) => p.t), values: s.points.map((p) => p.v) }
+      if (s.resolution !== 'raw') {
+        data.min = s.points.map((p) => p.min ?? p.v)
+        data.max = s.points.map((p) => p.max ?? p.v)
+      }
+      chart.draw(r, data)
+      setText(resolution, t('device.resolution', { resolution: s.resolution }))
+    }
+  }
+
+  function setRange(r: Range): void {
+    range = r
+    for (const [i, b] of rangeButtons.entries()) b.setAttribute('aria-pressed', String(RANGES[i] === r))
+    void loadRange()
+  }
+
+  // ---- commands
+
+  function sendCommand(action: string, params: Record<string, unknown>): void {
+    commandError.hidden = true
+    api<{ command: CommandRecord }>(`/api/devices/${encodeURIComponent(id)}/commands`, { method: 'POST', body: { action, params } })
+      .then(({ command }) => showCommand(command))
+      .catch((error: unknown) => {
+        commandError.textContent = t('device.cmd.failed', { message: errorMessage(error) })
+        commandError.hidden = false
+      })
+  }
+
+  function renderCommands(): void {
+    if (!commandsPanel) return
+    const actions = new Set(commandSpecs.map((c) => c.action))
+    const parts: HTMLElement[] = []
+    if (actions.has('switch')) {
+      parts.push(h('div', { class: 'cmd-row' },
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'cmd-switch-on', onclick: () => sendCommand('switch', { on: true }) }, t('device.cmd.switchOn')),
+        h('button', { type: 'button', class: 'btn', 'data-testid': 'cmd-switch-off', onclick: () => sendCommand('switch', { on: false }) }, t('device.cmd.switchOff'))))
+    }
+    if (actions.has('dim')) {
+      const level = h('input', { type: 'number', min: 0, max: 100, step: 1, value: 100, 'data-testid': 'cmd-dim-level', id: 'cmd-dim-level', class: 'num-input' })
+      parts.push(h('div', { class: 'cmd-row' },
+        h('label', { for: 'cmd-dim-level' }, t('device.cmd.dimLevel')), level,
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'cmd-dim', onclick: () => {
+          const v = Number(level.value)
+          if (level.value.trim() === '' || !Number.isFinite(v) || v < 0 || v > 100) {
+            commandError.textContent = t('device.cmd.invalidLevel')
+            commandError.hidden = false
+            return
+          }
+          sendCommand('dim', { level: v })
+        } }, t('device.cmd.dim'))))
+    }
+    if (actions.has('pump')) {
+      parts.push(h('div', { class: 'cmd-row' },
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'cmd-pump-start', onclick: () => sendCommand('pump', { running: true }) }, t('device.cmd.pumpStart')),
+        h('button', { type: 'button', class: 'btn', 'data-testid': 'cmd-pump-stop', onclick: () => sendCommand('pump', { running: false }) }, t('device.cmd.pumpStop'))))
+    }
+    // Other catalogued commands without parameters (schedule): one button each.
+    for (const spec of commandSpecs) {
+      if (['switch', 'dim', 'pump'].includes(spec.action) || Object.keys(spec.params ?? {}).length > 0) continue
+      parts.push(h('div', { class: 'cmd-row' },
+        h('button', { type: 'button', class: 'btn', 'data-testid': `cmd-${spec.action}`, title: spec.description, onclick: () => sendCommand(spec.action, {}) }, t('device.cmd.send', { action: spec.action }))))
+    }
+    replace(commandsBox, ...parts)
+    commandsPanel.hidden = parts.length === 0
+  }
+
+  const commands = new Map<string, CommandRecord>()
+  function showCommand(c: CommandRecord): void {
+    if (c.deviceId && c.deviceId !== id) return
+    const known = commands.get(c.id)
+    // A stale "pending" (POST answer after the SSE result) must not overwrite the result.
+    if (known && known.status !== 'pending' && c.status === 'pending') return
+    commands.set(c.id, { ...known, ...c })
+    renderCommandResults()
+  }
+
+  function renderCommandResults(): void {
+    const list = [...commands.values()].sort((a, b) => b.sentAt - a.sentAt).slice(0, 20)
+    if (list.length === 0) {
+      replace(commandResults, h('p', { class: 'muted' }, t('device.cmd.none')))
+      return
+    }
+    keyed(commandResults, list, (c) => c.id,
+      () => h('div', { class: 'command-result', 'data-testid': 'command-result' },
+        h('span', { class: 'cmd-what mono' }), h('span', { class: 'badge' }), h('span', { class: 'cmd-detail muted' })),
+      (el, c) => {
+        setAttr(el, 'data-command-id', c.id)
+        setAttr(el, 'data-status', c.status)
+        const [what, badge, detail] = Array.from(el.children) as HTMLElement[]
+        setText(what!, `${c.action} ${JSON.stringify(c.params ?? {})}`)
+        badge!.className = `badge cmd-${c.status}`
+        setText(badge!, tOr(`command.${c.status}`, c.status))
+        setText(detail!, [c.detail, c.user, formatDateTime(c.repliedAt ?? c.sentAt, lang)].filter(Boolean).join(' · '))
+      })
+  }
+
+  async function loadCommands(): Promise<void> {
+    if (!commandsPanel) return
+    const { commands: list } = await api<{ commands: CommandRecord[] }>(`/api/commands${qs({ deviceId: id, limit: 10 })}`)
+    if (disposed) return
+    for (const c of list) showCommand(c)
+    renderCommandResults()
+  }
+
+  // ---- alarm history
+
+  async function loadAlarms(): Promise<void> {
+    const { history } = await api<{ history: AlarmChange[] }>(`/api/devices/${encodeURIComponent(id)}/alarms${qs({ limit: 50 })}`)
+    if (disposed) return
+    if (history.length === 0) {
+      replace(alarmsBody, h('tr', {}, h('td', { colspan: 5, class: 'muted empty' }, t('device.alarms.none'))))
+      return
+    }
+    replace(alarmsBody, ...history.map((a) => h('tr', { 'data-testid': 'device-alarm-row', 'data-state': changeOf(a) },
+      h('td', {}, formatDateTime(a.time, lang)),
+      h('td', {}, h('span', { class: 'sev', style: `--sev:${SEVERITY_COLORS[a.severity as Severity] ?? '#90a4ae'}` }, tOr(`severity.${a.severity}`, a.severity))),
+      h('td', {}, tOr(`alarmState.${changeOf(a)}`, changeOf(a)), a.actor ?? a.acknowledgedBy ? ` (${a.actor ?? a.acknowledgedBy})` : ''),
+      h('td', { class: 'mono' }, a.ruleId),
+      h('td', {}, a.message, a.comment ? h('div', { class: 'muted' }, `“${a.comment}”`) : null))))
+  }
+
+  // ---- live
+
+  function onEvent(event: LiveEvent): void {
+    if (event.kind === 'reading') {
+      const metric = event['metric'] as string
+      const value = event['value'] as number
+      const time = event['time'] as number
+      if (event['deviceId'] !== id || typeof metric !== 'string' || typeof value !== 'number') return
+      setLatest(metric, value, time)
+      ensureChart(metric)
+      const ring = rings.get(metric)
+      if (ring && ring.push(time, value)) {
+        dirty.add(metric)
+        scheduleDraw()
+      }
+    } else if (event.kind === 'command') {
+      const c = (event['command'] as CommandRecord | undefined) ?? (event as unknown as CommandRecord)
+      if (typeof c.id === 'string') showCommand(c)
+    }
+  }
+
+  async function loadAll(): Promise<void> {
+    errorBox.hidden = true
+    try {
+      const detail = await api<DeviceDetail>(`/api/devices/${encodeURIComponent(id)}`)
+      if (disposed) return
+      showDetail(detail)
+    } catch (error) {
+      showError(error)
+      return
+    }
+    await Promise.all([loadRange(), loadCommands().catch(showError), loadAlarms().catch(showError)])
+  }
+
+  ctx.live.connect(`kinds=reading,command&devices=${encodeURIComponent(id)}&rate=10`, { onEvent, onReopen: () => void loadAll() })
+  void loadAll()
+
+  return {
+    unmount: () => {
+      disposed = true
+      if (frame) cancelAnimationFrame(frame)
+      for (const chart of charts.values()) chart.destroy()
+    },
+  }
+}

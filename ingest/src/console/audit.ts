@@ -17,25 +17,25 @@ export interface AuditEntry {
  */
 export class AuditLog {
   failures = 0
-  private pending = new Set<Promise<void>>()
+  /** Entries are written one after another, so the log's order is the order things happened. */
+  private tail: Promise<void> = Promise.resolve()
 
   constructor(private readonly db: SqlClient, private readonly logger: Logger) {}
 
   record(actor: string, action: string, target: string | null, detail: Record<string, unknown>, outcome = 'ok'): void {
-    const write = this.db.query(
-      'INSERT INTO audit_log (actor, action, target, detail, outcome) VALUES ($1, $2, $3, $4, $5)',
-      [actor, action, target, JSON.stringify(detail), outcome],
-    ).then(() => undefined, (err: unknown) => {
+    const at = new Date()
+    this.tail = this.tail.then(() => this.db.query(
+      'INSERT INTO audit_log (at, actor, action, target, detail, outcome) VALUES ($1, $2, $3, $4, $5, $6)',
+      [at, actor, action, target, JSON.stringify(detail), outcome],
+    )).then(() => undefined, (err: unknown) => {
       this.failures++
       this.logger.error({ err, actor, action, target }, 'Writing an audit entry failed.')
     })
-    this.pending.add(write)
-    void write.finally(() => this.pending.delete(write))
   }
 
   /** Waits for the entries recorded so far (tests, shutdown). */
   async flush(): Promise<void> {
-    await Promise.all([...this.pending])
+    await this.tail
   }
 
   async recent(limit = 100): Promise<AuditEntry[]> {

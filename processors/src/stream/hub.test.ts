@@ -33,6 +33,36 @@ describe('StreamHub delivery', () => {
     expect(hub.stats()).toMatchObject({ published: { reading: 5_000 }, delivered: 5_000, decimated: { backlog: 0, rate: 0 }, droppedEvents: 0 })
   })
 
+  test('subscribers that follow exact devices get their devices\' readings only, as glob and broad ones get theirs; routes follow unsubscribes', async () => {
+    const hub = new StreamHub()
+    const got = new Map<string, string[]>()
+    const follow = (name: string, options: { devices?: string[]; kinds?: ('reading' | 'alarm')[] }) => {
+      got.set(name, [])
+      return hub.subscribe({ name, ...options }, (e) => {
+        got.get(name)!.push(`${(e as ReadingEvent).deviceId ?? e.kind}:${(e as ReadingEvent).value ?? ''}`)
+      })
+    }
+    const one = follow('one', { devices: ['aq-1'] })
+    follow('two', { devices: ['aq-2', 'aq-1', 'aq-2'] })
+    follow('glob', { devices: ['aq-?'] })
+    follow('all', {})
+    follow('alarms-only', { kinds: ['alarm'] })
+    hub.publishReadings([reading('aq-1', 'pm25', 1), reading('aq-2', 'pm25', 2), reading('pump-1', 'pressure', 3)])
+    await waitFor(() => got.get('all')!.length === 3, 5_000, 'the broad subscriber')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(Object.fromEntries(got)).toEqual({
+      one: ['aq-1:1'],
+      two: ['aq-1:1', 'aq-2:2'],
+      glob: ['aq-1:1', 'aq-2:2'],
+      all: ['aq-1:1', 'aq-2:2', 'pump-1:3'],
+      'alarms-only': [],
+    })
+    one.unsubscribe()
+    hub.publishReadings([reading('aq-1', 'pm25', 4)])
+    await waitFor(() => got.get('two')!.length === 3, 5_000, 'the second follower')
+    expect(got.get('one')).toEqual(['aq-1:1'])
+  })
+
   test('publish never runs a subscriber, even one that blocks the CPU', async () => {
     const hub = new StreamHub()
     let blockingCalls = 0

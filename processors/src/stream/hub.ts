@@ -90,6 +90,15 @@ export class StreamHub {
     handlerErrors: 0,
   }
 
+  /**
+   * Where a committed reading may go, built on the first publish after a
+   * subscription changes: subscribers that look at every reading, and those
+   * that follow an exact list of devices, by device. A reading costs the
+   * broad subscribers plus one map lookup, however many device pages are open.
+   */
+  private readingRoutes: { broad: HubSubscriber[]; byDevice: Map<string, HubSubscriber[]> } | undefined
+  private readonly routing = new Map<HubSubscriber, { readings: boolean; devices: readonly string[] | undefined }>()
+
   constructor(private readonly options: StreamHubOptions = {}) {}
 
   publish(event: StreamEvent): void {
@@ -105,13 +114,36 @@ export class StreamHub {
    */
   publishReadings(readings: readonly Reading[]): void {
     this.totals.published.reading += readings.length
-    const subscribers = this.subscribers
-    if (subscribers.length === 0) return
+    if (this.subscribers.length === 0) return
+    const { broad, byDevice } = (this.readingRoutes ??= this.routeReadings())
+    if (broad.length === 0 && byDevice.size === 0) return
     for (let r = 0; r < readings.length; r++) {
       const reading = readings[r]!
       const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
-      for (let i = 0; i < subscribers.length; i++) this.offer(subscribers[i]!, event)
+      for (let i = 0; i < broad.length; i++) this.offer(broad[i]!, event)
+      if (byDevice.size === 0) continue
+      const followers = byDevice.get(event.deviceId)
+      if (followers !== undefined) for (let i = 0; i < followers.length; i++) this.offer(followers[i]!, event)
     }
+  }
+
+  private routeReadings(): { broad: HubSubscriber[]; byDevice: Map<string, HubSubscriber[]> } {
+    const broad: HubSubscriber[] = []
+    const byDevice = new Map<string, HubSubscriber[]>()
+    for (const subscriber of this.subscribers) {
+      const route = this.routing.get(subscriber)
+      if (!route?.readings) continue
+      if (!route.devices) {
+        broad.push(subscriber)
+        continue
+      }
+      for (const id of new Set(route.devices)) {
+        const list = byDevice.get(id)
+        if (list) list.push(subscriber)
+        else byDevice.set(id, [subscriber])
+      }
+    }
+    return { broad, byDevice }
   }
 
   /** Calls `handler` for each matching event. It may return a promise: the next event waits for it. */
@@ -132,6 +164,9 @@ export class StreamHub {
       options.onClose,
     )
     this.subscribers = [...this.subscribers, subscriber]
+    const exact = options.devices?.every((d) => !d.includes('*') && !d.includes('?')) ? options.devices : undefined
+    this.routing.set(subscriber, { readings: !options.kinds || options.kinds.includes('reading'), devices: exact })
+    this.readingRoutes = undefined
     return {
       id,
       get closed() {
@@ -201,6 +236,8 @@ export class StreamHub {
     subscriber.closed = reason!
     subscriber.discard()
     this.subscribers = this.subscribers.filter((s) => s !== subscriber)
+    this.routing.delete(subscriber)
+    this.readingRoutes = undefined
     // Counters of a closed subscriber move into the hub's totals so stats stay monotonic.
     this.totals.delivered += subscriber.delivered
     this.totals.decimated.backlog += subscriber.decimated.backlog

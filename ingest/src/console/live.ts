@@ -142,10 +142,10 @@ export class LiveStreams {
 
   private startOverviewTimer(): void {
     if (this.overviewTimer) return
-    // One overview a second for every page that shows it, computed once.
+    // One overview a second for every page that shows it, computed and serialised once.
     this.overviewTimer = setInterval(() => {
-      const overview = this.deps.overview()
-      for (const client of this.clients) if (client.wantsOverview) client.send(overview)
+      const message = `data: ${JSON.stringify(this.deps.overview())}\n\n`
+      for (const client of this.clients) if (client.wantsOverview) client.write(message)
     }, 1_000)
     this.overviewTimer.unref()
   }
@@ -166,9 +166,14 @@ class LiveClient {
 
   /** Writes one event; resolves when the socket can take more, so the hub queues (and thins, and drops) meanwhile. */
   send(event: StreamEvent | Overview | CommandRecordEvent): void | Promise<void> {
+    return this.write(`data: ${JSON.stringify(event)}\n\n`)
+  }
+
+  /** Writes one serialised message. */
+  write(message: string): void | Promise<void> {
     if (this.ended) return
     this.streams.stats.events++
-    const ok = this.res.write(`data: ${JSON.stringify(event)}\n\n`)
+    const ok = this.res.write(message)
     if (ok) return
     return new Promise<void>((resolve) => {
       const done = () => {

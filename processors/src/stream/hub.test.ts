@@ -63,6 +63,20 @@ describe('StreamHub delivery', () => {
     expect(got.get('one')).toEqual(['aq-1:1'])
   })
 
+  test('a rate-limited subscriber is offered only the last reading of each key in a batch, and the rest count as thinned', async () => {
+    const hub = new StreamHub()
+    const got: string[] = []
+    const sub = hub.subscribe({ name: 'chart', devices: ['aq-1'], metrics: ['pm25'], maxEventsPerSecond: 100 }, (e) => {
+      got.push(`${(e as ReadingEvent).metric}:${(e as ReadingEvent).value}`)
+    })
+    const batch = [...Array.from({ length: 50 }, (_, i) => reading('aq-1', 'pm25', i)), reading('aq-1', 'pm10', 99), reading('aq-2', 'pm25', 77)]
+    hub.publishReadings(batch)
+    await waitFor(() => got.length === 1, 5_000, 'the latest pm25')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(got).toEqual(['pm25:49'])
+    expect(sub.stats().decimated.rate).toBe(49)
+  })
+
   test('publish never runs a subscriber, even one that blocks the CPU', async () => {
     const hub = new StreamHub()
     let blockingCalls = 0

@@ -92,12 +92,16 @@ export class StreamHub {
 
   /**
    * Where a committed reading may go, built on the first publish after a
-   * subscription changes: subscribers that look at every reading, and those
-   * that follow an exact list of devices, by device. A reading costs the
-   * broad subscribers plus one map lookup, however many device pages are open.
+   * subscription changes. Subscribers that look at every reading are `broad`;
+   * those that follow an exact list of devices are found by device, so a
+   * reading costs one map lookup however many device pages are open.
+   * Rate-limited subscribers (`rated`) keep only the latest value per device
+   * and metric anyway, so they are offered only the last reading of each key
+   * in a committed batch: a fast device followed by many pages costs its keys,
+   * not its readings, per batch.
    */
-  private readingRoutes: { broad: HubSubscriber[]; byDevice: Map<string, HubSubscriber[]> } | undefined
-  private readonly routing = new Map<HubSubscriber, { readings: boolean; devices: readonly string[] | undefined }>()
+  private readingRoutes: ReadingRoutes | undefined
+  private readonly routing = new Map<HubSubscriber, { readings: boolean; devices: readonly string[] | undefined; rated: boolean }>()
 
   constructor(private readonly options: StreamHubOptions = {}) {}
 
@@ -115,35 +119,43 @@ export class StreamHub {
   publishReadings(readings: readonly Reading[]): void {
     this.totals.published.reading += readings.length
     if (this.subscribers.length === 0) return
-    const { broad, byDevice } = (this.readingRoutes ??= this.routeReadings())
-    if (broad.length === 0 && byDevice.size === 0) return
-    for (let r = 0; r < readings.length; r++) {
-      const reading = readings[r]!
+    const routes = (this.readingRoutes ??= this.routeReadings())
+    offerAll(this, readings, routes.every, routes.everyByDevice)
+    if (routes.rated.length === 0 && routes.ratedByDevice.size === 0) return
+    // Each key's last reading, with how many of that key the batch held: the
+    // others count as thinned (decimated.rate) for every subscriber the key matches.
+    for (const { reading, count } of lastPerKey(readings)) {
       const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
-      for (let i = 0; i < broad.length; i++) this.offer(broad[i]!, event)
-      if (byDevice.size === 0) continue
-      const followers = byDevice.get(event.deviceId)
-      if (followers !== undefined) for (let i = 0; i < followers.length; i++) this.offer(followers[i]!, event)
+      const followers = routes.ratedByDevice.get(event.deviceId)
+      for (const subscriber of followers === undefined ? routes.rated : [...routes.rated, ...followers]) {
+        if (count > 1 && subscriber.matches(event)) subscriber.decimated.rate += count - 1
+        this.offer(subscriber, event)
+      }
     }
   }
 
-  private routeReadings(): { broad: HubSubscriber[]; byDevice: Map<string, HubSubscriber[]> } {
-    const broad: HubSubscriber[] = []
-    const byDevice = new Map<string, HubSubscriber[]>()
+  /** Offers one event to one subscriber (used by offerAll). */
+  offerTo(subscriber: HubSubscriber, event: StreamEvent): void {
+    this.offer(subscriber, event)
+  }
+
+  private routeReadings(): ReadingRoutes {
+    const routes: ReadingRoutes = { every: [], everyByDevice: new Map(), rated: [], ratedByDevice: new Map() }
     for (const subscriber of this.subscribers) {
       const route = this.routing.get(subscriber)
       if (!route?.readings) continue
       if (!route.devices) {
-        broad.push(subscriber)
+        ;(route.rated ? routes.rated : routes.every).push(subscriber)
         continue
       }
+      const byDevice = route.rated ? routes.ratedByDevice : routes.everyByDevice
       for (const id of new Set(route.devices)) {
         const list = byDevice.get(id)
         if (list) list.push(subscriber)
         else byDevice.set(id, [subscriber])
       }
     }
-    return { broad, byDevice }
+    return routes
   }
 
   /** Calls `handler` for each matching event. It may return a promise: the next event waits for it. */
@@ -165,7 +177,7 @@ export class StreamHub {
     )
     this.subscribers = [...this.subscribers, subscriber]
     const exact = options.devices?.every((d) => !d.includes('*') && !d.includes('?')) ? options.devices : undefined
-    this.routing.set(subscriber, { readings: !options.kinds || options.kinds.includes('reading'), devices: exact })
+    this.routing.set(subscriber, { readings: !options.kinds || options.kinds.includes('reading'), devices: exact, rated: rate > 0 })
     this.readingRoutes = undefined
     return {
       id,
@@ -338,6 +350,48 @@ export class StreamHub {
 }
 
 /** A literal rather than a spread: one hidden class for every reading event, and several times faster. */
+interface ReadingRoutes {
+  every: HubSubscriber[]
+  everyByDevice: Map<string, HubSubscriber[]>
+  rated: HubSubscriber[]
+  ratedByDevice: Map<string, HubSubscriber[]>
+}
+
+function offerAll(hub: StreamHub, readings: readonly Reading[], broad: readonly HubSubscriber[], byDevice: ReadonlyMap<string, HubSubscriber[]>): void {
+  if (broad.length === 0 && byDevice.size === 0) return
+  for (let r = 0; r < readings.length; r++) {
+    const reading = readings[r]!
+    const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
+    for (let i = 0; i < broad.length; i++) hub.offerTo(broad[i]!, event)
+    if (byDevice.size === 0) continue
+    const followers = byDevice.get(event.deviceId)
+    if (followers !== undefined) for (let i = 0; i < followers.length; i++) hub.offerTo(followers[i]!, event)
+  }
+}
+
+/**
+ * The last reading of each (device, metric) in a batch, with how many readings
+ * of that key the batch held. Grouped by device rather than in batch order: a
+ * rate-limited subscriber delivers its latest values grouped by device anyway.
+ */
+function lastPerKey(readings: readonly Reading[]): { reading: Reading; count: number }[] {
+  const index = new Map<string, Map<string, { last: number; count: number }>>()
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!
+    let metrics = index.get(r.deviceId)
+    if (metrics === undefined) index.set(r.deviceId, (metrics = new Map()))
+    const key = metrics.get(r.metric)
+    if (key === undefined) metrics.set(r.metric, { last: i, count: 1 })
+    else {
+      key.last = i
+      key.count++
+    }
+  }
+  const out: { reading: Reading; count: number }[] = []
+  for (const metrics of index.values()) for (const key of metrics.values()) out.push({ reading: readings[key.last]!, count: key.count })
+  return out
+}
+
 function toReadingEvent(r: Reading): ReadingEvent {
   return { kind: 'reading', time: r.time, receivedAt: r.receivedAt, deviceId: r.deviceId, domain: r.domain, metric: r.metric, value: r.value, quality: r.quality, seq: r.seq, flags: r.flags }
 }

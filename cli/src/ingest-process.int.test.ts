@@ -134,6 +134,25 @@ describe('gridline CLI', () => {
     await expect(gridline(['devices', 'add', 'proc-1', '--domain', 'environment'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_DEVICE_EXISTS') })
   })
 
+  test('users add, list and remove: passwords are hashed, shown once when generated, never listed', async () => {
+    const generated = await gridline(['users', 'add', 'lan.nguyen', '--role', 'operator'])
+    expect(generated.stdout).toMatch(/^Added operator lan\.nguyen\.\nPassword \(shown once\): [A-Za-z0-9_-]{32}\n$/)
+    const given = await gridline(['users', 'add', 'ops-admin', '--role', 'admin', '--password', 'a-long-admin-password'])
+    expect(given.stdout).toBe('Added admin ops-admin.\n')
+    const list = JSON.parse((await gridline(['users', 'list', '--json'])).stdout) as { name: string; role: string }[]
+    expect(list.map((u) => [u.name, u.role])).toEqual([['lan.nguyen', 'operator'], ['ops-admin', 'admin']])
+    expect(JSON.stringify(list)).not.toMatch(/scrypt|password/i)
+    const table = (await gridline(['users', 'list'])).stdout
+    expect(table).toContain('lan.nguyen')
+    expect(table).toContain('2 users.')
+    await expect(gridline(['users', 'add', 'tam', '--role', 'boss'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--role must be one of viewer, operator, admin') })
+    await expect(gridline(['users', 'add', 'tam', '--role', 'viewer', '--password', 'short'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('at least 10 characters') })
+    await expect(gridline(['users', 'add', 'ops-admin', '--role', 'viewer', '--password', 'another-long-password'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_USER_EXISTS') })
+    await expect(gridline(['users', 'remove', 'ops-admin'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_LAST_ADMIN') })
+    expect((await gridline(['users', 'remove', 'lan.nguyen'])).stdout).toContain('Removed lan.nguyen')
+    await expect(gridline(['users', 'remove', 'lan.nguyen'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_USER_NOT_FOUND') })
+  })
+
   test('validate-config lists every problem by path', async () => {
     const file = join(tmpdir(), `gridline-bad-${process.pid}.yaml`)
     writeFileSync(file, 'mqtt:\n  port: "high"\ningest:\n  maxBatchRows: -1\n  retryMinMs: 9000\nsurprise: true\n')

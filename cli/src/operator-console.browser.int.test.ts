@@ -241,6 +241,14 @@ describe('live operation', () => {
       { action: 'switch', params: { on: true }, status: 'ok', username: 'operator' },
       { action: 'dim', params: { level: 50 }, status: 'ok', username: 'operator' },
     ])
+    await service.console!.audit.flush()
+    const audit = await db.pool.query(`SELECT actor, action, detail->>'action' AS command, outcome FROM audit_log WHERE target = $1 ORDER BY id`, [dimmedLamp])
+    expect(audit.rows).toEqual([
+      { actor: 'operator', action: 'command.send', command: 'switch', outcome: 'ok' },
+      { actor: 'operator', action: 'command.result', command: 'switch', outcome: 'ok' },
+      { actor: 'operator', action: 'command.send', command: 'dim', outcome: 'ok' },
+      { actor: 'operator', action: 'command.result', command: 'dim', outcome: 'ok' },
+    ])
   })
 
   test('after a server restart the page reconnects by itself', async () => {

@@ -114,6 +114,13 @@ function unmountPage(): void {
   page = undefined
 }
 
+/** The service path in `#/login?next=...`, when it is one of ours (`/flows...`); never another site. */
+function serverPathAfterLogin(hash: string): string | undefined {
+  const q = hash.indexOf('?')
+  const next = q < 0 ? null : new URLSearchParams(hash.slice(q + 1)).get('next')
+  return next !== null && /^\/flows(\/|$)/.test(next) ? next : undefined
+}
+
 /** Mounts the page for the current hash. */
 function render(): void {
   const route = parseRoute(location.hash)
@@ -129,6 +136,12 @@ function render(): void {
     page = mountLogin(root, {
       onLogin: (session) => {
         user = session.user
+        // `/#/login?next=/flows`: a page of the service outside the app (Node-RED) sent the browser here.
+        const next = serverPathAfterLogin(location.hash)
+        if (next) {
+          location.assign(next)
+          return
+        }
         const target = returnTo
         returnTo = '#/overview'
         location.hash = mayOpen(parseRoute(target), user.role) ? target : '#/overview'
@@ -197,6 +210,11 @@ async function start(): Promise<void> {
     }
   }
   if (user && parseRoute(location.hash).name === 'login') {
+    const next = serverPathAfterLogin(location.hash)
+    if (next) {
+      location.assign(next)
+      return
+    }
     location.hash = '#/overview' // hashchange renders it
     return
   }

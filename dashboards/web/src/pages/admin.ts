@@ -8,6 +8,7 @@ interface UserRow { name: string; role: string; createdAt: number | string | nul
 interface AuditEntry { at: number | string; actor: string; action: string; target: string | null; detail: unknown; outcome: string }
 
 const ROLES = ['viewer', 'operator', 'admin']
+const DOMAINS = ['environment', 'traffic', 'water', 'lighting', 'energy']
 
 function ms(value: number | string | null | undefined): number | null {
   if (value === null || value === undefined) return null
@@ -31,6 +32,53 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
     h('label', {}, t('admin.user.role'), role),
     add)
 
+  // Devices: register one (its password is shown once) or remove one; the CLI does the same in bulk.
+  const deviceId = h('input', { id: 'device-id', autocomplete: 'off', required: true, spellcheck: 'false', autocapitalize: 'off' })
+  const deviceDomain = h('select', { id: 'device-domain' }, ...DOMAINS.map((d) => h('option', { value: d }, tOr(`domain.${d}`, d))))
+  const deviceMetadata = h('input', { id: 'device-metadata', autocomplete: 'off', spellcheck: 'false', placeholder: '{"district": "Hải Châu"}' })
+  const deviceNote = h('p', { class: 'form-note', role: 'status', 'data-testid': 'device-note', hidden: true })
+  const registerDevice = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'device-add' }, t('admin.device.add'))
+  const removeDevice = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'device-remove' }, t('admin.device.remove'))
+  const deviceForm = h('form', { class: 'inline-form' },
+    h('label', {}, t('admin.device.id'), deviceId),
+    h('label', {}, t('admin.device.domain'), deviceDomain),
+    h('label', {}, t('admin.device.metadata'), deviceMetadata),
+    registerDevice, removeDevice)
+  const showNote = (text: string, error = false) => {
+    deviceNote.textContent = text
+    deviceNote.className = error ? 'form-error' : 'form-note'
+    deviceNote.hidden = false
+  }
+  deviceForm.addEventListener('submit', (event) => {
+    event.preventDefault()
+    let metadata: unknown
+    try {
+      metadata = deviceMetadata.value.trim() === '' ? undefined : JSON.parse(deviceMetadata.value)
+    } catch {
+      metadata = null
+    }
+    if (metadata === null || (metadata !== undefined && (typeof metadata !== 'object' || Array.isArray(metadata)))) return showNote(t('admin.device.badMetadata'), true)
+    registerDevice.disabled = true
+    api<{ device: { id: string }; password: string }>('/api/devices', { method: 'POST', body: { id: deviceId.value.trim(), domain: deviceDomain.value, ...(metadata ? { metadata } : {}) } })
+      .then((r) => {
+        showNote(t('admin.device.added', { id: r.device.id, password: r.password }))
+        deviceMetadata.value = ''
+        return loadAudit()
+      })
+      .catch((error: unknown) => showNote(t('admin.user.failed', { message: errorMessage(error) }), true))
+      .finally(() => { registerDevice.disabled = false })
+  })
+  removeDevice.addEventListener('click', () => {
+    const id = deviceId.value.trim()
+    if (id === '') return
+    api(`/api/devices/${encodeURIComponent(id)}`, { method: 'DELETE' })
+      .then(() => {
+        showNote(t('admin.device.removed', { id }))
+        return loadAudit()
+      })
+      .catch((error: unknown) => showNote(t('admin.user.failed', { message: errorMessage(error) }), true))
+  })
+
   replace(root,
     h('div', { class: 'page-head' }, h('h1', {}, t('admin.title')),
       h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'btn', 'data-testid': 'admin-flows' }, t('admin.flows'), ' ↗')),
@@ -40,6 +88,7 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
         h('table', { class: 'table compact' },
           h('thead', {}, h('tr', {}, h('th', {}, t('admin.user.name')), h('th', {}, t('admin.user.role')), h('th', {}, t('admin.user.created')), h('th', {}, t('admin.user.lastLogin')), h('th'))),
           usersBody)),
+      h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.devices')), deviceForm, deviceNote),
       h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.audit')), auditError,
         h('div', { class: 'table-wrap' },
           h('table', { class: 'table compact' },

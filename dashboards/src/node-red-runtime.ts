@@ -44,6 +44,12 @@ export interface GridlineNodeRuntime {
     input: { deviceId: string; action: string; params: Record<string, unknown> },
     actor: string,
   ): Promise<{ id: string; status: string; detail: string | null }>
+  /**
+   * What the registry knows of a device: its domain and metadata (district,
+   * roadSegment, circuit, ...). `gridline in` puts it on each message as
+   * `msg.device`, so a flow can group readings by place without a lookup table.
+   */
+  lookupDevice?(deviceId: string): { id: string; domain: string; metadata: Record<string, unknown> } | undefined
 }
 
 /** What the ingest service puts in Node-RED's settings under `gridline`. */

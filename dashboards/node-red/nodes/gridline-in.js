@@ -45,7 +45,9 @@ module.exports = function (RED) {
           { ...definedOnly(filter), maxEventsPerSecond: rate, name },
           (event) => {
             delivered++
-            node.send({ topic: topicOf(event), payload: event })
+            const deviceId = deviceOf(event)
+            const device = deviceId && settings.runtime.lookupDevice ? settings.runtime.lookupDevice(deviceId) : undefined
+            node.send(device ? { topic: topicOf(event), payload: event, device } : { topic: topicOf(event), payload: event })
           },
           (reason) => {
             subscription = null
@@ -84,6 +86,14 @@ function definedOnly(filter) {
   const out = {}
   for (const key of Object.keys(filter)) if (filter[key] !== undefined) out[key] = filter[key]
   return out
+}
+
+/** The device an event is about, when it is about one. */
+function deviceOf(event) {
+  if (event.kind === 'reading' || event.kind === 'rollup') return event.deviceId
+  if (event.kind === 'indicator') return event.scope === 'device' ? event.key : undefined
+  if (event.kind === 'alarm') return event.deviceId
+  return undefined
 }
 
 /** `reading/<device>/<metric>`, `rollup/<device>/<metric>`, `indicator/<key>/<name>`, `alarm/<subject>/<ruleId>`. */

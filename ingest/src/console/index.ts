@@ -136,6 +136,10 @@ export class OperatorConsole {
           this.audit.record(actor, 'alarm.clear', `${input.ruleId}/${input.subject}`, { cleared })
           return cleared
         },
+        lookupDevice: (deviceId) => {
+          const device = this.deps.devices.get(deviceId)
+          return device ? { id: device.id, domain: device.domain ?? '', metadata: device.metadata ?? {} } : undefined
+        },
         sendCommand: async (input, actor) => {
           if (!commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
           const sent = await commands.send(input, actor)

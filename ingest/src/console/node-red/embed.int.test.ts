@@ -48,6 +48,7 @@ function recordingRuntime(hub: StreamHub): Recorder {
         r.commands.push({ input, actor })
         return { id: `c${r.commands.length}`, status: 'ok', detail: null }
       },
+      lookupDevice: (id) => (id.startsWith('lamp-') ? { id, domain: 'lighting', metadata: { roadSegment: 'Bạch Đằng' } } : undefined),
     },
   }
   return r
@@ -232,6 +233,20 @@ describe('Node-RED embedded at /flows', () => {
     expect(s.rec.raised).toHaveLength(1)
   })
 
+  test('gridline in puts the device\'s registry metadata on each message as msg.device', async () => {
+    const flows = [
+      { id: 't-dev', type: 'tab', label: 'lamps' },
+      { id: 'in-dev', type: 'gridline in', z: 't-dev', name: 'lamps', kinds: 'reading', metrics: 'lamp_on', rate: '10', wires: [['fn-dev']] },
+      { id: 'fn-dev', type: 'function', z: 't-dev', name: 'by road', func: 'msg.subject = msg.device.metadata.roadSegment; return msg;', outputs: 1, wires: [['al-dev']] },
+      { id: 'al-dev', type: 'gridline alarm', z: 't-dev', name: 'road alarm', action: 'raise', ruleId: 'custom.road', severity: 'minor', subject: '', message: 'lamp on', wires: [[]] },
+    ]
+    expect((await deploy(s, flows)).status).toBeLessThan(300)
+    await waitFor(() => s.hub.stats().perSubscriber.some((p) => p.name === 'node-red:lamps'), 10_000, 'the gridline in node to subscribe')
+    s.hub.publishReadings([{ time: Date.now(), receivedAt: Date.now(), deviceId: 'lamp-7', domain: 'lighting', metric: 'lamp_on', value: 1, quality: 0, seq: 1, flags: 0 }])
+    await waitFor(() => s.rec.raised.some((r) => r.input.ruleId === 'custom.road'), 10_000, 'the alarm by road')
+    expect(s.rec.raised.find((r) => r.input.ruleId === 'custom.road')!.input).toMatchObject({ subject: 'Bạch Đằng' })
+  })
+
   test('gridline in is decimated: a burst of 1,000 readings reaches the flow as a handful', async () => {
     const rate = 5
     const flows = [
@@ -284,7 +299,7 @@ describe('Node-RED embedded at /flows', () => {
     const examples = [...readExample('dim-street-lights-after-midnight.json'), ...readExample('notify-unhealthy-air.json')]
     const logsBefore = s.logs.length
     expect((await deploy(s, examples)).status).toBeLessThan(300)
-    await waitFor(() => s.hub.stats().subscribers === 2, 10_000, 'the examples to subscribe')
+    await waitFor(() => s.hub.stats().subscribers === 3, 10_000, 'the examples to subscribe')
     const newLogs = s.logs.slice(logsBefore).map((l) => l.msg).join('\n')
     expect(newLogs).toContain('Started flows')
     expect(newLogs).not.toMatch(/missing|unknown type|Waiting for/i)

@@ -312,6 +312,7 @@ function guardRuntime(runtime: GridlineNodeRuntime, maxRate: number): { runtime:
       raiseAlarm: (input, actor) => runtime.raiseAlarm(input, nodeActor(actor)),
       clearAlarm: (input, actor) => runtime.clearAlarm(input, nodeActor(actor)),
       sendCommand: (input, actor) => runtime.sendCommand(input, nodeActor(actor)),
+      ...(runtime.lookupDevice ? { lookupDevice: runtime.lookupDevice.bind(runtime) } : {}),
     },
     closeAll() {
       for (const subscription of [...open]) subscription.unsubscribe()

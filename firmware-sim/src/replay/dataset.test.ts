@@ -2,7 +2,7 @@ import { datasetPath } from '../../../test/support.ts'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { parseDelimited } from './csv.ts'
-import { type LoadedDataset, type ReplayRow, loadDataset, mergeFiles, slug } from './dataset.ts'
+import { type LoadedDataset, type ReplayRow, expandDevices, loadDataset, mergeFiles, slug } from './dataset.ts'
 import { ReplayMappingSchema, loadMapping } from './mapping.ts'
 import { timestampParser } from './timestamp.ts'
 
@@ -49,6 +49,37 @@ describe('shipped mappings on the real data sets', () => {
     expect(byId['ctown-pump-pu1']).toEqual({ flow: 337.068, pump_on: true })
     expect(byId['ctown-pump-pu3']).toEqual({ flow: 0, pump_on: false })
     expect(byId['ctown-junction-j280']!.pressure).toBeCloseTo(2.98 * 0.0980665, 6)
+  })
+})
+
+describe('device entries that follow the header', () => {
+  const header = ['DATETIME', 'L_T1', 'L_T12', 'F_PU3', 'S_PU3', 'pm25', 'o3', 'city', 'humidity']
+  const entries = ReplayMappingSchema.parse({
+    timestamp: { column: 'DATETIME' },
+    devices: [
+      { eachColumn: 'L_T(\\d+)', id: 'tank-$1', domain: 'water', metrics: { level: '$0' } },
+      { eachColumn: 'F_PU(\\d+)', id: 'pump-$1', domain: 'water', metrics: { flow: { column: '$0', scale: 3.6 }, pump_on: { column: 'S_PU$1', boolean: true } } },
+      { id: 'air-1', domain: 'environment', catalogueMetrics: true, metrics: { humidity: { column: 'humidity', suffix: '%' } } },
+    ],
+  }).devices
+
+  test('eachColumn makes one device per matching column, with $0 and $1 filled in', () => {
+    const devices = expandDevices(entries, header)
+    expect(devices.slice(0, 3).map((d) => [d.id, d.metrics])).toEqual([
+      ['tank-1', { level: expect.objectContaining({ column: 'L_T1', scale: 1 }) }],
+      ['tank-12', { level: expect.objectContaining({ column: 'L_T12' }) }],
+      ['pump-3', { flow: expect.objectContaining({ column: 'F_PU3', scale: 3.6 }), pump_on: expect.objectContaining({ column: 'S_PU3', boolean: true }) }],
+    ])
+  })
+
+  test('catalogueMetrics takes every column named like a metric of the domain; explicit metrics win', () => {
+    const air = expandDevices(entries, header).find((d) => d.id === 'air-1')!
+    expect(Object.keys(air.metrics!).sort()).toEqual(['humidity', 'o3', 'pm25'])
+    expect(air.metrics!.humidity).toMatchObject({ column: 'humidity', suffix: '%' })
+  })
+
+  test('a device with neither metrics, catalogueMetrics nor pivot is refused', () => {
+    expect(() => ReplayMappingSchema.parse({ timestamp: { column: 't' }, devices: [{ id: 'x', domain: 'water' }] })).toThrow(/either metrics or catalogueMetrics/)
   })
 })
 

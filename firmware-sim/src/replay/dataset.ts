@@ -118,7 +118,7 @@ export function loadDataset(path: string, mapping: ReplayMapping, options: { max
       return i
     }
     const tsColumn = column(mapping.timestamp.column)
-    const plans = mapping.devices.map((d) => ({
+    const plans = expandDevices(mapping.devices, header.map((h) => h.trim())).map((d) => ({
       domain: d.domain,
       id: idTemplate(d.id, column),
       metrics: Object.entries(d.metrics ?? {}).map(([metric, source]) => ({ metric, index: column(source.column), source })),
@@ -227,6 +227,35 @@ function putInOrder(rows: ReplayRow[], order: ReplayMapping['order'], counts: Re
   const sorted = rows.map((row, index) => ({ row, index })).sort((a, b) => a.row.ts - b.row.ts || a.index - b.index)
   sorted.forEach((s, i) => { if (s.index !== i) counts.rowsReordered++ })
   return sorted.map((s) => s.row)
+}
+
+type DeviceEntry = ReplayMapping['devices'][number]
+
+/**
+ * The mapping's devices for one file's header: an `eachColumn` entry becomes
+ * one device per matching column ($0, $1 ... filled in), and
+ * `catalogueMetrics` adds every column named like a metric of the domain.
+ */
+export function expandDevices(entries: readonly DeviceEntry[], header: readonly string[]): DeviceEntry[] {
+  const catalogue = defaultCatalogue()
+  const out: DeviceEntry[] = []
+  for (const entry of entries) {
+    const matches = entry.eachColumn === undefined
+      ? [undefined]
+      : header.map((h) => new RegExp(`^(?:${entry.eachColumn})$`).exec(h)).filter((m): m is RegExpExecArray => m !== null)
+    for (const match of matches) {
+      const fill = (text: string) => (match === undefined ? text : text.replace(/\$(\d)/g, (_, n: string) => match[Number(n)] ?? ''))
+      const metrics = Object.fromEntries(Object.entries(entry.metrics ?? {}).map(([metric, source]) => [metric, { ...source, column: fill(source.column) }]))
+      if (entry.catalogueMetrics) {
+        const taken = new Set(Object.values(metrics).map((m) => m.column))
+        for (const column of header) {
+          if (metrics[column] === undefined && !taken.has(column) && catalogue.metric(entry.domain, column)) metrics[column] = { column, scale: 1, offset: 0, boolean: false }
+        }
+      }
+      out.push({ ...entry, id: fill(entry.id), ...(entry.metrics || entry.catalogueMetrics ? { metrics } : {}) })
+    }
+  }
+  return out
 }
 
 function checkMapping(mapping: ReplayMapping): void {

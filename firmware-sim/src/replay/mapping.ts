@@ -33,7 +33,9 @@ const DeviceMapping = z.strictObject({
   domain: z.string().min(1).describe('Catalogue domain of the device.'),
   metrics: z.record(z.string(), MetricSource).optional().describe('Wide files: metric name to the column it comes from.'),
   pivot: PivotMapping.optional().describe('Long files (one value per row): rows of the same device and time merge into one reading.'),
-}).refine((d) => (d.metrics === undefined) !== (d.pivot === undefined), { message: 'a device needs either metrics (wide file) or pivot (long file), not both' })
+  eachColumn: z.string().min(1).optional().describe('A regular expression matched against whole header names: the entry stands for one device per matching column, with $0 (the column) and $1, $2 ... (its groups) put into id and metric columns.'),
+  catalogueMetrics: z.boolean().default(false).describe('Wide files: every column named like a catalogued metric of the domain is that metric, besides those in metrics.'),
+}).refine((d) => (d.metrics === undefined && !d.catalogueMetrics) !== (d.pivot === undefined), { message: 'a device needs either metrics or catalogueMetrics (wide file) or pivot (long file), not both' })
 
 export const ReplayMappingSchema = z.strictObject({
   description: z.string().optional(),

@@ -194,7 +194,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   })
 
   app.post('/api/alarms/:id/ack', operator, async (req) => {
-    const engine = requireAlarms(deps)
+    const engine = requireAlarms(deps.alarms())
     const { id } = req.params as { id: string }
     const body = objectBody(req)
     const comment = body.comment === undefined || body.comment === '' ? undefined : stringField(body, 'comment', 2_000)
@@ -209,7 +209,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   })
 
   app.post('/api/alarms', operator, async (req) => {
-    const engine = requireAlarms(deps)
+    const engine = requireAlarms(deps.alarms())
     const body = objectBody(req)
     const severity = stringField(body, 'severity', 16) as AlarmSeverity
     if (!(severity in SEVERITY_ORDER)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `severity: one of ${Object.keys(SEVERITY_ORDER).join(', ')}.`)
@@ -226,7 +226,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   })
 
   app.post('/api/alarms/clear', operator, async (req) => {
-    const engine = requireAlarms(deps)
+    const engine = requireAlarms(deps.alarms())
     const body = objectBody(req)
     const input = { ruleId: stringField(body, 'ruleId', 100), subject: stringField(body, 'subject', 200) }
     const cleared = alarmCall(() => engine.clearCustom(input, actor(req)))
@@ -236,7 +236,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
 
   // ---- commands
   app.post('/api/devices/:id/commands', operator, async (req, reply) => {
-    const commands = requireCommands(deps)
+    const commands = requireCommands(deps.commands)
     const device = findDevice(deps, (req.params as { id: string }).id)
     const body = objectBody(req)
     const action = stringField(body, 'action', 64)
@@ -253,12 +253,12 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
 
   app.get('/api/commands', viewer, async (req) => {
     const q = req.query as Record<string, string | undefined>
-    const commands = requireCommands(deps)
+    const commands = requireCommands(deps.commands)
     return { commands: await commands.list({ ...(q.deviceId ? { deviceId: q.deviceId } : {}), limit: intParam(q.limit, 50, 1, 1_000) }) }
   })
 
   app.get('/api/commands/:id', viewer, async (req) => {
-    const command = await requireCommands(deps).get((req.params as { id: string }).id)
+    const command = await requireCommands(deps.commands).get((req.params as { id: string }).id)
     if (!command) throw new GridlineError('GRIDLINE_NOT_FOUND', 'No command has that id.')
     return { command }
   })
@@ -324,15 +324,16 @@ function findDevice(deps: ConsoleRouteDeps, id: string): DeviceRecord {
   return device
 }
 
-function requireAlarms(deps: ConsoleRouteDeps): AlarmEngine {
-  const engine = deps.alarms()
+/** The alarm engine, or a clear refusal when alarms are switched off (the API and Node-RED's nodes both ask). */
+export function requireAlarms(engine: AlarmEngine | undefined): AlarmEngine {
   if (!engine) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Alarms are switched off (processors.alarms.enabled).')
   return engine
 }
 
-function requireCommands(deps: ConsoleRouteDeps): ConsoleCommands {
-  if (!deps.commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
-  return deps.commands
+/** The command service, or a clear refusal when this service has none. */
+export function requireCommands(commands: ConsoleCommands | undefined): ConsoleCommands {
+  if (!commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
+  return commands
 }
 
 /** The engine's own errors (AlarmError) carry GRIDLINE_ALARM_* codes; a bad custom alarm is a bad request. */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { join } from 'node:path'
-import { GridlineError, type Logger } from '@gridline/core'
+import type { Logger } from '@gridline/core'
 import type { AlarmEngine, StreamHub } from '@gridline/processors'
 import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
@@ -12,7 +12,7 @@ import { pgSqlClient } from '../storage/sql-client.ts'
 import { AuditLog } from './audit.ts'
 import { CityState } from './city-state.ts'
 import type { ConsoleCommands } from './commands-port.ts'
-import { registerConsoleRoutes } from './console-routes.ts'
+import { registerConsoleRoutes, requireAlarms, requireCommands } from './console-routes.ts'
 import { LiveStreams } from './live.ts'
 import { type EmbeddedNodeRed, embedNodeRed } from './node-red/embed.ts'
 import { hubSubscribe } from './node-red/runtime.ts'
@@ -115,23 +115,18 @@ export class OperatorConsole {
 
   private embedNodeRed(app: FastifyInstance): Promise<EmbeddedNodeRed> {
     const { alarms, commands, hub } = this.deps
-    const needAlarms = () => {
-      const engine = alarms()
-      if (!engine) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Alarms are switched off (processors.alarms.enabled).')
-      return engine
-    }
     return embedNodeRed({ userDir: this.nodeRedDir, path: '/flows', maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond }, {
       app,
       authorize: async (req) => (await sessionOf(this.sessions, req))?.user ?? null,
       runtime: {
         subscribe: hubSubscribe(hub),
         raiseAlarm: async (input, actor) => {
-          const alarm = needAlarms().raiseCustom(input, actor)
+          const alarm = requireAlarms(alarms()).raiseCustom(input, actor)
           this.audit.record(actor, 'alarm.raise', alarm.alarmId, { ruleId: alarm.ruleId, subject: alarm.subject, severity: alarm.severity })
           return alarm
         },
         clearAlarm: async (input, actor) => {
-          const cleared = needAlarms().clearCustom(input, actor)
+          const cleared = requireAlarms(alarms()).clearCustom(input, actor)
           this.audit.record(actor, 'alarm.clear', `${input.ruleId}/${input.subject}`, { cleared })
           return cleared
         },
@@ -140,9 +135,9 @@ export class OperatorConsole {
           return device ? { id: device.id, domain: device.domain ?? '', metadata: device.metadata ?? {} } : undefined
         },
         sendCommand: async (input, actor) => {
-          if (!commands) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Device commands are not available in this service.')
-          const sent = await commands.send(input, actor)
-          return await commands.waitForResult(sent.id)
+          const service = requireCommands(commands)
+          const sent = await service.send(input, actor)
+          return await service.waitForResult(sent.id)
         },
       },
       audit: (actor, action, detail) => this.audit.record(actor, action, null, detail),

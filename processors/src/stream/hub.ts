@@ -126,12 +126,16 @@ export class StreamHub {
     // others count as thinned (decimated.rate) for every subscriber the key matches.
     for (const { reading, count } of lastPerKey(readings)) {
       const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
+      for (const subscriber of routes.rated) this.offerLatest(subscriber, event, count)
       const followers = routes.ratedByDevice.get(event.deviceId)
-      for (const subscriber of followers === undefined ? routes.rated : [...routes.rated, ...followers]) {
-        if (count > 1 && subscriber.matches(event)) subscriber.decimated.rate += count - 1
-        this.offer(subscriber, event)
-      }
+      if (followers !== undefined) for (const subscriber of followers) this.offerLatest(subscriber, event, count)
     }
+  }
+
+  /** Offers a key's last reading of a batch; the `count - 1` before it count as thinned for a subscriber the key matches. */
+  private offerLatest(subscriber: HubSubscriber, event: ReadingEvent, count: number): void {
+    if (count > 1 && subscriber.matches(event)) subscriber.decimated.rate += count - 1
+    this.offer(subscriber, event)
   }
 
   /** Offers one event to one subscriber (used by offerAll). */

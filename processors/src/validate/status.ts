@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { type Catalogue, MAX_TIMESTAMP_MS, parseRfc3339, parseStatusTopic } from '@gridline/schemas'
 import { type Principal, type Rejection, rejection } from './decode.ts'
+import { renderJson } from './render.ts'
 
 export type DeviceState = 'online' | 'offline'
 
@@ -24,10 +25,26 @@ export const isStatusTopic = (topic: string): boolean => topic.startsWith('statu
 
 /**
  * Decodes a PUBLISH on `status/{domain}/{deviceId}`. Like decodeMessage it
- * never throws on input: every problem is a Rejection with a stable reason.
+ * never throws: every problem is a Rejection with a stable reason, and a
+ * failure of the decoder itself is decode_failed.
  * A device may report only its own status; `principal` null means auth is off.
  */
 export function decodeStatus(
+  topic: string,
+  payload: Buffer,
+  receivedAt: number,
+  principal: Principal | null,
+  options: { catalogue: Catalogue; rejectedPayloadMaxBytes: number },
+): DecodedStatus {
+  try {
+    return decodeStatusUnguarded(topic, payload, receivedAt, principal, options)
+  } catch (err) {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : 'a non-error value was thrown'
+    return { change: null, rejections: [rejection('decode_failed', `the status message could not be decoded (${what.slice(0, 200)})`, principal?.id ?? null, payload, options.rejectedPayloadMaxBytes)] }
+  }
+}
+
+function decodeStatusUnguarded(
   topic: string,
   payload: Buffer,
   receivedAt: number,
@@ -62,13 +79,13 @@ export function decodeStatus(
   const extra = Object.keys(rest)
   if (extra.length > 0) return refuse('status_invalid', `unknown field "${extra[0]}" in the status message`, deviceId)
   if (state !== 'online' && state !== 'offline') {
-    return refuse('status_invalid', `state must be "online" or "offline", got ${JSON.stringify(state) ?? 'nothing'}`, deviceId)
+    return refuse('status_invalid', `state must be "online" or "offline", got ${state === undefined ? 'nothing' : renderJson(state, 64, 2)}`, deviceId)
   }
   let time = receivedAt
   if (ts !== undefined) {
     const parsed = typeof ts === 'number' && Number.isInteger(ts) && ts >= 0 && ts <= MAX_TIMESTAMP_MS ? ts
       : typeof ts === 'string' ? parseRfc3339(ts) : Number.NaN
-    if (Number.isNaN(parsed)) return refuse('ts_invalid', `ts ${JSON.stringify(ts)} is neither RFC 3339 with offset nor epoch milliseconds`, deviceId)
+    if (Number.isNaN(parsed)) return refuse('ts_invalid', `ts ${renderJson(ts, 64, 2)} is neither RFC 3339 with offset nor epoch milliseconds`, deviceId)
     time = parsed
   }
   return { change: { deviceId, domain, state, time, receivedAt }, rejections: [] }

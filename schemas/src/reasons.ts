@@ -33,6 +33,10 @@ export const REJECT_REASONS = {
   value_invalid: 'A value is not a finite number or a boolean (strings, null, objects are refused).',
   status_invalid: 'A status message is not {"state": "online" | "offline"} with an optional ts.',
   reply_invalid: 'A command reply is not {"id", "status": "ok" | "rejected" | "failed", "detail"?, "ts"?}.',
+  metric_unknown: 'The metric is well-formed but not in the catalogue for the domain (with catalogue.unknownMetrics: reject, the default): often a typo such as pm2_5 for pm25.',
+  metric_limit: 'The device already has as many distinct metrics outside the catalogue as catalogue.maxUnknownMetricsPerDevice allows (with catalogue.unknownMetrics: store).',
+  ts_conflict: 'A reading has the same device, metric and ts as one already stored but a different value (and not the same seq): the first one stored is kept, this one is refused.',
+  decode_failed: 'The message could not be decoded at all (for example JSON nested too deeply to process); nothing of it was stored.',
   storage_rejected: 'The database refused the rows (a constraint or data error); the message is kept here instead.',
 } as const
 

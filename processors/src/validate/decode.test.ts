@@ -2,7 +2,9 @@ import fc from 'fast-check'
 import { type RejectReason, DevicePayloadSchema, GatewayPayloadSchema, Quality, RowFlags, defaultCatalogue } from '@gridline/schemas'
 import { describe, expect, test } from 'vitest'
 import { SequenceTracker } from '../sequence/sequence-tracker.ts'
-import { type DecodeOptions, type DeviceDirectory, type Principal, decodeMessage } from './decode.ts'
+import { type DecodeOptions, type DeviceDirectory, MAX_DETAILED_REJECTIONS, type Principal, decodeMessage, rejectionCount } from './decode.ts'
+import { MetricLimit } from './metric-limit.ts'
+import { ServerClock } from './server-clock.ts'
 
 const NOW = Date.parse('2026-11-28T03:00:00Z')
 const directory: DeviceDirectory = {
@@ -24,8 +26,10 @@ const gateway: Principal = { kind: 'gateway', id: 'gw-1' }
 const TOPIC = 'telemetry/environment/aq-1'
 const GW_TOPIC = 'gateways/gw-1/telemetry'
 
-const decode = (payload: string | Buffer, topic = TOPIC, principal: Principal | null = device, opts = options) =>
-  decodeMessage(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, NOW, principal, opts)
+/** Each call gets a clock of its own unless the options bring one: stamps of ts-less readings start at NOW. */
+const decode = (payload: string | Buffer, topic = TOPIC, principal: Principal | null = device, opts: DecodeOptions = options) =>
+  decodeMessage(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, NOW, principal, { serverClock: new ServerClock(), ...opts })
+const storing: DecodeOptions = { ...options, unknownMetrics: 'store' }
 
 describe('good input', () => {
   test('one reading becomes one row per metric, with the catalogue quality', () => {
@@ -44,7 +48,7 @@ describe('good input', () => {
     const out = decode(JSON.stringify([
       { ts: NOW - 2000, values: { pm25: 10 } },
       { ts: NOW - 1000, values: { pm25: 11, rainfall: 0 } },
-    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' })
+    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' }, storing)
     expect(out.rejections).toEqual([])
     expect(out.readings).toBe(2)
     expect(out.rows.length).toBe(3)
@@ -69,10 +73,37 @@ describe('good input', () => {
     expect(out.outOfRange).toBe(2)
   })
 
-  test('unknown but well-formed metrics are stored and counted', () => {
-    const out = decode('{"values":{"pm1":3.5,"pm25":4}}')
+  test('unknown but well-formed metrics are refused as metric_unknown by default, so a typo shows', () => {
+    const out = decode('{"values":{"pm2_5":3.5,"pm25":4}}')
+    expect(out.rows.metric).toEqual(['pm25'])
+    expect(out.rejections.map((r) => r.reason)).toEqual(['metric_unknown'])
+    expect(out.rejections[0]!.detail).toContain('"pm2_5" is not in the catalogue for domain "environment"')
+  })
+
+  test('with unknownMetrics: store they are stored and counted, up to the per-device cap', () => {
+    const out = decode('{"values":{"pm1":3.5,"pm25":4}}', TOPIC, device, storing)
     expect(out.rows.metric).toEqual(['pm1', 'pm25'])
     expect(out.unknownMetrics).toBe(1)
+    const capped: DecodeOptions = { ...storing, metricLimit: new MetricLimit(2) }
+    expect(decode('{"values":{"x1":1,"x2":2}}', TOPIC, device, capped).rows.length).toBe(2)
+    const over = decode('{"values":{"x1":1,"x3":3,"pm25":1}}', TOPIC, device, capped)
+    expect(over.rows.metric).toEqual(['x1', 'pm25'])
+    expect(over.rejections.map((r) => r.reason)).toEqual(['metric_limit'])
+    // Another device has a cap of its own.
+    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment', topic: 'telemetry/environment/aq-2' }
+    expect(decode('{"values":{"x3":3}}', other.topic, other, capped).rows.length).toBe(1)
+  })
+
+  test('readings without ts get unique, increasing stamps per device: 1,000 in one burst are 1,000 instants', () => {
+    const serverClock = new ServerClock()
+    const times: number[] = []
+    for (let i = 0; i < 1000; i++) times.push(...decode(`{"values":{"pm25":${i}}}`, TOPIC, device, { ...options, serverClock }).rows.time)
+    expect(new Set(times).size).toBe(1000)
+    expect(times[0]).toBe(NOW)
+    expect(times.every((t, i) => i === 0 || t > times[i - 1]!)).toBe(true)
+    // Another device's stamps are independent of this one's.
+    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment', topic: 'telemetry/environment/aq-2' }
+    expect(decode('{"values":{"pm25":1}}', other.topic, other, { ...options, serverClock }).rows.time).toEqual([NOW])
   })
 
   test('device-flagged quality is kept and wins over the range check', () => {
@@ -110,6 +141,8 @@ describe('good input', () => {
 })
 
 const good = { ts: NOW, values: { pm25: 1 } }
+const DEEP_ARRAY = '['.repeat(5000) + ']'.repeat(5000)
+const DEEP_OBJECT = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000)
 const big = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`m${i}`, i]))
 
 /** [name, topic, principal, payload, expected reason, rows still stored from the same message] */
@@ -175,6 +208,22 @@ const BAD: [string, string, Principal | null, string | Buffer, RejectReason, num
   ['gateway reading with the wrong domain', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'pump-7', domain: 'environment', ts: NOW, values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'device_domain_mismatch', 1],
   ['gateway reading with backfill as a string', GW_TOPIC, gateway, JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', ts: NOW, backfill: 'yes', values: { pm25: 1 } }, { device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), 'reading_unknown_field', 1],
   ['10,001 gateway readings', GW_TOPIC, gateway, JSON.stringify({ readings: Array(10_001).fill({ device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }) }), 'too_many_readings', 0],
+  ['a metric not in the catalogue (a typo)', TOPIC, device, JSON.stringify({ values: { pm2_5: 1, pm10: 2 } }), 'metric_unknown', 1],
+  // 5,000 levels parse fine but overflow JSON.stringify and String(): once a crash of the whole service.
+  ['5,000 nested arrays, bare', TOPIC, device, DEEP_ARRAY, 'reading_not_object', 0],
+  ['5,000 nested arrays in a readings array', TOPIC, device, `[${DEEP_ARRAY},${JSON.stringify(good)}]`, 'reading_not_object', 1],
+  ['5,000 nested objects as a value', TOPIC, device, `{"values":{"pm25":${DEEP_OBJECT},"pm10":2}}`, 'value_invalid', 1],
+  ['5,000 nested arrays as a value', TOPIC, device, `{"values":{"pm25":${DEEP_ARRAY},"pm10":2}}`, 'value_invalid', 1],
+  ['5,000 nested arrays as ts', TOPIC, device, `[{"ts":${DEEP_ARRAY},"values":{"pm25":1}},${JSON.stringify(good)}]`, 'ts_invalid', 1],
+  ['5,000 nested objects as seq', TOPIC, device, `[{"ts":${NOW},"seq":${DEEP_OBJECT},"values":{"pm25":1}},${JSON.stringify(good)}]`, 'seq_invalid', 1],
+  ['5,000 nested objects as quality', TOPIC, device, `[{"ts":${NOW},"quality":${DEEP_OBJECT},"values":{"pm25":1}},${JSON.stringify(good)}]`, 'quality_invalid', 1],
+  ['5,000 nested arrays as values', TOPIC, device, `[{"ts":${NOW},"values":${DEEP_ARRAY}},${JSON.stringify(good)}]`, 'values_missing', 1],
+  ['5,000 nested objects in an unknown field', TOPIC, device, `[{"ts":${NOW},"extra":${DEEP_OBJECT},"values":{"pm25":1}},${JSON.stringify(good)}]`, 'reading_unknown_field', 1],
+  ['5,000 nested arrays as a gateway batch', GW_TOPIC, gateway, DEEP_ARRAY, 'payload_not_object', 0],
+  ['5,000 nested arrays as the gateway readings', GW_TOPIC, gateway, `{"readings":${DEEP_ARRAY}}`, 'reading_not_object', 0],
+  ['5,000 nested arrays as one gateway reading', GW_TOPIC, gateway, `{"readings":[${DEEP_ARRAY},{"device":"aq-1","domain":"environment","ts":${NOW},"values":{"pm25":1}}]}`, 'reading_not_object', 1],
+  ['5,000 nested objects as a gateway reading\'s device', GW_TOPIC, gateway, `{"readings":[{"device":${DEEP_OBJECT},"domain":"environment","ts":${NOW},"values":{"pm25":1}},{"device":"aq-1","domain":"environment","ts":${NOW},"values":{"pm25":1}}]}`, 'device_invalid', 1],
+  ['5,000 nested objects as a gateway reading\'s value', GW_TOPIC, gateway, `{"readings":[{"device":"aq-1","domain":"environment","ts":${NOW},"values":{"pm25":${DEEP_OBJECT},"pm10":1}}]}`, 'value_invalid', 1],
 ]
 
 describe('bad input', () => {
@@ -189,6 +238,24 @@ describe('bad input', () => {
     expect(rejection!.detail.length).toBeGreaterThan(5)
     expect(rejection!.payload.length).toBeLessThanOrEqual(options.rejectedPayloadMaxBytes)
     expect(out.rows.length).toBe(storedRows)
+  })
+
+  test('a message of many bad values keeps the first refusals in detail and counts the rest', () => {
+    const values = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`Bad${i}`, i]))
+    const out = decode(JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ ts: NOW - i, values }))))
+    expect(out.rejections.length).toBe(MAX_DETAILED_REJECTIONS)
+    expect(out.omitted?.get('metric_name_invalid')).toBe(50 * 200 - MAX_DETAILED_REJECTIONS)
+    expect(rejectionCount(out)).toBe(50 * 200)
+  })
+
+  test('a failure inside the decoder is decode_failed for that message only, never a throw', () => {
+    const broken: DecodeOptions = { ...options, directory: { get: () => { throw new RangeError('Maximum call stack size exceeded') } } }
+    const out = decode(JSON.stringify({ readings: [{ device: 'aq-1', domain: 'environment', ts: NOW, values: { pm25: 1 } }] }), GW_TOPIC, gateway, broken)
+    expect(out.rows.length).toBe(0)
+    expect(out.rejections.map((r) => r.reason)).toEqual(['decode_failed'])
+    expect(out.rejections[0]!.detail).toContain('RangeError: Maximum call stack size exceeded')
+    // The next message decodes as usual.
+    expect(decode(JSON.stringify(good)).rows.length).toBe(1)
   })
 
   test('a rejected payload is kept up to the configured size, with its full size recorded', () => {
@@ -210,7 +277,19 @@ describe('property: random payloads', () => {
     ),
     quality: fc.constantFrom('good', 'bad', 'uncertain', 'meh'),
   }, { requiredKeys: [] })
+  // Nesting far deeper than any recursive walk survives, at a random place in a reading.
+  const deep = fc.integer({ min: 1000, max: 20_000 }).chain((depth) => fc.constantFrom('[', '{"a":').map((open) =>
+    open === '[' ? '['.repeat(depth) + ']'.repeat(depth) : open.repeat(depth) + '1' + '}'.repeat(depth)))
+  const deeplyNested = fc.tuple(deep, fc.constantFrom('bare', 'element', 'value', 'ts', 'seq', 'values', 'gateway')).map(([d, at]) => Buffer.from(
+    at === 'bare' ? d
+      : at === 'element' ? `[${d},{"ts":${NOW},"values":{"pm25":1}}]`
+        : at === 'value' ? `{"values":{"pm25":${d}}}`
+          : at === 'ts' ? `{"ts":${d},"values":{"pm25":1}}`
+            : at === 'seq' ? `{"seq":${d},"values":{"pm25":1}}`
+              : at === 'values' ? `{"values":${d}}`
+                : `{"readings":[${d}]}`))
   const payloads = fc.oneof(
+    deeplyNested,
     fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
     anyJson.map((v) => Buffer.from(JSON.stringify(v) ?? '')),
     readingish.map((r) => Buffer.from(JSON.stringify(r))),
@@ -239,7 +318,8 @@ describe('property: random payloads', () => {
   test('accept exactly what the zod wire contract accepts (device payloads)', () => {
     fc.assert(fc.property(fc.oneof(readingish, fc.array(readingish, { minLength: 1, maxLength: 4 })), (body) => {
       const payload = Buffer.from(JSON.stringify(body))
-      const out = decode(payload, TOPIC, device, { ...options, maxFutureSkewMs: Number.MAX_SAFE_INTEGER, minTimestampMs: 0 })
+      // The wire contract says nothing of the catalogue: compare with unknown metrics stored.
+      const out = decode(payload, TOPIC, device, { ...storing, maxFutureSkewMs: Number.MAX_SAFE_INTEGER, minTimestampMs: 0 })
       const zodOk = DevicePayloadSchema.safeParse(body).success
       expect(out.rejections.length === 0).toBe(zodOk)
     }), { numRuns: Number(process.env.FC_RUNS ?? 2000) })
@@ -254,7 +334,7 @@ describe('property: random payloads', () => {
     }, { requiredKeys: ['values'] })
     fc.assert(fc.property(fc.array(gwReading, { minLength: 1, maxLength: 4 }), (readings) => {
       const body = { readings }
-      const out = decode(Buffer.from(JSON.stringify(body)), GW_TOPIC, null)
+      const out = decode(Buffer.from(JSON.stringify(body)), GW_TOPIC, null, storing)
       const zodOk = GatewayPayloadSchema.safeParse(body).success && readings.every((r) => options.catalogue.hasDomain(r.domain ?? ""))
       expect(out.rejections.length === 0).toBe(zodOk)
     }), { numRuns: Number(process.env.FC_RUNS ?? 1000) })

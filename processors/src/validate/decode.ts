@@ -13,7 +13,10 @@ import {
   parseTopic,
 } from '@gridline/schemas'
 import type { SequenceTracker } from '../sequence/sequence-tracker.ts'
+import type { MetricLimit } from './metric-limit.ts'
+import { renderJson } from './render.ts'
 import { Rows } from './rows.ts'
+import { ServerClock } from './server-clock.ts'
 
 /** Who published, as established when the MQTT client authenticated. */
 export type Principal =
@@ -38,6 +41,17 @@ export interface DecodeOptions {
   /** Registered devices; required when authorization is on. */
   directory?: DeviceDirectory
   sequences?: SequenceTracker
+  /**
+   * What happens to a well-formed metric the catalogue does not define for
+   * the domain: `reject` (the default) refuses it as metric_unknown, so a
+   * typo such as `pm2_5` is visible; `store` keeps it (counted), up to
+   * `metricLimit` distinct ones per device.
+   */
+  unknownMetrics?: 'reject' | 'store'
+  /** With `unknownMetrics: store`: the cap on distinct unknown metrics per device. */
+  metricLimit?: MetricLimit
+  /** Stamps for readings without ts; one shared by the whole process when not given. */
+  serverClock?: ServerClock
 }
 
 export interface Rejection {
@@ -56,20 +70,72 @@ export interface DecodedMessage {
   /** Readings that produced at least one row. */
   readings: number
   rejections: Rejection[]
-  /** Rows whose metric is not in the catalogue (stored, counted). */
+  /** Rows whose metric is not in the catalogue (stored, counted; with unknownMetrics: store). */
   unknownMetrics: number
   /** Rows outside the catalogue's plausible range (stored with quality 1). */
   outOfRange: number
+  /**
+   * Refusals past the first MAX_DETAILED_REJECTIONS of this message, counted
+   * by reason but not rendered: a 1 MB message of bad values costs one
+   * dead-letter row, not half a million (undefined when there are none).
+   */
+  omitted?: Map<RejectReason, number>
+}
+
+/** Refusals of one message kept with their own detail and excerpt; the rest are only counted. */
+export const MAX_DETAILED_REJECTIONS = 16
+
+/** Refusals in a decoded message: detailed and omitted ones. */
+export function rejectionCount(decoded: DecodedMessage): number {
+  let n = decoded.rejections.length
+  if (decoded.omitted) for (const c of decoded.omitted.values()) n += c
+  return n
 }
 
 /**
  * The validate processor: turns one MQTT PUBLISH into telemetry rows and
- * rejections. It never throws on input: every problem becomes a Rejection
- * with a stable reason, and good readings in the same message are kept.
+ * rejections. It never throws: every problem in the input becomes a Rejection
+ * with a stable reason, and good readings in the same message are kept. A
+ * failure inside the decoder itself (a bug, or a limit of the runtime such as
+ * the call stack) rejects the whole message as decode_failed rather than
+ * escaping into the broker, where it would end the process and, with a
+ * persistent session, come back after every restart.
  *
  * `principal` is null when authorization is off (`auth: none`).
  */
 export function decodeMessage(
+  topic: string,
+  payload: Buffer,
+  receivedAt: number,
+  principal: Principal | null,
+  options: DecodeOptions,
+): DecodedMessage {
+  try {
+    return decodeUnguarded(topic, payload, receivedAt, principal, options)
+  } catch (err) {
+    return decodeFailure(payload, err, deviceOf(topic, principal), options.rejectedPayloadMaxBytes)
+  }
+}
+
+/** The whole message refused as decode_failed: nothing it decoded before the failure is kept. */
+export function decodeFailure(payload: Buffer, err: unknown, deviceId: string | null, rejectedPayloadMaxBytes: number): DecodedMessage {
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : 'a non-error value was thrown'
+  return {
+    rows: new Rows(),
+    readings: 0,
+    rejections: [rejection('decode_failed', `the message could not be decoded (${what.slice(0, 200)}); it is kept here and nothing of it was stored`, deviceId, payload, rejectedPayloadMaxBytes)],
+    unknownMetrics: 0,
+    outOfRange: 0,
+  }
+}
+
+function deviceOf(topic: string, principal: Principal | null): string | null {
+  if (principal?.kind === 'device') return principal.id
+  const target = parseTopic(topic)
+  return target.kind === 'device' ? target.deviceId : null
+}
+
+function decodeUnguarded(
   topic: string,
   payload: Buffer,
   receivedAt: number,
@@ -201,7 +267,11 @@ class ReadingDecoder {
     const ts = reading.ts
     if (ts === undefined) {
       if (this.several) return this.reject('ts_missing', at(index, 'has no ts, which a message with several readings requires'), deviceId, reading)
-      time = this.receivedAt
+      time = (options.serverClock ?? PROCESS_CLOCK).stamp(deviceId, this.receivedAt)
+      if (time > this.receivedAt + options.maxFutureSkewMs) {
+        // Only a device sending thousands of ts-less readings a second for minutes gets here.
+        return this.reject('ts_missing', at(index, `has no ts, and this device sends readings without ts faster than one per millisecond; send ts`), deviceId, reading)
+      }
       flags |= RowFlags.SERVER_TIME
     } else if (typeof ts === 'number') {
       if (!Number.isInteger(ts) || ts < 0 || ts > MAX_TIMESTAMP_MS) {
@@ -274,6 +344,14 @@ class ReadingDecoder {
       let quality = deviceQuality
       const definition = options.catalogue.metric(domain, metric)
       if (definition === undefined) {
+        if (options.unknownMetrics !== 'store') {
+          this.reject('metric_unknown', at(index, `metric "${metric}" is not in the catalogue for domain "${domain}" (a typo? see docs/protocol.md#metrics)`), deviceId, { [metric]: raw })
+          continue
+        }
+        if (options.metricLimit && !options.metricLimit.admit(deviceId, metric)) {
+          this.reject('metric_limit', at(index, `metric "${metric}" would be device "${deviceId}"'s metric number ${options.metricLimit.perDevice + 1} outside the catalogue; at most ${options.metricLimit.perDevice} are kept`), deviceId, { [metric]: raw })
+          continue
+        }
         out.unknownMetrics++
       } else if (value < definition.min || value > definition.max) {
         out.outOfRange++
@@ -288,7 +366,13 @@ class ReadingDecoder {
   }
 
   private reject(reason: RejectReason, detail: string, deviceId: string | null, fragment: unknown): void {
-    const json = Buffer.from(safeStringify(fragment), 'utf8')
+    const out = this.out
+    if (out.rejections.length >= MAX_DETAILED_REJECTIONS) {
+      out.omitted ??= new Map()
+      out.omitted.set(reason, (out.omitted.get(reason) ?? 0) + 1)
+      return
+    }
+    const json = Buffer.from(renderJson(fragment, this.options.rejectedPayloadMaxBytes), 'utf8')
     addRejection(this.out, rejection(reason, detail, deviceId, json, this.options.rejectedPayloadMaxBytes))
   }
 }
@@ -355,10 +439,5 @@ function safeIso(ms: number): string {
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString()
 }
 
-function safeStringify(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v)
-  } catch {
-    return String(v)
-  }
-}
+/** Stamps ts-less readings when the caller gives no clock of its own: uniqueness per device holds process-wide. */
+const PROCESS_CLOCK = new ServerClock()

@@ -49,6 +49,8 @@ export function createIngestMetrics() {
     rowsStored: new Counter({ name: 'gridline_ingest_rows_stored_total', help: 'Telemetry rows (one per reading and metric) newly committed.', registers: r }),
     rowsDuplicate: new Counter({ name: 'gridline_ingest_rows_duplicate_total', help: 'Telemetry rows already stored (same device, metric, time), skipped.', registers: r }),
     rejected: new Counter({ name: 'gridline_ingest_rejected_total', help: 'Messages, readings or values committed to the rejected table, by reason.', labelNames: ['reason'] as const, registers: r }),
+    rejectedUnkept: new Counter({ name: 'gridline_ingest_rejected_unkept_total', help: 'Refusals (messages, readings or values) counted but not kept in the rejected table because their sender was over ingest.rejectedPerDevicePerSecond, by reason.', labelNames: ['reason'] as const, registers: r }),
+    rejectedMessagesUnkept: new Counter({ name: 'gridline_ingest_rejected_messages_unkept_total', help: 'Messages whose refusals were not kept as a rejected row (sender over ingest.rejectedPerDevicePerSecond); its next kept row counts them.', registers: r }),
     unknownMetricRows: new Counter({ name: 'gridline_ingest_unknown_metric_rows_total', help: 'Rows stored whose metric is not in the catalogue.', registers: r }),
     outOfRangeRows: new Counter({ name: 'gridline_ingest_out_of_range_rows_total', help: 'Rows stored with quality 1 (outside the plausible range).', registers: r }),
     messagesAcked: mirroredCounter('gridline_ingest_messages_acked_total', 'QoS 1 and 2 messages acknowledged (PUBACK or PUBREC released) after their commit.', registry, () => hot.messagesAcked),

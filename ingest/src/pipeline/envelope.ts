@@ -14,6 +14,11 @@ export interface Envelope {
   decoded: DecodedMessage
   /** A device's online/offline report (status topics carry no telemetry rows). */
   status?: StatusChange
+  /**
+   * Rejected messages of the same sender that were counted but not kept
+   * since its previous rejected row (over its rate); noted in this one's row.
+   */
+  unkeptBefore?: number
   /** What the client is owed once the message is committed; null when nothing is (QoS 0, a refusal record). */
   ack: Acknowledgement | null
 }
@@ -28,5 +33,5 @@ export interface Acknowledgement {
   settle(err?: Error): void
 }
 
-/** Rows plus rejections an envelope brings to the database. */
-export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + e.decoded.rejections.length + (e.status ? 1 : 0)
+/** Rows an envelope brings to the database: its telemetry, one rejected row when anything of it was refused, its status. */
+export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + (e.decoded.rejections.length > 0 ? 1 : 0) + (e.status ? 1 : 0)

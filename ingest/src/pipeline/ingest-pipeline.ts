@@ -2,6 +2,7 @@ import type { Logger } from '@gridline/core'
 import { type WriteResult, TelemetryWriter } from '../sinks/timescale/writer.ts'
 import type { IngestMetrics } from '../metrics.ts'
 import { type Envelope, envelopeRows } from './envelope.ts'
+import { RejectionBudget } from './rejection-budget.ts'
 
 export interface PipelineOptions {
   /** A batch is written once it holds this many rows. */
@@ -19,6 +20,9 @@ export interface PipelineOptions {
   /** First and largest delay between write retries while the database is unavailable. */
   retryMinMs: number
   retryMaxMs: number
+  /** Rejected messages per second and burst one sender may add to the rejected table (0: no limit). */
+  rejectedPerDevicePerSecond?: number
+  rejectedBurst?: number
 }
 
 /**
@@ -51,13 +55,16 @@ export class IngestPipeline {
   private readonly batchEntries = new WeakMap<Envelope[], BatchEntry>()
   private settledThrough = -1
   private aborted: Error | undefined
+  private readonly rejectionBudget: RejectionBudget
 
   constructor(
     private readonly writer: Pick<TelemetryWriter, 'write'>,
     private readonly options: PipelineOptions,
     private readonly metrics: IngestMetrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.rejectionBudget = new RejectionBudget(options.rejectedPerDevicePerSecond ?? 0, options.rejectedBurst ?? 100)
+  }
 
   /** Uncommitted rows (telemetry and rejections) in the pipeline. */
   get pendingRows(): number {
@@ -112,6 +119,7 @@ export class IngestPipeline {
   }
 
   submit(envelope: Envelope): void {
+    if (envelope.decoded.rejections.length > 0) this.budgetRejections(envelope)
     this.submitted++
     const n = envelopeRows(envelope)
     this.pending += n
@@ -131,6 +139,24 @@ export class IngestPipeline {
       }, this.options.flushIntervalMs)
     }
     this.pump()
+  }
+
+  /**
+   * Over its sender's rejection budget, a message's refusals are counted
+   * (gridline_ingest_rejected_unkept_total) instead of kept; its readings
+   * that were good are stored as usual.
+   */
+  private budgetRejections(envelope: Envelope): void {
+    const decoded = envelope.decoded
+    const sender = decoded.rejections[0]!.deviceId ?? envelope.clientId ?? envelope.topic
+    const unkept = this.rejectionBudget.take(sender, envelope.receivedAt)
+    if (unkept > 0) envelope.unkeptBefore = unkept
+    if (unkept >= 0) return
+    for (const r of decoded.rejections) this.metrics.rejectedUnkept.inc({ reason: r.reason })
+    if (decoded.omitted) for (const [reason, n] of decoded.omitted) this.metrics.rejectedUnkept.inc({ reason }, n)
+    this.metrics.rejectedMessagesUnkept.inc()
+    envelope.decoded = { ...decoded, rejections: [] }
+    delete envelope.decoded.omitted
   }
 
   /** Resolves when every submitted envelope is settled. Writes the open batch now. */

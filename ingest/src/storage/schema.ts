@@ -17,6 +17,12 @@ export interface StorageOptions {
   retentionDays: number
   /** Compress chunks older than this (TimescaleDB only); 0 disables compression. */
   compressAfterDays: number
+  /**
+   * Delete rejected rows older than this; 0 keeps them as long as telemetry
+   * (retentionDays). Dead letters are evidence for a while, not an archive:
+   * without a limit a misconfigured fleet fills the disk with them.
+   */
+  rejectedRetentionDays?: number
 }
 
 export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
@@ -26,6 +32,7 @@ export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
   partitionsBehind: 7,
   retentionDays: 0,
   compressAfterDays: 7,
+  rejectedRetentionDays: 30,
 }
 
 /** Ordered, append-only. A migration never changes once released; add a new one. */
@@ -259,8 +266,9 @@ export async function maintainStorage(db: SqlClient, engine: StorageEngine, opti
   const report: MaintenanceReport = engine === 'postgres'
     ? await maintainPartitions(db, options, now)
     : { created: [], dropped: [], deletedFromDefault: 0, rejectedDeleted: 0 }
-  if (options.retentionDays > 0) {
-    const cutoff = new Date(now - options.retentionDays * 24 * HOUR_MS).toISOString()
+  const rejectedDays = options.rejectedRetentionDays || options.retentionDays
+  if (rejectedDays > 0) {
+    const cutoff = new Date(now - rejectedDays * 24 * HOUR_MS).toISOString()
     const { rows } = await db.query<{ n: string }>(
       `WITH gone AS (DELETE FROM rejected WHERE received_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone`, [cutoff])
     report.rejectedDeleted = Number(rows[0]?.n ?? 0)

@@ -1,5 +1,5 @@
 import type { Logger } from '@gridline/core'
-import type { StatusChange } from '@gridline/processors'
+import { ROW_STRIDE, type StatusChange, countReadings, rejectionCount } from '@gridline/processors'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { Envelope } from '../../pipeline/envelope.ts'
@@ -8,7 +8,7 @@ import { TELEMETRY_COPY_COLUMNS, encodeTelemetryBinary } from './copy-encoding.t
 export interface WriteResult {
   /** Telemetry rows that are new in the database. */
   inserted: number
-  /** Telemetry rows already stored (same device, metric and time): redeliveries and resends. */
+  /** Telemetry rows already stored (same device, metric and time, and the same value or seq): redeliveries and resends. */
   duplicates: number
   /** Rows written to `rejected`, by reason. */
   rejected: Map<string, number>
@@ -64,7 +64,7 @@ export class TelemetryWriter {
   private async writeOnce(envelopes: readonly Envelope[], result: WriteResult): Promise<void> {
     const rows = encodeTelemetryBinary(envelopes)
     const rowCount = countRows(envelopes)
-    const rejects = collectRejections(envelopes)
+    const rejects = collectRejections(envelopes, this.options.rejectedPayloadMaxBytes)
     const statuses = collectStatuses(envelopes)
     const client = await this.pool.connect()
     let broken = false
@@ -84,6 +84,8 @@ export class TelemetryWriter {
         }
       }
       let inserted = 0
+      let conflicts: Conflict[] = []
+      const keptRejects = rejects.length
       await this.commit(client, rejects, async () => {
         if (rowCount === 0) {
           if (statuses.length > 0) await recordStatuses(client, statuses)
@@ -95,11 +97,18 @@ export class TelemetryWriter {
         const res = await client.query(`INSERT INTO telemetry (${TELEMETRY_COPY_COLUMNS})
           SELECT ${TELEMETRY_COPY_COLUMNS} FROM telemetry_stage ON CONFLICT DO NOTHING`)
         inserted = res.rowCount ?? 0
+        if (inserted < rowCount) {
+          conflicts = await findConflicts(client)
+          // Committed with the batch, so a conflict is never lost between the two.
+          if (conflicts.length > 0) rejects.push(...conflictRows(envelopes, conflicts, this.options.rejectedPayloadMaxBytes))
+        }
         if (statuses.length > 0) await recordStatuses(client, statuses)
       }, true)
+      if (conflicts.length > 0) dropConflictingRows(envelopes, conflicts)
       result.inserted += inserted
-      result.duplicates += rowCount - inserted
-      countRejects(rejects, result)
+      result.duplicates += rowCount - inserted - conflicts.length
+      countRejects(rejects.slice(0, keptRejects), result)
+      if (conflicts.length > 0) result.rejected.set('ts_conflict', (result.rejected.get('ts_conflict') ?? 0) + conflicts.length)
     } catch (err) {
       broken = !isDataError(err) && (err as { code?: string }).code !== UNIQUE_VIOLATION
       throw err
@@ -142,6 +151,7 @@ export class TelemetryWriter {
         detail,
         payload: envelope.payload.subarray(0, this.options.rejectedPayloadMaxBytes),
         payloadBytes: envelope.payload.length,
+        counts: null,
       }])
     } finally {
       client.release()
@@ -160,6 +170,122 @@ interface RejectRow {
   detail: string
   payload: Buffer
   payloadBytes: number
+  /** Refusals by reason that this row stands for (one message's readings and values). */
+  counts: Map<string, number> | null
+}
+
+/** A staged row whose key (device, metric, time) is stored with another value and another seq. */
+interface Conflict {
+  deviceId: string
+  metric: string
+  time: number
+  value: number
+  seq: number | null
+  storedValue: number
+  storedSeq: number | null
+}
+
+/**
+ * The staged rows that were not inserted because a row with their key is
+ * stored, and are not the same reading: a duplicate is one with the same
+ * value, or the same seq (a resend). Anything else is a second, different
+ * reading at the same instant, and skipping it silently after its
+ * acknowledgement would lose it: it is dead-lettered as ts_conflict instead.
+ * Only the dedupe path runs this, after a key was found taken.
+ */
+async function findConflicts(client: pg.PoolClient): Promise<Conflict[]> {
+  const { rows } = await client.query<{ device_id: string; metric: string; time_ms: number; value: number; seq: string | null; stored_value: number; stored_seq: string | null }>(
+    `SELECT s.device_id, s.metric, (extract(epoch FROM s.time) * 1000)::float8 AS time_ms, s.value, s.seq,
+            t.value AS stored_value, t.seq AS stored_seq
+       FROM telemetry_stage s JOIN telemetry t ON t.device_id = s.device_id AND t.metric = s.metric AND t.time = s.time
+      WHERE t.value IS DISTINCT FROM s.value AND (s.seq IS NULL OR t.seq IS DISTINCT FROM s.seq)`)
+  return rows.map((r) => ({
+    deviceId: r.device_id,
+    metric: r.metric,
+    time: Math.round(r.time_ms),
+    value: r.value,
+    seq: r.seq === null ? null : Number(r.seq),
+    storedValue: r.stored_value,
+    storedSeq: r.stored_seq === null ? null : Number(r.stored_seq),
+  }))
+}
+
+const conflictKey = (deviceId: string, metric: string, time: number, value: number): string => `${deviceId}\u0000${metric}\u0000${time}\u0000${value}`
+
+/** Finds each conflict's envelope: the first (in batch order) whose rows hold that key and value. */
+function conflictOwners(envelopes: readonly Envelope[], conflicts: readonly Conflict[]): Map<Envelope, Conflict[]> {
+  const wanted = new Map<string, Conflict[]>()
+  for (const c of conflicts) {
+    const k = conflictKey(c.deviceId, c.metric, c.time, c.value)
+    const list = wanted.get(k)
+    if (list) list.push(c)
+    else wanted.set(k, [c])
+  }
+  const owners = new Map<Envelope, Conflict[]>()
+  // Backwards: when a batch holds the key twice, the first was stored and a later one is the conflict.
+  for (let e = envelopes.length - 1; e >= 0 && wanted.size > 0; e--) {
+    const envelope = envelopes[e]!
+    const data = envelope.decoded.rows.data
+    for (let i = data.length - ROW_STRIDE; i >= 0; i -= ROW_STRIDE) {
+      const k = conflictKey(data[i + 1] as string, data[i + 2] as string, data[i] as number, data[i + 3] as number)
+      const list = wanted.get(k)
+      if (!list) continue
+      const c = list.pop()!
+      if (list.length === 0) wanted.delete(k)
+      const mine = owners.get(envelope)
+      if (mine) mine.push(c)
+      else owners.set(envelope, [c])
+    }
+  }
+  return owners
+}
+
+/** One rejected row per message that had conflicting readings. */
+function conflictRows(envelopes: readonly Envelope[], conflicts: readonly Conflict[], maxBytes: number): RejectRow[] {
+  const out: RejectRow[] = []
+  for (const [e, list] of conflictOwners(envelopes, conflicts)) {
+    const shown = list.slice(0, 5).map((c) =>
+      `${c.metric} at ${new Date(c.time).toISOString()}: ${c.value}${c.seq === null ? '' : ` (seq ${c.seq})`} refused, ${c.storedValue}${c.storedSeq === null ? '' : ` (seq ${c.storedSeq})`} is stored`)
+    const more = list.length > shown.length ? `; and ${list.length - shown.length} more` : ''
+    out.push({
+      receivedAt: e.receivedAt,
+      clientId: e.clientId,
+      deviceId: list[0]!.deviceId,
+      topic: e.topic,
+      reason: 'ts_conflict',
+      detail: `${list.length} value${list.length === 1 ? '' : 's'} with the same device, metric and ts as a stored reading but another value: ${shown.join('; ')}${more}. The first stored is kept; give each reading its own ts.`,
+      payload: e.payload.subarray(0, maxBytes),
+      payloadBytes: e.payload.length,
+      counts: null,
+    })
+  }
+  return out
+}
+
+/** Takes the refused rows out of their envelopes once committed, so the processors never see them. */
+function dropConflictingRows(envelopes: readonly Envelope[], conflicts: readonly Conflict[]): void {
+  for (const [e, list] of conflictOwners(envelopes, conflicts)) {
+    const drop = new Map<string, number>()
+    for (const c of list) {
+      const k = conflictKey(c.deviceId, c.metric, c.time, c.value)
+      drop.set(k, (drop.get(k) ?? 0) + 1)
+    }
+    const rows = e.decoded.rows
+    const kept: (number | string)[] = []
+    const data = rows.data
+    for (let i = 0; i < data.length; i += ROW_STRIDE) {
+      const k = conflictKey(data[i + 1] as string, data[i + 2] as string, data[i] as number, data[i + 3] as number)
+      const n = drop.get(k)
+      if (n) {
+        drop.set(k, n - 1)
+        continue
+      }
+      for (let j = 0; j < ROW_STRIDE; j++) kept.push(data[i + j]!)
+    }
+    data.length = 0
+    for (const v of kept) data.push(v)
+    e.decoded.readings = countReadings(rows)
+  }
 }
 
 function countRows(envelopes: readonly Envelope[]): number {
@@ -168,12 +294,34 @@ function countRows(envelopes: readonly Envelope[]): number {
   return n
 }
 
-function collectRejections(envelopes: readonly Envelope[]): RejectRow[] {
+/**
+ * One rejected row per message, however many of its readings and values
+ * were refused: a message of 500,000 bad values once became 537,600 rows
+ * (25 times its size). A message with one refusal keeps that refusal's own
+ * detail and excerpt; with several, the row says how many of each reason,
+ * quotes the first few and keeps the message's own payload (cut).
+ */
+function collectRejections(envelopes: readonly Envelope[], maxBytes: number): RejectRow[] {
   const out: RejectRow[] = []
   for (const e of envelopes) {
-    for (const r of e.decoded.rejections) {
-      out.push({ receivedAt: e.receivedAt, clientId: e.clientId, deviceId: r.deviceId, topic: e.topic, reason: r.reason, detail: r.detail, payload: r.payload, payloadBytes: r.payloadBytes })
+    const list = e.decoded.rejections
+    if (list.length === 0) continue
+    const first = list[0]!
+    const unkept = e.unkeptBefore ? ` (${e.unkeptBefore} earlier rejected message${e.unkeptBefore === 1 ? '' : 's'} from this sender were counted but not kept: over ingest.rejectedPerDevicePerSecond)` : ''
+    if (list.length === 1 && !e.decoded.omitted) {
+      out.push({ receivedAt: e.receivedAt, clientId: e.clientId, deviceId: first.deviceId, topic: e.topic, reason: first.reason, detail: first.detail + unkept, payload: first.payload, payloadBytes: first.payloadBytes, counts: null })
+      continue
     }
+    const counts = new Map<string, number>()
+    for (const r of list) counts.set(r.reason, (counts.get(r.reason) ?? 0) + 1)
+    if (e.decoded.omitted) for (const [reason, n] of e.decoded.omitted) counts.set(reason, (counts.get(reason) ?? 0) + n)
+    const total = rejectionCount(e.decoded)
+    const summary = [...counts].map(([reason, n]) => `${reason} x${n}`).join(', ')
+    let detail = `${total} refusals in this message (${summary}): ${list.slice(0, 5).map((r) => r.detail).join('; ')}`
+    if (total > 5) detail += `; ...`
+    if (detail.length > 1500) detail = `${detail.slice(0, 1500)}...`
+    const device = list.every((r) => r.deviceId === first.deviceId) ? first.deviceId : null
+    out.push({ receivedAt: e.receivedAt, clientId: e.clientId, deviceId: device, topic: e.topic, reason: first.reason, detail: detail + unkept, payload: e.payload.subarray(0, maxBytes), payloadBytes: e.payload.length, counts })
   }
   return out
 }
@@ -211,8 +359,12 @@ async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): 
   )
 }
 
+/** Counts every refusal by reason (a row may stand for many). */
 function countRejects(rejects: RejectRow[], result: WriteResult): void {
-  for (const r of rejects) result.rejected.set(r.reason, (result.rejected.get(r.reason) ?? 0) + 1)
+  for (const r of rejects) {
+    if (!r.counts) result.rejected.set(r.reason, (result.rejected.get(r.reason) ?? 0) + 1)
+    else for (const [reason, n] of r.counts) result.rejected.set(reason, (result.rejected.get(reason) ?? 0) + n)
+  }
 }
 
 async function copyInto(client: pg.PoolClient, table: string, rows: Buffer): Promise<void> {

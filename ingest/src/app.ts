@@ -1,6 +1,6 @@
 import { GridlineError, type Logger, redactUrl } from '@gridline/core'
 import { webRoot } from '@gridline/dashboards'
-import type { DecodeOptions } from '@gridline/processors'
+import { type DecodeOptions, MetricLimit, ServerClock } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import pg from 'pg'
 import type { IngestConfig } from './config.ts'
@@ -66,6 +66,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     maxFutureSkewMs: config.ingest.maxFutureSkewMs,
     minTimestampMs: Date.parse(config.ingest.minTimestamp),
     rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes,
+    unknownMetrics: config.catalogue.unknownMetrics,
+    metricLimit: new MetricLimit(config.catalogue.maxUnknownMetricsPerDevice),
+    serverClock: new ServerClock(),
     ...(directory ? { directory } : {}),
   }
   const processing = new ProcessorHost(config.processors, { pool, directory: registry, logger: logger.child({ component: 'processors' }) })
@@ -87,7 +90,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   })
   const source = new MqttSource(
     { ...config.mqtt, auth: config.auth.mode },
-    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows, commands },
+    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection, commands },
   )
   processing.publishAlarmsTo((topic, payload, retain) => source.publishServiceEvent(topic, payload, retain))
   const operatorConsole = config.console.enabled

@@ -23,7 +23,8 @@ export const IngestConfigSchema = z.strictObject({
     partitionIntervalHours: z.number().int().min(1).max(24 * 31).default(24).describe('Width of a chunk (TimescaleDB) or partition (PostgreSQL).'),
     partitionsAhead: z.number().int().min(1).max(366).default(3).describe('PostgreSQL: partitions kept ready ahead of now.'),
     partitionsBehind: z.number().int().min(0).max(366).default(7).describe('PostgreSQL: partitions created behind now for backfill; older rows go to telemetry_default.'),
-    retentionDays: z.number().int().min(0).default(0).describe('Drop telemetry and rejected rows older than this many days; 0 keeps everything.'),
+    retentionDays: z.number().int().min(0).default(0).describe('Drop telemetry rows older than this many days; 0 keeps everything.'),
+    rejectedRetentionDays: z.number().int().min(0).default(30).describe('Delete rejected rows (dead letters) older than this many days; 0 keeps them as long as telemetry (retentionDays). Env GRIDLINE_REJECTED_RETENTION_DAYS.'),
     compressAfterDays: z.number().int().min(0).default(7).describe('TimescaleDB: compress chunks older than this many days; 0 disables compression.'),
     maintenanceIntervalMs: z.number().int().min(1000).default(3_600_000).describe('How often storage maintenance runs: partitions created ahead (PostgreSQL) and retention applied (both engines).'),
   }).prefault({}),
@@ -32,6 +33,9 @@ export const IngestConfigSchema = z.strictObject({
     flushIntervalMs: z.number().int().min(0).default(5).describe('... or once its oldest message waited this long.'),
     writers: z.number().int().min(1).max(32).default(2).describe('Batches committed in parallel, each on its own connection.'),
     maxPendingRows: z.number().int().min(1).default(50_000).describe('At this many uncommitted rows no acknowledgement is released, so no socket is read further, until they are down to half; the backpressure gauge is 1 meanwhile.'),
+    maxPendingRowsPerConnection: z.number().int().min(1).default(10_000).describe('One connection\'s share: while this many of its QoS 0 rows are uncommitted its socket is not read further, so one flooding client cannot fill the pipeline for everyone (QoS 1 and 2 are held per connection by their acknowledgements anyway).'),
+    rejectedPerDevicePerSecond: z.number().min(0).default(5).describe('Rejected messages per second one device (or client) may add to the rejected table, with bursts of rejectedBurst; more are counted (gridline_ingest_rejected_unkept_total) and summarised in its next kept row, not kept one by one. 0 keeps every one.'),
+    rejectedBurst: z.number().int().min(1).default(100).describe('Rejected messages one device may add at once before rejectedPerDevicePerSecond applies.'),
     shedAtPendingRows: z.number().int().min(1).default(200_000).describe('Past this many uncommitted rows (what was read before intake stopped, plus new connections) a new PUBLISH closes its connection unacknowledged; the client resends later.'),
     maxFutureSkewMs: z.number().int().min(0).default(300_000).describe('Readings stamped further ahead of the receive time are rejected (ts_in_future).'),
     minTimestamp: z.iso.datetime({ offset: true }).default('2000-01-01T00:00:00Z').describe('Readings stamped earlier are rejected (ts_too_old): an unset device clock.'),
@@ -42,6 +46,10 @@ export const IngestConfigSchema = z.strictObject({
   }).prefault({})
     .refine((i) => i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] })
     .refine((i) => i.shedAtPendingRows >= i.maxPendingRows, { message: 'shedAtPendingRows must not be below maxPendingRows', path: ['shedAtPendingRows'] }),
+  catalogue: z.strictObject({
+    unknownMetrics: z.enum(['reject', 'store']).default('reject').describe('A well-formed metric the catalogue does not define for the domain: reject (refused as metric_unknown, so a typo like pm2_5 is visible) or store (kept and counted). Env GRIDLINE_UNKNOWN_METRICS.'),
+    maxUnknownMetricsPerDevice: z.number().int().min(0).default(100).describe('With unknownMetrics: store, distinct metrics outside the catalogue one device may have since the service started; more are refused as metric_limit.'),
+  }).prefault({}),
   auth: z.strictObject({
     mode: z.enum(['devices', 'none']).default('devices').describe('devices: each device logs in with its id and password. none: no login, no topic checks; trusted labs only. Env AUTH_MODE.'),
   }).prefault({}),
@@ -86,7 +94,9 @@ export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'GRIDLINE_DATA_DIR', path: 'console.dataDir', type: 'string' },
   { env: 'LOG_LEVEL', path: 'log.level', type: 'string' },
   { env: 'GRIDLINE_TIMESCALE', path: 'storage.timescale', type: 'string' },
+  { env: 'GRIDLINE_UNKNOWN_METRICS', path: 'catalogue.unknownMetrics', type: 'string' },
   { env: 'GRIDLINE_RETENTION_DAYS', path: 'storage.retentionDays', type: 'number' },
+  { env: 'GRIDLINE_REJECTED_RETENTION_DAYS', path: 'storage.rejectedRetentionDays', type: 'number' },
 ]
 
 /** Reads, overrides from the environment and validates the service config. Throws listing every problem. */

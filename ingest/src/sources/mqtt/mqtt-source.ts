@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
-import { type DecodeOptions, type DecodedMessage, type Principal, type Rejection, Rows, decodeMessage, decodeStatus, isStatusTopic, rejection } from '@gridline/processors'
+import { type DecodeOptions, type DecodedMessage, type Principal, type Rejection, Rows, decodeFailure, decodeMessage, decodeStatus, isStatusTopic, rejection } from '@gridline/processors'
 import { LIMITS, deviceTopic, isReplyTopic, parseReplyTopic } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
 import type { CommandService } from '../../commands/command-service.ts'
@@ -23,6 +23,8 @@ export interface MqttSourceOptions {
 interface ClientState {
   principal: Principal | null
   acks: AckSequencer
+  /** This connection's QoS 0 rows not yet committed (its share of the pipeline). */
+  qos0Rows: number
   /** True while the socket is corked until the next tick (see corkAcks). */
   corked: boolean
 }
@@ -69,6 +71,8 @@ export class MqttSource {
       logger: Logger
       /** Past this many uncommitted rows a new PUBLISH closes its connection unacknowledged. */
       shedAtPendingRows: number
+      /** While a connection has this many QoS 0 rows uncommitted, its socket is not read further. */
+      maxPendingRowsPerConnection?: number
       /** Takes device replies to commands (`replies/{domain}/{deviceId}`); without it they are `topic_invalid`. */
       commands?: Pick<CommandService, 'onReply'>
     },
@@ -184,6 +188,7 @@ export class MqttSource {
     const state: ClientState = {
       principal,
       corked: false,
+      qos0Rows: 0,
       acks: new AckSequencer(() => {
         hot.messagesAcked++
         corkAcks(client, state)
@@ -286,8 +291,15 @@ export class MqttSource {
     const receivedAt = Date.now()
     if (isStatusTopic(packet.topic)) return this.onStatus(client, state, packet, payload, receivedAt, done)
     if (this.deps.commands && isReplyTopic(packet.topic)) return this.onReply(this.deps.commands, client, state, packet, payload, receivedAt, done)
-    const decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
-    this.deps.processing.prepare(decoded, { position: pipeline.nextPosition, committedThrough: pipeline.committedThrough })
+    let decoded = decodeMessage(packet.topic, payload, receivedAt, state.principal, decodeOptions)
+    try {
+      this.deps.processing.prepare(decoded, { position: pipeline.nextPosition, committedThrough: pipeline.committedThrough })
+    } catch (err) {
+      // A processor's failure on one message must not end the process (and
+      // come back with every resend): that message is dead-lettered instead.
+      this.deps.logger.error({ err, topic: packet.topic }, 'A pre-write processor failed on a message; it is kept in rejected as decode_failed.')
+      decoded = decodeFailure(payload, err, state.principal?.id ?? null, decodeOptions.rejectedPayloadMaxBytes)
+    }
     const hot = metrics.hot
     if (packet.topic.startsWith('gateways/')) hot.gatewayMessages++
     else hot.deviceMessages++
@@ -303,9 +315,18 @@ export class MqttSource {
     if (decoded.rows.length === 0 || state.principal !== null) (packet as MarkedPacket)[NO_FAN_OUT] = true
 
     let ack: Acknowledgement | null = null
-    if (packet.qos === 0 && !pipeline.congested) {
-      // No ack to hold for QoS 0: release the socket now unless we are congested.
-      done(null)
+    if (packet.qos === 0) {
+      // No ack is owed for QoS 0, so its callback is released now, unless we
+      // are congested or this connection already has its share of the
+      // pipeline uncommitted: then the socket is not read until it commits,
+      // and one flooding client cannot stall everyone's acknowledgements.
+      const held = pipeline.congested || state.qos0Rows >= (this.deps.maxPendingRowsPerConnection ?? Infinity)
+      const inner = held ? state.acks.enqueue(done) : (done(null), null)
+      const rows = decoded.rows.length
+      if (rows > 0 || inner) {
+        state.qos0Rows += rows
+        ack = new ConnectionShare(state, rows, inner)
+      }
     } else {
       ack = state.acks.enqueue(done)
     }
@@ -345,8 +366,12 @@ export class MqttSource {
     } else if (principal !== null && (principal.kind !== 'device' || principal.id !== target.deviceId || principal.domain !== target.domain)) {
       refused = rejection('topic_not_authorized', `${principal.kind} "${principal.id}" may not reply for ${target.domain}/${target.deviceId}; a device replies only on its own replies topic`, target.deviceId, payload, maxBytes)
     } else {
-      const result = commands.onReply(target.deviceId, target.domain, payload)
-      if (!result.ok) refused = rejection(result.reason, result.detail, target.deviceId, payload, maxBytes)
+      try {
+        const result = commands.onReply(target.deviceId, target.domain, payload)
+        if (!result.ok) refused = rejection(result.reason, result.detail, target.deviceId, payload, maxBytes)
+      } catch (err) {
+        refused = decodeFailure(payload, err, target.deviceId, maxBytes).rejections[0]!
+      }
     }
     if (!refused) {
       // Through the sequencer rather than done(null) directly: a PUBACK must
@@ -359,6 +384,16 @@ export class MqttSource {
     const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [refused], unknownMetrics: 0, outOfRange: 0 }
     const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
     this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
+  }
+}
+
+/** A QoS 0 message's claim on its connection's share, given back when it commits. */
+class ConnectionShare implements Acknowledgement {
+  constructor(private readonly state: ClientState, private readonly rows: number, private readonly inner: Acknowledgement | null) {}
+
+  settle(err?: Error): void {
+    this.state.qos0Rows -= this.rows
+    this.inner?.settle(err)
   }
 }
 

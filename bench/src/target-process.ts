@@ -93,7 +93,7 @@ async function start(body: unknown): Promise<StartResult> {
     }), logger)
     watchBackpressure(service)
     const ports = await service.start()
-    return { mqttPort: ports.mqttPort, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
+    return { mqttPort: ports.mqttPort!, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
   }
   if (kind === 'null-sink') {
     const sink = await startNullSink()

@@ -212,10 +212,10 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) },
       DEVICE_STATUS_MIGRATION,
       INTEGRATION_ACCOUNTS_MIGRATION,
-      DEVICE_AUTH_MIGRATION,
       ...PROCESSOR_MIGRATIONS,
       ...CONSOLE_MIGRATIONS,
       ...COMMAND_MIGRATIONS,
+      DEVICE_AUTH_MIGRATION,
     ]
     for (const m of migrations) {
       if (done.has(m.version)) continue

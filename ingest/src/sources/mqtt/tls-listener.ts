@@ -3,6 +3,8 @@ import type { Socket } from 'node:net'
 import { type SecureContextOptions, type Server, type TLSSocket, createSecureContext, createServer } from 'node:tls'
 import { GridlineError, type Logger } from '@gridline/core'
 
+const HANDSHAKE_TIMEOUT_MS = 10_000
+
 export interface TlsListenerOptions {
   host: string
   /** 0 picks a free port. */
@@ -54,7 +56,8 @@ export class TlsListener {
     } catch (err) {
       throw new GridlineError('GRIDLINE_CONFIG_INVALID', `mqtt.tls: ${(err as Error).message}`, { cause: err })
     }
-    const server = createServer({ ...context, requestCert: o.caFile !== undefined, rejectUnauthorized: false }, (socket) => {
+    // A handshake not finished within 10 s is dropped (Node's default is 120 s): unauthenticated connections stay cheap.
+    const server = createServer({ ...context, requestCert: o.caFile !== undefined, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (socket) => {
       if (o.caFile !== undefined && !socket.authorized && hasPeerCertificate(socket)) {
         this.logger.debug({ remoteAddress: socket.remoteAddress, error: String(socket.authorizationError) }, 'Refused a TLS connection: its client certificate did not verify.')
         this.events.onRefused('bad_certificate')

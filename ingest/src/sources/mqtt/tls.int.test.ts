@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -185,6 +185,14 @@ describe('MQTT over TLS', () => {
       // The connection opened before the reload keeps working.
       await open.publishAsync('telemetry/environment/pw-1', reading(8), { qos: 1 })
       expect(await stored('pw-1')).toBe(3)
+
+      // A key that does not load (half written) is refused and counted; the last good certificate stays in use.
+      const failed = await metric('gridline_ingest_tls_reloads_total{result="failed"}')
+      writeFileSync(join(dir, 'server.key'), '-----BEGIN PRIVATE KEY-----\nhalf')
+      await waitFor(async () => (await metric('gridline_ingest_tls_reloads_total{result="failed"}')) === failed + 1, 5_000, 'the failed reload')
+      const still = await connect({ ca: readFileSync(join(next, 'ca.pem')), username: 'pw-1', password: PASSWORD })
+      await still.publishAsync('telemetry/environment/pw-1', reading(9), { qos: 1 })
+      expect(await stored('pw-1')).toBe(4)
     } finally {
       rmSync(next, { recursive: true, force: true })
     }

@@ -101,6 +101,12 @@ export class Target implements Observed {
     return this.ports.httpPort
   }
 
+  /** gridline with GRIDLINE_BENCH_TLS=1: the MQTT-over-TLS port and the CA to trust; else null. */
+  get tls(): { port: number; caFile: string } | null {
+    const { mqttTlsPort, tlsCaFile } = this.ports
+    return mqttTlsPort !== null && tlsCaFile !== null ? { port: mqttTlsPort, caFile: tlsCaFile } : null
+  }
+
   get maxPendingRows(): number | null {
     return this.ports.maxPendingRows
   }
@@ -160,7 +166,8 @@ export class Target implements Observed {
 export class LoadSet {
   private constructor(private readonly handles: ChildHandle[]) {}
 
-  static async start(ctx: RunContext, name: string, port: number, deviceIds: string[], options: { topicPrefix?: string } = {}): Promise<LoadSet> {
+  /** `caFile`: connect over TLS (mqtts) to `port`, trusting that CA. */
+  static async start(ctx: RunContext, name: string, port: number, deviceIds: string[], options: { topicPrefix?: string; caFile?: string } = {}): Promise<LoadSet> {
     const n = Math.min(ctx.settings.loadProcesses, deviceIds.length)
     const handles = Array.from({ length: n }, (_, i) => ChildHandle.start(`${name}#${i}`, './load-generator.ts', [], ctx.log))
     const set = new LoadSet(handles)
@@ -172,6 +179,7 @@ export class LoadSet {
         baseTimeMs: ctx.baseTimeMs,
         timeoutMs: ctx.settings.connectTimeoutMs,
         topicPrefix: options.topicPrefix,
+        caFile: options.caFile,
       }, ctx.settings.connectTimeoutMs + 10_000)))
     } catch (err) {
       await set.stop()

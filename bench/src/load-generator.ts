@@ -8,6 +8,7 @@
  * of the throughput phase), then any number of `overload` phases, and `stop`
  * closes them.
  */
+import { readFileSync } from 'node:fs'
 import mqtt, { type MqttClient } from 'mqtt'
 import { serveRequests } from './ipc.ts'
 import { IndexRanges } from './overload.ts'
@@ -23,6 +24,8 @@ export interface ConnectRequest {
   timeoutMs: number
   /** Put before every topic, so a shared broker (Mosquitto) keeps this run's messages apart. Default none. */
   topicPrefix?: string
+  /** Connect over TLS (mqtts), trusting this CA (PEM file). Default plain MQTT. */
+  caFile?: string | undefined
 }
 
 /** Publish a fixed number of messages per connection as fast as the in-flight cap allows. */
@@ -218,6 +221,7 @@ async function openConnection(request: ConnectRequest, deviceId: string, nextRea
   const client = await mqtt.connectAsync({
     host: '127.0.0.1',
     port: request.port,
+    ...(request.caFile ? { protocol: 'mqtts' as const, ca: readFileSync(request.caFile) } : {}),
     protocolVersion: 4,
     clientId: `${deviceId}-${process.pid}`,
     username: deviceId,

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
         ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
       }), createLogger({ level: 'warn', destination: 2 }))
       const ports = await service.start()
-      await underLoad(ctx, { port: ports.mqttPort, stop: () => service.stop() }, scenario === 'ingest-batched' ? 'batched' : 'single')
+      await underLoad(ctx, { port: ports.mqttPort!, stop: () => service.stop() }, scenario === 'ingest-batched' ? 'batched' : 'single')
     }
   } finally {
     await killAllChildren()

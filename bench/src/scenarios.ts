@@ -222,8 +222,10 @@ async function measureSingleMessages(ctx: RunContext, db: BenchDatabase, round: 
       await db.reset()
       const service = await Target.start(ctx, 'gridline', db)
       try {
-        progress(`round ${round}: ingest-single (${s.singleConnections} logins first)`)
-        const serviceLoad = await LoadSet.start(ctx, 'load-single-gridline', service.mqttPort, ids)
+        // GRIDLINE_BENCH_TLS=1: the single-message load connects over TLS (docs/benchmarks.md).
+        const tls = service.tls
+        progress(`round ${round}: ingest-single${tls ? ' over TLS' : ''} (${s.singleConnections} logins first)`)
+        const serviceLoad = await LoadSet.start(ctx, 'load-single-gridline', tls?.port ?? service.mqttPort, ids, tls ? { caFile: tls.caFile } : {})
         try {
           ingestSingle = await runWindow(service, serviceLoad, singleClosedLoop(s), null, db)
           // The pipeline is idle once the window drained: safe to empty the table under the running service.

@@ -6,9 +6,12 @@
  * only answers CONNACK, PUBACK and PINGRESP, for checking that the load
  * generators are not the limit. Argument: the kind. Commands: `start`, `sample`, `alarmStats`, `stop`.
  */
+import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createLogger } from '@gridline/core'
-import { type IngestService, buildIngestService, ingestConfig } from '@gridline/ingest'
+import { type IngestService, buildIngestService, ingestConfig, makeDevServerCert } from '@gridline/ingest'
 import { serveRequests } from './ipc.ts'
 import { startNullSink } from './null-sink.ts'
 import { percentile, sortSamples } from './stats.ts'
@@ -24,6 +27,12 @@ export interface StartRequest {
 
 export interface StartResult {
   mqttPort: number
+  /**
+   * gridline with GRIDLINE_BENCH_TLS=1 only: its MQTT-over-TLS port (beside the
+   * plain one) and the development CA that signed its certificate; else null.
+   */
+  mqttTlsPort: number | null
+  tlsCaFile: string | null
   /** The ingest service's /metrics; null for bare aedes. */
   httpPort: number | null
   /** The service's ingest.maxPendingRows (the backpressure gauge rises at it); null for bare aedes. */
@@ -80,9 +89,11 @@ async function start(body: unknown): Promise<StartResult> {
   const request = body as StartRequest
   if (kind === 'gridline') {
     if (!request.databaseUrl) throw new Error('gridline needs databaseUrl')
+    // GRIDLINE_BENCH_TLS=1: a TLS listener as well (a development certificate, no client certificates), for ingest-single over TLS.
+    const tls = process.env.GRIDLINE_BENCH_TLS === '1' ? makeDevServerCert(mkdtempSync(join(tmpdir(), 'gridline-bench-tls-'))) : null
     service = buildIngestService(ingestConfig({
       database: { url: request.databaseUrl },
-      mqtt: { host: '127.0.0.1', port: 0 },
+      mqtt: { host: '127.0.0.1', port: 0, ...(tls ? { tls: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile } } : {}) },
       http: { host: '127.0.0.1', port: 0 },
       auth: { mode: 'devices' },
       log: { level: 'warn' },
@@ -93,12 +104,12 @@ async function start(body: unknown): Promise<StartResult> {
     }), logger)
     watchBackpressure(service)
     const ports = await service.start()
-    return { mqttPort: ports.mqttPort, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
+    return { mqttPort: ports.mqttPort!, mqttTlsPort: ports.mqttTlsPort, tlsCaFile: tls?.caFile ?? null, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
   }
   if (kind === 'null-sink') {
     const sink = await startNullSink()
     bare = sink
-    return { mqttPort: sink.port, httpPort: null, maxPendingRows: null }
+    return { mqttPort: sink.port, mqttTlsPort: null, tlsCaFile: null, httpPort: null, maxPendingRows: null }
   }
   const { Aedes } = await import('aedes')
   const broker = await Aedes.createBroker()
@@ -116,7 +127,7 @@ async function start(body: unknown): Promise<StartResult> {
   }
   const address = server.address()
   if (typeof address !== 'object' || !address) throw new Error('bare aedes: no listening address')
-  return { mqttPort: address.port, httpPort: null, maxPendingRows: null }
+  return { mqttPort: address.port, mqttTlsPort: null, tlsCaFile: null, httpPort: null, maxPendingRows: null }
 }
 
 let backpressureSeen = false

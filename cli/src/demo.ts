@@ -68,8 +68,10 @@ export async function runDemo(args: string[]): Promise<number> {
 
   try {
     service = await startWithFallbackPorts(config, logger)
-    const { mqttPort, httpPort, engine } = service.ports!
-    say(`Ingest service: MQTT on port ${mqttPort}, HTTP on http://127.0.0.1:${httpPort} (/healthz /readyz /metrics), storage: ${engine}.`)
+    const { mqttPort, mqttTlsPort, httpPort, engine } = service.ports!
+    // The simulated fleet connects in plain MQTT (mqtt.tls is for real devices).
+    if (mqttPort === null) throw new GridlineError('GRIDLINE_USAGE', 'The demo\'s simulated fleet needs the plain MQTT listener; mqtt.port must not be false.')
+    say(`Ingest service: MQTT on port ${mqttPort}${mqttTlsPort !== null ? `, MQTT over TLS on ${mqttTlsPort}` : ''}, HTTP on http://127.0.0.1:${httpPort} (/healthz /readyz /metrics), storage: ${engine}.`)
 
     const counts = Object.fromEntries(Object.entries(SHARES).map(([group, share]) => [group, Math.max(1, Math.round(deviceCount * share))])) as FleetCounts
     const specs = withCityMetadata(planFleet(counts, 'demo')).map((spec) => ({ ...spec, password: randomBytes(18).toString('base64url') }))
@@ -102,7 +104,7 @@ export async function runDemo(args: string[]): Promise<number> {
   })
 }
 
-type StartedService = IngestService & { ports?: { mqttPort: number; httpPort: number; engine: string } }
+type StartedService = IngestService & { ports?: { mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: string } }
 
 /**
  * The demo must run on a machine where something already holds 1883 or 8080

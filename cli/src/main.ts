@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DEVICE_KINDS, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -14,8 +14,10 @@ Commands:
                                 PostgreSQL, the ingest service and a simulated fleet.
   ingest [--config FILE]        Run the ingest service (needs DATABASE_URL or database.url).
   migrate [--config FILE]       Create or update the database schema, then exit.
-  devices add ID --domain D [--gateway G] [--kind device|gateway|integration] [--password P] [--metadata JSON]
-                                Register a device (prints a generated password when none is given).
+  devices add ID --domain D [--gateway G] [--kind device|gateway|integration] [--auth password|cert|both]
+              [--password P] [--metadata JSON]
+                                Register a device (prints a generated password when none is given;
+                                --auth cert: logs in with a client certificate, no password).
   devices list [--json]         List registered devices.
   devices set-metadata ID JSON [--replace]
                                 Merge (or replace) a device's metadata: district, roadSegment,
@@ -26,13 +28,17 @@ Commands:
                                 none is given); --replace sets a new password or role.
   users list [--json]           List console users.
   users remove NAME             Remove a console user and end their sessions.
+  certs init [--dir DIR] [--host H ...]
+                                A development CA and a server certificate for MQTT over TLS
+                                (SANs localhost, 127.0.0.1 and each --host), into DIR (data/certs).
+  certs device ID [--dir DIR]   A client certificate for device ID (CN=ID), signed by that CA.
   validate-config FILE          Check a config file (and the environment overrides) without starting.
   sim <subcommand> ...          Simulated field devices, OPC-UA PLC and replay (gridline sim help).
   edge <subcommand> ...         The edge agent for gateways (gridline edge help).
   bench [scenario...] [--quick] Run benchmark scenarios (docs/benchmarks.md).
   help                          This text.
 
-Environment: DATABASE_URL, MQTT_PORT, HTTP_PORT, AUTH_MODE, LOG_LEVEL, GRIDLINE_CONFIG
+Environment: DATABASE_URL, MQTT_PORT, MQTT_TLS_PORT, MQTT_TLS_CERT, MQTT_TLS_KEY, MQTT_TLS_CA, HTTP_PORT, AUTH_MODE, LOG_LEVEL, GRIDLINE_CONFIG
 (docs/configuration.md lists every key).`
 
 /** Runs one CLI command; resolves with the process exit code. */
@@ -45,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'devices': return await devices(rest)
       case 'users': return await usersCommand(rest)
       case 'validate-config': return validateConfigCommand(rest)
+      case 'certs': return certsCommand(rest)
       case 'demo': return await runDemo(rest)
       case 'sim': {
         const { runSimCli } = await import('@gridline/firmware-sim/cli')
@@ -155,6 +162,7 @@ async function devices(args: string[]): Promise<number> {
     gateway: { type: 'string' },
     kind: { type: 'string' },
     password: { type: 'string' },
+    auth: { type: 'string' },
     metadata: { type: 'string' },
     json: { type: 'boolean' },
     replace: { type: 'boolean' },
@@ -169,16 +177,20 @@ async function devices(args: string[]): Promise<number> {
         const kind = (v.kind as string | undefined) ?? 'device'
         if (!DEVICE_KINDS.includes(kind as DeviceKind)) throw new GridlineError('GRIDLINE_USAGE', `--kind must be one of ${DEVICE_KINDS.join(', ')}.`)
         const metadata = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
+        const auth = (v.auth as string | undefined) ?? 'password'
+        if (!DEVICE_AUTHS.includes(auth as DeviceAuth)) throw new GridlineError('GRIDLINE_USAGE', `--auth must be one of ${DEVICE_AUTHS.join(', ')}.`)
         const { device, password } = await store.add({
           id,
           kind: kind as DeviceKind,
+          auth: auth as DeviceAuth,
           ...(typeof v.domain === 'string' ? { domain: v.domain } : {}),
           ...(typeof v.gateway === 'string' ? { gateway: v.gateway } : {}),
           ...(typeof v.password === 'string' ? { password: v.password } : {}),
           ...(metadata ? { metadata } : {}),
         })
         process.stdout.write(`Registered ${device.kind} ${device.id}${device.domain ? ` in ${device.domain}` : ''}${device.gateway ? ` behind ${device.gateway}` : ''}.\n`)
-        if (typeof v.password !== 'string') process.stdout.write(`Password (shown once, store it on the device): ${password}\n`)
+        if (password !== null && typeof v.password !== 'string') process.stdout.write(`Password (shown once, store it on the device): ${password}\n`)
+        if (device.auth !== 'password') process.stdout.write(`Logs in over TLS with a client certificate whose CN names ${device.id} (gridline certs device ${device.id}).\n`)
         return 0
       }
       case 'list': {
@@ -186,9 +198,9 @@ async function devices(args: string[]): Promise<number> {
         if (v.json) {
           process.stdout.write(`${JSON.stringify(list.map(({ credentialsHash: _hash, ...d }) => d), null, 2)}\n`)
         } else {
-          process.stdout.write(`${'ID'.padEnd(28)}${'KIND'.padEnd(9)}${'DOMAIN'.padEnd(13)}${'GATEWAY'.padEnd(20)}CREATED\n`)
+          process.stdout.write(`${'ID'.padEnd(28)}${'KIND'.padEnd(9)}${'AUTH'.padEnd(9)}${'DOMAIN'.padEnd(13)}${'GATEWAY'.padEnd(20)}CREATED\n`)
           for (const d of list) {
-            process.stdout.write(`${d.id.padEnd(28)}${d.kind.padEnd(9)}${(d.domain ?? '-').padEnd(13)}${(d.gateway ?? '-').padEnd(20)}${d.createdAt.toISOString()}\n`)
+            process.stdout.write(`${d.id.padEnd(28)}${d.kind.padEnd(9)}${d.auth.padEnd(9)}${(d.domain ?? '-').padEnd(13)}${(d.gateway ?? '-').padEnd(20)}${d.createdAt.toISOString()}\n`)
           }
           process.stdout.write(`${list.length} registered.\n`)
         }
@@ -263,6 +275,38 @@ async function usersCommand(args: string[]): Promise<number> {
         throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline users add|list|remove ...')
     }
   })
+}
+
+/** `gridline certs`: a development PKI made with the openssl CLI (ingest/src/sources/mqtt/dev-certs.ts). */
+function certsCommand(args: string[]): number {
+  const [sub, ...rest] = args
+  const { values, positionals } = parse(rest, {
+    dir: { type: 'string' },
+    host: { type: 'string', multiple: true },
+    days: { type: 'string' },
+  }, true)
+  const v = values as { dir?: string; host?: string[]; days?: string }
+  const dir = v.dir ?? 'data/certs'
+  const days = v.days !== undefined ? Number(v.days) : undefined
+  if (days !== undefined && !Number.isInteger(days)) throw new GridlineError('GRIDLINE_USAGE', '--days must be a whole number.')
+  switch (sub) {
+    case 'init': {
+      makeDevCa(dir)
+      const paths = makeDevServerCert(dir, { ...(v.host ? { hosts: v.host } : {}), ...(days !== undefined ? { days } : {}) })
+      process.stdout.write(`Development CA ${paths.caFile}, server certificate ${paths.certFile} and key ${paths.keyFile}.\n`
+        + `Serve MQTT over TLS with MQTT_TLS_CERT=${paths.certFile} MQTT_TLS_KEY=${paths.keyFile} MQTT_TLS_CA=${paths.caFile} (docs/security.md).\n`)
+      return 0
+    }
+    case 'device': {
+      const id = positionals[0]
+      if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline certs device ID [--dir DIR] [--days N]')
+      const paths = makeDevDeviceCert(dir, id, days !== undefined ? { days } : {})
+      process.stdout.write(`Device certificate ${paths.certFile} and key ${paths.keyFile} (CN=${id}), signed by ${paths.caFile}.\n`)
+      return 0
+    }
+    default:
+      throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline certs init|device ... (gridline help)')
+  }
 }
 
 function validateConfigCommand(args: string[]): number {

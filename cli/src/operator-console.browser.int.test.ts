@@ -37,15 +37,15 @@ beforeAll(async () => {
   db = await createTestDatabase()
   service = buildIngestService(serviceConfig(0, 0), silentLogger())
   const ports = await service.start()
-  servicePorts = ports
+  servicePorts = { mqttPort: ports.mqttPort!, httpPort: ports.httpPort }
   base = `http://127.0.0.1:${ports.httpPort}`
   const devices = specs.map((s) => ({ ...s, password: `pw-${s.id}-0123456789` }))
   await new DeviceStore(pgSqlClient(db.pool)).addMany(devices.map((d) => ({ id: d.id, domain: DEVICE_KINDS[d.kind!].domain, password: d.password, metadata: d.metadata })))
   const users = new UserStore(pgSqlClient(db.pool))
   for (const role of Object.keys(PASSWORDS) as RoleName[]) await users.add({ name: role, password: PASSWORDS[role], role })
   await new Promise((resolve) => setTimeout(resolve, 300)) // the registry hears of the devices by LISTEN/NOTIFY
-  await backfillWeek(ports.mqttPort, devices.find((d) => d.id === airSensor)!.password)
-  sim = new Simulator({ url: `mqtt://127.0.0.1:${ports.mqttPort}`, devices, intervalMs: 500 })
+  await backfillWeek(servicePorts.mqttPort, devices.find((d) => d.id === airSensor)!.password)
+  sim = new Simulator({ url: `mqtt://127.0.0.1:${servicePorts.mqttPort}`, devices, intervalMs: 500 })
   await sim.start()
   await sim.allConnected(20_000)
   browser = await chromium.launch({

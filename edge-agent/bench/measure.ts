@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const store = new DeviceStore(pgSqlClient(pool))
   await store.add({ id: 'gw-bench', kind: 'gateway', password: GATEWAY_PASSWORD })
   for (const id of devices) await store.add({ id, domain: 'water', gateway: 'gw-bench', password: 'unused' })
-  const proxy = new CuttableProxy(mqttPort)
+  const proxy = new CuttableProxy(mqttPort!)
   await proxy.start()
   const station = await startPumpStation({ port: 0, pkiDir: join(work, 'plc-pki'), updateIntervalMs: INTERVAL_MS, extraVariables: VARIABLES, seed: 3 })
   const loadNames = Object.keys(station.nodeIds).filter((n) => n.startsWith('load.')).sort()

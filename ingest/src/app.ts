@@ -26,8 +26,8 @@ export interface IngestService {
   readonly commands: CommandService
   /** The operator console (users, sessions, overview, live stream); undefined when `console.enabled` is false. */
   readonly console: OperatorConsole | undefined
-  /** Listens on MQTT and HTTP after migrating the database; resolves with the bound ports. */
-  start(): Promise<{ mqttPort: number; httpPort: number; engine: StorageEngine }>
+  /** Listens on MQTT (plain and/or TLS) and HTTP after migrating the database; resolves with the bound ports (null: that listener is off). */
+  start(): Promise<{ mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: StorageEngine }>
   /**
    * Graceful stop: no new connections or messages, everything taken in is
    * committed and acknowledged, then clients are disconnected. Messages not
@@ -89,7 +89,15 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     registry: metrics.registry,
   })
   const source = new MqttSource(
-    { ...config.mqtt, auth: config.auth.mode },
+    {
+      host: config.mqtt.host,
+      port: config.mqtt.port,
+      maxConnections: config.mqtt.maxConnections,
+      auth: config.auth.mode,
+      tls: config.mqtt.tls.certFile !== undefined && config.mqtt.tls.keyFile !== undefined
+        ? { port: config.mqtt.tls.port, certFile: config.mqtt.tls.certFile, keyFile: config.mqtt.tls.keyFile, caFile: config.mqtt.tls.caFile, reloadIntervalMs: config.mqtt.tls.reloadIntervalMs }
+        : undefined,
+    },
     { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection, commands },
   )
   processing.publishAlarmsTo((topic, payload, retain) => source.publishServiceEvent(topic, payload, retain))
@@ -152,7 +160,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       await processing.start()
       await commands.start()
       await operatorConsole?.start()
-      const mqttPort = await source.listen()
+      const { port: mqttPort, tlsPort: mqttTlsPort } = await source.listen()
       try {
         await http.listen({ port: config.http.port, host: config.http.host })
       } catch (err) {
@@ -170,8 +178,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         }, 1_000)
         sequenceGauges.unref()
       }
-      logger.info({ mqttPort, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
-      return { mqttPort, httpPort, engine }
+      logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && config.mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
+      return { mqttPort, mqttTlsPort, httpPort, engine }
     },
 
     async stop() {

@@ -48,3 +48,18 @@ describe('docs/configuration.md', () => {
     expect(() => loadIngestConfig(join(dir, 'sample.yaml'), {})).not.toThrow()
   })
 })
+
+describe('mqtt.tls', () => {
+  test('is on with certFile and keyFile, from the file or the environment', () => {
+    const config = loadIngestConfig(undefined, { MQTT_TLS_PORT: '0', MQTT_TLS_CERT: 's.pem', MQTT_TLS_KEY: 's.key', MQTT_TLS_CA: 'ca.pem' })
+    expect(config.mqtt.tls).toMatchObject({ port: 0, certFile: 's.pem', keyFile: 's.key', caFile: 'ca.pem' })
+    expect(ingestConfig().mqtt.tls.port).toBe(8883)
+  })
+
+  test('refuses half a pair, a CA without a listener, and no listener at all', () => {
+    expect(() => ingestConfig({ mqtt: { tls: { certFile: 's.pem' } } })).toThrow(/mqtt\.tls\.certFile.*together/)
+    expect(() => ingestConfig({ mqtt: { tls: { caFile: 'ca.pem' } } })).toThrow(/mqtt\.tls\.caFile/)
+    expect(() => ingestConfig({ mqtt: { port: false } })).toThrow(/mqtt\.port.*nothing would listen/)
+    expect(ingestConfig({ mqtt: { port: false, tls: { certFile: 's.pem', keyFile: 's.key' } } }).mqtt.port).toBe(false)
+  })
+})

@@ -7,9 +7,19 @@ const port = z.number().int().min(0).max(65535)
 export const IngestConfigSchema = z.strictObject({
   mqtt: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds to.'),
-    port: port.default(1883).describe('MQTT 3.1.1 TCP port; 0 picks a free one. Env MQTT_PORT.'),
+    port: z.union([port, z.literal(false)]).default(1883).describe('MQTT 3.1.1 plain TCP port; 0 picks a free one; false turns the plain listener off (TLS only). Env MQTT_PORT.'),
     maxConnections: z.number().int().positive().default(50_000).describe('Connections accepted at once; more are refused at TCP level.'),
-  }).prefault({}),
+    tls: z.strictObject({
+      port: port.default(8883).describe('MQTT over TLS port; 0 picks a free one. The TLS listener is on when certFile and keyFile are set. Env MQTT_TLS_PORT.'),
+      certFile: z.string().min(1).optional().describe('PEM server certificate (chain). Env MQTT_TLS_CERT.'),
+      keyFile: z.string().min(1).optional().describe('PEM private key of the server certificate. Env MQTT_TLS_KEY.'),
+      caFile: z.string().min(1).optional().describe('PEM CA(s) that sign device certificates; when set, client certificates are requested and verified (optional for password devices). Env MQTT_TLS_CA.'),
+      reloadIntervalMs: z.number().int().min(100).default(10_000).describe('How often the three files are checked; a change is loaded for new connections without a restart.'),
+    }).prefault({})
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile must be set together', path: ['certFile'] })
+      .refine((t) => t.caFile === undefined || t.certFile !== undefined, { message: 'caFile needs certFile and keyFile (the TLS listener)', path: ['caFile'] }),
+  }).prefault({})
+    .refine((m) => m.port !== false || m.tls.certFile !== undefined, { message: 'port is false but no TLS listener is configured (mqtt.tls.certFile, keyFile): nothing would listen', path: ['port'] }),
   http: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the HTTP server (health, metrics) binds to.'),
     port: port.default(8080).describe('HTTP port; 0 picks a free one. Env HTTP_PORT.'),
@@ -88,6 +98,10 @@ export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'DATABASE_URL', path: 'database.url', type: 'string' },
   { env: 'MQTT_PORT', path: 'mqtt.port', type: 'number' },
   { env: 'MQTT_HOST', path: 'mqtt.host', type: 'string' },
+  { env: 'MQTT_TLS_PORT', path: 'mqtt.tls.port', type: 'number' },
+  { env: 'MQTT_TLS_CERT', path: 'mqtt.tls.certFile', type: 'string' },
+  { env: 'MQTT_TLS_KEY', path: 'mqtt.tls.keyFile', type: 'string' },
+  { env: 'MQTT_TLS_CA', path: 'mqtt.tls.caFile', type: 'string' },
   { env: 'HTTP_PORT', path: 'http.port', type: 'number' },
   { env: 'HTTP_HOST', path: 'http.host', type: 'string' },
   { env: 'AUTH_MODE', path: 'auth.mode', type: 'string' },

@@ -61,6 +61,8 @@ export function createIngestMetrics() {
     backpressure: new Gauge({ name: 'gridline_ingest_backpressure', help: '1 while intake is held back (database slow or down, pending rows over the limit).', registers: r }),
     connectedClients: new Gauge({ name: 'gridline_ingest_connected_clients', help: 'MQTT clients connected now.', registers: r }),
     authFailures: new Counter({ name: 'gridline_ingest_auth_failures_total', help: 'Connections refused at CONNECT, by reason.', labelNames: ['reason'] as const, registers: r }),
+    tlsRefused: new Counter({ name: 'gridline_ingest_tls_refused_total', help: 'TLS connections closed before MQTT, by reason: tls_handshake (failed handshake), bad_certificate (a client certificate that did not verify: another CA, expired).', labelNames: ['reason'] as const, registers: r }),
+    tlsReloads: new Counter({ name: 'gridline_ingest_tls_reloads_total', help: 'Reloads of the MQTT TLS certificate, key and CA after they changed on disk, by result (ok, failed: the previous ones are kept).', labelNames: ['result'] as const, registers: r }),
     oversizedPackets: new Counter({ name: 'gridline_ingest_oversized_packets_total', help: 'Connections closed because a packet announced more than the largest allowed size.', registers: r }),
     shedConnections: new Counter({ name: 'gridline_ingest_shed_total', help: 'Publishes refused unacknowledged (connection closed) because pending rows passed ingest.shedAtPendingRows.', registers: r }),
     statusReports: new Counter({ name: 'gridline_ingest_status_reports_total', help: 'Valid device status reports (status topics and wills), by state.', labelNames: ['state'] as const, registers: r }),

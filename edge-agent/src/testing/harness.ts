@@ -18,7 +18,7 @@ export async function startIngest(db: TestDatabase): Promise<{ service: IngestSe
     ingest: { flushIntervalMs: 2 },
   }), silentLogger())
   const { mqttPort } = await service.start()
-  return { service, mqttPort }
+  return { service, mqttPort: mqttPort! }
 }
 
 /** Registers the gateway and the devices behind it (the ingest service must have migrated the database). */

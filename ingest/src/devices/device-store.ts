@@ -11,9 +11,17 @@ import { generatePassword, hashPassword } from './passwords.ts'
 export type DeviceKind = 'device' | 'gateway' | 'integration'
 export const DEVICE_KINDS: readonly DeviceKind[] = ['device', 'gateway', 'integration']
 
+/**
+ * How a device logs in over MQTT: `password` (username + password), `cert`
+ * (a client certificate naming it, over TLS; no password), or `both` (either).
+ */
+export type DeviceAuth = 'password' | 'cert' | 'both'
+export const DEVICE_AUTHS: readonly DeviceAuth[] = ['password', 'cert', 'both']
+
 export interface DeviceRecord {
   id: string
   kind: DeviceKind
+  auth: DeviceAuth
   domain: string | null
   gateway: string | null
   credentialsHash: string | null
@@ -26,7 +34,9 @@ export interface AddDeviceInput {
   kind?: DeviceKind
   domain?: string
   gateway?: string
-  /** Generated (and returned once) when absent. */
+  /** Default `password`. A `cert` device has no password. */
+  auth?: DeviceAuth
+  /** Generated (and returned once) when absent, unless `auth` is `cert`. */
   password?: string
   metadata?: Record<string, unknown>
 }
@@ -34,6 +44,7 @@ export interface AddDeviceInput {
 interface DeviceRow {
   id: string
   kind: DeviceKind
+  auth: DeviceAuth
   domain: string | null
   gateway: string | null
   credentials_hash: string | null
@@ -44,6 +55,7 @@ interface DeviceRow {
 const toRecord = (r: DeviceRow): DeviceRecord => ({
   id: r.id,
   kind: r.kind,
+  auth: r.auth,
   domain: r.domain,
   gateway: r.gateway,
   credentialsHash: r.credentials_hash,
@@ -55,9 +67,14 @@ const toRecord = (r: DeviceRow): DeviceRecord => ({
 export class DeviceStore {
   constructor(private readonly db: SqlClient) {}
 
-  /** Registers a device and returns the plain password, which is shown once and never stored. */
-  async add(input: AddDeviceInput): Promise<{ device: DeviceRecord; password: string }> {
+  /** Registers a device and returns the plain password (null for `auth: cert`), which is shown once and never stored. */
+  async add(input: AddDeviceInput): Promise<{ device: DeviceRecord; password: string | null }> {
     const kind = input.kind ?? 'device'
+    const auth = input.auth ?? 'password'
+    if (!DEVICE_AUTHS.includes(auth)) throw new GridlineError('GRIDLINE_USAGE', `--auth must be one of ${DEVICE_AUTHS.join(', ')}.`)
+    if (auth === 'cert' && input.password !== undefined) {
+      throw new GridlineError('GRIDLINE_USAGE', 'A device with --auth cert logs in with its certificate and has no password; use --auth both for either.')
+    }
     if (!DEVICE_ID_PATTERN.test(input.id)) {
       throw new GridlineError('GRIDLINE_USAGE', `Device id "${input.id}" must match ${DEVICE_ID_PATTERN.source}.`)
     }
@@ -77,13 +94,13 @@ export class DeviceStore {
         throw new GridlineError('GRIDLINE_DEVICE_NOT_FOUND', `Gateway "${input.gateway}" is not registered; add it first with --kind gateway.`)
       }
     }
-    const password = input.password ?? generatePassword()
-    const hash = await hashPassword(password)
+    const password = auth === 'cert' ? null : input.password ?? generatePassword()
+    const hash = password === null ? null : await hashPassword(password)
     try {
       const { rows } = await this.db.query<DeviceRow>(
-        `INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-        [input.id, kind, input.domain ?? null, input.gateway ?? null, hash, JSON.stringify(input.metadata ?? {})],
+        `INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata, auth)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+        [input.id, kind, input.domain ?? null, input.gateway ?? null, hash, JSON.stringify(input.metadata ?? {}), auth],
       )
       return { device: toRecord(rows[0]!), password }
     } catch (err) {

@@ -136,7 +136,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   }
 }
 
-/** What a connection's authorization was based on: kind, domain, gateway and credentials. */
+/** What a connection's authorization was based on: kind, login method, domain, gateway and credentials. */
 function changedIdentity(a: DeviceRecord, b: DeviceRecord): boolean {
-  return a.kind !== b.kind || a.domain !== b.domain || a.gateway !== b.gateway || a.credentialsHash !== b.credentialsHash
+  return a.kind !== b.kind || a.auth !== b.auth || a.domain !== b.domain || a.gateway !== b.gateway || a.credentialsHash !== b.credentialsHash
 }

@@ -114,6 +114,18 @@ ALTER TABLE devices ADD CONSTRAINT devices_domain_check CHECK (kind <> 'device' 
 `,
 }
 
+/**
+ * How each device logs in (docs/protocol.md#connecting-over-tls): password,
+ * client certificate, or either. Existing devices keep their passwords.
+ */
+const DEVICE_AUTH_MIGRATION = {
+  version: 41,
+  name: 'device login method',
+  sql: `
+ALTER TABLE devices ADD COLUMN auth text NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'cert', 'both'));
+`,
+}
+
 const TELEMETRY_COLUMNS = `
   time timestamptz NOT NULL,
   device_id text NOT NULL,
@@ -210,6 +222,7 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
       ...PROCESSOR_MIGRATIONS,
       ...CONSOLE_MIGRATIONS,
       ...COMMAND_MIGRATIONS,
+      DEVICE_AUTH_MIGRATION,
     ]
     for (const m of migrations) {
       if (done.has(m.version)) continue

@@ -4,18 +4,23 @@ import { type DecodeOptions, type DecodedMessage, type Principal, type Rejection
 import { LIMITS, deviceTopic, isReplyTopic, parseReplyTopic } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes'
 import type { CommandService } from '../../commands/command-service.ts'
+import type { DeviceRecord } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import type { Acknowledgement } from '../../pipeline/envelope.ts'
 import type { IngestPipeline } from '../../pipeline/ingest-pipeline.ts'
 import type { ProcessorHost } from '../../processing/processor-host.ts'
 import { AckGate, AckSequencer } from './ack-sequencer.ts'
+import { certificateIdentities, certificateLogin } from './certificate-identity.ts'
+import { TlsListener, type TlsListenerOptions } from './tls-listener.ts'
 
 export interface MqttSourceOptions {
   host: string
-  /** 0 picks a free port. */
-  port: number
+  /** 0 picks a free port; false: no plain listener. */
+  port: number | false
   maxConnections: number
+  /** The MQTT-over-TLS listener; off when absent. */
+  tls?: Omit<TlsListenerOptions, 'host' | 'maxConnections'> | undefined
   /** `devices`: username/password per registered device. `none`: anyone, anything (trusted labs only). */
   auth: 'devices' | 'none'
 }
@@ -55,6 +60,7 @@ type GridlineClient = Client & { [STATE]?: ClientState }
 export class MqttSource {
   private broker: Aedes | undefined
   private server: Server | undefined
+  private tlsListener: TlsListener | undefined
   private draining = false
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
   private readonly gate = new AckGate()
@@ -81,8 +87,8 @@ export class MqttSource {
     deps.pipeline.onCongestion((held) => (held ? this.gate.close() : this.gate.open()))
   }
 
-  /** Starts the broker and its listener; resolves with the bound port. */
-  async listen(): Promise<number> {
+  /** Starts the broker and its listeners; resolves with the bound ports (null for a listener that is off). */
+  async listen(): Promise<{ port: number | null; tlsPort: number | null }> {
     const broker = await Aedes.createBroker({
       authenticate: (client, username, password, done) => this.authenticate(client as GridlineClient, username, password, done),
       authorizePublish: (client, packet, done) => this.onPublish(client as GridlineClient | null, packet, done),
@@ -131,6 +137,12 @@ export class MqttSource {
       }
     })
     this.broker = broker
+    const tlsPort = this.options.tls ? await this.listenTls(broker, this.options.tls) : null
+    const port = this.options.port === false ? null : await this.listenPlain(broker, this.options.port)
+    return { port, tlsPort }
+  }
+
+  private async listenPlain(broker: Aedes, port: number): Promise<number> {
     const server = createServer((socket) => {
       const client = broker.handle(socket) as GridlineClient
       this.guardPacketSize(client)
@@ -140,13 +152,25 @@ export class MqttSource {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(err.code === 'EADDRINUSE'
-          ? new GridlineError('GRIDLINE_PORT_IN_USE', `MQTT port ${this.options.port} on ${this.options.host} is already in use; set MQTT_PORT or mqtt.port.`, { cause: err })
+          ? new GridlineError('GRIDLINE_PORT_IN_USE', `MQTT port ${port} on ${this.options.host} is already in use; set MQTT_PORT or mqtt.port.`, { cause: err })
           : err)
       })
-      server.listen(this.options.port, this.options.host, () => resolve())
+      server.listen(port, this.options.host, () => resolve())
     })
     const address = server.address()
-    return typeof address === 'object' && address ? address.port : this.options.port
+    return typeof address === 'object' && address ? address.port : port
+  }
+
+  /** MQTT over TLS (docs/protocol.md#connecting-over-tls): the same broker behind tls-listener.ts. */
+  private async listenTls(broker: Aedes, tls: NonNullable<MqttSourceOptions['tls']>): Promise<number> {
+    const { metrics } = this.deps
+    const listener = new TlsListener({ ...tls, host: this.options.host, maxConnections: this.options.maxConnections }, {
+      onConnection: (socket) => this.guardPacketSize(broker.handle(socket) as GridlineClient),
+      onRefused: (reason) => metrics.tlsRefused.inc({ reason }),
+      onReload: (result) => metrics.tlsReloads.inc({ result }),
+    }, this.deps.logger)
+    this.tlsListener = listener
+    return await listener.listen()
   }
 
   /**
@@ -167,13 +191,14 @@ export class MqttSource {
   }
 
   get listening(): boolean {
-    return this.server?.listening ?? false
+    return (this.options.port === false || (this.server?.listening ?? false)) && (!this.options.tls || (this.tlsListener?.listening ?? false))
   }
 
   /** Stops new connections and new messages; messages already taken in are still committed and acknowledged. */
   stopIntake(): void {
     this.draining = true
     this.server?.close()
+    this.tlsListener?.close()
   }
 
   /** Disconnects every client and stops the broker. Call after the pipeline drained. */
@@ -251,14 +276,21 @@ export class MqttSource {
       err.returnCode = code
       done(err, null)
     }
+    const accept = (device: DeviceRecord) => {
+      client[STATE] = this.clientState(client, principalOf(device))
+      done(null, true)
+    }
+    // A verified client certificate (TLS listener with mqtt.tls.caFile) may log in by itself.
+    const identities = certificateIdentities(client.conn)
+    if (identities) {
+      const login = certificateLogin(identities, username, password !== undefined, (id) => directory.get(id))
+      if (login.outcome === 'accept') return accept(login.device)
+      if (login.outcome === 'refuse') return refuse(login.reason, login.reason === 'certificate_mismatch' ? 5 : 4)
+    }
     if (!username || !password) return refuse('missing_credentials', 4)
     directory.authenticate(username, password.toString('utf8')).then((device) => {
       if (!device) return refuse('bad_credentials', 4)
-      const principal: Principal = device.kind === 'device'
-        ? { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
-        : { kind: device.kind, id: device.id }
-      client[STATE] = this.clientState(client, principal)
-      done(null, true)
+      accept(device)
     }, (err) => {
       logger.error({ err }, 'Checking device credentials failed.')
       refuse('error', 5)
@@ -421,6 +453,12 @@ interface ParserInternals {
   packet: { length: number }
   _parseLength(): boolean
   _emitError(err: Error): void
+}
+
+function principalOf(device: DeviceRecord): Principal {
+  return device.kind === 'device'
+    ? { kind: 'device', id: device.id, domain: device.domain ?? '', topic: deviceTopic(device.domain ?? '', device.id) }
+    : { kind: device.kind, id: device.id }
 }
 
 /** What a device or gateway may subscribe to: its own command topics; an integration: alarm events. */

@@ -57,7 +57,9 @@ beforeAll(async () => {
   await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
   await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
   service = build(0)
-  ;({ mqttPort, httpPort } = await service.start())
+  const ports = await service.start()
+  mqttPort = ports.mqttPort!
+  httpPort = ports.httpPort
 })
 
 afterAll(async () => {

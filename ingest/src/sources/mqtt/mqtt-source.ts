@@ -30,6 +30,10 @@ interface ClientState {
   acks: AckSequencer
   /** This connection's QoS 0 rows not yet committed (its share of the pipeline). */
   qos0Rows: number
+  /** Payload bytes handled in this event-loop turn (see onPublish). */
+  sliceBytes: number
+  /** Packets waiting for a later turn, in arrival order; null when none wait. */
+  deferred: { packet: PublishPacket; done: (error?: Error | null) => void }[] | null
   /** True while the socket is corked until the next tick (see corkAcks). */
   corked: boolean
 }
@@ -214,6 +218,8 @@ export class MqttSource {
       principal,
       corked: false,
       qos0Rows: 0,
+      sliceBytes: 0,
+      deferred: null,
       acks: new AckSequencer(() => {
         hot.messagesAcked++
         corkAcks(client, state)
@@ -297,11 +303,51 @@ export class MqttSource {
     })
   }
 
-  private onPublish(client: GridlineClient | null, packet: { topic: string; payload: Buffer | string; qos: number; retain: boolean }, done: (error?: Error | null) => void): void {
+  /**
+   * Fair turns: aedes hands over every packet of a socket read in one
+   * synchronous run, and a read can hold megabytes, so one connection's
+   * burst of large messages could keep the event loop (and everyone else's
+   * PUBACKs) for a second. Past DECODE_SLICE_BYTES of payload in one turn, a
+   * connection's further packets wait in its own queue, in order, and are
+   * handled a slice per event-loop turn, between other sockets' I/O. Their
+   * callbacks are held meanwhile, so aedes reads no more from that socket.
+   */
+  private onPublish(client: GridlineClient | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+    const state = client?.[STATE]
+    if (!client || !state) return this.handlePublish(client, packet, done)
+    if (state.deferred) {
+      state.deferred.push({ packet, done })
+      return
+    }
+    if (state.sliceBytes >= DECODE_SLICE_BYTES) {
+      state.deferred = [{ packet, done }]
+      setImmediate(() => this.nextSlice(client, state))
+      return
+    }
+    this.handlePublish(client, packet, done)
+  }
+
+  private nextSlice(client: GridlineClient, state: ClientState): void {
+    state.sliceBytes = 0
+    const queue = state.deferred!
+    while (queue.length > 0 && state.sliceBytes < DECODE_SLICE_BYTES) {
+      const next = queue.shift()!
+      this.handlePublish(client, next.packet, next.done)
+    }
+    if (queue.length > 0) {
+      setImmediate(() => this.nextSlice(client, state))
+    } else {
+      state.deferred = null
+    }
+  }
+
+  private handlePublish(client: GridlineClient | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     // A will published for a client that is gone: nothing to store.
     if (!client) return done(null)
     const state = client[STATE]
     if (!state) return done(new Error('client is not authenticated'))
+    if (state.sliceBytes === 0) process.nextTick(endTurn, state)
+    state.sliceBytes += packet.payload.length + 1
     if (this.draining) {
       // MQTT 3.1.1 has no way to refuse a PUBLISH but closing the connection;
       // unacknowledged, the client sends it again after reconnecting elsewhere.
@@ -417,6 +463,16 @@ export class MqttSource {
     const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
     this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
   }
+}
+
+type PublishPacket = { topic: string; payload: Buffer | string; qos: number; retain: boolean }
+
+/** Payload bytes one connection may have decoded in one event-loop turn before its next packets wait a turn. */
+const DECODE_SLICE_BYTES = 65_536
+
+function endTurn(state: ClientState): void {
+  // Packets deferred to later turns count their bytes there.
+  if (!state.deferred) state.sliceBytes = 0
 }
 
 /** A QoS 0 message's claim on its connection's share, given back when it commits. */

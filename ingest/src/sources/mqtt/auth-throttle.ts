@@ -48,7 +48,8 @@ interface Count {
   blockedUntil: number
 }
 
-export type ThrottleVerdict = { allowed: true } | { allowed: false; scope: ThrottleScope; retryInMs: number }
+/** `wide`: the attempt was also counted per address and per device (its pair was not trusted). */
+export type ThrottleVerdict = { allowed: true; wide: boolean } | { allowed: false; scope: ThrottleScope; retryInMs: number }
 
 /**
  * Throttles MQTT password guessing (docs/protocol.md#connecting). Failures
@@ -57,6 +58,9 @@ export type ThrottleVerdict = { allowed: true } | { allowed: false; scope: Throt
  * for a delay that doubles up to a cap. An attempt that arrives while one of
  * its counts is blocked is refused without checking the password, so it
  * costs neither a scrypt run nor a guess; it does not extend the block.
+ * An admitted attempt is counted as a failure before its check runs and
+ * taken back if it succeeds: concurrent guesses cannot all slip through
+ * while the first ones are still being checked.
  *
  * A successful login trusts its (id, address): from there only the
  * (id, address) count applies, so neither a stranger spraying from the same
@@ -75,8 +79,12 @@ export class AuthThrottle {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** May a password for `deviceId` from `address` be checked now? */
-  check(deviceId: string, address: string): ThrottleVerdict {
+  /**
+   * May a password for `deviceId` from `address` be checked now? When it
+   * may, the attempt is counted as a failure at once; call `success` with
+   * the verdict if the check passes.
+   */
+  admit(deviceId: string, address: string): ThrottleVerdict {
     const now = this.now()
     const key = addressKey(address)
     const pair = pairKey(deviceId, key)
@@ -84,25 +92,26 @@ export class AuthThrottle {
       const count = this.live(map, k, now)
       return count && count.blockedUntil > now ? { allowed: false, scope, retryInMs: count.blockedUntil - now } : null
     }
+    const trusted = this.isTrusted(pair, now)
     const verdict = blocked(this.pairs, pair, 'device_address')
-      ?? (this.isTrusted(pair, now) ? null : blocked(this.addresses, key, 'address') ?? blocked(this.devices, deviceId, 'device'))
-    return verdict ?? { allowed: true }
+      ?? (trusted ? null : blocked(this.addresses, key, 'address') ?? blocked(this.devices, deviceId, 'device'))
+    if (verdict) return verdict
+    this.fail(this.pairs, pair, this.options.deviceAddress, now)
+    if (!trusted) {
+      this.fail(this.addresses, key, this.options.address, now)
+      this.fail(this.devices, deviceId, this.options.device, now)
+    }
+    return { allowed: true, wide: !trusted }
   }
 
-  /** A checked attempt failed (wrong password, unknown id, missing credentials). */
-  failure(deviceId: string, address: string): void {
-    const now = this.now()
+  /** The admitted attempt succeeded: its failure is taken back, its (id, address) count cleared and the pair trusted. */
+  success(deviceId: string, address: string, verdict: ThrottleVerdict): void {
     const key = addressKey(address)
     const pair = pairKey(deviceId, key)
-    this.fail(this.pairs, pair, this.options.deviceAddress, now)
-    if (this.isTrusted(pair, now)) return
-    this.fail(this.addresses, key, this.options.address, now)
-    this.fail(this.devices, deviceId, this.options.device, now)
-  }
-
-  /** A checked attempt succeeded: its (id, address) count is cleared and the pair trusted. */
-  success(deviceId: string, address: string): void {
-    const pair = pairKey(deviceId, addressKey(address))
+    if (verdict.allowed && verdict.wide) {
+      this.takeBack(this.addresses, key, this.options.address)
+      this.takeBack(this.devices, deviceId, this.options.device)
+    }
     this.pairs.delete(pair)
     this.trusted.delete(pair)
     this.trusted.set(pair, this.now())
@@ -144,6 +153,15 @@ export class AuthThrottle {
     map.delete(key)
     map.set(key, count)
     this.bound(map)
+  }
+
+  private takeBack(map: Map<string, Count>, key: string, limits: ThrottleLimits): void {
+    const count = map.get(key)
+    if (!count) return
+    count.failures--
+    // The block this attempt's provisional failure started, if any, is lifted with it.
+    if (count.failures <= limits.freeFailures) count.blockedUntil = 0
+    if (count.failures <= 0) map.delete(key)
   }
 
   private bound(map: Map<string, unknown>): void {

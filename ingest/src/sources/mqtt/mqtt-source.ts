@@ -307,18 +307,16 @@ export class MqttSource {
     if (this.options.auth === 'none' || !directory) return accept(null)
     if (!username || !password) return refuse('missing_credentials', 4)
     const address = (client.conn as Partial<Socket>).remoteAddress ?? ''
-    const verdict = this.throttle.check(username, address)
+    // Counted as a failure before the check, so concurrent guesses are throttled too.
+    const verdict = this.throttle.admit(username, address)
     if (!verdict.allowed) {
       // Refused before any check: a throttled guess costs nothing and learns nothing.
       metrics.authThrottled.inc({ scope: verdict.scope })
       return refuse('throttled', 3)
     }
     directory.authenticate(username, password.toString('utf8')).then((device) => {
-      if (!device) {
-        this.throttle.failure(username, address)
-        return refuse('bad_credentials', 4)
-      }
-      this.throttle.success(username, address)
+      if (!device) return refuse('bad_credentials', 4)
+      this.throttle.success(username, address, verdict)
       // A session belongs to the login that made it (docs/protocol.md#client-ids):
       // never taken over by another login, only by its own [MQTT-3.1.4-2].
       const clientId = client.id

@@ -90,7 +90,7 @@ export class MqttSource {
     },
   ) {
     this.throttle = new AuthThrottle(deps.authThrottle ?? DEFAULT_AUTH_THROTTLE)
-    this.pending = new PendingConnections(options.maxPendingConnectionsPerAddress ?? 100)
+    this.pending = new PendingConnections(options.maxPendingConnectionsPerAddress ?? 1_000)
     // Congested: hold every acknowledgement, so no socket is read further.
     deps.pipeline.onCongestion((held) => (held ? this.gate.close() : this.gate.open()))
   }

@@ -116,9 +116,12 @@ describe('gridline ingest as a process', () => {
 
 describe('gridline CLI', () => {
   test('devices add, list and remove; bad usage exits 2 with a clear message', async () => {
-    const gw = await gridline(['devices', 'add', 'gw-9', '--kind', 'gateway', '--password', 'secret-pass'])
+    const gw = await gridline(['devices', 'add', 'gw-9', '--kind', 'gateway', '--password', 'secret-pass-9'])
     expect(gw.stdout).toContain('Registered gateway gw-9.')
-    expect(gw.stdout).not.toContain('secret-pass')
+    expect(gw.stdout).not.toContain('secret-pass-9')
+    // A password chosen by hand must resist guessing: at least 12 characters (docs/protocol.md#passwords).
+    await expect(gridline(['devices', 'add', 'weak-1', '--domain', 'lighting', '--password', 'a'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('at least 12 characters') })
+    await expect(gridline(['devices', 'add', 'weak-1', '--domain', 'lighting', '--password', 'aaaaaaaaaaaaaaaa'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('4 different characters') })
     await gridline(['devices', 'add', 'lamp-9', '--domain', 'lighting', '--gateway', 'gw-9', '--metadata', '{"circuit":"C7"}'])
     const list = JSON.parse((await gridline(['devices', 'list', '--json'])).stdout) as { id: string; gateway: string | null; metadata: object }[]
     expect(list.find((d) => d.id === 'lamp-9')).toMatchObject({ gateway: 'gw-9', metadata: { circuit: 'C7' } })

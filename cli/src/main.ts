@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, pgSqlClient } from '@gridline/ingest'
+import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, passwordWeakness, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -176,6 +176,9 @@ async function devices(args: string[]): Promise<number> {
         if (!id) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add ID --domain D [--gateway G] [--kind device|gateway] [--password P]')
         const kind = (v.kind as string | undefined) ?? 'device'
         if (!DEVICE_KINDS.includes(kind as DeviceKind)) throw new GridlineError('GRIDLINE_USAGE', `--kind must be one of ${DEVICE_KINDS.join(', ')}.`)
+        // A password chosen by hand must resist guessing (docs/protocol.md#passwords); the generated one does.
+        const weakness = typeof v.password === 'string' ? passwordWeakness(v.password) : null
+        if (weakness) throw new GridlineError('GRIDLINE_USAGE', `--password refused: ${weakness}.`)
         const metadata = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
         const auth = (v.auth as string | undefined) ?? 'password'
         if (!DEVICE_AUTHS.includes(auth as DeviceAuth)) throw new GridlineError('GRIDLINE_USAGE', `--auth must be one of ${DEVICE_AUTHS.join(', ')}.`)

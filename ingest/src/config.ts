@@ -9,6 +9,9 @@ export const IngestConfigSchema = z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds to.'),
     port: z.union([port, z.literal(false)]).default(1883).describe('MQTT 3.1.1 plain TCP port; 0 picks a free one; false turns the plain listener off (TLS only). Env MQTT_PORT.'),
     maxConnections: z.number().int().positive().default(50_000).describe('Connections accepted at once; more are refused at TCP level.'),
+    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection whose CONNECT has not fully arrived this long after it opened is closed (connect_timeout).'),
+    maxConnectBytes: z.number().int().min(256).max(1_048_576).default(8_192).describe('Largest packet read before login (the CONNECT, with its will and credentials); a larger one closes the connection before it is buffered (connect_too_large).'),
+    maxPendingConnectionsPerAddress: z.number().int().min(1).default(1_000).describe('Connections from one source address (IPv6: one /64) that have not logged in yet; more are closed at once (too_many_pending). Raise it for many devices behind one NAT.'),
     tls: z.strictObject({
       port: port.default(8883).describe('MQTT over TLS port; 0 picks a free one. The TLS listener is on when certFile and keyFile are set. Env MQTT_TLS_PORT.'),
       certFile: z.string().min(1).optional().describe('PEM server certificate (chain). Env MQTT_TLS_CERT.'),

@@ -4,7 +4,7 @@ import type { DeviceDirectory } from '@gridline/processors'
 import pg from 'pg'
 import { pgSqlClient } from '../storage/sql-client.ts'
 import { type DeviceRecord, DeviceStore } from './device-store.ts'
-import { verifyPassword } from './passwords.ts'
+import { dummyHash, verifyPassword } from './passwords.ts'
 
 /**
  * Every registered device, in memory, so that authorization on the hot path
@@ -77,20 +77,28 @@ export class LiveDeviceDirectory implements DeviceDirectory {
 
   /**
    * Checks a device's secret. A full scrypt check runs the first time; after
-   * that a SHA-256 digest of the accepted secret is compared, so a reconnect
-   * storm of thousands of devices does not queue thousands of scrypt runs.
+   * that a secret whose SHA-256 digest matches the one that last verified is
+   * accepted without scrypt, so a reconnect storm of thousands of devices
+   * does not queue thousands of scrypt runs. Only a matching secret takes
+   * that short cut: any other runs the full scrypt check, so a wrong guess
+   * is never cheaper than a real check. An unknown id, or one without a
+   * password, is checked against a dummy hash with the same parameters, so
+   * it costs (and answers in) the same time as a known one.
    * The cache entry is tied to the stored hash: a new password invalidates it.
    */
   async authenticate(deviceId: string, password: string): Promise<DeviceRecord | undefined> {
     const device = this.devices.get(deviceId)
-    if (!device?.credentialsHash) return undefined
+    const hash = device?.credentialsHash
+    if (!device || !hash) {
+      await verifyPassword(password, await dummyHash())
+      return undefined
+    }
     const digest = createHash('sha256').update(password).digest()
     const cached = this.verified.get(deviceId)
-    if (cached && cached.hash === device.credentialsHash) {
-      return timingSafeEqual(cached.digest, digest) ? device : undefined
-    }
-    if (!(await verifyPassword(password, device.credentialsHash))) return undefined
-    this.verified.set(deviceId, { hash: device.credentialsHash, digest })
+    if (cached && cached.hash === hash && timingSafeEqual(cached.digest, digest)) return device
+    if (!(await verifyPassword(password, hash))) return undefined
+    // The registration may have changed during the check: cache only what is still current.
+    if (this.devices.get(deviceId)?.credentialsHash === hash) this.verified.set(deviceId, { hash, digest })
     return device
   }
 

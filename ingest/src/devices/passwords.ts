@@ -31,6 +31,32 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return actual.length === expected.length && timingSafeEqual(actual, expected)
 }
 
+let dummy: Promise<string> | undefined
+
+/**
+ * A hash of a random secret, made once, with the same parameters as real
+ * ones: checking an unknown id against it costs what a known id costs.
+ */
+export function dummyHash(): Promise<string> {
+  return (dummy ??= hashPassword(randomBytes(24).toString('base64url')))
+}
+
+/** Shortest device password accepted by `gridline devices add --password` (docs/protocol.md#passwords). */
+export const MIN_PASSWORD_LENGTH = 12
+
+/**
+ * Why a device password chosen by hand is too weak, or null when it is strong
+ * enough: at least MIN_PASSWORD_LENGTH characters, and not a single repeated
+ * character. Length is what counts against guessing; the generated default
+ * (32 random URL-safe characters, 192 bits) passes.
+ */
+export function passwordWeakness(password: string): string | null {
+  const length = [...password].length
+  if (length < MIN_PASSWORD_LENGTH) return `a device password needs at least ${MIN_PASSWORD_LENGTH} characters (this one has ${length}); leave out --password to get a random one`
+  if (new Set(password).size < 4) return 'a device password needs at least 4 different characters; leave out --password to get a random one'
+  return null
+}
+
 /** A random secret for a device: 24 bytes, URL-safe. */
 export function generatePassword(): string {
   return randomBytes(24).toString('base64url')

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net'
+import { type Server, type Socket, createServer } from 'node:net'
 import { GridlineError, type Logger } from '@gridline/core'
 import { type DecodeOptions, type DecodedMessage, type Principal, type Rejection, Rows, decodeFailure, decodeMessage, decodeStatus, isStatusTopic, rejection } from '@gridline/processors'
 import { LIMITS, deviceTopic, isReplyTopic, parseReplyTopic } from '@gridline/schemas'
@@ -13,6 +13,9 @@ import type { ProcessorHost } from '../../processing/processor-host.ts'
 import { AckGate, AckSequencer } from './ack-sequencer.ts'
 import { certificateIdentities, certificateLogin } from './certificate-identity.ts'
 import { TlsListener, type TlsListenerOptions } from './tls-listener.ts'
+import { AuthThrottle, type AuthThrottleOptions, DEFAULT_AUTH_THROTTLE } from './auth-throttle.ts'
+import { PendingConnections, type ParserInternals, guardProtocol } from './connect-guard.ts'
+import { SessionOwners } from './session-owners.ts'
 
 export interface MqttSourceOptions {
   host: string
@@ -23,6 +26,12 @@ export interface MqttSourceOptions {
   tls?: Omit<TlsListenerOptions, 'host' | 'maxConnections'> | undefined
   /** `devices`: username/password per registered device. `none`: anyone, anything (trusted labs only). */
   auth: 'devices' | 'none'
+  /** A connection whose CONNECT has not arrived this long after it opened is closed. */
+  connectTimeoutMs?: number
+  /** Largest packet read before login. */
+  maxConnectBytes?: number
+  /** Connections from one address (IPv6: one /64) not logged in yet; more are closed at once. */
+  maxPendingConnectionsPerAddress?: number
 }
 
 interface ClientState {
@@ -46,10 +55,12 @@ interface ClientState {
 const MAX_PACKET_BYTES = LIMITS.maxGatewayPayloadBytes + 65_536
 
 const STATE = Symbol('gridline')
+/** Set by preConnect: the CONNECT carried a zero-length client id. */
+const EMPTY_ID = Symbol('gridline.emptyClientId')
 /** Set on a PUBLISH packet that aedes must not fan out (the same object reaches broker.publish). */
 const NO_FAN_OUT = Symbol('gridline.noFanOut')
 type MarkedPacket = { [NO_FAN_OUT]?: true }
-type GridlineClient = Client & { [STATE]?: ClientState }
+type GridlineClient = Client & { [STATE]?: ClientState; [EMPTY_ID]?: boolean }
 
 /**
  * The embedded MQTT 3.1.1 broker (aedes) as the ingest source.
@@ -68,6 +79,9 @@ export class MqttSource {
   private draining = false
   private readonly clientsByDevice = new Map<string, Set<GridlineClient>>()
   private readonly gate = new AckGate()
+  private readonly owners = new SessionOwners()
+  private readonly throttle: AuthThrottle
+  private readonly pending: PendingConnections
 
   constructor(
     private readonly options: MqttSourceOptions,
@@ -85,8 +99,12 @@ export class MqttSource {
       maxPendingRowsPerConnection?: number
       /** Takes device replies to commands (`replies/{domain}/{deviceId}`); without it they are `topic_invalid`. */
       commands?: Pick<CommandService, 'onReply'>
+      /** Password-guessing throttle; DEFAULT_AUTH_THROTTLE unless a test needs other limits. */
+      authThrottle?: AuthThrottleOptions
     },
   ) {
+    this.throttle = new AuthThrottle(deps.authThrottle ?? DEFAULT_AUTH_THROTTLE)
+    this.pending = new PendingConnections(options.maxPendingConnectionsPerAddress ?? 1_000)
     // Congested: hold every acknowledgement, so no socket is read further.
     deps.pipeline.onCongestion((held) => (held ? this.gate.close() : this.gate.open()))
   }
@@ -94,6 +112,12 @@ export class MqttSource {
   /** Starts the broker and its listeners; resolves with the bound ports (null for a listener that is off). */
   async listen(): Promise<{ port: number | null; tlsPort: number | null }> {
     const broker = await Aedes.createBroker({
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
+      preConnect: (client, packet, done) => {
+        // aedes gives an empty client id a random one before authenticate runs; remember it was empty.
+        ;(client as GridlineClient)[EMPTY_ID] = packet.clientId === ''
+        done(null, true)
+      },
       authenticate: (client, username, password, done) => this.authenticate(client as GridlineClient, username, password, done),
       authorizePublish: (client, packet, done) => this.onPublish(client as GridlineClient | null, packet, done),
       authorizeSubscribe: (client, sub, done) => {
@@ -140,6 +164,9 @@ export class MqttSource {
         client.close()
       }
     })
+    broker.on('connectionError', (_client: Client, err: Error) => {
+      if (err.message === 'connect did not arrive in time') this.deps.metrics.connectionsClosed.inc({ reason: 'connect_timeout' })
+    })
     this.broker = broker
     const tlsPort = this.options.tls ? await this.listenTls(broker, this.options.tls) : null
     const port = this.options.port === false ? null : await this.listenPlain(broker, this.options.port)
@@ -147,10 +174,7 @@ export class MqttSource {
   }
 
   private async listenPlain(broker: Aedes, port: number): Promise<number> {
-    const server = createServer((socket) => {
-      const client = broker.handle(socket) as GridlineClient
-      this.guardPacketSize(client)
-    })
+    const server = createServer((socket) => this.accept(broker, socket))
     server.maxConnections = this.options.maxConnections
     this.server = server
     await new Promise<void>((resolve, reject) => {
@@ -169,7 +193,7 @@ export class MqttSource {
   private async listenTls(broker: Aedes, tls: NonNullable<MqttSourceOptions['tls']>): Promise<number> {
     const { metrics } = this.deps
     const listener = new TlsListener({ ...tls, host: this.options.host, maxConnections: this.options.maxConnections }, {
-      onConnection: (socket) => this.guardPacketSize(broker.handle(socket) as GridlineClient),
+      onConnection: (socket) => this.accept(broker, socket),
       onRefused: (reason) => metrics.tlsRefused.inc({ reason }),
       onReload: (result) => metrics.tlsReloads.inc({ result }),
     }, this.deps.logger)
@@ -228,12 +252,42 @@ export class MqttSource {
     return state
   }
 
-  /** Refuses, before buffering it, any packet announcing more than MAX_PACKET_BYTES. */
+  /**
+   * Hands a new socket to the broker, unless its address has too many
+   * connections that have not logged in yet, with the size and protocol
+   * guards on its parser.
+   */
+  private accept(broker: Aedes, socket: Socket): void {
+    if (!this.pending.admit(socket)) {
+      this.deps.metrics.connectionsClosed.inc({ reason: 'too_many_pending' })
+      socket.destroy()
+      return
+    }
+    const client = broker.handle(socket) as GridlineClient
+    this.guardPacketSize(client)
+    guardProtocol((client as unknown as { _parser: ParserInternals })._parser, (reason, detail) => {
+      this.deps.metrics.connectionsClosed.inc({ reason })
+      this.deps.logger.debug({ clientId: client.id, reason, detail }, 'Closing a connection: it broke the MQTT protocol.')
+    })
+  }
+
+  /**
+   * Refuses, before buffering it, any packet announcing more than
+   * MAX_PACKET_BYTES, or before login more than maxConnectBytes: a CONNECT is
+   * small, and a connection that has not logged in must not hold memory.
+   */
   private guardPacketSize(client: GridlineClient): void {
     const parser = (client as unknown as { _parser: ParserInternals })._parser
     const parseLength = parser._parseLength.bind(parser)
+    const maxConnectBytes = this.options.maxConnectBytes ?? 8_192
     parser._parseLength = () => {
       const complete = parseLength()
+      if (complete && !client[STATE] && parser.packet.length > maxConnectBytes) {
+        // Nothing is recorded in the rejected table: that would let anyone without a login write to the database.
+        this.deps.metrics.connectionsClosed.inc({ reason: 'connect_too_large' })
+        parser._emitError(new Error(`a packet of ${parser.packet.length} bytes before login exceeds ${maxConnectBytes}`))
+        return false
+      }
       if (complete && parser.packet.length > MAX_PACKET_BYTES) {
         const announced = parser.packet.length
         this.deps.metrics.oversizedPackets.inc()
@@ -271,36 +325,63 @@ export class MqttSource {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const { directory, metrics, logger } = this.deps
-    if (this.options.auth === 'none' || !directory) {
-      client[STATE] = this.clientState(client, null)
-      return done(null, true)
-    }
-    const refuse = (reason: string, code: 4 | 5) => {
-      metrics.authFailures.inc({ reason })
+    const refuse = (reason: string, code: 2 | 3 | 4 | 5) => {
+      if (code === 2) metrics.clientIdRejected.inc({ reason })
+      else metrics.authFailures.inc({ reason })
       logger.debug({ clientId: client.id, username, reason }, 'Refused a connection.')
-      const err = new Error(`authentication failed: ${reason}`) as AuthenticateError
+      const err = new Error(`connection refused: ${reason}`) as AuthenticateError
       err.returnCode = code
       done(err, null)
     }
-    const accept = (device: DeviceRecord) => {
-      client[STATE] = this.clientState(client, principalOf(device))
+    // A session needs a client id to be found again by [MQTT-3.1.3-8].
+    if (client[EMPTY_ID] && !client.clean) return refuse('empty_persistent', 2)
+    const accept = (principal: Principal | null) => {
+      client[STATE] = this.clientState(client, principal)
+      this.pending.settle(client.conn as Socket)
       done(null, true)
+    }
+    if (this.options.auth === 'none' || !directory) return accept(null)
+    // A session belongs to the login that made it (docs/protocol.md#client-ids):
+    // never taken over by another login, only by its own [MQTT-3.1.4-2].
+    const admit = (device: DeviceRecord) => {
+      const clientId = client.id
+      if (!this.owners.mayUse(clientId, device.id)) return refuse(this.isConnected(clientId) ? 'in_use' : 'session_held', 2)
+      const conn = client.conn as Socket
+      if (conn.destroyed) return
+      this.owners.claim(clientId, device.id, client.clean)
+      conn.once('close', () => this.owners.release(clientId, device.id))
+      accept(principalOf(device))
     }
     // A verified client certificate (TLS listener with mqtt.tls.caFile) may log in by itself.
     const identities = certificateIdentities(client.conn)
     if (identities) {
       const login = certificateLogin(identities, username, password !== undefined, (id) => directory.get(id))
-      if (login.outcome === 'accept') return accept(login.device)
+      if (login.outcome === 'accept') return admit(login.device)
       if (login.outcome === 'refuse') return refuse(login.reason, login.reason === 'certificate_mismatch' ? 5 : 4)
     }
     if (!username || !password) return refuse('missing_credentials', 4)
+    const address = (client.conn as Partial<Socket>).remoteAddress ?? ''
+    // Counted as a failure before the check, so concurrent guesses are throttled too.
+    const verdict = this.throttle.admit(username, address)
+    if (!verdict.allowed) {
+      // Refused before any check: a throttled guess costs nothing and learns nothing.
+      metrics.authThrottled.inc({ scope: verdict.scope })
+      return refuse('throttled', 3)
+    }
     directory.authenticate(username, password.toString('utf8')).then((device) => {
       if (!device) return refuse('bad_credentials', 4)
-      accept(device)
+      this.throttle.success(username, address, verdict)
+      admit(device)
     }, (err) => {
       logger.error({ err }, 'Checking device credentials failed.')
       refuse('error', 5)
     })
+  }
+
+  /** Whether a connection with this client id is registered in the broker now. */
+  private isConnected(clientId: string): boolean {
+    // aedes keeps them in broker.clients by id; its typings do not list it.
+    return (this.broker as unknown as { clients?: Record<string, unknown> } | undefined)?.clients?.[clientId] !== undefined
   }
 
   /**
@@ -502,13 +583,6 @@ function corkAcks(client: GridlineClient, state: ClientState): void {
 function uncork(conn: { uncork?: () => void }, state: ClientState): void {
   state.corked = false
   conn.uncork!()
-}
-
-/** The parts of mqtt-packet's Parser (used by aedes, not typed) that the size guard hooks. */
-interface ParserInternals {
-  packet: { length: number }
-  _parseLength(): boolean
-  _emitError(err: Error): void
 }
 
 function principalOf(device: DeviceRecord): Principal {

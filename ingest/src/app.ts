@@ -93,6 +93,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       host: config.mqtt.host,
       port: config.mqtt.port,
       maxConnections: config.mqtt.maxConnections,
+      connectTimeoutMs: config.mqtt.connectTimeoutMs,
+      maxConnectBytes: config.mqtt.maxConnectBytes,
+      maxPendingConnectionsPerAddress: config.mqtt.maxPendingConnectionsPerAddress,
       auth: config.auth.mode,
       tls: config.mqtt.tls.certFile !== undefined && config.mqtt.tls.keyFile !== undefined
         ? { port: config.mqtt.tls.port, certFile: config.mqtt.tls.certFile, keyFile: config.mqtt.tls.keyFile, caFile: config.mqtt.tls.caFile, reloadIntervalMs: config.mqtt.tls.reloadIntervalMs }

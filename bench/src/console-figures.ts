@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5_000))
 
     const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1440, height: 900 } })
-    const login = await context.request.post(`${base}/api/login`, { data: { username: VIEWER.name, password: VIEWER.password } })
+    const login = await context.request.post(`${base}/api/login`, { headers: { origin: base }, data: { username: VIEWER.name, password: VIEWER.password } })
     if (!login.ok()) throw new Error(`login failed: ${login.status()}`)
 
     // 1. Overview load.

@@ -32,7 +32,7 @@ export interface DashboardStats {
  */
 export async function openDashboards(httpPort: number, count: number, deviceIds: readonly string[]): Promise<{ stop(): Promise<DashboardStats> }> {
   const base = `http://127.0.0.1:${httpPort}`
-  const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: BENCH_VIEWER.name, password: BENCH_VIEWER.password }) })
+  const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username: BENCH_VIEWER.name, password: BENCH_VIEWER.password }) })
   if (!login.ok) throw new Error(`dashboards: login failed with ${login.status}: ${await login.text()}`)
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!
   const headers = { cookie }

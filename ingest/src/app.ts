@@ -7,7 +7,7 @@ import type { IngestConfig } from './config.ts'
 import { LiveDeviceDirectory } from './devices/directory.ts'
 import { buildHttpServer } from './http.ts'
 import { CommandService } from './commands/command-service.ts'
-import { OperatorConsole } from './console/index.ts'
+import { NODE_RED_PATH, OperatorConsole } from './console/index.ts'
 import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { TelemetryWriter } from './sinks/timescale/writer.ts'
@@ -125,7 +125,12 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       const broker = source.listening
       return { ready: database && broker, checks: { database, broker } }
     },
-  }, (app) => operatorConsole?.register(app))
+  }, (app) => operatorConsole?.register(app), {
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    idleTimeoutMs: config.http.idleTimeoutMs,
+    editorPaths: config.console.enabled && config.console.nodeRed.enabled ? [NODE_RED_PATH] : [],
+  })
   let maintenance: NodeJS.Timeout | undefined
   let sequenceGauges: NodeJS.Timeout | undefined
 

@@ -26,6 +26,9 @@ export const IngestConfigSchema = z.strictObject({
   http: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the HTTP server (health, metrics) binds to.'),
     port: port.default(8080).describe('HTTP port; 0 picks a free one. Env HTTP_PORT.'),
+    requestTimeoutMs: z.number().int().min(1_000).default(30_000).describe('A request\'s headers and body must arrive within this (ms); a trickled body is cut.'),
+    headersTimeoutMs: z.number().int().min(1_000).default(10_000).describe('A request\'s headers must arrive within this (ms); at most requestTimeoutMs.'),
+    idleTimeoutMs: z.number().int().min(20_000).default(120_000).describe('A connection silent both ways this long (ms) is closed; the live stream\'s 15 s heartbeat keeps it open.'),
   }).prefault({}),
   database: z.strictObject({
     url: z.string().min(1).optional().describe('PostgreSQL connection URL. Env DATABASE_URL. Required by `gridline ingest`; the demo starts an embedded PostgreSQL when absent.'),

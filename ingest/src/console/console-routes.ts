@@ -51,34 +51,28 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     deps.logger.error({ err, url: req.url }, 'A console request failed.')
     return sendError(reply, 500, 'GRIDLINE_INTERNAL', 'The request failed inside the service; it is logged.')
   })
-  // Changes must come as JSON: with the SameSite cookie this keeps other sites' forms from making them.
-  app.addHook('onRequest', async (req) => {
-    if ((req.method === 'POST' || req.method === 'DELETE' || req.method === 'PUT') && req.url.startsWith('/api/')) {
-      const type = req.headers['content-type'] ?? ''
-      if (req.method !== 'DELETE' && !type.startsWith('application/json')) {
-        throw new GridlineError('GRIDLINE_BAD_REQUEST', 'Send the request body as JSON with content-type: application/json.')
-      }
-    }
-  })
+  // The Origin check and the JSON content-type rule for every change are in http-guards.ts (all routes, the normalised path).
 
   // ---- sessions
   app.post('/api/login', async (req, reply) => {
     const body = objectBody(req)
     const name = stringField(body, 'username', 64)
     const password = stringField(body, 'password', 1_000)
-    const wait = deps.throttle.retryAfterMs(name)
-    if (wait > 0) {
-      audit.record(name, 'login', name, { reason: 'throttled' }, 'refused')
-      reply.header('retry-after', Math.ceil(wait / 1000))
-      throw new GridlineError('GRIDLINE_LOGIN_THROTTLED', `Too many failed logins for "${name}"; try again in ${Math.ceil(wait / 1000)} s.`)
+    // Counted before the password is checked (synchronously, no await in between): concurrent guesses cannot all be checked.
+    const admission = deps.throttle.admit(name, req.ip)
+    if (!admission.ok) {
+      const seconds = Math.ceil(admission.retryAfterMs / 1000)
+      audit.record(name, 'login', name, { reason: 'throttled', scope: admission.scope, ip: req.ip }, 'refused')
+      reply.header('retry-after', seconds)
+      const why = admission.scope === 'address' ? 'from this address' : admission.scope === 'account' ? `for "${name}" from addresses it never logged in from` : `for "${name}" from this address`
+      throw new GridlineError('GRIDLINE_LOGIN_THROTTLED', `Too many failed logins ${why}; try again in ${seconds} s.`)
     }
     const user = await users.verify(name, password)
     if (!user) {
-      deps.throttle.failed(name)
       audit.record(name, 'login', name, { ip: req.ip }, 'failed')
       throw new GridlineError('GRIDLINE_LOGIN_FAILED', 'Wrong user name or password.')
     }
-    deps.throttle.succeeded(name)
+    deps.throttle.succeeded(admission.attempt)
     const { token, session } = await sessions.open(user)
     audit.record(user.name, 'login', user.name, { ip: req.ip })
     reply.header('set-cookie', sessionCookie(token, deps.sessionMaxAgeMs, deps.secureCookies))

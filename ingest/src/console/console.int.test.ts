@@ -23,7 +23,7 @@ const DEVICE_PASSWORD = 'device secret 0123456789'
 const PASSWORDS = { ada: 'ada-admin-password-1', olly: 'olly-operator-pass-2', vic: 'vic-viewer-password-3' }
 
 async function login(username: string, password: string): Promise<{ status: number; cookie: string; body: Record<string, unknown> }> {
-  const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) })
+  const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) })
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!
   return { status: res.status, cookie, body: await res.json() as Record<string, unknown> }
 }
@@ -31,8 +31,9 @@ async function login(username: string, password: string): Promise<{ status: numb
 async function call(cookie: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    // As the web app does: changes carry the page's Origin and a JSON body (`{}` when there is nothing to say).
+    headers: { cookie, ...(method === 'GET' ? {} : { origin: base, 'content-type': 'application/json' }) },
+    ...(method === 'GET' ? {} : { body: JSON.stringify(body ?? {}) }),
   })
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
@@ -125,7 +126,7 @@ describe('logins and sessions', () => {
   })
 
   test('the cookie is HttpOnly and SameSite=Strict, and logout ends the session', async () => {
-    const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'vic', password: PASSWORDS.vic }) })
+    const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'vic', password: PASSWORDS.vic }) })
     const setCookie = res.headers.get('set-cookie')!
     expect(setCookie).toMatch(/^gridline_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=86400$/)
     const cookie = setCookie.split(';')[0]!
@@ -216,7 +217,7 @@ describe('roles', () => {
 
   test('a change without a JSON body is refused (cross-site forms cannot make it)', async () => {
     const { cookie } = await login('ada', PASSWORDS.ada)
-    const res = await fetch(`${base}/api/users`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=eve&password=aaaaaaaaaaaa&role=admin' })
+    const res = await fetch(`${base}/api/users`, { method: 'POST', headers: { cookie, origin: base, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=eve&password=aaaaaaaaaaaa&role=admin' })
     expect(res.status).toBe(400)
     expect((await res.json() as { error: { code: string } }).error.code).toBe('GRIDLINE_BAD_REQUEST')
   })

@@ -20,6 +20,9 @@ import { sessionOf } from './session-auth.ts'
 import { LoginThrottle, SessionStore, UserStore } from './users.ts'
 import { serveWebApp } from './web-files.ts'
 
+/** Where Node-RED's editor and its http-in endpoints live (http-guards gives it its own CSP). */
+export const NODE_RED_PATH = '/flows'
+
 export interface OperatorConsoleDeps {
   pool: pg.Pool
   hub: StreamHub
@@ -115,7 +118,7 @@ export class OperatorConsole {
 
   private embedNodeRed(app: FastifyInstance): Promise<EmbeddedNodeRed> {
     const { alarms, commands, hub } = this.deps
-    return embedNodeRed({ userDir: this.nodeRedDir, path: '/flows', maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond }, {
+    return embedNodeRed({ userDir: this.nodeRedDir, path: NODE_RED_PATH, maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond }, {
       app,
       authorize: async (req) => (await sessionOf(this.sessions, req))?.user ?? null,
       runtime: {

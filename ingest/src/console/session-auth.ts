@@ -11,7 +11,12 @@ export function readCookie(header: string | undefined, name: string): string | u
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq < 0) continue
-    if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (part.slice(0, eq).trim() !== name) continue
+    try {
+      return decodeURIComponent(part.slice(eq + 1).trim())
+    } catch {
+      return undefined // a malformed escape (`%zz`) is no token: no session, never a 500
+    }
   }
   return undefined
 }
@@ -36,6 +41,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   GRIDLINE_UNAUTHENTICATED: 401,
   GRIDLINE_LOGIN_FAILED: 401,
   GRIDLINE_FORBIDDEN: 403,
+  GRIDLINE_CSRF: 403,
   GRIDLINE_DEVICE_NOT_FOUND: 404,
   GRIDLINE_USER_NOT_FOUND: 404,
   GRIDLINE_ALARM_NOT_FOUND: 404,

@@ -190,30 +190,114 @@ export class SessionStore {
   }
 }
 
-/** Failed logins per user name in a sliding window; past the limit, logins for that name are refused for the window. */
+export interface LoginThrottlePolicy {
+  /** The sliding window the limits count in. */
+  windowMs: number
+  /** Failed logins for one name from one address (the main limit: a stranger elsewhere cannot use it up). */
+  perPair: number
+  /** Failed logins from one address, whatever the names (password spraying). */
+  perAddress: number
+  /** Failed logins for one name from all addresses (many addresses guessing one password); addresses this name logged in from before are exempt. */
+  perAccount: number
+}
+
+export const LOGIN_THROTTLE_DEFAULTS: LoginThrottlePolicy = { windowMs: 5 * 60_000, perPair: 5, perAddress: 20, perAccount: 100 }
+
+/** One login being checked: its slot in each count, given back if the password was right. */
+export interface LoginAttempt {
+  readonly name: string
+  readonly address: string
+  readonly at: number
+}
+
+export type LoginAdmission = { ok: true; attempt: LoginAttempt } | { ok: false; retryAfterMs: number; scope: 'pair' | 'address' | 'account' }
+
+const MAX_KEYS = 10_000
+
+/**
+ * Failed console logins, counted per (name, address), per address and per
+ * name in a sliding window (docs/dashboards.md#login-throttle). `admit` counts
+ * the attempt before the password is checked, synchronously, so concurrent
+ * guesses cannot all pass the gate: at most the limit are ever checked. A
+ * login that succeeds gives its slots back and makes its address known for
+ * the name; a known address is not held to the per-name limit, so a flood of
+ * guesses for an operator's name from elsewhere does not lock the operator
+ * out on their own machine.
+ */
 export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>()
+  private readonly pairs = new Map<string, number[]>()
+  private readonly addresses = new Map<string, number[]>()
+  private readonly accounts = new Map<string, number[]>()
+  private readonly known = new Map<string, number>()
+  private readonly policy: LoginThrottlePolicy
 
-  constructor(private readonly limit = 5, private readonly windowMs = 5 * 60_000) {}
-
-  /** Milliseconds until the name may try again; 0 when it may now. */
-  retryAfterMs(name: string, now = Date.now()): number {
-    const recent = this.recent(name, now)
-    return recent.length >= this.limit ? recent[0]! + this.windowMs - now : 0
+  constructor(policy: Partial<LoginThrottlePolicy> = {}) {
+    this.policy = { ...LOGIN_THROTTLE_DEFAULTS, ...policy }
   }
 
-  failed(name: string, now = Date.now()): void {
-    const recent = this.recent(name, now)
-    recent.push(now)
-    this.failures.set(name, recent)
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!)
+  /** Counts one attempt for `name` from `address`, or says how long to wait. */
+  admit(name: string, address: string, now = Date.now()): LoginAdmission {
+    const pair = `${address} ${name}`
+    const { perPair, perAddress, perAccount } = this.policy
+    const checks: Array<[Map<string, number[]>, string, number, 'pair' | 'address' | 'account']> = [
+      [this.pairs, pair, perPair, 'pair'],
+      [this.addresses, address, perAddress, 'address'],
+    ]
+    if (!this.known.has(pair)) checks.push([this.accounts, name, perAccount, 'account'])
+    for (const [map, key, limit, scope] of checks) {
+      const recent = this.recent(map, key, now)
+      if (recent.length >= limit) return { ok: false, retryAfterMs: Math.max(1, recent[recent.length - limit]! + this.policy.windowMs - now), scope }
+    }
+    for (const [map, key] of [[this.pairs, pair], [this.addresses, address], [this.accounts, name]] as const) this.push(map, key, now)
+    return { ok: true, attempt: { name, address, at: now } }
   }
 
-  succeeded(name: string): void {
-    this.failures.delete(name)
+  /** The password was right: the attempt's slots are given back, the pair's failures forgotten, the address known for the name. */
+  succeeded(attempt: LoginAttempt): void {
+    const pair = `${attempt.address} ${attempt.name}`
+    this.pairs.delete(pair)
+    this.release(this.addresses, attempt.address, attempt.at)
+    this.release(this.accounts, attempt.name, attempt.at)
+    this.known.delete(pair)
+    this.known.set(pair, attempt.at)
+    if (this.known.size > MAX_KEYS) this.known.delete(this.known.keys().next().value!)
   }
 
-  private recent(name: string, now: number): number[] {
-    return (this.failures.get(name) ?? []).filter((t) => now - t < this.windowMs)
+  /** Milliseconds until `name` may try again from `address` without counting an attempt; 0 when it may now. */
+  retryAfterMs(name: string, address: string, now = Date.now()): number {
+    const pair = `${address} ${name}`
+    const waits = [
+      this.wait(this.pairs, pair, this.policy.perPair, now),
+      this.wait(this.addresses, address, this.policy.perAddress, now),
+      this.known.has(pair) ? 0 : this.wait(this.accounts, name, this.policy.perAccount, now),
+    ]
+    return Math.max(...waits)
+  }
+
+  private wait(map: Map<string, number[]>, key: string, limit: number, now: number): number {
+    const recent = this.recent(map, key, now)
+    return recent.length >= limit ? Math.max(1, recent[recent.length - limit]! + this.policy.windowMs - now) : 0
+  }
+
+  private recent(map: Map<string, number[]>, key: string, now: number): number[] {
+    const times = map.get(key)
+    if (!times) return []
+    const kept = times.filter((t) => now - t < this.policy.windowMs)
+    if (kept.length === 0) map.delete(key)
+    else if (kept.length !== times.length) map.set(key, kept)
+    return kept
+  }
+
+  private push(map: Map<string, number[]>, key: string, now: number): void {
+    const times = this.recent(map, key, now)
+    times.push(now)
+    map.set(key, times)
+    if (map.size > MAX_KEYS) map.delete(map.keys().next().value!)
+  }
+
+  private release(map: Map<string, number[]>, key: string, at: number): void {
+    const times = map.get(key)
+    const i = times?.indexOf(at) ?? -1
+    if (times && i >= 0) times.splice(i, 1)
   }
 }

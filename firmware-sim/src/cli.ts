@@ -58,6 +58,11 @@ DUR is a number with ms, s, m or h (a bare number is milliseconds).`
 /** `gridline sim ...`; resolves with the exit code. */
 export async function runSimCli(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
+  // Every subcommand's --help prints the help, whatever else is on the line.
+  if (sub !== undefined && rest.slice(0, rest.includes('--') ? rest.indexOf('--') : undefined).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
   try {
     switch (sub) {
       case 'run': return await runFleet(rest)

@@ -23,6 +23,8 @@ export interface ReplayOptions {
   /** QoS 1 messages awaiting their PUBACK before the replay waits (default 1,000). */
   maxInFlight?: number
   connectRatePerS?: number
+  /** How long to listen for refusal notices (rejections/{domain}/{deviceId}) after the last acknowledgement; 500 ms by default. */
+  noticeGraceMs?: number
   /** Called after each row is handed over (progress reports). */
   onRow?: (sent: number, ts: number) => void
 }
@@ -121,6 +123,8 @@ export class Replayer {
       }
       const deadline = Date.now() + 30_000
       while (this.inFlight > 0 && Date.now() < deadline && !this.stopped) await sleep(10)
+      // The service's refusal notices follow the commit, as the acknowledgements do: let the last ones arrive.
+      if (!this.stopped) await sleep(this.options.noticeGraceMs ?? 500)
       return result
     } finally {
       await Promise.all(this.devices.map((d) => d.stop()))

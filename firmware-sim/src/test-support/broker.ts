@@ -4,8 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 
 export interface TestBroker {
   url: string
-  /** Every message the observer received, in order. */
-  /** What the observer received, with its local receive time. */
+  /** Every message the observer received, in order, with its local receive time. */
   messages: { topic: string; payload: string; retain: boolean; receivedAt: number }[]
   observer: MqttClient
   close(): Promise<void>

@@ -1,11 +1,12 @@
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import pg from 'pg'
 import { createLogger, type Logger } from '@gridline/core'
-import { migrate, pgSqlClient } from '@gridline/ingest'
+import { type IngestConfig, ingestConfig, migrate, pgSqlClient } from '@gridline/ingest'
 
 export interface TestDatabase {
   url: string
@@ -87,4 +88,30 @@ export function datasetPath(name: string): string {
     if (existsSync(path)) return path
   }
   throw new Error(`Data set ${name} not found in ${candidates.join(', ')}; set GRIDLINE_DATASETS to the datasets folder.`)
+}
+
+const dataDirs: string[] = []
+process.once('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/**
+ * A fresh folder under the OS's temporary folder for one service's files
+ * (console.dataDir: Node-RED's flows), removed when the test process exits.
+ * Never the checkout's `data/`, where `npm start` and `gridline ingest` keep theirs.
+ */
+export function testDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gridline-test-data-'))
+  dataDirs.push(dir)
+  return dir
+}
+
+/**
+ * `ingestConfig(overrides)` for a service under test: the same defaults, but
+ * `console.dataDir` is a fresh temporary folder unless the test names one.
+ * Every test that builds a service uses this (ingest/src/test-isolation.test.ts checks).
+ */
+export function testIngestConfig(overrides: Record<string, unknown> = {}): IngestConfig {
+  const consoleOverrides = (overrides.console ?? {}) as Record<string, unknown>
+  return ingestConfig({ ...overrides, console: { dataDir: testDataDir(), ...consoleOverrides } })
 }

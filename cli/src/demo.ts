@@ -10,6 +10,9 @@ import { untilSignal } from './signals.ts'
 /** How the demo's devices are shared out over the city's networks. */
 const SHARES: Required<FleetCounts> = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 }
 
+/** The demo's files (embedded PostgreSQL, Node-RED flows), apart from `gridline ingest`'s default `data/`. */
+export const DEMO_DATA_DIR = 'data/demo'
+
 /** Console logins the demo creates, with fresh passwords printed at each start. */
 const DEMO_USERS: readonly { name: string; role: Role }[] = [{ name: 'admin', role: 'admin' }, { name: 'operator', role: 'operator' }, { name: 'viewer', role: 'viewer' }]
 
@@ -22,7 +25,7 @@ const DEMO_ALARM_RULES = [
 
 /**
  * `npm start`: the whole main job on embedded defaults. An embedded
- * PostgreSQL under data/ (unless DATABASE_URL is set), the ingest service
+ * PostgreSQL under data/demo/ (unless DATABASE_URL is set), the ingest service
  * with its broker and operator console, and a simulated Da Nang fleet
  * (traffic, water, street lights, air quality, flood gauges) provisioned with
  * its own credentials and places, with a live status line. Ctrl-C stops it all cleanly.
@@ -34,7 +37,9 @@ export async function runDemo(args: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       devices: { type: 'string', default: '60' },
       'interval-ms': { type: 'string', default: '1000' },
-      'data-dir': { type: 'string', default: 'data' },
+      // Its own folder, not the service's default `data/`: a `gridline ingest` run from
+      // the same checkout against another database must not find the demo's flows.
+      'data-dir': { type: 'string', default: DEMO_DATA_DIR },
     },
     strict: true,
   })

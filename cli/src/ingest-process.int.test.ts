@@ -1,12 +1,12 @@
 import { type ChildProcess, execFile as execFileCb, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase } from '../../test/support.ts'
+import { type TestDatabase, createTestDatabase, testDataDir } from '../../test/support.ts'
 
 const execFile = promisify(execFileCb)
 const BIN = fileURLToPath(new URL('../bin/gridline.mjs', import.meta.url))
@@ -19,9 +19,10 @@ function gridline(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Starts `gridline ingest` as its own process; resolves once it logs its ports. */
-async function startIngest(): Promise<{ child: ChildProcess; mqttPort: number; exited: Promise<number | null>; output: () => string }> {
+async function startIngest(dataDir = testDataDir()): Promise<{ child: ChildProcess; mqttPort: number; exited: Promise<number | null>; output: () => string }> {
   const child = spawn(process.execPath, [BIN, 'ingest'], {
-    env: { ...process.env, DATABASE_URL: db.url, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'trace' },
+    // Its own data folder, never the checkout's data/ (where the demo keeps its flows).
+    env: { ...process.env, DATABASE_URL: db.url, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'trace', GRIDLINE_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
@@ -112,6 +113,24 @@ describe('gridline ingest as a process', () => {
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d FROM telemetry WHERE device_id = 'proc-1'`)
     expect(rows[0].n).toBe(rows[0].d)
   })
+
+  test('flows deployed against another database (the demo\'s) are not started, and the log says why', async () => {
+    const dataDir = testDataDir()
+    mkdirSync(join(dataDir, 'node-red'))
+    writeFileSync(join(dataDir, 'node-red', 'flows.json'), JSON.stringify([{ id: 'f1', type: 'tab', label: 'demo flow' }]))
+    writeFileSync(join(dataDir, 'node-red', '.gridline-database.json'), JSON.stringify({ systemIdentifier: '1234567890', database: 'demo' }))
+    const service = await startIngest(dataDir)
+    service.child.kill('SIGTERM')
+    expect(await service.exited).toBe(0)
+    const lines = service.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; userDir?: string; level: number })
+    expect(lines.find((l) => l.msg === 'Node-RED user folder.')).toMatchObject({ userDir: join(dataDir, 'node-red') })
+    const refusal = lines.find((l) => /were deployed against database "demo" on the PostgreSQL cluster 1234567890/.test(l.msg))
+    expect(refusal).toMatchObject({ level: 40 })
+    expect(refusal!.msg).toContain(`not this service's database "${db.name}"`)
+    expect(lines.some((l) => l.msg === 'Node-RED started.')).toBe(false)
+    // The record is left as it was: the flows still belong to the other database.
+    expect(JSON.parse(readFileSync(join(dataDir, 'node-red', '.gridline-database.json'), 'utf8'))).toEqual({ systemIdentifier: '1234567890', database: 'demo' })
+  })
 })
 
 describe('gridline CLI', () => {
@@ -168,6 +187,18 @@ describe('gridline CLI', () => {
     const good = join(tmpdir(), `gridline-good-${process.pid}.yaml`)
     writeFileSync(good, 'mqtt:\n  port: 1884\nstorage:\n  retentionDays: 30\n')
     expect((await gridline(['validate-config', good])).stdout).toContain('is valid')
+  })
+
+  // `gridline devices --help` once failed with "No database" instead of printing help.
+  test.each([
+    ['ingest', '--help'], ['migrate', '--help'], ['devices', '--help'], ['devices', 'add', '--help'], ['devices', 'list', '-h'], ['devices', 'remove', 'x', '--help'],
+    ['users', '--help'], ['users', 'add', 'ann', '--help'], ['validate-config', '--help'], ['demo', '--help'],
+    ['sim', 'run', '--help'], ['sim', 'replay', '--help'], ['sim', 'plc', '--help'], ['edge', 'run', '--help'], ['edge', 'browse', '--help'], ['bench', '--help'],
+  ])('gridline %s %s prints help without a database and exits 0', async (...args: string[]) => {
+    const { stdout, stderr } = await execFile(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: '', GRIDLINE_CONFIG: '' } })
+    expect(stdout).toMatch(/Usage/)
+    expect(stdout).toContain(args[0] === 'bench' ? 'gridline bench' : args[0]!)
+    expect(stderr).toBe('')
   })
 
   test('ingest without a database says so and exits 1', async () => {

@@ -10,8 +10,10 @@ const USAGE = `gridline: IoT telemetry ingestion for smart-city operations.
 Usage: gridline <command> [options]
 
 Commands:
-  demo                          The whole main job on embedded defaults (npm start): embedded
-                                PostgreSQL, the ingest service and a simulated fleet.
+  demo [--devices N] [--interval-ms MS] [--data-dir DIR] [--config FILE]
+                                The whole main job on embedded defaults (npm start): embedded
+                                PostgreSQL, the ingest service and a simulated fleet; its files
+                                in --data-dir (data/demo).
   ingest [--config FILE]        Run the ingest service (needs DATABASE_URL or database.url).
   migrate [--config FILE]       Create or update the database schema, then exit.
   devices add ID --domain D [--gateway G] [--kind device|gateway|integration] [--auth password|cert|both]
@@ -36,14 +38,41 @@ Commands:
   sim <subcommand> ...          Simulated field devices, OPC-UA PLC and replay (gridline sim help).
   edge <subcommand> ...         The edge agent for gateways (gridline edge help).
   bench [scenario...] [--quick] Run benchmark scenarios (docs/benchmarks.md).
-  help                          This text.
+  help                          This text. Every command takes --help (no database needed).
 
 Environment: DATABASE_URL, MQTT_PORT, MQTT_TLS_PORT, MQTT_TLS_CERT, MQTT_TLS_KEY, MQTT_TLS_CA, HTTP_PORT, AUTH_MODE, LOG_LEVEL, GRIDLINE_CONFIG
 (docs/configuration.md lists every key).`
 
+/** The commands this file runs itself (sim, edge and bench print their own help). */
+const OWN_COMMANDS = new Set(['ingest', 'migrate', 'devices', 'users', 'validate-config', 'demo'])
+
+/** True when `--help` or `-h` comes before any `--` (after which arguments are positional). */
+export function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h')
+}
+
+/** One command's lines of USAGE (its entries and their continuation lines), with the environment note. */
+function commandHelp(command: string): string {
+  const lines = USAGE.split('\n')
+  const picked: string[] = []
+  let inCommand = false
+  for (const line of lines) {
+    if (/^  \S/.test(line)) inCommand = line.slice(2).split(' ')[0] === command
+    else if (!/^\s{20,}\S/.test(line)) inCommand = false
+    if (inCommand) picked.push(line)
+  }
+  return `Usage: gridline ${command} [options]\n\n${picked.join('\n')}\n\n${lines.slice(lines.findIndex((l) => l.startsWith('Environment:'))).join('\n')}`
+}
+
 /** Runs one CLI command; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  // Help never needs a database, a config file or valid options.
+  if (command !== undefined && OWN_COMMANDS.has(command) && wantsHelp(rest)) {
+    process.stdout.write(`${commandHelp(command)}\n`)
+    return 0
+  }
   try {
     switch (command) {
       case 'ingest': return await ingest(rest)

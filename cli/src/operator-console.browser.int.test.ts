@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEVICE_KINDS, Simulator, planFleet, withCityMetadata } from '@gridline/firmware-sim'
-import { DeviceStore, type IngestService, UserStore, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestService, UserStore, buildIngestService, pgSqlClient } from '@gridline/ingest'
 import mqtt from 'mqtt'
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 
 // The operator console in a real browser (Debian's chromium driven by
 // playwright-core) against the running ingest service with a simulated Da Nang
@@ -79,7 +79,7 @@ async function backfillWeek(mqttPort: number, password: string): Promise<void> {
 }
 
 function serviceConfig(mqttPort: number, httpPort: number) {
-  return ingestConfig({
+  return testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: mqttPort },
     http: { host: '127.0.0.1', port: httpPort },

@@ -11,6 +11,19 @@ export interface EnvOverride {
   type: 'string' | 'number' | 'boolean'
 }
 
+/**
+ * Options for a `.refine`/`.superRefine` on an object that must run even when
+ * other keys of that object are wrong (zod skips a refinement once its object
+ * has issues), so a config's every problem is listed at once. The check then
+ * sees unvalidated values and must compare only what has the right type.
+ */
+export const EVEN_WITH_OTHER_PROBLEMS = { when: (payload: { value: unknown }) => typeof payload.value === 'object' && payload.value !== null }
+
+/** True when both are numbers (for cross-field checks that run on unvalidated values). */
+export function bothNumbers(a: unknown, b: unknown): boolean {
+  return typeof a === 'number' && typeof b === 'number'
+}
+
 /** Reads a YAML file into a plain object; a missing path means an empty config. */
 export function readConfigFile(path: string | undefined): Record<string, unknown> {
   if (!path) return {}
@@ -40,16 +53,22 @@ export function applyEnvOverrides(
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, unknown> {
   const copy = structuredClone(raw)
+  const sources = new Map<string, string>()
   for (const o of overrides) {
     const text = env[o.env]
     if (text === undefined || text === '') continue
+    sources.set(o.path, `from env ${o.env}=${JSON.stringify(text)}`)
     let value: unknown = text
     if (o.type === 'number') value = text.trim() !== '' && !Number.isNaN(Number(text)) ? Number(text) : text
     if (o.type === 'boolean') value = text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text
     setPath(copy, o.path.split('.'), value)
   }
+  envSources.set(copy, sources)
   return copy
 }
+
+/** Which keys of a raw config came from which environment variable, so an error can say so. */
+const envSources = new WeakMap<object, ReadonlyMap<string, string>>()
 
 /**
  * Validates a raw config with its zod schema. On failure throws one error
@@ -58,7 +77,12 @@ export function applyEnvOverrides(
 export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, source = 'config'): z.output<S> {
   const result = schema.safeParse(raw)
   if (result.success) return result.data
-  const problems = result.error.issues.map((issue) => `  ${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`)
+  const sources = typeof raw === 'object' && raw !== null ? envSources.get(raw) : undefined
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.join('.')
+    const source = sources?.get(path)
+    return `  ${path ? path : '(top level)'}${source ? ` (${source})` : ''}: ${issue.message}`
+  })
   throw new GridlineError('GRIDLINE_CONFIG_INVALID', `The ${source} has ${problems.length} problem(s):\n${problems.join('\n')}`)
 }
 

@@ -18,6 +18,11 @@ Documentation: docs/edge-agent.md`
 export async function runEdgeCli(argv: string[]): Promise<number> {
   try {
     const [first, ...rest] = argv
+    // Every subcommand's --help prints the help, whatever else is on the line.
+    if (first !== undefined && rest.slice(0, rest.includes('--') ? rest.indexOf('--') : undefined).some((a) => a === '--help' || a === '-h')) {
+      process.stdout.write(`${USAGE}\n`)
+      return 0
+    }
     switch (first) {
       case undefined:
       case 'help':

@@ -1,8 +1,8 @@
 import './testing/quiet-opcua.ts'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, makeDevDeviceCert, makeDevServerCert, pgSqlClient } from '../../ingest/src/index.ts'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { DeviceStore, type IngestService, buildIngestService, makeDevDeviceCert, makeDevServerCert, pgSqlClient } from '../../ingest/src/index.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 import { buildEdgeAgent } from './agent.ts'
 import { edgeConfig } from './config.ts'
 import { baseConfig, deviceRows, temporaryDir } from './testing/harness.ts'
@@ -24,7 +24,7 @@ beforeAll(async () => {
   const store = new DeviceStore(pgSqlClient(db.pool))
   await store.add({ id: 'gw-cert-1', kind: 'gateway', auth: 'cert' })
   await store.add({ id: 'tank-1', domain: 'water', gateway: 'gw-cert-1', password: 'unused device password' })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: false, tls: { port: 0, ...server } },
     http: { host: '127.0.0.1', port: 0 },

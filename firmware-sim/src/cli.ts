@@ -58,6 +58,11 @@ DUR is a number with ms, s, m or h (a bare number is milliseconds).`
 /** `gridline sim ...`; resolves with the exit code. */
 export async function runSimCli(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
+  // Every subcommand's --help prints the help, whatever else is on the line.
+  if (sub !== undefined && rest.slice(0, rest.includes('--') ? rest.indexOf('--') : undefined).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
   try {
     switch (sub) {
       case 'run': return await runFleet(rest)
@@ -316,6 +321,13 @@ function memoryText(): string {
   return `  rss ${Math.round(m.rss / MB)} MB  heap ${Math.round(m.heapUsed / MB)}/${Math.round(m.heapTotal / MB)} MB  buffers ${Math.round(m.arrayBuffers / MB)} MB`
 }
 
+/** `refused 38 (ts_in_future 38)`, or `refused 0`. */
+export function refusedLine(refused: Readonly<Record<string, number>>): string {
+  const byReason = Object.entries(refused).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
+  const total = byReason.reduce((sum, [, n]) => sum + n, 0)
+  return total === 0 ? 'refused 0' : `refused ${total} (${byReason.map(([r, n]) => `${r} ${n}`).join(', ')})`
+}
+
 function summary(s: SimStats): string {
   const faults = FAULT_KINDS.filter((k) => s.faults.started[k] > 0)
     .map((k) => `${k} ${s.faults.started[k]} (${s.faults.readings[k]} readings)`).join(', ')
@@ -323,6 +335,7 @@ function summary(s: SimStats): string {
   return [
     `Published ${s.published}, acknowledged ${s.acknowledged}, errors ${s.errors}, auth failures ${s.authFailures}.`,
     `Connections ${s.connects}, lost ${s.disconnects}; buffered ${s.buffered}, sent after reconnect ${s.bufferFlushed}, resent after a lost PUBACK ${s.requeued}, dropped from full buffers ${s.bufferDropped}.`,
+    `Refused by the service after acknowledging: ${refusedLine(s.refused)} (its notices on rejections/{domain}/{deviceId}).`,
     `Commands ${s.commandsReceived}: ok ${s.replies.ok}, rejected ${s.replies.rejected}, failed ${s.replies.failed}.`,
     `Faults: ${faults || 'none'}${malformed ? `; malformed by reason: ${malformed}` : ''}.`,
     '',

@@ -36,6 +36,11 @@ export interface DeviceConnectionOptions {
  * What it sends comes from outside: a DeviceSimulation through the fleet's
  * scheduler (`emit`), or a recorded data set (`send`).
  */
+/** Where the service tells a device why it refused one of its messages. */
+export function rejectionTopic(domain: string, id: string): string {
+  return `rejections/${domain}/${id}`
+}
+
 export class SimulatedDevice {
   client: MqttClient | undefined
   /** Connected at least once: readings are taken from then on. */
@@ -158,6 +163,9 @@ export class SimulatedDevice {
     client.subscribe(commandTopic(domain, id), { qos: 1 }, (err) => {
       if (err) this.stats.errors++
     })
+    // The service's notices of what it refused from this device; a broker that does not offer
+    // the topic refuses the subscription (SUBACK 0x80), which is not an error of the device.
+    client.subscribe(rejectionTopic(domain, id), { qos: 1 }, () => undefined)
     // The burst after a reconnect: everything buffered, oldest first.
     const pending = this.buffer
     this.buffer = []
@@ -185,6 +193,10 @@ export class SimulatedDevice {
 
   private onCommand(topic: string, payload: Buffer): void {
     const { domain, id } = this.sim
+    if (topic === rejectionTopic(domain, id)) {
+      this.onRejection(payload)
+      return
+    }
     if (topic !== commandTopic(domain, id)) return
     this.stats.commandsReceived++
     let commandId: unknown = null
@@ -223,6 +235,18 @@ export class SimulatedDevice {
       if (this.recentReplies.size > 100) this.recentReplies.delete(this.recentReplies.keys().next().value!)
     }
     this.publishReply(reply)
+  }
+
+  /** Counts one refusal notice by its reason (`unknown` when the notice itself is not as documented). */
+  private onRejection(payload: Buffer): void {
+    let reason = 'unknown'
+    try {
+      const notice = JSON.parse(payload.toString('utf8')) as { reason?: unknown }
+      if (typeof notice.reason === 'string' && /^[a-z0-9_]{1,64}$/.test(notice.reason)) reason = notice.reason
+    } catch {
+      // Counted as unknown below.
+    }
+    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1
   }
 
   private publishReply(reply: string): void {

@@ -1,6 +1,6 @@
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 import { MALFORMED_VARIANTS } from './faults.ts'
 import { type DeviceSpec, Simulator } from './simulator.ts'
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
     ...devices.map((d) => ({ id: d.id, domain: domains[d.kind!]!, password: d.password! })),
     { id: 'sim-aq-bad', domain: 'environment', password: 'pw-bad' },
   ])
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },

@@ -24,6 +24,11 @@ export class SimStats {
   authFailures = 0
   commandsReceived = 0
   replies = { ok: 0, rejected: 0, failed: 0 }
+  /**
+   * Messages the service refused after acknowledging them, by reason, as its
+   * notices on `rejections/{domain}/{deviceId}` told ({"reason","detail","topic","receivedAt"}).
+   */
+  refused: Record<string, number> = {}
   statusPublished = 0
   readonly faults = new FaultCounters()
 }

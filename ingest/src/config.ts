@@ -1,4 +1,4 @@
-import { type EnvOverride, applyEnvOverrides, readConfigFile, validateConfig } from '@gridline/core'
+import { EVEN_WITH_OTHER_PROBLEMS, type EnvOverride, applyEnvOverrides, bothNumbers, readConfigFile, validateConfig } from '@gridline/core'
 import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, RollupConfigSchema, SequenceConfigSchema } from '@gridline/processors'
 import { z } from 'zod'
 
@@ -60,8 +60,9 @@ export const IngestConfigSchema = z.strictObject({
     retryMaxMs: z.number().int().min(1).default(5_000).describe('Largest delay between retries of a failed batch write.'),
     shutdownTimeoutMs: z.number().int().min(0).default(30_000).describe('On SIGTERM, how long to wait for pending messages to commit before closing anyway (they are then not acknowledged).'),
   }).prefault({})
-    .refine((i) => i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] })
-    .refine((i) => i.shedAtPendingRows >= i.maxPendingRows, { message: 'shedAtPendingRows must not be below maxPendingRows', path: ['shedAtPendingRows'] }),
+    // Checked even when other ingest keys are wrong, so every problem is listed at once (values may be unvalidated: compare numbers only).
+    .refine((i) => !bothNumbers(i.retryMinMs, i.retryMaxMs) || i.retryMinMs <= i.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'], ...EVEN_WITH_OTHER_PROBLEMS })
+    .refine((i) => !bothNumbers(i.shedAtPendingRows, i.maxPendingRows) || i.shedAtPendingRows >= i.maxPendingRows, { message: 'shedAtPendingRows must not be below maxPendingRows', path: ['shedAtPendingRows'], ...EVEN_WITH_OTHER_PROBLEMS }),
   catalogue: z.strictObject({
     unknownMetrics: z.enum(['reject', 'store']).default('reject').describe('A well-formed metric the catalogue does not define for the domain: reject (refused as metric_unknown, so a typo like pm2_5 is visible) or store (kept and counted). Env GRIDLINE_UNKNOWN_METRICS.'),
     maxUnknownMetricsPerDevice: z.number().int().min(0).default(100).describe('With unknownMetrics: store, distinct metrics outside the catalogue one device may have since the service started; more are refused as metric_limit.'),

@@ -7,9 +7,8 @@ import { promisify } from 'node:util'
 import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
-import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
@@ -27,7 +26,7 @@ let httpPort: number
 const dir = mkdtempSync(join(tmpdir(), 'gridline-hostile-'))
 
 function build(port: number): IngestService {
-  return buildIngestService(ingestConfig({
+  return buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port },
     http: { host: '127.0.0.1', port: 0 },

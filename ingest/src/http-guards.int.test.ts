@@ -6,9 +6,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { createLogger } from '@gridline/core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, testIngestConfig } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
-import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
 import { normalisedPath } from './http-guards.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
@@ -71,7 +70,7 @@ beforeAll(async () => {
   await users.add({ name: 'tam', password: PASSWORDS.tam, role: 'operator' })
   await users.add({ name: 'uma', password: PASSWORDS.uma, role: 'viewer' })
   const sink = new Writable({ write(_chunk, _enc, done) { done() } })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0, requestTimeoutMs: 1_000, headersTimeoutMs: 1_000 },

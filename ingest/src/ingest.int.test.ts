@@ -1,9 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
-import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
@@ -39,7 +38,7 @@ beforeAll(async () => {
   await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
   await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
   await store.add({ id: 'lamp-1', domain: 'lighting', gateway: 'gw-1', password: PASSWORD })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
@@ -263,7 +262,7 @@ describe('devices and security', () => {
   })
 
   test('only validated telemetry reaches subscribers: a device cannot reach another device\'s topics', async () => {
-    const watcher = buildIngestService(ingestConfig({ database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } }), silentLogger())
+    const watcher = buildIngestService(testIngestConfig({ database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } }), silentLogger())
     // A second, auth-free service on the same database lets a test subscriber see everything it forwards.
     const ports = await watcher.start()
     try {
@@ -366,7 +365,7 @@ describe('backpressure', () => {
 
 describe('global backpressure', () => {
   test('at maxPendingRows the backpressure gauge rises and intake stays bounded; once the database commits again all is acknowledged and stored, and the gauge falls', async () => {
-    const small = buildIngestService(ingestConfig({
+    const small = buildIngestService(testIngestConfig({
       database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 },
       auth: { mode: 'none' }, ingest: { maxPendingRows: 400, shedAtPendingRows: 100_000, flushIntervalMs: 2 },
     }), silentLogger())

@@ -2,9 +2,8 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { StreamEvent } from '@gridline/processors'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
 import { type IngestService, buildIngestService } from './app.ts'
-import { ingestConfig } from './config.ts'
 import { DeviceStore } from './devices/device-store.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
@@ -32,7 +31,7 @@ beforeAll(async () => {
   await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
   await store.add({ id: 'aq-9', domain: 'environment', gateway: 'gw-1', password: PASSWORD })
   await store.add({ id: 'ops', kind: 'integration', password: PASSWORD })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },

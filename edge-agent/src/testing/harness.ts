@@ -3,15 +3,15 @@ import { type Server, type Socket, createServer, connect as netConnect } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // The real ingest service, for integration tests only (the agent itself never imports it).
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, pgSqlClient } from '../../../ingest/src/index.ts'
+import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '../../../ingest/src/index.ts'
 import type { TestDatabase } from '../../../test/support.ts'
-import { silentLogger } from '../../../test/support.ts'
+import { silentLogger, testIngestConfig } from '../../../test/support.ts'
 
 export const GATEWAY_PASSWORD = 'gateway secret for tests'
 
 /** The real ingest service on a test database, MQTT and HTTP on free ports. */
 export async function startIngest(db: TestDatabase): Promise<{ service: IngestService; mqttPort: number }> {
-  const service = buildIngestService(ingestConfig({
+  const service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },

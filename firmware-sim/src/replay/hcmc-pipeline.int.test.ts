@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url'
-import { DeviceStore, type IngestService, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
 import type { IndicatorEvent, Reading } from '@gridline/processors'
 import { independentHourlyVnAqi } from '../../../processors/src/indicators/air-quality/vn-aqi-reference.ts'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor } from '../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
 import { loadDataset } from './dataset.ts'
 import { loadMapping } from './mapping.ts'
 import { Replayer } from './replayer.ts'
@@ -24,7 +24,7 @@ const indicators: IndicatorEvent[] = []
 beforeAll(async () => {
   db = await createMigratedTestDatabase()
   await new DeviceStore(pgSqlClient(db.pool)).add({ id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },

@@ -8,7 +8,12 @@ export interface ReplayOptions {
   /** 1 replays at the recorded pace, 60 an hour per minute. Ignored when asFastAsPossible. */
   speed?: number
   asFastAsPossible?: boolean
-  /** Shift every timestamp by one offset: paced, the first row lands now; as fast as possible, the last row does. */
+  /**
+   * Stamp readings in the present. Paced, the first row lands now and the
+   * recording's time runs at `speed` (and under `maxGapMs`) like its publishing
+   * does: a reading is stamped with the moment it is due, never after it is
+   * published. As fast as possible, one offset puts the last row now.
+   */
   shiftToNow?: boolean
   /** Longest real wait between two rows (caps recorded outages); none by default. */
   maxGapMs?: number
@@ -18,6 +23,8 @@ export interface ReplayOptions {
   /** QoS 1 messages awaiting their PUBACK before the replay waits (default 1,000). */
   maxInFlight?: number
   connectRatePerS?: number
+  /** How long to listen for refusal notices (rejections/{domain}/{deviceId}) after the last acknowledgement; 500 ms by default. */
+  noticeGraceMs?: number
   /** Called after each row is handed over (progress reports). */
   onRow?: (sent: number, ts: number) => void
 }
@@ -25,7 +32,7 @@ export interface ReplayOptions {
 export interface ReplayResult {
   rowsSent: number
   readingsSent: number
-  /** Offset added to every recorded timestamp (0 unless shiftToNow). */
+  /** Offset added to the first recorded timestamp (0 unless shiftToNow); paced at a speed other than 1 later rows are compressed by the speed. */
   shiftMs: number
   firstTs: number | undefined
   lastTs: number | undefined
@@ -83,19 +90,28 @@ export class Replayer {
       const realStart = Date.now()
       let virtualMs = 0
       let pacedTs = rows[0]?.ts ?? 0
+      // Paced with shiftToNow, a reading is stamped with its due time on the replay's clock
+      // (realStart + the recording's elapsed time / speed), which is when it is published:
+      // one offset for all would put every row after the first ahead of the clock by
+      // (elapsed - elapsed / speed), at --speed 300 past the service's 5-minute future limit.
+      const paceStamps = this.options.shiftToNow === true && !asFastAsPossible
+      if (paceStamps) result.shiftMs = realStart - (rows[0]?.ts ?? realStart)
       for (const row of rows) {
         if (this.stopped) break
+        let ts = row.ts + result.shiftMs
         if (!asFastAsPossible) {
           // Out-of-order rows go at once; the clock never runs backwards.
           const gap = Math.max(0, row.ts - pacedTs)
           virtualMs += Math.min(gap, this.options.maxGapMs ?? Infinity) / speed
           pacedTs = Math.max(pacedTs, row.ts)
+          // A row older than the newest so far keeps its distance behind it, scaled alike.
+          if (paceStamps) ts = Math.floor(realStart + virtualMs - (pacedTs - row.ts) / speed)
           const wait = realStart + virtualMs - Date.now()
           if (wait >= 1) await sleep(wait)
         }
         while (this.inFlight > maxInFlight && !this.stopped) await sleep(2)
         for (const reading of row.readings) {
-          const payload = JSON.stringify({ ts: row.ts + result.shiftMs, seq: seqs[reading.device]!++, values: reading.values })
+          const payload = JSON.stringify({ ts, seq: seqs[reading.device]!++, values: reading.values })
           this.devices[reading.device]!.send(payload)
           result.readingsSent++
         }
@@ -107,6 +123,8 @@ export class Replayer {
       }
       const deadline = Date.now() + 30_000
       while (this.inFlight > 0 && Date.now() < deadline && !this.stopped) await sleep(10)
+      // The service's refusal notices follow the commit, as the acknowledgements do: let the last ones arrive.
+      if (!this.stopped) await sleep(this.options.noticeGraceMs ?? 500)
       return result
     } finally {
       await Promise.all(this.devices.map((d) => d.stop()))

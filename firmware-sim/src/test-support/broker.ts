@@ -4,8 +4,8 @@ import mqtt, { type MqttClient } from 'mqtt'
 
 export interface TestBroker {
   url: string
-  /** Every message the observer received, in order. */
-  messages: { topic: string; payload: string; retain: boolean }[]
+  /** Every message the observer received, in order, with its local receive time. */
+  messages: { topic: string; payload: string; retain: boolean; receivedAt: number }[]
   observer: MqttClient
   close(): Promise<void>
 }
@@ -18,7 +18,7 @@ export async function startTestBroker(): Promise<TestBroker> {
   const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
   const observer = await mqtt.connectAsync(url, { clientId: 'observer', reconnectPeriod: 0, protocolVersion: 4 })
   const messages: TestBroker['messages'] = []
-  observer.on('message', (topic, payload, packet) => messages.push({ topic, payload: payload.toString(), retain: packet.retain }))
+  observer.on('message', (topic, payload, packet) => messages.push({ topic, payload: payload.toString(), retain: packet.retain, receivedAt: Date.now() }))
   await observer.subscribeAsync('#', { qos: 1 })
   return {
     url,

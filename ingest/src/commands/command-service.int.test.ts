@@ -3,8 +3,7 @@ import { DeviceCommandSchema, defaultCatalogue } from '@gridline/schemas'
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../../test/support.ts'
-import { ingestConfig } from '../config.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
 import { DeviceStore } from '../devices/device-store.ts'
 import { LiveDeviceDirectory } from '../devices/directory.ts'
 import { type IngestMetrics, createIngestMetrics } from '../metrics.ts'
@@ -45,7 +44,7 @@ beforeAll(async () => {
   await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
 
   const logger = silentLogger()
-  const config = ingestConfig({ database: { url: db.url }, ingest: { flushIntervalMs: 2 } })
+  const config = testIngestConfig({ database: { url: db.url }, ingest: { flushIntervalMs: 2 } })
   pool = new pg.Pool({ connectionString: db.url, max: 4 })
   directory = new LiveDeviceDirectory(pool, db.url, logger)
   await directory.start()

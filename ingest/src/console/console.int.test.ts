@@ -2,9 +2,8 @@ import { Writable } from 'node:stream'
 import { createLogger } from '@gridline/core'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, waitFor } from '../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, waitFor, testIngestConfig } from '../../../test/support.ts'
 import { type IngestService, buildIngestService } from '../app.ts'
-import { ingestConfig } from '../config.ts'
 import { DeviceStore } from '../devices/device-store.ts'
 import { pgSqlClient } from '../storage/sql-client.ts'
 import { SessionStore, UserStore } from './users.ts'
@@ -84,7 +83,7 @@ beforeAll(async () => {
   await users.add({ name: 'olly', password: PASSWORDS.olly, role: 'operator' })
   await users.add({ name: 'vic', password: PASSWORDS.vic, role: 'viewer' })
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done() } })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },

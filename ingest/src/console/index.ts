@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Logger } from '@gridline/core'
 import type { AlarmEngine, StreamHub } from '@gridline/processors'
 import type { FastifyInstance } from 'fastify'
@@ -14,6 +14,7 @@ import { CityState } from './city-state.ts'
 import type { ConsoleCommands } from './commands-port.ts'
 import { registerConsoleRoutes, requireAlarms, requireCommands } from './console-routes.ts'
 import { LiveStreams } from './live.ts'
+import { databaseIdentity, describeIdentity, readIdentity, sameIdentity, writeIdentity } from './node-red/database-identity.ts'
 import { type EmbeddedNodeRed, embedNodeRed } from './node-red/embed.ts'
 import { hubSubscribe } from './node-red/runtime.ts'
 import { sessionOf } from './session-auth.ts'
@@ -107,9 +108,27 @@ export class OperatorConsole {
   async listening(server: Server): Promise<void> {
     const nodeRed = await this.nodeRed
     if (!nodeRed) return
-    if (hasFlows(this.nodeRedDir)) await nodeRed.start(server)
+    const userDir = this.nodeRedDir
+    const ours = await databaseIdentity(this.deps.pool)
+    const recorded = readIdentity(userDir)
+    const flows = hasFlows(userDir)
+    this.deps.logger.info({ userDir: resolve(userDir), flows }, 'Node-RED user folder.')
+    if (flows && recorded && !sameIdentity(recorded, ours)) {
+      // Flows made against another database (the demo's, another city's) would act on this one's devices: never start them unasked.
+      this.deps.logger.warn(
+        { userDir: resolve(userDir), flowsFor: recorded, database: ours },
+        `The flows in ${resolve(userDir)} were deployed against ${describeIdentity(recorded)}, not this service's ${describeIdentity(ours)}: they are not started. Set console.dataDir (GRIDLINE_DATA_DIR) to this service's own folder, or open /flows as an admin to start them here.`,
+      )
+      this.flowsForeign = true
+      nodeRed.startOnFirstUse(server)
+      return
+    }
+    if (flows) await nodeRed.start(server)
     else nodeRed.startOnFirstUse(server)
   }
+
+  /** True when the service found flows made for another database and left them stopped (see docs/node-red.md). */
+  flowsForeign = false
 
   /** Node-RED's user folder: inside the service's data folder. */
   get nodeRedDir(): string {
@@ -118,7 +137,8 @@ export class OperatorConsole {
 
   private embedNodeRed(app: FastifyInstance): Promise<EmbeddedNodeRed> {
     const { alarms, commands, hub } = this.deps
-    return embedNodeRed({ userDir: this.nodeRedDir, path: NODE_RED_PATH, maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond }, {
+    const beforeStart = async () => writeIdentity(this.nodeRedDir, await databaseIdentity(this.deps.pool))
+    return embedNodeRed({ userDir: this.nodeRedDir, path: NODE_RED_PATH, maxEventsPerSecond: this.config.nodeRed.maxEventsPerSecond, beforeStart }, {
       app,
       authorize: async (req) => (await sessionOf(this.sessions, req))?.user ?? null,
       runtime: {

@@ -32,6 +32,15 @@ const limits = {
 
 type Limits = { raiseAbove?: number | undefined; clearBelow?: number | undefined; raiseBelow?: number | undefined; clearAbove?: number | undefined }
 
+/**
+ * Cross-field checks run even when other fields of the rule are wrong (zod
+ * skips a refinement once its object has issues), so validate-config lists
+ * every problem at once; they then see unvalidated values: compare numbers only.
+ * (The same as core's EVEN_WITH_OTHER_PROBLEMS; processors do not depend on core.)
+ */
+const EVEN_WITH_OTHER_PROBLEMS = { when: (payload: { value: unknown }) => typeof payload.value === 'object' && payload.value !== null }
+const num = (v: unknown): v is number => typeof v === 'number'
+
 function checkLimits(rule: Limits, ctx: z.RefinementCtx): void {
   const above = rule.raiseAbove !== undefined
   const below = rule.raiseBelow !== undefined
@@ -41,10 +50,10 @@ function checkLimits(rule: Limits, ctx: z.RefinementCtx): void {
   }
   if (above && rule.clearAbove !== undefined) ctx.addIssue({ code: 'custom', message: 'clearAbove goes with raiseBelow; with raiseAbove use clearBelow', path: ['clearAbove'] })
   if (below && rule.clearBelow !== undefined) ctx.addIssue({ code: 'custom', message: 'clearBelow goes with raiseAbove; with raiseBelow use clearAbove', path: ['clearBelow'] })
-  if (above && rule.clearBelow !== undefined && rule.clearBelow > rule.raiseAbove!) {
+  if (above && num(rule.clearBelow) && num(rule.raiseAbove) && rule.clearBelow > rule.raiseAbove) {
     ctx.addIssue({ code: 'custom', message: `clearBelow (${rule.clearBelow}) must not be above raiseAbove (${rule.raiseAbove}): hysteresis clears on the safe side`, path: ['clearBelow'] })
   }
-  if (below && rule.clearAbove !== undefined && rule.clearAbove < rule.raiseBelow!) {
+  if (below && num(rule.clearAbove) && num(rule.raiseBelow) && rule.clearAbove < rule.raiseBelow) {
     ctx.addIssue({ code: 'custom', message: `clearAbove (${rule.clearAbove}) must not be below raiseBelow (${rule.raiseBelow}): hysteresis clears on the safe side`, path: ['clearAbove'] })
   }
 }
@@ -55,7 +64,7 @@ export const ThresholdRuleSchema = z.strictObject({
   ...deviceFilter,
   metric: z.string().min(1).describe('The metric the rule watches.'),
   ...limits,
-}).superRefine(checkLimits)
+}).superRefine(checkLimits, EVEN_WITH_OTHER_PROBLEMS)
 
 export const RateOfChangeRuleSchema = z.strictObject({
   type: z.literal('rate_of_change'),
@@ -70,10 +79,10 @@ export const RateOfChangeRuleSchema = z.strictObject({
   forSeconds: limits.forSeconds,
   clearForSeconds: limits.clearForSeconds,
 }).superRefine((rule, ctx) => {
-  if (rule.clearBelow !== undefined && rule.clearBelow > rule.raiseAbove) {
+  if (num(rule.clearBelow) && num(rule.raiseAbove) && rule.clearBelow > rule.raiseAbove) {
     ctx.addIssue({ code: 'custom', message: `clearBelow (${rule.clearBelow}) must not be above raiseAbove (${rule.raiseAbove})`, path: ['clearBelow'] })
   }
-})
+}, EVEN_WITH_OTHER_PROBLEMS)
 
 export const StaleRuleSchema = z.strictObject({
   type: z.literal('stale'),
@@ -92,7 +101,7 @@ export const IndicatorRuleSchema = z.strictObject({
   scopes: z.array(z.enum(INDICATOR_SCOPES)).min(1).optional().describe('Only these scopes (device, district, ...); all when absent.'),
   keys: z.array(z.string().min(1)).min(1).optional().describe('Only these keys (device ids or group names); `*` and `?` are wildcards.'),
   ...limits,
-}).superRefine(checkLimits)
+}).superRefine(checkLimits, EVEN_WITH_OTHER_PROBLEMS)
 
 export const AlarmRuleSchema = z.discriminatedUnion('type', [ThresholdRuleSchema, RateOfChangeRuleSchema, StaleRuleSchema, IndicatorRuleSchema])
 
@@ -101,11 +110,12 @@ export const AlarmsConfigSchema = z.strictObject({
   rules: z.array(AlarmRuleSchema).default([]).describe('The alarm rules (docs/alarms.md).').superRefine((rules, ctx) => {
     const seen = new Map<string, number>()
     rules.forEach((rule, i) => {
+      if (typeof rule !== 'object' || rule === null || typeof rule.id !== 'string') return
       const first = seen.get(rule.id)
       if (first !== undefined) ctx.addIssue({ code: 'custom', message: `duplicate rule id "${rule.id}" (also rules.${first})`, path: [i, 'id'] })
       else seen.set(rule.id, i)
     })
-  }),
+  }, { when: (payload) => Array.isArray(payload.value) }),
   flapping: z.strictObject({
     maxTransitions: z.number().int().min(2).default(4).describe('More raise/clear transitions than this within windowSeconds marks an alarm flapping.'),
     windowSeconds: z.number().positive().default(600).describe('The flapping window; a flapping alarm clears only after its clear condition has held this long.'),

@@ -21,6 +21,8 @@ export interface NodeRedOptions {
   maxEventsPerSecond: number
   /** The flow file's name in userDir; `flows.json` by default. */
   flowFile?: string
+  /** Called once before each start, now or on first use (the console records which database the flows run against). */
+  beforeStart?: () => Promise<void>
 }
 
 export type ConsoleRole = 'viewer' | 'operator' | 'admin'
@@ -202,6 +204,7 @@ export async function embedNodeRed(options: NodeRedOptions, deps: NodeRedDeps): 
       throw new Error('Node-RED is already running for another gridline service in this process (it is a process-wide singleton): stop that service first.')
     }
     owner = id
+    await options.beforeStart?.()
     const began = performance.now()
     const heapBefore = process.memoryUsage().heapUsed
     mkdirSync(options.userDir, { recursive: true })

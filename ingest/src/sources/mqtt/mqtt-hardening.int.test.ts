@@ -2,9 +2,8 @@ import { execFile as execFileCb } from 'node:child_process'
 import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../../test/support.ts'
 import { type IngestService, buildIngestService } from '../../app.ts'
-import { ingestConfig } from '../../config.ts'
 import { DeviceStore } from '../../devices/device-store.ts'
 import { pgSqlClient } from '../../storage/sql-client.ts'
 import { RawConnection, connectPacket, publishPacket, remainingLength, subscribePacket, tryConnect } from './raw-mqtt.ts'
@@ -45,7 +44,7 @@ beforeAll(async () => {
   const store = new DeviceStore(pgSqlClient(db.pool))
   for (const id of ['aq-1', 'aq-2', 'aq-3', 'aq-4', 'aq-5']) await store.add({ id, domain: 'environment', password: PASSWORD })
   for (const id of ['lamp-2', 'lamp-3']) await store.add({ id, domain: 'lighting', password: PASSWORD })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: 0, connectTimeoutMs: 500, maxPendingConnectionsPerAddress: 5 },
     http: { host: '127.0.0.1', port: 0 },

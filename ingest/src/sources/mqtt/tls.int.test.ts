@@ -5,9 +5,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../../test/support.ts'
 import { type IngestService, buildIngestService } from '../../app.ts'
-import { ingestConfig } from '../../config.ts'
 import { DeviceStore } from '../../devices/device-store.ts'
 import { pgSqlClient } from '../../storage/sql-client.ts'
 import { makeDevCa, makeDevDeviceCert, makeDevServerCert } from './dev-certs.ts'
@@ -77,7 +76,7 @@ beforeAll(async () => {
   await store.add({ id: 'cert-2', domain: 'environment', auth: 'cert' })
   await store.add({ id: 'both-1', domain: 'environment', auth: 'both', password: PASSWORD })
   await store.add({ id: 'expired-1', domain: 'environment', auth: 'cert' })
-  service = buildIngestService(ingestConfig({
+  service = buildIngestService(testIngestConfig({
     database: { url: db.url },
     mqtt: { host: '127.0.0.1', port: false, tls: { port: 0, certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.pem'), reloadIntervalMs: 100 } },
     http: { host: '127.0.0.1', port: 0 },

@@ -27,11 +27,11 @@ test('a bad environment value is reported by its config path', () => {
 })
 
 test('a bad environment value names the variable and the value it came from', () => {
-  expect(() => loadIngestConfig(undefined, { MQTT_PORT: 'abc' })).toThrow('mqtt.port (from env MQTT_PORT="abc"): Invalid input: expected number, received string')
+  expect(() => loadIngestConfig(undefined, { MQTT_PORT: 'abc' })).toThrow('mqtt.port (from env MQTT_PORT="abc"): expected a port number from 0 to 65535, or false, got "abc"')
   // The same key from a file says nothing of the environment.
   const dir = mkdtempSync(join(tmpdir(), 'gridline-config-'))
   writeFileSync(join(dir, 'c.yaml'), 'mqtt:\n  port: abc\n')
-  expect(() => loadIngestConfig(join(dir, 'c.yaml'), {})).toThrow(/\n  mqtt\.port: Invalid input/)
+  expect(() => loadIngestConfig(join(dir, 'c.yaml'), {})).toThrow(/\n  mqtt\.port: expected a port number/)
 })
 
 function problems(overrides: Record<string, unknown>): string[] {

@@ -7,7 +7,7 @@ const port = z.number().int().min(0).max(65535)
 export const IngestConfigSchema = z.strictObject({
   mqtt: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds to.'),
-    port: z.union([port, z.literal(false)]).default(1883).describe('MQTT 3.1.1 plain TCP port; 0 picks a free one; false turns the plain listener off (TLS only). Env MQTT_PORT.'),
+    port: z.union([port, z.literal(false)], { error: (issue) => `expected a port number from 0 to 65535, or false, got ${issue.input === undefined ? 'nothing' : JSON.stringify(issue.input)}` }).default(1883).describe('MQTT 3.1.1 plain TCP port; 0 picks a free one; false turns the plain listener off (TLS only). Env MQTT_PORT.'),
     maxConnections: z.number().int().positive().default(50_000).describe('Connections accepted at once; more are refused at TCP level.'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection whose CONNECT has not fully arrived this long after it opened is closed (connect_timeout).'),
     maxConnectBytes: z.number().int().min(256).max(1_048_576).default(8_192).describe('Largest packet read before login (the CONNECT, with its will and credentials); a larger one closes the connection before it is buffered (connect_too_large).'),

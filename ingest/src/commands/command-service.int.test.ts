@@ -71,7 +71,7 @@ beforeAll(async () => {
     shedAtPendingRows: 200_000,
     commands,
   })
-  url = `mqtt://127.0.0.1:${await source.listen()}`
+  url = `mqtt://127.0.0.1:${(await source.listen()).port}`
   await commands.start()
   commands.onChange((record) => changes.push(record))
 })

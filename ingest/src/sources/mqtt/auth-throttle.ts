@@ -58,9 +58,13 @@ export type ThrottleVerdict = { allowed: true; wide: boolean } | { allowed: fals
  * for a delay that doubles up to a cap. An attempt that arrives while one of
  * its counts is blocked is refused without checking the password, so it
  * costs neither a scrypt run nor a guess; it does not extend the block.
- * An admitted attempt is counted as a failure before its check runs and
- * taken back if it succeeds: concurrent guesses cannot all slip through
- * while the first ones are still being checked.
+ * An admitted attempt is counted as a failure of its (id, address) before
+ * its check runs, and cleared if it succeeds: concurrent guesses at one id
+ * cannot all slip through while the first ones are still being checked. The
+ * address and device counts take a failure once its check failed, so a
+ * burst of logins of different devices from one address is never refused
+ * for being in flight (at most mqtt.maxPendingConnectionsPerAddress such
+ * checks run at once).
  *
  * A successful login trusts its (id, address): from there only the
  * (id, address) count applies, so neither a stranger spraying from the same
@@ -97,21 +101,26 @@ export class AuthThrottle {
       ?? (trusted ? null : blocked(this.addresses, key, 'address') ?? blocked(this.devices, deviceId, 'device'))
     if (verdict) return verdict
     this.fail(this.pairs, pair, this.options.deviceAddress, now)
-    if (!trusted) {
-      this.fail(this.addresses, key, this.options.address, now)
-      this.fail(this.devices, deviceId, this.options.device, now)
-    }
     return { allowed: true, wide: !trusted }
   }
 
-  /** The admitted attempt succeeded: its failure is taken back, its (id, address) count cleared and the pair trusted. */
-  success(deviceId: string, address: string, verdict: ThrottleVerdict): void {
+  /**
+   * The admitted attempt failed. Its (id, address) failure was counted at
+   * admission already; the address and device counts take it now. (Counted
+   * at admission, they would refuse a legitimate reconnect storm: hundreds of
+   * devices behind one NAT address logging in at once after a restart.)
+   */
+  failure(deviceId: string, address: string, verdict: ThrottleVerdict): void {
+    if (!verdict.allowed || !verdict.wide) return
+    const now = this.now()
+    this.fail(this.addresses, addressKey(address), this.options.address, now)
+    this.fail(this.devices, deviceId, this.options.device, now)
+  }
+
+  /** The admitted attempt succeeded: its (id, address) count is cleared and the pair trusted. */
+  success(deviceId: string, address: string, _verdict: ThrottleVerdict): void {
     const key = addressKey(address)
     const pair = pairKey(deviceId, key)
-    if (verdict.allowed && verdict.wide) {
-      this.takeBack(this.addresses, key, this.options.address)
-      this.takeBack(this.devices, deviceId, this.options.device)
-    }
     this.pairs.delete(pair)
     this.trusted.delete(pair)
     this.trusted.set(pair, this.now())
@@ -153,15 +162,6 @@ export class AuthThrottle {
     map.delete(key)
     map.set(key, count)
     this.bound(map)
-  }
-
-  private takeBack(map: Map<string, Count>, key: string, limits: ThrottleLimits): void {
-    const count = map.get(key)
-    if (!count) return
-    count.failures--
-    // The block this attempt's provisional failure started, if any, is lifted with it.
-    if (count.failures <= limits.freeFailures) count.blockedUntil = 0
-    if (count.failures <= 0) map.delete(key)
   }
 
   private bound(map: Map<string, unknown>): void {

@@ -369,7 +369,10 @@ export class MqttSource {
       return refuse('throttled', 3)
     }
     directory.authenticate(username, password.toString('utf8')).then((device) => {
-      if (!device) return refuse('bad_credentials', 4)
+      if (!device) {
+        this.throttle.failure(username, address, verdict)
+        return refuse('bad_credentials', 4)
+      }
       this.throttle.success(username, address, verdict)
       admit(device)
     }, (err) => {

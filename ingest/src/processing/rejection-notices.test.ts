@@ -1,13 +1,14 @@
 import { Writable } from 'node:stream'
 import { createLogger } from '@gridline/core'
 import { type Principal, Rows, rejection } from '@gridline/processors'
+import type { RejectReason } from '@gridline/schemas'
 import { expect, test } from 'vitest'
 import type { Envelope } from '../pipeline/envelope.ts'
 import { RejectionNotices } from './rejection-notices.ts'
 
 const aq1: Principal = { kind: 'device', id: 'aq-1', domain: 'environment', topic: 'telemetry/environment/aq-1' }
 
-function refused(principal: Principal | null, reason = 'metric_unknown' as const, detail = 'metric "pm2_5" is not in the catalogue'): Envelope {
+function refused(principal: Principal | null, reason: RejectReason = 'metric_name_invalid', detail = 'metric "pm2_5" is not in the catalogue'): Envelope {
   const payload = Buffer.from('{"values":{"pm2_5":3}}')
   return {
     topic: 'telemetry/environment/aq-1',
@@ -38,14 +39,14 @@ test('logs the first refusal of a sender at once and then at most one summary pe
   }
   await flush()
   // 37 s in: the first line only.
-  expect(lines.map((l) => l.msg)).toEqual(['Refused a message from aq-1; reason metric_unknown: metric "pm2_5" is not in the catalogue'])
+  expect(lines.map((l) => l.msg)).toEqual(['Refused a message from aq-1; reason metric_name_invalid: metric "pm2_5" is not in the catalogue'])
   now = 60_000
   notices.sweep()
   now = 61_000
   notices.sweep()
   await flush()
   expect(lines).toHaveLength(2)
-  expect(lines[1]).toMatchObject({ level: 40, sender: 'aq-1', refused: 37, suppressedLines: 36, msg: 'Refused 37 messages from aq-1 in the last minute; latest reason metric_unknown: metric "pm2_5" is not in the catalogue' })
+  expect(lines[1]).toMatchObject({ level: 40, sender: 'aq-1', refused: 37, suppressedLines: 36, msg: 'Refused 37 messages from aq-1 in the last minute; latest reason metric_name_invalid: metric "pm2_5" is not in the catalogue' })
   // A quiet interval forgets the sender: its next refusal is logged at once.
   now = 121_000
   notices.sweep()

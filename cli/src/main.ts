@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, passwordWeakness, pgSqlClient } from '@gridline/ingest'
+import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, REJECTED_MAX_LIMIT, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, parseSince, passwordWeakness, pgSqlClient, queryRejected } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -25,6 +25,9 @@ Commands:
                                 Merge (or replace) a device's metadata: district, roadSegment,
                                 freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md).
   devices remove ID             Remove a device.
+  rejected [--device ID] [--reason R] [--since DURATION|ISO] [--limit N] [--json]
+                                Refused messages, newest first: time, device, reason, topic,
+                                detail and the payload as text (--since 15m, 2h, 7d or a time).
   users add NAME --role viewer|operator|admin [--password P] [--replace]
                                 Add an operator console user (prints a generated password when
                                 none is given); --replace sets a new password or role.
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'migrate': return await migrateCommand(rest)
       case 'devices': return await devices(rest)
       case 'users': return await usersCommand(rest)
+      case 'rejected': return await rejectedCommand(rest)
       case 'validate-config': return validateConfigCommand(rest)
       case 'certs': return certsCommand(rest)
       case 'demo': return await runDemo(rest)
@@ -158,6 +162,59 @@ async function withDatabase<T>(config: IngestConfig, body: (client: pg.Client) =
   } finally {
     await client.end()
   }
+}
+
+const REJECTED_USAGE = 'Usage: gridline rejected [--device ID] [--reason R] [--since DURATION|ISO] [--limit N] [--json]'
+
+async function rejectedCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    config: { type: 'string', short: 'c' },
+    device: { type: 'string' },
+    reason: { type: 'string' },
+    since: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  const v = values as Record<string, string | boolean | undefined>
+  if (v.help) {
+    process.stdout.write(`${REJECTED_USAGE}\n`)
+    return 0
+  }
+  const limit = typeof v.limit === 'string' ? Number(v.limit) : 50
+  if (!Number.isInteger(limit) || limit < 1 || limit > REJECTED_MAX_LIMIT) throw new GridlineError('GRIDLINE_USAGE', `--limit: a whole number from 1 to ${REJECTED_MAX_LIMIT}.\n${REJECTED_USAGE}`)
+  let since: number | undefined
+  if (typeof v.since === 'string') {
+    try {
+      since = parseSince(v.since)
+    } catch (err) {
+      throw new GridlineError('GRIDLINE_USAGE', `--${(err as Error).message}\n${REJECTED_USAGE}`, { cause: err })
+    }
+  }
+  const config = loadIngestConfig(configPath(v as { config?: string }))
+  const entries = await withDatabase(config, (client) => queryRejected(pgSqlClient(client), {
+    deviceId: typeof v.device === 'string' ? v.device : undefined,
+    reason: typeof v.reason === 'string' ? v.reason : undefined,
+    since,
+    limit,
+  }))
+  if (v.json) {
+    process.stdout.write(`${JSON.stringify(entries.map((e) => ({ ...e, receivedAt: new Date(e.receivedAt).toISOString() })), null, 2)}\n`)
+    return 0
+  }
+  for (const e of entries) {
+    process.stdout.write(`${new Date(e.receivedAt).toISOString()}  ${(e.deviceId ?? '-').padEnd(20)} ${e.reason.padEnd(24)} ${printable(e.topic, 80)}\n`)
+    process.stdout.write(`    ${printable(e.detail, 300)}\n`)
+    if (e.payloadBytes > 0) process.stdout.write(`    payload (${e.payloadBytes} bytes${e.payloadTruncated ? ', start kept' : ''}): ${printable(e.payloadText, 200)}\n`)
+  }
+  process.stdout.write(`${entries.length} refused${entries.length === limit ? ` (the newest ${limit}; --limit for more)` : ''}.\n`)
+  return 0
+}
+
+/** Text from a device, safe for a terminal: control characters (escape sequences) shown as \uXXXX, long text cut. */
+function printable(text: string, max: number): string {
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return safe.length <= max ? safe : `${safe.slice(0, max - 1)}…`
 }
 
 async function migrateCommand(args: string[]): Promise<number> {

@@ -16,6 +16,9 @@ describe('hash routes', () => {
     ['#/alarms', { name: 'alarms', tab: 'active' }],
     ['#/alarms?tab=history', { name: 'alarms', tab: 'history' }],
     ['#/admin', { name: 'admin' }],
+    ['#/rejected', { name: 'rejected', query: {} }],
+    ['#/rejected?device=aq-1&reason=value_invalid', { name: 'rejected', query: { device: 'aq-1', reason: 'value_invalid' } }],
+    ['#/rejected/x', { name: 'notFound', path: '/rejected/x' }],
     ['#/nowhere', { name: 'notFound', path: '/nowhere' }],
     ['#/devices/x/y', { name: 'notFound', path: '/devices/x/y' }],
   ])('%s', (hash, route) => {
@@ -28,6 +31,7 @@ describe('hash routes', () => {
     { name: 'devices', query: { q: 'Hải Châu', status: 'online' } },
     { name: 'alarms', tab: 'history' },
     { name: 'admin' },
+    { name: 'rejected', query: { device: 'lamp 7/å', since: '24h' } },
   ])('routeHash round-trips %o', (route) => {
     expect(parseRoute(routeHash(route))).toEqual(route)
   })
@@ -41,5 +45,11 @@ describe('hash routes', () => {
     expect(mayOpen({ name: 'admin' }, 'operator')).toBe(false)
     expect(mayOpen({ name: 'admin' }, 'viewer')).toBe(false)
     expect(mayOpen({ name: 'alarms', tab: 'active' }, 'viewer')).toBe(true)
+  })
+
+  test('operators and admins may open the refused messages, viewers may not (payloads)', () => {
+    expect(mayOpen({ name: 'rejected', query: {} }, 'admin')).toBe(true)
+    expect(mayOpen({ name: 'rejected', query: {} }, 'operator')).toBe(true)
+    expect(mayOpen({ name: 'rejected', query: {} }, 'viewer')).toBe(false)
   })
 })

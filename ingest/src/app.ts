@@ -13,6 +13,7 @@ import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { TelemetryWriter } from './sinks/timescale/writer.ts'
 import { ProcessorHost } from './processing/processor-host.ts'
 import { registerProcessorMetrics } from './processing/processor-metrics.ts'
+import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttSource } from './sources/mqtt/mqtt-source.ts'
 import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
@@ -76,6 +77,14 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const writer = new TelemetryWriter(pool, logger.child({ component: 'writer' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
   const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   pipeline.onCommitted((batch) => processing.onCommitted(batch))
+  // After the processors: refusals are told to their senders once committed.
+  const notices = new RejectionNotices({
+    // Called only after start(), when `source` exists.
+    publish: (topic, payload) => source.publishServiceEvent(topic, payload, false),
+    logger: logger.child({ component: 'rejections' }),
+    registry: metrics.registry,
+  })
+  pipeline.onCommitted((batch) => notices.onCommitted(batch))
   const commands = new CommandService({
     pool,
     // Called only after start(), when `source` exists.
@@ -169,6 +178,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       await commands.start()
       await operatorConsole?.start()
       const { port: mqttPort, tlsPort: mqttTlsPort } = await source.listen()
+      notices.start()
       try {
         await http.listen({ port: config.http.port, host: config.http.host })
       } catch (err) {
@@ -207,6 +217,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         logger.error({ pendingRows: pipeline.pendingRows }, 'Shutdown timed out; uncommitted messages are not acknowledged and will be resent by their clients.')
         pipeline.abandon(new Error('shutdown timed out before commit'))
       }
+      notices.stop()
       await operatorConsole?.stop()
       await source.close()
       await processing.stop()

@@ -7,6 +7,7 @@ export type Route =
   | { name: 'device'; id: string }
   | { name: 'alarms'; tab: 'active' | 'history' }
   | { name: 'admin' }
+  | { name: 'rejected'; query: Record<string, string> }
   | { name: 'notFound'; path: string }
 
 function parseQuery(text: string): Record<string, string> {
@@ -37,6 +38,8 @@ export function parseRoute(hash: string): Route {
       return { name: 'notFound', path }
     case 'admin':
       return second === undefined ? { name: 'admin' } : { name: 'notFound', path }
+    case 'rejected':
+      return second === undefined ? { name: 'rejected', query } : { name: 'notFound', path }
     default:
       return { name: 'notFound', path }
   }
@@ -60,6 +63,10 @@ export function routeHash(route: Route): string {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
       return qs ? `#/devices?${qs}` : '#/devices'
     }
+    case 'rejected': {
+      const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
+      return qs ? `#/rejected?${qs}` : '#/rejected'
+    }
     case 'alarms':
       return route.tab === 'history' ? '#/alarms?tab=history' : '#/alarms'
     case 'notFound':
@@ -69,8 +76,9 @@ export function routeHash(route: Route): string {
   }
 }
 
-/** Pages a role may open; admin pages are hidden from the others. */
+/** Pages a role may open; admin pages are hidden from the others, refused messages (payloads) from viewers. */
 export function mayOpen(route: Route, role: string): boolean {
   if (route.name === 'admin') return role === 'admin'
+  if (route.name === 'rejected') return role === 'admin' || role === 'operator'
   return true
 }

@@ -4,6 +4,7 @@ import { commandsFor, defaultCatalogue } from '@gridline/schemas'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import { type DeviceRecord, DeviceStore } from '../devices/device-store.ts'
+import { REJECTED_MAX_LIMIT, parseSince, queryRejected, rejectionSummary } from '../storage/rejected-store.ts'
 import type { SqlClient } from '../storage/sql-client.ts'
 import type { AuditLog } from './audit.ts'
 import type { CityState } from './city-state.ts'
@@ -145,6 +146,30 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       resolution: series.resolution,
       points: series.points.map((p) => (rollup ? { t: p.time, v: p.value, min: p.min, max: p.max } : { t: p.time, v: p.value })),
     }
+  })
+
+  // ---- refusals (docs/console-api.md#rejected)
+  app.get('/api/devices/:id/rejections', viewer, async (req) => {
+    const device = findDevice(deps, (req.params as { id: string }).id)
+    const q = req.query as Record<string, string | undefined>
+    const since = parseSince(q.since || '24h')
+    const summary = await rejectionSummary(deps.sql, device.id, since, intParam(q.latest, 5, 0, 50))
+    // Viewers see why, not what: the payloads are on /api/rejected (operator).
+    return { ...summary, latest: summary.latest.map(({ id, receivedAt, topic, reason, detail }) => ({ id, receivedAt, topic, reason, detail })) }
+  })
+
+  app.get('/api/rejected', operator, async (req) => {
+    const q = req.query as Record<string, string | undefined>
+    const limit = intParam(q.limit, 50, 1, REJECTED_MAX_LIMIT)
+    const entries = await queryRejected(deps.sql, {
+      deviceId: q.device?.trim() || undefined,
+      reason: q.reason?.trim() || undefined,
+      since: q.since ? parseSince(q.since) : undefined,
+      beforeId: q.before ? intParam(q.before, 0, 1, Number.MAX_SAFE_INTEGER) : undefined,
+      limit: limit + 1,
+    })
+    const page = entries.slice(0, limit)
+    return { entries: page, ...(entries.length > limit ? { next: page.at(-1)!.id } : {}) }
   })
 
   app.get('/api/devices/:id/alarms', viewer, async (req) => {

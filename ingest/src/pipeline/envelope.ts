@@ -1,4 +1,4 @@
-import type { DecodedMessage, StatusChange } from '@gridline/processors'
+import type { DecodedMessage, Principal, StatusChange } from '@gridline/processors'
 
 /**
  * One MQTT PUBLISH after decoding: the unit that is batched, written and
@@ -7,6 +7,8 @@ import type { DecodedMessage, StatusChange } from '@gridline/processors'
 export interface Envelope {
   topic: string
   clientId: string | null
+  /** The login that sent it (null with `auth: none`); refusals are told to it (rejection-notices.ts). */
+  principal?: Principal | null
   /** Epoch ms when the broker handed us the message. */
   receivedAt: number
   /** The raw payload, kept until the ack so a database refusal can dead-letter it whole. */

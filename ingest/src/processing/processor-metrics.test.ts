@@ -6,6 +6,7 @@ import { ingestConfig } from '../config.ts'
 import { createIngestMetrics } from '../metrics.ts'
 import { ProcessorHost } from './processor-host.ts'
 import { registerProcessorMetrics } from './processor-metrics.ts'
+import { RejectionNotices } from './rejection-notices.ts'
 
 test('docs/operations.md documents every metric the service exports', async () => {
   const metrics = createIngestMetrics()
@@ -13,6 +14,7 @@ test('docs/operations.md documents every metric the service exports', async () =
   const pool = new pg.Pool({ connectionString: 'postgres://127.0.0.1:1/none' })
   const host = new ProcessorHost(ingestConfig().processors, { pool, directory: null, logger: silentLogger() })
   registerProcessorMetrics(metrics.registry, host)
+  new RejectionNotices({ logger: silentLogger(), registry: metrics.registry })
   const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name)
     .filter((name) => !/^gridline_(process|nodejs)_/.test(name))
   const doc = readFileSync(new URL('../../../docs/operations.md', import.meta.url), 'utf8')

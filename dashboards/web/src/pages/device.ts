@@ -18,6 +18,7 @@ export interface CommandRecord {
   id: string; deviceId: string; domain: string; action: string; params: Record<string, unknown>
   status: string; detail: string | null; user: string; sentAt: number; repliedAt: number | null
 }
+interface RejectionSummary { since: number; total: number; byReason: { reason: string; count: number }[]; latest: { id: number; receivedAt: number; topic: string; reason: string; detail: string }[] }
 interface AlarmChange { alarmId?: string; ruleId: string; subject: string; severity: string; state?: string; transition?: string; time: number; message: string; actor?: string; acknowledgedBy?: string; comment?: string }
 
 const RANGES = ['live', '1h', '24h', '7d'] as const
@@ -61,6 +62,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
   const commandResults = h('div', { class: 'command-results' })
   const commandError = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const alarmsBody = h('tbody')
+  const rejectionsBox = h('div', { 'data-testid': 'device-rejections' })
 
   const commandsPanel = ctx.canOperate
     ? h('section', { class: 'panel p-commands', hidden: true },
@@ -77,6 +79,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       h('div', { class: 'device-side' },
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.metadata')), meta),
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.latest')), latestGrid),
+        h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.rejections')), rejectionsBox),
         commandsPanel),
       h('div', { class: 'device-main' },
         h('section', { class: 'panel' },
@@ -361,6 +364,23 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     }
   }
 
+  // ---- refusals: how many in 24 h, by reason, and the latest reasons
+
+  async function loadRejections(): Promise<void> {
+    const r = await api<RejectionSummary>(`/api/devices/${encodeURIComponent(id)}/rejections${qs({ since: '24h', latest: 3 })}`)
+    if (disposed) return
+    if (r.total === 0) {
+      replace(rejectionsBox, h('p', { class: 'muted', 'data-testid': 'device-rejections-total', 'data-count': '0' }, t('device.rejections.none')))
+      return
+    }
+    replace(rejectionsBox,
+      h('p', { 'data-testid': 'device-rejections-total', 'data-count': String(r.total) }, h('strong', {}, t('device.rejections.total', { count: r.total }))),
+      h('ul', { class: 'rejections-list' }, ...r.byReason.map((b) => h('li', { 'data-testid': 'device-rejection-reason', 'data-reason': b.reason }, h('span', { class: 'mono' }, b.reason), `× ${b.count}`))),
+      h('ul', { class: 'rejections-list muted' }, ...r.latest.map((e) => h('li', { 'data-testid': 'device-rejection-latest' },
+        h('span', { class: 'nowrap' }, formatDateTime(e.receivedAt, lang)), ' · ', h('span', { class: 'mono' }, e.reason), ': ', e.detail))),
+      ctx.canOperate ? h('a', { href: `#/rejected${qs({ device: id })}`, 'data-testid': 'device-rejections-all' }, t('device.rejections.all')) : null)
+  }
+
   async function loadAll(): Promise<void> {
     errorBox.hidden = true
     try {
@@ -371,7 +391,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       showError(error)
       return
     }
-    await Promise.all([loadRange(), loadCommands().catch(showError), loadAlarms().catch(showError)])
+    await Promise.all([loadRange(), loadCommands().catch(showError), loadAlarms().catch(showError), loadRejections().catch(showError)])
   }
 
   ctx.live.connect(`kinds=reading,command&devices=${encodeURIComponent(id)}&rate=10`, { onEvent, onReopen: () => void loadAll() })

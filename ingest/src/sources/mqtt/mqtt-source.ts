@@ -305,6 +305,7 @@ export class MqttSource {
     this.deps.pipeline.submit({
       topic: '',
       clientId: client.id ?? null,
+      principal: principal ?? null,
       receivedAt: Date.now(),
       payload: Buffer.alloc(0),
       decoded: {
@@ -492,7 +493,7 @@ export class MqttSource {
     } else {
       ack = state.acks.enqueue(done)
     }
-    pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
+    pipeline.submit({ topic: packet.topic, clientId: client.id, principal: state.principal, receivedAt, payload, decoded, ack })
   }
 
   /**
@@ -507,7 +508,7 @@ export class MqttSource {
     ;(packet as MarkedPacket)[NO_FAN_OUT] = true
     const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections, unknownMetrics: 0, outOfRange: 0 }
     const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
-    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack, ...(change ? { status: change } : {}) })
+    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, principal: state.principal, receivedAt, payload, decoded, ack, ...(change ? { status: change } : {}) })
   }
 
   /**
@@ -545,7 +546,7 @@ export class MqttSource {
     }
     const decoded: DecodedMessage = { rows: new Rows(), readings: 0, rejections: [refused], unknownMetrics: 0, outOfRange: 0 }
     const ack = packet.qos === 0 ? (done(null), null) : state.acks.enqueue(done)
-    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, receivedAt, payload, decoded, ack })
+    this.deps.pipeline.submit({ topic: packet.topic, clientId: client.id, principal: state.principal, receivedAt, payload, decoded, ack })
   }
 }
 
@@ -594,9 +595,12 @@ function principalOf(device: DeviceRecord): Principal {
     : { kind: device.kind, id: device.id }
 }
 
-/** What a device or gateway may subscribe to: its own command topics; an integration: alarm events. */
+/**
+ * What a device or gateway may subscribe to: its own command topics and its
+ * own rejections topic (exactly, no wildcards); an integration: alarm events.
+ */
 function mayReceive(principal: Principal, topic: string): boolean {
-  if (principal.kind === 'device') return topic === `commands/${principal.domain}/${principal.id}`
+  if (principal.kind === 'device') return topic === `commands/${principal.domain}/${principal.id}` || topic === `rejections/${principal.domain}/${principal.id}`
   if (principal.kind === 'integration') return topic.startsWith('alarms/')
-  return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`)
+  return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`) || topic === `gateways/${principal.id}/rejections`
 }

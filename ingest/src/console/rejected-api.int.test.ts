@@ -39,7 +39,7 @@ beforeAll(async () => {
   const ports = await service.start()
   base = `http://127.0.0.1:${ports.httpPort}`
   for (const role of ['admin', 'operator', 'viewer'] as const) {
-    const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: role, password: passwords[role] }) })
+    const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username: role, password: passwords[role] }) })
     expect(res.status).toBe(200)
     cookies[role] = (res.headers.get('set-cookie') ?? '').split(';')[0]!
   }

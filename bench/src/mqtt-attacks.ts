@@ -30,6 +30,9 @@ import { DeviceStore, migrate, pgSqlClient } from '@gridline/ingest'
 import mqttPacket from 'mqtt-packet'
 import pg from 'pg'
 
+/** Results go to stdout, one JSON line per measurement. */
+const say = (line: string) => process.stdout.write(`${line}\n`)
+
 const PASSWORD = 'correct horse battery staple'
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -143,7 +146,7 @@ async function guesses(): Promise<void> {
       // The longest block is 60 s; wait that out to see the attacker's address admitted again.
       await new Promise((r) => setTimeout(r, 61_000))
       const attackerLater = await login(port, target.id, PASSWORD, target.addresses[0])
-      console.log(JSON.stringify({
+      say(JSON.stringify({
         target: target.name,
         seconds,
         checkedPerSecond: rate(counts.checked),
@@ -199,7 +202,7 @@ async function pendingRss(): Promise<void> {
     const after10s = rssMb(child.pid!)
     const stillOpen = open
     sockets.forEach((s) => s.destroy())
-    console.log(JSON.stringify({ connections, announcedBytes: announced, rssMb: { before, peak, after10s }, openAtPeak, stillOpenAfter10s: stillOpen }))
+    say(JSON.stringify({ connections, announcedBytes: announced, rssMb: { before, peak, after10s }, openAtPeak, stillOpenAfter10s: stillOpen }))
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
@@ -210,6 +213,6 @@ async function pendingRss(): Promise<void> {
 if (positionals[0] === 'guesses') await guesses()
 else if (positionals[0] === 'pending-rss') await pendingRss()
 else {
-  console.error('Usage: npx tsx bench/src/mqtt-attacks.ts guesses|pending-rss [--seconds S] [--connections N] [--bin PATH]')
+  process.stderr.write('Usage: npx tsx bench/src/mqtt-attacks.ts guesses|pending-rss [--seconds S] [--connections N] [--bin PATH]\n')
   process.exitCode = 2
 }

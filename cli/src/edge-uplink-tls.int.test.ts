@@ -1,11 +1,10 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { DeviceStore, type IngestService, buildIngestService, makeDevDeviceCert, makeDevServerCert, pgSqlClient } from '../../ingest/src/index.ts'
+import { DeviceStore, type IngestService, buildIngestService, makeDevDeviceCert, makeDevServerCert, pgSqlClient } from '@gridline/ingest'
 import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
-import { buildEdgeAgent } from './agent.ts'
-import { edgeConfig } from './config.ts'
-import { baseConfig, deviceRows, temporaryDir } from './testing/harness.ts'
+import { buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
+import { baseConfig, deviceRows, temporaryDir } from '@gridline/edge-agent/testing'
 
 // The agent's uplink against the real ingest service over TLS only
 // (mqtt.port: false): the gateway is registered for certificate login and

@@ -28,9 +28,4 @@ export class MetricLimit {
     seen.add(metric)
     return true
   }
-
-  /** Forgets a device's metrics (it was removed or re-registered). */
-  forget(deviceId: string): void {
-    this.byDevice.delete(deviceId)
-  }
 }

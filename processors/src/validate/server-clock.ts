@@ -25,11 +25,6 @@ export class ServerClock {
     return time
   }
 
-  /** Devices with a stamp at or after `now` (the only ones that matter); for tests. */
-  get size(): number {
-    return this.last.size
-  }
-
   private prune(now: number): void {
     for (const [id, time] of this.last) if (time < now) this.last.delete(id)
   }

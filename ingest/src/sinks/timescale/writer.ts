@@ -84,7 +84,8 @@ export class TelemetryWriter {
         }
       }
       let inserted = 0
-      let conflicts: Conflict[] = []
+      let conflicts: Map<Envelope, Conflict[]> = new Map()
+      let conflicting = 0
       const keptRejects = rejects.length
       await this.commit(client, rejects, async () => {
         if (rowCount === 0) {
@@ -98,17 +99,19 @@ export class TelemetryWriter {
           SELECT ${TELEMETRY_COPY_COLUMNS} FROM telemetry_stage ON CONFLICT DO NOTHING`)
         inserted = res.rowCount ?? 0
         if (inserted < rowCount) {
-          conflicts = await findConflicts(client)
+          const found = await findConflicts(client)
+          conflicting = found.length
+          conflicts = conflictOwners(envelopes, found)
           // Committed with the batch, so a conflict is never lost between the two.
-          if (conflicts.length > 0) rejects.push(...conflictRows(envelopes, conflicts, this.options.rejectedPayloadMaxBytes))
+          if (conflicting > 0) rejects.push(...conflictRows(conflicts, this.options.rejectedPayloadMaxBytes))
         }
         if (statuses.length > 0) await recordStatuses(client, statuses)
       }, true)
-      if (conflicts.length > 0) dropConflictingRows(envelopes, conflicts)
+      if (conflicting > 0) dropConflictingRows(conflicts)
       result.inserted += inserted
-      result.duplicates += rowCount - inserted - conflicts.length
+      result.duplicates += rowCount - inserted - conflicting
       countRejects(rejects.slice(0, keptRejects), result)
-      if (conflicts.length > 0) result.rejected.set('ts_conflict', (result.rejected.get('ts_conflict') ?? 0) + conflicts.length)
+      if (conflicting > 0) result.rejected.set('ts_conflict', (result.rejected.get('ts_conflict') ?? 0) + conflicting)
     } catch (err) {
       broken = !isDataError(err) && (err as { code?: string }).code !== UNIQUE_VIOLATION
       throw err
@@ -241,9 +244,9 @@ function conflictOwners(envelopes: readonly Envelope[], conflicts: readonly Conf
 }
 
 /** One rejected row per message that had conflicting readings. */
-function conflictRows(envelopes: readonly Envelope[], conflicts: readonly Conflict[], maxBytes: number): RejectRow[] {
+function conflictRows(owners: Map<Envelope, Conflict[]>, maxBytes: number): RejectRow[] {
   const out: RejectRow[] = []
-  for (const [e, list] of conflictOwners(envelopes, conflicts)) {
+  for (const [e, list] of owners) {
     const shown = list.slice(0, 5).map((c) =>
       `${c.metric} at ${new Date(c.time).toISOString()}: ${c.value}${c.seq === null ? '' : ` (seq ${c.seq})`} refused, ${c.storedValue}${c.storedSeq === null ? '' : ` (seq ${c.storedSeq})`} is stored`)
     const more = list.length > shown.length ? `; and ${list.length - shown.length} more` : ''
@@ -263,8 +266,8 @@ function conflictRows(envelopes: readonly Envelope[], conflicts: readonly Confli
 }
 
 /** Takes the refused rows out of their envelopes once committed, so the processors never see them. */
-function dropConflictingRows(envelopes: readonly Envelope[], conflicts: readonly Conflict[]): void {
-  for (const [e, list] of conflictOwners(envelopes, conflicts)) {
+function dropConflictingRows(owners: Map<Envelope, Conflict[]>): void {
+  for (const [e, list] of owners) {
     const drop = new Map<string, number>()
     for (const c of list) {
       const k = conflictKey(c.deviceId, c.metric, c.time, c.value)

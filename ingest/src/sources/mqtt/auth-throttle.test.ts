@@ -37,7 +37,8 @@ describe('AuthThrottle', () => {
 
   test('a success takes its failure back, clears the pair and trusts it against the address and device counts', () => {
     const { t, guess } = throttle()
-    t.success('aq-1', '10.0.0.1', t.admit('aq-1', '10.0.0.1'))
+    t.admit('aq-1', '10.0.0.1')
+    t.success('aq-1', '10.0.0.1')
     for (let i = 0; i < 30; i++) guess('aq-1', `10.0.1.${i}`)
     expect(t.admit('aq-1', '10.0.9.9')).toMatchObject({ allowed: false, scope: 'device' })
     expect(t.admit('aq-1', '10.0.0.1')).toEqual({ allowed: true, wide: false })
@@ -45,7 +46,10 @@ describe('AuthThrottle', () => {
     expect(t.admit('other', '10.0.0.1')).toMatchObject({ allowed: false, scope: 'address' })
     expect(t.admit('aq-1', '10.0.0.1').allowed).toBe(true)
     // Twenty devices logging in from one NAT address never throttle it.
-    for (let i = 0; i < 40; i++) t.success(`nat-${i}`, '10.0.2.1', t.admit(`nat-${i}`, '10.0.2.1'))
+    for (let i = 0; i < 40; i++) {
+      t.admit(`nat-${i}`, '10.0.2.1')
+      t.success(`nat-${i}`, '10.0.2.1')
+    }
     expect(t.admit('nat-new', '10.0.2.1').allowed).toBe(true)
   })
 
@@ -53,7 +57,7 @@ describe('AuthThrottle', () => {
     const { t } = throttle()
     const verdicts = Array.from({ length: 500 }, (_, i) => t.admit(`dev-${i}`, '10.0.3.1'))
     expect(verdicts.every((v) => v.allowed)).toBe(true)
-    verdicts.forEach((v, i) => t.success(`dev-${i}`, '10.0.3.1', v))
+    verdicts.forEach((_, i) => t.success(`dev-${i}`, '10.0.3.1'))
   })
 
   test('counts are forgotten after forgetAfterMs without failures, and memory is bounded', () => {

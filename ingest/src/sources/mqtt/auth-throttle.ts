@@ -118,7 +118,7 @@ export class AuthThrottle {
   }
 
   /** The admitted attempt succeeded: its (id, address) count is cleared and the pair trusted. */
-  success(deviceId: string, address: string, _verdict: ThrottleVerdict): void {
+  success(deviceId: string, address: string): void {
     const key = addressKey(address)
     const pair = pairKey(deviceId, key)
     this.pairs.delete(pair)

@@ -374,7 +374,7 @@ export class MqttSource {
         this.throttle.failure(username, address, verdict)
         return refuse('bad_credentials', 4)
       }
-      this.throttle.success(username, address, verdict)
+      this.throttle.success(username, address)
       admit(device)
     }, (err) => {
       logger.error({ err }, 'Checking device credentials failed.')

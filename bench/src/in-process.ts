@@ -1,11 +1,11 @@
 /**
- * The scenarios that need no network: `writer` (the service's TelemetryWriter
+ * The scenarios that need no network: `writer` (the service's TimescaleSink
  * alone, fed pre-built rows) and `pipeline` (decode + validate + the
  * processors' stage + write, from raw payloads). Both run in the bench
  * process itself, with the service's batch size and writer count, on the
  * same rows as copy-limit.
  */
-import { type Envelope, TelemetryWriter, ingestConfig } from '@gridline/ingest'
+import { type Envelope, TimescaleSink, ingestConfig } from '@gridline/ingest'
 import { type DecodeOptions, type Principal, type WritePosition, decodeMessage } from '@gridline/processors'
 import { createLogger } from '@gridline/core'
 import { defaultCatalogue } from '@gridline/schemas'
@@ -33,7 +33,7 @@ function rawMessages(s: BenchSettings, baseTimeMs: number): RawMessage[] {
       const topic = benchTopic(id)
       out.push({
         topic,
-        principal: { kind: 'device', id, domain: BENCH_DOMAIN, topic },
+        principal: { kind: 'device', id, domain: BENCH_DOMAIN },
         payload: Buffer.from(messagePayload(baseTimeMs, m * s.readingsPerBatchMessage, s.readingsPerBatchMessage)),
       })
     }
@@ -61,7 +61,7 @@ const NO_POSITION: WritePosition = { position: 0, committedThrough: 0 }
 
 /** A writer as the service builds it: its own pool, `writers` batches in flight at once. */
 class WriterPool {
-  readonly writer: TelemetryWriter
+  readonly writer: TimescaleSink
   private readonly pool: pg.Pool
   private readonly inFlight = new Set<Promise<void>>()
   readonly writers: number
@@ -71,14 +71,14 @@ class WriterPool {
     this.writers = config.ingest.writers
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: this.writers })
     this.pool.on('error', () => undefined)
-    this.writer = new TelemetryWriter(this.pool, createLogger({ level: 'silent' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
+    this.writer = new TimescaleSink(this.pool, createLogger({ level: 'silent' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
   }
 
   /** Starts writing a batch once a writer is free; a write that fails fails the scenario. */
   async submit(batch: Envelope[], onDone: (rows: number, batch: Envelope[]) => void): Promise<void> {
     while (this.inFlight.size >= this.writers) await Promise.race(this.inFlight)
     const write = this.writer.write(batch).then((result) => {
-      if (result.refused.length > 0 || result.rejected.size > 0) throw new Error(`the writer refused ${result.refused.length} messages of the bench workload`)
+      if (result.deadLettered.length > 0 || result.rejected.size > 0) throw new Error(`the writer refused ${result.deadLettered.length} messages of the bench workload`)
       onDone(result.inserted, batch)
     })
     const tracked = write.finally(() => this.inFlight.delete(tracked))
@@ -117,7 +117,7 @@ const cpuMicros = (since: NodeJS.CpuUsage) => {
   return used.user + used.system
 }
 
-/** `writer`: TelemetryWriter alone, fed batches decoded before the clock starts. */
+/** `writer`: TimescaleSink alone, fed batches decoded before the clock starts. */
 export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise<InProcessResult> {
   const s = ctx.settings
   const options = decodeOptions()

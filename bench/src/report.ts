@@ -465,7 +465,7 @@ function inProcessSection(record: RunRecord): string[] {
   return [
     '## In one process: writer and pipeline',
     '',
-    'No network: the bench process decodes (pipeline only) and writes with the service\'s TelemetryWriter, its batch size and its number of writers. ' +
+    'No network: the bench process decodes (pipeline only) and writes with the service\'s TimescaleSink, its batch size and its number of writers. ' +
       'CPU is the bench process\'s user + system time per reading (PostgreSQL\'s own CPU is not in it). ' +
       `pipeline-processors adds ${PROCESS_STAGE_NAME}: its difference from pipeline is what the processors cost.`,
     '',

@@ -52,7 +52,7 @@ export async function writeCopyFile(path: string, settings: BenchSettings, baseT
     for (const id of ids) {
       const topic = benchTopic(id)
       const payload = Buffer.from(messagePayload(baseTimeMs, m * settings.readingsPerBatchMessage, settings.readingsPerBatchMessage))
-      const decoded = decodeMessage(topic, payload, receivedAt, { kind: 'device', id, domain: BENCH_DOMAIN, topic }, options)
+      const decoded = decodeMessage(topic, payload, receivedAt, { kind: 'device', id, domain: BENCH_DOMAIN }, options)
       if (decoded.rejections.length > 0) throw new Error(`the bench workload is invalid: ${decoded.rejections[0]!.reason} ${decoded.rejections[0]!.detail}`)
       rows += decoded.rows.length
       envelopes.push({ topic, clientId: null, receivedAt, payload, decoded, ack: null })

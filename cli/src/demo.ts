@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
 import { type FleetCounts, Simulator, planFleet, withCityMetadata, DEVICE_KINDS } from '@gridline/firmware-sim'
-import { DeviceStore, type IngestService, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, type IngestService, brokerConfig, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-db.ts'
 import { untilSignal } from './signals.ts'
@@ -125,9 +125,10 @@ async function startWithFallbackPorts(config: ReturnType<typeof loadIngestConfig
       await service.stop().catch(() => undefined)
       const busy = err instanceof GridlineError && err.code === 'GRIDLINE_PORT_IN_USE'
       if (!busy || attempt > 1) throw err
-      if (/MQTT/.test(err.message) && !process.env.MQTT_PORT) {
-        process.stdout.write(`MQTT port ${config.mqtt.port} is taken on this machine; using a free port instead (set MQTT_PORT to choose).\n`)
-        config.mqtt.port = 0
+      const broker = config.sources[brokerConfig(config)?.id ?? '']
+      if (/MQTT/.test(err.message) && !process.env.MQTT_PORT && broker?.type === 'mqtt_broker') {
+        process.stdout.write(`MQTT port ${broker.port} is taken on this machine; using a free port instead (set MQTT_PORT to choose).\n`)
+        broker.port = 0
       } else if (/HTTP/.test(err.message) && !process.env.HTTP_PORT) {
         process.stdout.write(`HTTP port ${config.http.port} is taken on this machine; using a free port instead (set HTTP_PORT to choose).\n`)
         config.http.port = 0

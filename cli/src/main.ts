@@ -366,7 +366,7 @@ async function usersCommand(args: string[]): Promise<number> {
   })
 }
 
-/** `gridline certs`: a development PKI made with the openssl CLI (ingest/src/sources/mqtt/dev-certs.ts). */
+/** `gridline certs`: a development PKI made with the openssl CLI (ingest/src/sources/mqtt_broker/dev-certs.ts). */
 function certsCommand(args: string[]): number {
   const [sub, ...rest] = args
   const { values, positionals } = parse(rest, {

@@ -1,20 +1,24 @@
-import { GridlineError, type Logger, redactUrl } from '@gridline/core'
+import { GridlineError, type Logger, type Publisher, type Source, redactUrl } from '@gridline/core'
 import { webRoot } from '@gridline/dashboards'
 import { type DecodeOptions, MetricLimit, ServerClock } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import pg from 'pg'
-import type { IngestConfig } from './config.ts'
+import { type IngestConfig, brokerConfig, primarySinkConfig } from './config.ts'
 import { LiveDeviceDirectory } from './devices/directory.ts'
 import { buildHttpServer } from './http.ts'
 import { CommandService } from './commands/command-service.ts'
 import { NODE_RED_PATH, OperatorConsole } from './console/index.ts'
 import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
-import { TelemetryWriter } from './sinks/timescale/writer.ts'
+import { RuntimeIntake } from './pipeline/intake.ts'
+import { repliesRoute } from './routes/replies.ts'
+import { statusRoute } from './routes/status.ts'
+import { TimescaleSink } from './sinks/timescale/timescale-sink.ts'
 import { ProcessorHost } from './processing/processor-host.ts'
 import { registerProcessorMetrics } from './processing/processor-metrics.ts'
 import { RejectionNotices } from './processing/rejection-notices.ts'
-import { MqttSource } from './sources/mqtt/mqtt-source.ts'
+import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
+import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
 import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
@@ -74,21 +78,37 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   }
   const processing = new ProcessorHost(config.processors, { pool, directory: registry, logger: logger.child({ component: 'processors' }) })
   registerProcessorMetrics(metrics.registry, processing)
-  const writer = new TelemetryWriter(pool, logger.child({ component: 'writer' }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
-  const pipeline = new IngestPipeline(writer, config.ingest, metrics, logger.child({ component: 'pipeline' }))
+  const sinkConfig = primarySinkConfig(config)
+  const sink = new TimescaleSink(pool, logger.child({ component: 'sink', sink: sinkConfig.id }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes, dedupeHoldMs: sinkConfig.dedupeHoldMs }, sinkConfig.id)
+  const pipeline = new IngestPipeline(sink, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   pipeline.onCommitted((batch) => processing.onCommitted(batch))
+
+  // The embedded broker: the mqtt_broker source's transport, and the service's way out to devices.
+  const mqtt = brokerConfig(config)!
+  const broker = new MqttBroker({
+    host: mqtt.host,
+    port: mqtt.port,
+    maxConnections: mqtt.maxConnections,
+    connectTimeoutMs: mqtt.connectTimeoutMs,
+    maxConnectBytes: mqtt.maxConnectBytes,
+    maxPendingConnectionsPerAddress: mqtt.maxPendingConnectionsPerAddress,
+    auth: config.auth.mode,
+    tls: mqtt.tls.certFile !== undefined && mqtt.tls.keyFile !== undefined
+      ? { port: mqtt.tls.port, certFile: mqtt.tls.certFile, keyFile: mqtt.tls.keyFile, caFile: mqtt.tls.caFile, reloadIntervalMs: mqtt.tls.reloadIntervalMs }
+      : undefined,
+  }, { directory, metrics, logger: logger.child({ component: 'mqtt', source: mqtt.id }) })
+  const publisher: Publisher = broker
+
   // After the processors: refusals are told to their senders once committed.
   const notices = new RejectionNotices({
-    // Called only after start(), when `source` exists.
-    publish: (topic, payload) => source.publishServiceEvent(topic, payload, false),
+    publish: (topic, payload) => publisher.publish(topic, payload),
     logger: logger.child({ component: 'rejections' }),
     registry: metrics.registry,
   })
   pipeline.onCommitted((batch) => notices.onCommitted(batch))
   const commands = new CommandService({
     pool,
-    // Called only after start(), when `source` exists.
-    publish: (topic, payload) => source.publishServiceEvent(topic, payload, false),
+    publish: (topic, payload) => publisher.publish(topic, payload),
     lookup: (deviceId) => {
       const device = registry.get(deviceId)
       return device ? { domain: device.domain ?? '', kind: device.kind } : undefined
@@ -97,22 +117,15 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     timeoutMs: config.commands.timeoutMs,
     registry: metrics.registry,
   })
-  const source = new MqttSource(
-    {
-      host: config.mqtt.host,
-      port: config.mqtt.port,
-      maxConnections: config.mqtt.maxConnections,
-      connectTimeoutMs: config.mqtt.connectTimeoutMs,
-      maxConnectBytes: config.mqtt.maxConnectBytes,
-      maxPendingConnectionsPerAddress: config.mqtt.maxPendingConnectionsPerAddress,
-      auth: config.auth.mode,
-      tls: config.mqtt.tls.certFile !== undefined && config.mqtt.tls.keyFile !== undefined
-        ? { port: config.mqtt.tls.port, certFile: config.mqtt.tls.certFile, keyFile: config.mqtt.tls.keyFile, caFile: config.mqtt.tls.caFile, reloadIntervalMs: config.mqtt.tls.reloadIntervalMs }
-        : undefined,
-    },
-    { pipeline, directory, decodeOptions, processing, metrics, logger: logger.child({ component: 'mqtt' }), shedAtPendingRows: config.ingest.shedAtPendingRows, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection, commands },
-  )
-  processing.publishAlarmsTo((topic, payload, retain) => source.publishServiceEvent(topic, payload, retain))
+  processing.publishAlarmsTo((topic, payload, retain) => publisher.publish(topic, payload, { retain }))
+
+  // The intake every source hands its messages to; the routes for what is not telemetry.
+  const intake = new RuntimeIntake(pipeline, { decodeOptions, processing, metrics, logger: logger.child({ component: 'intake' }), shedAtPendingRows: config.ingest.shedAtPendingRows })
+  intake.route(statusRoute(decodeOptions, metrics))
+  intake.route(repliesRoute(commands, decodeOptions.rejectedPayloadMaxBytes))
+  const source = new MqttSource(broker, { id: mqtt.id, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection }, metrics)
+  const sources: Source[] = [source]
+  for (const s of sources) metrics.components.source(s.id, s.type)
   const operatorConsole = config.console.enabled
     ? new OperatorConsole(config.console, {
       pool,
@@ -127,12 +140,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     : undefined
   const http = buildHttpServer(metrics, {
     async ready() {
-      const database = await Promise.race([
-        pool.query('SELECT 1').then(() => true, () => false),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000).unref()),
-      ])
-      const broker = source.listening
-      return { ready: database && broker, checks: { database, broker } }
+      const database = await sink.healthcheck()
+      const listening = sources.every((s) => s.health().ready)
+      return { ready: database && listening, checks: { database, broker: listening } }
     },
   }, (app) => operatorConsole?.register(app), {
     requestTimeoutMs: config.http.requestTimeoutMs,
@@ -177,7 +187,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       await processing.start()
       await commands.start()
       await operatorConsole?.start()
-      const { port: mqttPort, tlsPort: mqttTlsPort } = await source.listen()
+      const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
       notices.start()
       try {
         await http.listen({ port: config.http.port, host: config.http.host })
@@ -196,13 +206,13 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         }, 1_000)
         sequenceGauges.unref()
       }
-      logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && config.mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
+      logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
       return { mqttPort, mqttTlsPort, httpPort, engine }
     },
 
     async stop() {
       logger.info({ pendingRows: pipeline.pendingRows }, 'Stopping: no new messages; committing what was taken in.')
-      source.stopIntake()
+      for (const s of sources) s.stopIntake()
       // Pending commands become timeout ("service stopped") while the console still hears of it.
       await commands.stop()
       clearInterval(maintenance)
@@ -219,7 +229,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       }
       notices.stop()
       await operatorConsole?.stop()
-      await source.close()
+      for (const s of sources) await s.close()
+      await sink.close()
       await processing.stop()
       await http.close()
       await registry.stop()
@@ -233,7 +244,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         readingsReceived: await total(metrics.readingsReceived),
         readingsStored: await total(metrics.readingsStored),
         rejected: await total(metrics.rejected),
-        connectedClients: source.connectedClients,
+        connectedClients: broker.connectedClients,
         pendingRows: pipeline.pendingRows,
       }
     },

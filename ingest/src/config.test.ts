@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { ingestConfig, loadIngestConfig } from './config.ts'
+import { brokerConfig, ingestConfig, loadIngestConfig } from './config.ts'
 
 test('defaults are the documented ones', () => {
   const config = loadIngestConfig(undefined, {})
-  expect(config.mqtt.port).toBe(1883)
+  expect(brokerConfig(config)!.port).toBe(1883)
   expect(config.http.port).toBe(8080)
   expect(config.auth.mode).toBe('devices')
   expect(config.database.url).toBeUndefined()
@@ -16,7 +16,7 @@ test('defaults are the documented ones', () => {
 test('environment variables override the documented keys', () => {
   const config = loadIngestConfig(undefined, { DATABASE_URL: 'postgres://db/x', MQTT_PORT: '0', HTTP_PORT: '9090', AUTH_MODE: 'none', LOG_LEVEL: 'debug' })
   expect(config.database.url).toBe('postgres://db/x')
-  expect(config.mqtt.port).toBe(0)
+  expect(brokerConfig(config)!.port).toBe(0)
   expect(config.http.port).toBe(9090)
   expect(config.auth.mode).toBe('none')
   expect(config.log.level).toBe('debug')
@@ -101,14 +101,14 @@ describe('docs/configuration.md', () => {
 describe('mqtt.tls', () => {
   test('is on with certFile and keyFile, from the file or the environment', () => {
     const config = loadIngestConfig(undefined, { MQTT_TLS_PORT: '0', MQTT_TLS_CERT: 's.pem', MQTT_TLS_KEY: 's.key', MQTT_TLS_CA: 'ca.pem' })
-    expect(config.mqtt.tls).toMatchObject({ port: 0, certFile: 's.pem', keyFile: 's.key', caFile: 'ca.pem' })
-    expect(ingestConfig().mqtt.tls.port).toBe(8883)
+    expect(brokerConfig(config)!.tls).toMatchObject({ port: 0, certFile: 's.pem', keyFile: 's.key', caFile: 'ca.pem' })
+    expect(brokerConfig(ingestConfig())!.tls.port).toBe(8883)
   })
 
   test('refuses half a pair, a CA without a listener, and no listener at all', () => {
     expect(() => ingestConfig({ mqtt: { tls: { certFile: 's.pem' } } })).toThrow(/mqtt\.tls\.certFile.*together/)
     expect(() => ingestConfig({ mqtt: { tls: { caFile: 'ca.pem' } } })).toThrow(/mqtt\.tls\.caFile/)
     expect(() => ingestConfig({ mqtt: { port: false } })).toThrow(/mqtt\.port.*nothing would listen/)
-    expect(ingestConfig({ mqtt: { port: false, tls: { certFile: 's.pem', keyFile: 's.key' } } }).mqtt.port).toBe(false)
+    expect(ingestConfig({ mqtt: { port: false, tls: { certFile: 's.pem', keyFile: 's.key' } } }).sources.mqtt!.port).toBe(false)
   })
 })

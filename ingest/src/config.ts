@@ -1,28 +1,15 @@
 import { EVEN_WITH_OTHER_PROBLEMS, type EnvOverride, applyEnvOverrides, bothNumbers, readConfigFile, validateConfig } from '@gridline/core'
 import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, RollupConfigSchema, SequenceConfigSchema } from '@gridline/processors'
 import { z } from 'zod'
+import { ComponentIdSchema, type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema } from './plugins.ts'
+import { LegacyMqttSchema, type MqttBrokerSourceConfig, MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 
 const port = z.number().int().min(0).max(65535)
 
 export const IngestConfigSchema = z.strictObject({
-  mqtt: z.strictObject({
-    host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds to.'),
-    port: z.union([port, z.literal(false)], { error: (issue) => `expected a port number from 0 to 65535, or false, got ${issue.input === undefined ? 'nothing' : JSON.stringify(issue.input)}` }).default(1883).describe('MQTT 3.1.1 plain TCP port; 0 picks a free one; false turns the plain listener off (TLS only). Env MQTT_PORT.'),
-    maxConnections: z.number().int().positive().default(50_000).describe('Connections accepted at once; more are refused at TCP level.'),
-    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection whose CONNECT has not fully arrived this long after it opened is closed (connect_timeout).'),
-    maxConnectBytes: z.number().int().min(256).max(1_048_576).default(8_192).describe('Largest packet read before login (the CONNECT, with its will and credentials); a larger one closes the connection before it is buffered (connect_too_large).'),
-    maxPendingConnectionsPerAddress: z.number().int().min(1).default(1_000).describe('Connections from one source address (IPv6: one /64) that have not logged in yet; more are closed at once (too_many_pending). Raise it for many devices behind one NAT.'),
-    tls: z.strictObject({
-      port: port.default(8883).describe('MQTT over TLS port; 0 picks a free one. The TLS listener is on when certFile and keyFile are set. Env MQTT_TLS_PORT.'),
-      certFile: z.string().min(1).optional().describe('PEM server certificate (chain). Env MQTT_TLS_CERT.'),
-      keyFile: z.string().min(1).optional().describe('PEM private key of the server certificate. Env MQTT_TLS_KEY.'),
-      caFile: z.string().min(1).optional().describe('PEM CA(s) that sign device certificates; when set, client certificates are requested and verified (optional for password devices). Env MQTT_TLS_CA.'),
-      reloadIntervalMs: z.number().int().min(100).default(10_000).describe('How often the three files are checked; a change is loaded for new connections without a restart.'),
-    }).prefault({})
-      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile must be set together', path: ['certFile'] })
-      .refine((t) => t.caFile === undefined || t.certFile !== undefined, { message: 'caFile needs certFile and keyFile (the TLS listener)', path: ['caFile'] }),
-  }).prefault({})
-    .refine((m) => m.port !== false || m.tls.certFile !== undefined, { message: 'port is false but no TLS listener is configured (mqtt.tls.certFile, keyFile): nothing would listen', path: ['port'] }),
+  mqtt: LegacyMqttSchema.optional().describe('Alias of sources.mqtt (type mqtt_broker): the embedded broker\'s keys as configs before the sources map wrote them.'),
+  sources: z.record(ComponentIdSchema, SourceConfigSchema).optional().describe('Sources by id (docs/configuration.md#sources); default: one mqtt_broker with id mqtt.'),
+  sinks: z.record(ComponentIdSchema, SinkConfigSchema).default({ timescale: { type: 'timescale', dedupeHoldMs: 1_000 } }).describe('Sinks by id (docs/configuration.md#sinks); default: one timescale sink, the primary.'),
   http: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the HTTP server (health, metrics) binds to.'),
     port: port.default(8080).describe('HTTP port; 0 picks a free one. Env HTTP_PORT.'),
@@ -98,8 +85,30 @@ export const IngestConfigSchema = z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. Env LOG_LEVEL.'),
   }).prefault({}),
 })
+  .refine((c) => !(c.mqtt !== undefined && c.sources?.mqtt !== undefined), { message: 'mqtt is an alias of sources.mqtt; set one of them, not both', path: ['mqtt'] })
+  .refine((c) => Object.values(c.sinks).filter((k) => k.type === 'timescale').length === 1, { message: 'exactly one timescale sink is needed: it is the primary, whose commit releases the acknowledgements', path: ['sinks'] })
+  .refine((c) => Object.values(c.sources ?? {}).filter((k) => k.type === 'mqtt_broker').length <= 1, { message: 'at most one mqtt_broker source (one embedded broker per process; it can listen on plain TCP and TLS at once)', path: ['sources'] })
+  // The legacy `mqtt:` section becomes sources.mqtt; with neither, the embedded broker with its defaults.
+  .transform(({ mqtt, sources, ...rest }) => {
+    const out: Record<string, SourceConfig> = { ...sources }
+    if (mqtt !== undefined) out.mqtt = { type: 'mqtt_broker', ...mqtt }
+    else if (sources === undefined) out.mqtt = MqttBrokerSourceSchema.parse({ type: 'mqtt_broker' })
+    return { ...rest, sources: out }
+  })
 
 export type IngestConfig = z.output<typeof IngestConfigSchema>
+
+/** The embedded broker's config (the mqtt_broker source), or undefined when the config has none. */
+export function brokerConfig(config: Pick<IngestConfig, 'sources'>): (MqttBrokerSourceConfig & { id: string }) | undefined {
+  for (const [id, source] of Object.entries(config.sources)) if (source.type === 'mqtt_broker') return { id, ...source }
+  return undefined
+}
+
+/** The primary sink's config (the timescale sink) with its id. */
+export function primarySinkConfig(config: Pick<IngestConfig, 'sinks'>): SinkConfig & { id: string } {
+  const [id, sink] = Object.entries(config.sinks).find(([, k]) => k.type === 'timescale')!
+  return { id, ...sink }
+}
 
 export const INGEST_ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'DATABASE_URL', path: 'database.url', type: 'string' },
@@ -129,7 +138,9 @@ export function loadIngestConfig(path?: string, env: NodeJS.ProcessEnv = process
     const below = base[key]
     raw[key] = isRecord(below) && isRecord(value) ? { ...below, ...value } : value
   }
-  return validateConfig(IngestConfigSchema, applyEnvOverrides(raw, INGEST_ENV_OVERRIDES, env), path ? `config ${path}` : 'config')
+  // With the sources map, MQTT_* override the source with id mqtt; otherwise the (legacy) mqtt section.
+  const overrides = isRecord(raw.sources) ? INGEST_ENV_OVERRIDES.map((o) => o.path.startsWith('mqtt.') ? { ...o, path: `sources.${o.path}` } : o) : INGEST_ENV_OVERRIDES
+  return validateConfig(IngestConfigSchema, applyEnvOverrides(raw, overrides, env), path ? `config ${path}` : 'config')
 }
 
 /** The config with every default, for tests and embedding. */

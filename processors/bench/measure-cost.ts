@@ -9,7 +9,7 @@ import { Subject } from 'rxjs'
 import { rollupWindows } from '../src/rollup/rollup-operator.ts'
 import { SequenceTracker } from '../src/sequence/sequence-tracker.ts'
 import type { Reading } from '../src/stream/events.ts'
-import { Rows } from '../src/validate/rows.ts'
+import { Rows } from '@gridline/core'
 import { QualityChecker } from '../src/quality/quality-checker.ts'
 
 const DEVICES = 2000

@@ -1,5 +1,6 @@
 export * from './validate/decode.ts'
-export * from './validate/rows.ts'
+export { type CandidateReading, ReadingValidator, emptyDecoded, refuseMessage } from './validate/reading-validator.ts'
+export { ROW_STRIDE, Rows, countReadings } from '@gridline/core'
 export * from './validate/status.ts'
 export * from './sequence/sequence-tracker.ts'
 export * from './storage/migrations.ts'

@@ -1,15 +1,12 @@
 import { GridlineError } from '@gridline/core'
-import { DeviceCommandSchema, defaultCatalogue } from '@gridline/schemas'
+import { DeviceCommandSchema } from '@gridline/schemas'
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
+import { type IngestService, buildIngestService } from '../app.ts'
 import { DeviceStore } from '../devices/device-store.ts'
-import { LiveDeviceDirectory } from '../devices/directory.ts'
-import { type IngestMetrics, createIngestMetrics } from '../metrics.ts'
-import { IngestPipeline } from '../pipeline/ingest-pipeline.ts'
-import { TelemetryWriter } from '../sinks/timescale/writer.ts'
-import { MqttSource } from '../sources/mqtt/mqtt-source.ts'
+import type { IngestMetrics } from '../metrics.ts'
 import { pgSqlClient } from '../storage/sql-client.ts'
 import { type CommandRecord, CommandService } from './command-service.ts'
 import { COMMAND_MIGRATIONS } from './migrations.ts'
@@ -23,10 +20,8 @@ const TIMEOUT_MS = 700
 
 let db: TestDatabase
 let pool: pg.Pool
-let directory: LiveDeviceDirectory
+let service: IngestService
 let metrics: IngestMetrics
-let pipeline: IngestPipeline
-let source: MqttSource
 let commands: CommandService
 let url: string
 const changes: CommandRecord[] = []
@@ -43,36 +38,19 @@ beforeAll(async () => {
   await store.add({ id: 'pump-1', domain: 'water', password: PASSWORD })
   await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
 
-  const logger = silentLogger()
-  const config = testIngestConfig({ database: { url: db.url }, ingest: { flushIntervalMs: 2 } })
-  pool = new pg.Pool({ connectionString: db.url, max: 4 })
-  directory = new LiveDeviceDirectory(pool, db.url, logger)
-  await directory.start()
-  metrics = createIngestMetrics()
-  pipeline = new IngestPipeline(new TelemetryWriter(pool, logger, { rejectedPayloadMaxBytes: 4096 }), config.ingest, metrics, logger)
-  commands = new CommandService({
-    pool,
-    publish: (topic, payload) => source.publishServiceEvent(topic, payload, false),
-    lookup: (id) => {
-      const d = directory.get(id)
-      return d ? { domain: d.domain ?? '', kind: d.kind } : undefined
-    },
-    logger,
-    timeoutMs: TIMEOUT_MS,
-    registry: metrics.registry,
-  })
-  source = new MqttSource({ host: '127.0.0.1', port: 0, maxConnections: 100, auth: 'devices' }, {
-    pipeline,
-    directory,
-    decodeOptions: { catalogue: defaultCatalogue(), maxFutureSkewMs: 300_000, minTimestampMs: 0, rejectedPayloadMaxBytes: 4096, directory },
-    processing: { prepare: () => undefined },
-    metrics,
-    logger,
-    shedAtPendingRows: 200_000,
-    commands,
-  })
-  url = `mqtt://127.0.0.1:${(await source.listen()).port}`
-  await commands.start()
+  pool = new pg.Pool({ connectionString: db.url, max: 2 })
+  service = buildIngestService(testIngestConfig({
+    database: { url: db.url },
+    mqtt: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    ingest: { flushIntervalMs: 2, minTimestamp: '1970-01-01T00:00:00Z' },
+    commands: { timeoutMs: TIMEOUT_MS },
+    console: { enabled: false },
+  }), silentLogger())
+  const ports = await service.start()
+  url = `mqtt://127.0.0.1:${ports.mqttPort}`
+  metrics = service.metrics
+  commands = service.commands
   commands.onChange((record) => changes.push(record))
 })
 
@@ -82,11 +60,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  await commands?.stop()
-  source?.stopIntake()
-  await pipeline?.drain()
-  await source?.close()
-  await directory?.stop()
+  await service?.stop()
   await pool?.end()
   await db?.drop()
 })

@@ -2,7 +2,7 @@ import { Rows } from '@gridline/processors'
 import { describe, expect, test } from 'vitest'
 import { silentLogger } from '../../../test/support.ts'
 import { createIngestMetrics } from '../metrics.ts'
-import type { WriteResult } from '../sinks/timescale/writer.ts'
+import type { SinkWriteResult } from '@gridline/core'
 import type { Envelope } from './envelope.ts'
 import { IngestPipeline, type PipelineOptions } from './ingest-pipeline.ts'
 
@@ -18,11 +18,11 @@ function envelope(rows: number, settled: string[], name: string): Envelope {
   return {
     topic: 't', clientId: 'c', receivedAt: 0, payload: Buffer.alloc(0),
     decoded: { rows: decoded, readings: rows, rejections: [], unknownMetrics: 0, outOfRange: 0 },
-    ack: { settle: (err) => settled.push(err ? `${name}:${err.message}` : name) },
+    ack: { settle: (status, reason) => settled.push(status === 'errored' ? `${name}:${reason?.message}` : name) },
   }
 }
 
-const ok = (batch: readonly Envelope[]): WriteResult => ({ inserted: batch.reduce((n, e) => n + e.decoded.rows.length, 0), duplicates: 0, rejected: new Map(), refused: [] })
+const ok = (batch: readonly Envelope[]): SinkWriteResult => ({ inserted: batch.reduce((n, e) => n + e.decoded.rows.length, 0), duplicates: 0, rejected: new Map(), deadLettered: [] })
 
 describe('IngestPipeline', () => {
   test('group commit: while the writer is busy the open batch grows, and every envelope settles after its batch', async () => {
@@ -112,7 +112,7 @@ describe('IngestPipeline', () => {
   })
 
   test('abandon settles everything not committed with the error and frees its rows', async () => {
-    const writer = { async write(): Promise<WriteResult> { throw new Error('database down') } }
+    const writer = { async write(): Promise<SinkWriteResult> { throw new Error('database down') } }
     const pipeline = new IngestPipeline(writer, { ...OPTIONS, retryMinMs: 5, retryMaxMs: 5 }, createIngestMetrics(), silentLogger())
     const settled: string[] = []
     pipeline.submit(envelope(2, settled, 'a'))

@@ -1,7 +1,5 @@
-import type { Logger } from '@gridline/core'
-import { type WriteResult, TelemetryWriter } from '../sinks/timescale/writer.ts'
+import { type DeliveryStatus, type Envelope, type Logger, type Sink, type SinkWriteResult, envelopeRows } from '@gridline/core'
 import type { IngestMetrics } from '../metrics.ts'
-import { type Envelope, envelopeRows } from './envelope.ts'
 import { RejectionBudget } from './rejection-budget.ts'
 
 export interface PipelineOptions {
@@ -26,9 +24,12 @@ export interface PipelineOptions {
 }
 
 /**
- * Batches envelopes, hands batches to the writer, retries while the database
- * is away, and settles every envelope once its batch is committed. The runtime
- * owns batching, retries and acks; the writer only writes or throws.
+ * The runtime between sources and sinks: batches envelopes, hands batches to
+ * the primary sink, retries while it is away, and settles every envelope once
+ * its batch is committed. It owns batching, retries, ordering and acks; the
+ * sink only writes or throws (core's Sink contract). Secondary sinks hang off
+ * `onCommitted` behind their own buffers (secondary-sinks.ts) and never hold
+ * an acknowledgement.
  *
  * Batching is group commit: a batch closes when it is full or its linger time
  * ran out, but while every writer is busy the open batch keeps growing, so a
@@ -58,7 +59,8 @@ export class IngestPipeline {
   private readonly rejectionBudget: RejectionBudget
 
   constructor(
-    private readonly writer: Pick<TelemetryWriter, 'write'>,
+    /** The primary sink: its commit releases the acknowledgements. */
+    private readonly sink: Pick<Sink, 'write'> & Partial<Pick<Sink, 'id' | 'type'>>,
     private readonly options: PipelineOptions,
     private readonly metrics: IngestMetrics,
     private readonly logger: Logger,
@@ -180,7 +182,7 @@ export class IngestPipeline {
 
   /** Settles a batch unacknowledged and forgets its rows. */
   private giveUp(batch: Envelope[], reason: Error): void {
-    for (const e of batch) e.ack?.settle(reason)
+    for (const e of batch) e.ack?.settle('errored', reason)
     this.settle(batch, NOTHING_COMMITTED)
     this.release(rowsOf(batch))
   }
@@ -239,11 +241,12 @@ export class IngestPipeline {
     for (;;) {
       if (this.aborted) return this.giveUp(batch, this.aborted)
       const started = performance.now()
-      let result: WriteResult
+      let result: SinkWriteResult
       try {
-        result = await this.writer.write(batch)
+        result = await this.sink.write(batch)
       } catch (err) {
         this.metrics.writeRetries.inc()
+        this.metrics.components.errors.inc({ component_id: this.sink.id ?? 'primary', component_type: this.sink.type ?? 'unknown' })
         if (!this.failing) this.logger.error({ err }, 'Writing a batch failed; holding intake and retrying until the database is back.')
         this.failing = true
         this.updateCongestion()
@@ -254,12 +257,17 @@ export class IngestPipeline {
       }
       if (this.failing) this.logger.info('The database accepts writes again; catching up.')
       this.failing = false
-      this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
+      const seconds = (performance.now() - started) / 1000
+      this.metrics.commitSeconds.observe(seconds)
+      const component = { component_id: this.sink.id ?? 'primary', component_type: this.sink.type ?? 'unknown' }
+      this.metrics.components.writeSeconds.observe(component, seconds)
+      this.metrics.components.sentRows.inc(component, result.inserted + result.duplicates)
       this.metrics.batches.observe(rows)
       this.account(batch, result)
       this.release(rows)
-      for (const e of batch) e.ack?.settle()
-      this.settle(batch, committedOf(batch, result))
+      const refused = result.deadLettered.length > 0 || (result.refused?.length ?? 0) > 0 ? new Set([...result.deadLettered, ...(result.refused ?? [])]) : null
+      for (const e of batch) e.ack?.settle(deliveryOf(e, refused))
+      this.settle(batch, committedOf(batch, refused))
       return
     }
   }
@@ -281,8 +289,8 @@ export class IngestPipeline {
     this.updateCongestion()
   }
 
-  private account(batch: Envelope[], result: WriteResult): void {
-    const refused = new Set(result.refused)
+  private account(batch: Envelope[], result: SinkWriteResult): void {
+    const refused = new Set([...result.deadLettered, ...(result.refused ?? [])])
     let readings = 0
     for (const e of batch) if (!refused.has(e)) readings += e.decoded.readings
     this.metrics.readingsStored.inc(readings)
@@ -302,10 +310,17 @@ interface BatchEntry {
 
 const NOTHING_COMMITTED: readonly Envelope[] = []
 
-function committedOf(batch: Envelope[], result: WriteResult): readonly Envelope[] {
-  if (result.refused.length === 0) return batch
-  const refused = new Set(result.refused)
-  return batch.filter((e) => !refused.has(e))
+function committedOf(batch: Envelope[], refused: Set<Envelope> | null): readonly Envelope[] {
+  return refused ? batch.filter((e) => !refused.has(e)) : batch
+}
+
+/**
+ * A committed envelope's status: `rejected` when the store refused it whole
+ * or anything of it was refused (dead-lettered either way), else `delivered`.
+ * Both acknowledge the sender: resending would change nothing.
+ */
+function deliveryOf(e: Envelope, refused: Set<Envelope> | null): DeliveryStatus {
+  return refused?.has(e) || e.decoded.rejections.length > 0 ? 'rejected' : 'delivered'
 }
 
 const rowsOf = (batch: readonly Envelope[]): number => batch.reduce((n, e) => n + envelopeRows(e), 0)

@@ -5,7 +5,7 @@ import type { Envelope } from '../pipeline/envelope.ts'
  * Turns a committed batch into the Reading objects the processors consume
  * (as ReadingEvents, so the live stream hub passes them on without a copy).
  * Runs once per commit, off the per-message path. The domain comes from the
- * registry, or from the topic for devices publishing for themselves with
+ * registry, or from the decoder for devices publishing for themselves with
  * `auth: none` (an unregistered device behind a gateway gets "unknown").
  */
 export function committedReadings(batch: readonly Envelope[], lookup: DeviceLookup): ReadingEvent[] {
@@ -13,14 +13,14 @@ export function committedReadings(batch: readonly Envelope[], lookup: DeviceLook
   for (const envelope of batch) {
     const data = envelope.decoded.rows.data
     if (data.length === 0) continue
-    const topicDomain = envelope.topic.startsWith('telemetry/') ? envelope.topic.split('/')[1] : undefined
+    const messageDomain = envelope.decoded.domain
     let lastDevice = ''
     let lastDomain = 'unknown'
     for (let i = 0; i < data.length; i += ROW_STRIDE) {
       const deviceId = data[i + 1] as string
       if (deviceId !== lastDevice) {
         lastDevice = deviceId
-        lastDomain = lookup(deviceId)?.domain ?? topicDomain ?? 'unknown'
+        lastDomain = lookup(deviceId)?.domain ?? messageDomain ?? 'unknown'
       }
       out.push({
         kind: 'reading',

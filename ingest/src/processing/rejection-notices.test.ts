@@ -6,7 +6,7 @@ import { expect, test } from 'vitest'
 import type { Envelope } from '../pipeline/envelope.ts'
 import { RejectionNotices } from './rejection-notices.ts'
 
-const aq1: Principal = { kind: 'device', id: 'aq-1', domain: 'environment', topic: 'telemetry/environment/aq-1' }
+const aq1: Principal = { kind: 'device', id: 'aq-1', domain: 'environment' }
 
 function refused(principal: Principal | null, reason: RejectReason = 'metric_name_invalid', detail = 'metric "pm2_5" is not in the catalogue'): Envelope {
   const payload = Buffer.from('{"values":{"pm2_5":3}}')

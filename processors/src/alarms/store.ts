@@ -1,15 +1,12 @@
+import type { ComponentLogger, Queryable } from '@gridline/core'
 import type { AlarmSeverity, AlarmState } from '../stream/events.ts'
 import type { AlarmHistoryEntry, AlarmRecord } from './alarm-event.ts'
 
-/** The little of a node-postgres Pool or Client the alarm store needs. */
-export interface QueryClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
-}
 
-export interface AlarmLogger {
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
+/** The little of a node-postgres Pool or Client the alarm store needs. */
+export type QueryClient = Queryable
+
+export type AlarmLogger = Pick<ComponentLogger, 'warn' | 'error'>
 
 export interface AlarmStoreOptions {
   maxQueuedWrites: number

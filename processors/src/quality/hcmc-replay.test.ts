@@ -17,7 +17,7 @@ import { QualityChecker } from './quality-checker.ts'
 const DATASET = `${datasetPath('01_hcmc_nhabe_sensor_community')}/`
 const DEVICE = 'esp8266-12779556'
 const TOPIC = `telemetry/environment/${DEVICE}`
-const principal: Principal = { kind: 'device', id: DEVICE, domain: 'environment', topic: TOPIC }
+const principal: Principal = { kind: 'device', id: DEVICE, domain: 'environment' }
 const options: DecodeOptions = {
   catalogue: defaultCatalogue(),
   maxFutureSkewMs: 300_000,

@@ -1,6 +1,6 @@
 import { Quality } from '@gridline/schemas'
 import { describe, expect, test } from 'vitest'
-import { Rows } from '../validate/rows.ts'
+import { Rows } from '@gridline/core'
 import { QualityConfigSchema } from './config.ts'
 import { QualityChecker } from './quality-checker.ts'
 

@@ -1,5 +1,5 @@
 import { Quality } from '@gridline/schemas'
-import { ROW_STRIDE, type Rows } from '../validate/rows.ts'
+import { ROW_STRIDE, type Rows } from '@gridline/core'
 import { type QualityConfig, QualityConfigSchema, resolveQualityRules } from './config.ts'
 import type { QualityRule } from './defaults.ts'
 

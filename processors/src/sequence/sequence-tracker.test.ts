@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { Rows } from '../validate/rows.ts'
+import { Rows } from '@gridline/core'
 import { SequenceTracker } from './sequence-tracker.ts'
 
 const T0 = Date.UTC(2026, 10, 28, 3, 0, 0)

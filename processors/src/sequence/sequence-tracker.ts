@@ -1,4 +1,4 @@
-import { ROW_STRIDE, type Rows } from '../validate/rows.ts'
+import { ROW_STRIDE, type Rows } from '@gridline/core'
 import { type SequenceConfig, SequenceConfigSchema } from './config.ts'
 
 /** A run of seqs a device numbered but the service has not received. Bounds inclusive. */

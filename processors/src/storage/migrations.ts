@@ -1,7 +1,9 @@
 import { ROLLUP_MIGRATIONS } from '../rollup/migrations.ts'
 import { ALARM_MIGRATIONS } from '../alarms/migrations.ts'
 
-export type StorageEngineName = 'timescaledb' | 'postgres'
+import type { Migration } from '@gridline/core'
+
+export type { StorageEngineName } from '@gridline/core'
 
 /**
  * A schema step owned by a processor. The ingest service's `migrate()` runs
@@ -9,11 +11,7 @@ export type StorageEngineName = 'timescaledb' | 'postgres'
  * Version ranges are owned per processor so they never collide:
  * 10-19 rollups, 20-29 alarms, 30-39 device status (ingest).
  */
-export interface ProcessorMigration {
-  version: number
-  name: string
-  sql: string | ((engine: StorageEngineName) => string)
-}
+export type ProcessorMigration = Migration
 
 export const PROCESSOR_MIGRATIONS: readonly ProcessorMigration[] = [...ROLLUP_MIGRATIONS, ...ALARM_MIGRATIONS]
   .sort((a, b) => a.version - b.version)

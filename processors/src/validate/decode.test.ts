@@ -21,7 +21,7 @@ const options: DecodeOptions = {
   rejectedPayloadMaxBytes: 4096,
   directory,
 }
-const device: Principal = { kind: 'device', id: 'aq-1', domain: 'environment', topic: 'telemetry/environment/aq-1' }
+const device: Principal = { kind: 'device', id: 'aq-1', domain: 'environment' }
 const gateway: Principal = { kind: 'gateway', id: 'gw-1' }
 const TOPIC = 'telemetry/environment/aq-1'
 const GW_TOPIC = 'gateways/gw-1/telemetry'
@@ -48,11 +48,11 @@ describe('good input', () => {
     const out = decode(JSON.stringify([
       { ts: NOW - 2000, values: { pm25: 10 } },
       { ts: NOW - 1000, values: { pm25: 11, rainfall: 0 } },
-    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' }, storing)
+    ]), 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' }, storing)
     expect(out.rejections).toEqual([])
     expect(out.readings).toBe(2)
     expect(out.rows.length).toBe(3)
-    const lamp = decode('{"values":{"lamp_on":true,"lamp_fault":false}}', 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting', topic: 'telemetry/lighting/lamp-9' })
+    const lamp = decode('{"values":{"lamp_on":true,"lamp_fault":false}}', 'telemetry/lighting/lamp-9', { kind: 'device', id: 'lamp-9', domain: 'lighting' })
     expect(lamp.rows.value).toEqual([1, 0])
   })
 
@@ -90,8 +90,8 @@ describe('good input', () => {
     expect(over.rows.metric).toEqual(['x1', 'pm25'])
     expect(over.rejections.map((r) => r.reason)).toEqual(['metric_limit'])
     // Another device has a cap of its own.
-    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment', topic: 'telemetry/environment/aq-2' }
-    expect(decode('{"values":{"x3":3}}', other.topic, other, capped).rows.length).toBe(1)
+    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment' }
+    expect(decode('{"values":{"x3":3}}', 'telemetry/environment/aq-2', other, capped).rows.length).toBe(1)
   })
 
   test('readings without ts get unique, increasing stamps per device: 1,000 in one burst are 1,000 instants', () => {
@@ -102,8 +102,8 @@ describe('good input', () => {
     expect(times[0]).toBe(NOW)
     expect(times.every((t, i) => i === 0 || t > times[i - 1]!)).toBe(true)
     // Another device's stamps are independent of this one's.
-    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment', topic: 'telemetry/environment/aq-2' }
-    expect(decode('{"values":{"pm25":1}}', other.topic, other, { ...options, serverClock }).rows.time).toEqual([NOW])
+    const other: Principal = { kind: 'device', id: 'aq-2', domain: 'environment' }
+    expect(decode('{"values":{"pm25":1}}', 'telemetry/environment/aq-2', other, { ...options, serverClock }).rows.time).toEqual([NOW])
   })
 
   test('device-flagged quality is kept and wins over the range check', () => {

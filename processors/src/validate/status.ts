@@ -1,19 +1,9 @@
 import { isUtf8 } from 'node:buffer'
 import { type Catalogue, MAX_TIMESTAMP_MS, parseRfc3339, parseStatusTopic } from '@gridline/schemas'
-import { type Principal, type Rejection, rejection } from './decode.ts'
+import { type Principal, type Rejection, type StatusChange, rejection } from '@gridline/core'
 import { renderJson } from './render.ts'
 
-export type DeviceState = 'online' | 'offline'
-
-/** A device's report that it came online or went away (docs/protocol.md#device-status). */
-export interface StatusChange {
-  deviceId: string
-  domain: string
-  state: DeviceState
-  /** The device's ts, or the receive time when it sent none (a will cannot know the time). */
-  time: number
-  receivedAt: number
-}
+export type { DeviceState, StatusChange } from '@gridline/core'
 
 export interface DecodedStatus {
   change: StatusChange | null

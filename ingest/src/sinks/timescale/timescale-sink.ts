@@ -1,26 +1,17 @@
-import type { Logger } from '@gridline/core'
+import { type Envelope, type Logger, type Sink, type SinkWriteResult, emptyWriteResult } from '@gridline/core'
 import { ROW_STRIDE, type StatusChange, countReadings, rejectionCount } from '@gridline/processors'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import type { Envelope } from '../../pipeline/envelope.ts'
 import { TELEMETRY_COPY_COLUMNS, encodeTelemetryBinary } from './copy-encoding.ts'
-
-export interface WriteResult {
-  /** Telemetry rows that are new in the database. */
-  inserted: number
-  /** Telemetry rows already stored (same device, metric and time, and the same value or seq): redeliveries and resends. */
-  duplicates: number
-  /** Rows written to `rejected`, by reason. */
-  rejected: Map<string, number>
-  /** Envelopes the database refused; dead-lettered whole as storage_rejected. */
-  refused: Envelope[]
-}
 
 const UNIQUE_VIOLATION = '23505'
 
 /**
- * Writes batches of envelopes to `telemetry` and `rejected` in one
- * transaction per batch. The common path is a bare binary COPY into
+ * The `timescale` sink, the primary one: writes batches of envelopes to
+ * `telemetry`, their refusals to `rejected` and device status changes to
+ * `device_status`, in one transaction per batch, so a dead letter is never
+ * lost between the two. The same SQL serves TimescaleDB and plain
+ * PostgreSQL (ingest/src/storage/schema.ts chose the engine). The common path is a bare binary COPY into
  * telemetry, the fastest load PostgreSQL offers; only when that meets a row already stored
  * does the batch go through a staging table and INSERT ... ON CONFLICT DO
  * NOTHING (and later batches too, for a second, since redeliveries come in
@@ -30,22 +21,34 @@ const UNIQUE_VIOLATION = '23505'
  * database refuses for its data is split in halves until the refused envelopes
  * are isolated and dead-lettered, so one bad message never blocks the rest.
  */
-export class TelemetryWriter {
+export class TimescaleSink implements Sink {
+  readonly type = 'timescale'
   private dedupeUntil = 0
 
+  /** `pool` is the service's (shared with the queries): close() leaves it open. */
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger: Logger,
     private readonly options: { rejectedPayloadMaxBytes: number; dedupeHoldMs?: number },
+    readonly id = 'timescale',
   ) {}
 
-  async write(envelopes: readonly Envelope[]): Promise<WriteResult> {
-    const result: WriteResult = { inserted: 0, duplicates: 0, rejected: new Map(), refused: [] }
+  async write(envelopes: readonly Envelope[]): Promise<SinkWriteResult> {
+    const result = emptyWriteResult()
     await this.writeIsolating(envelopes, result)
     return result
   }
 
-  private async writeIsolating(envelopes: readonly Envelope[], result: WriteResult): Promise<void> {
+  async healthcheck(): Promise<boolean> {
+    return await Promise.race([
+      this.pool.query('SELECT 1').then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000).unref()),
+    ])
+  }
+
+  async close(): Promise<void> {}
+
+  private async writeIsolating(envelopes: readonly Envelope[], result: SinkWriteResult): Promise<void> {
     try {
       await this.writeOnce(envelopes, result)
     } catch (err) {
@@ -61,7 +64,7 @@ export class TelemetryWriter {
     }
   }
 
-  private async writeOnce(envelopes: readonly Envelope[], result: WriteResult): Promise<void> {
+  private async writeOnce(envelopes: readonly Envelope[], result: SinkWriteResult): Promise<void> {
     const rows = encodeTelemetryBinary(envelopes)
     const rowCount = countRows(envelopes)
     const rejects = collectRejections(envelopes, this.options.rejectedPayloadMaxBytes)
@@ -140,7 +143,7 @@ export class TelemetryWriter {
     }
   }
 
-  private async deadLetterRefused(envelope: Envelope, err: Error, result: WriteResult): Promise<void> {
+  private async deadLetterRefused(envelope: Envelope, err: Error, result: SinkWriteResult): Promise<void> {
     const detail = `database refused the message: ${err.message}`.slice(0, 1000)
     this.logger.warn({ topic: envelope.topic, clientId: envelope.clientId, code: (err as { code?: string }).code }, 'The database refused a message; it is kept in rejected as storage_rejected.')
     const client = await this.pool.connect()
@@ -160,7 +163,7 @@ export class TelemetryWriter {
       client.release()
     }
     result.rejected.set('storage_rejected', (result.rejected.get('storage_rejected') ?? 0) + 1)
-    result.refused.push(envelope)
+    result.deadLettered.push(envelope)
   }
 }
 
@@ -363,7 +366,7 @@ async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): 
 }
 
 /** Counts every refusal by reason (a row may stand for many). */
-function countRejects(rejects: RejectRow[], result: WriteResult): void {
+function countRejects(rejects: RejectRow[], result: SinkWriteResult): void {
   for (const r of rejects) {
     if (!r.counts) result.rejected.set(r.reason, (result.rejected.get(r.reason) ?? 0) + 1)
     else for (const [reason, n] of r.counts) result.rejected.set(reason, (result.rejected.get(reason) ?? 0) + n)

@@ -10,7 +10,7 @@ test('acknowledgements are released in arrival order whatever order they settle 
   const c = sequencer.enqueue(() => released.push('c'))
   c.settle()
   expect(released).toEqual([])
-  b.settle(new Error('gave up'))
+  b.settle('errored', new Error('gave up'))
   expect(released).toEqual([])
   a.settle()
   expect(released).toEqual(['a', 'b:gave up', 'c'])

@@ -1,4 +1,4 @@
-import type { Acknowledgement } from '../../pipeline/envelope.ts'
+import type { Acknowledgement, DeliveryStatus } from '@gridline/core'
 
 /**
  * Holds every client's acknowledgements while the pipeline is congested.
@@ -77,10 +77,11 @@ class PendingAck implements Acknowledgement {
     readonly done: (err?: Error | null) => void,
   ) {}
 
-  settle(err?: Error): void {
+  settle(status: DeliveryStatus = 'delivered', reason?: Error): void {
     if (this.settled) return
     this.settled = true
-    this.error = err
+    // Only a message that may succeed later goes unacknowledged (the client resends it).
+    if (status === 'errored') this.error = reason ?? new Error('the message was not stored')
     this.sequencer.release()
   }
 }

@@ -1,0 +1,81 @@
+import type { Envelope } from './envelope.ts'
+import type { DecodedMessage, Principal, StatusChange } from './message.ts'
+
+/** One message as a source received it, before any decoding. */
+export interface InboundMessage {
+  /** The source component's id. */
+  source: string
+  /** Where the sender addressed it: an MQTT topic, an HTTP path. Routes and decoders read it. */
+  topic: string
+  clientId: string | null
+  /** The login the source authenticated; null with `auth: none`. */
+  principal: Principal | null
+  /** Epoch ms. */
+  receivedAt: number
+  payload: Buffer
+}
+
+/** What a route made of a message: rows and rejections, or a status change. */
+export interface RouteResult {
+  decoded: DecodedMessage
+  status?: StatusChange
+}
+
+/**
+ * A non-telemetry kind of message a source may carry (device status, replies
+ * to commands), registered on the intake by the composition root, so a source
+ * never imports the services that consume them. Routes are tried in the
+ * order they were added; the first whose `matches` is true takes the message.
+ * `handle` must not throw (a throw is dead-lettered as decode_failed).
+ */
+export interface MessageRoute {
+  readonly name: string
+  matches(topic: string): boolean
+  handle(message: InboundMessage): RouteResult
+}
+
+/**
+ * The way into the runtime, handed to each source at start. `decode` runs
+ * the route or the telemetry decoder, the reading rules and the pre-write
+ * processors (seq duplicates, quality checks); it never throws. `submit`
+ * must follow `decode` in the same synchronous turn (the pre-write processors
+ * number messages by their write position); the envelope's `ack` is settled
+ * after the primary sink's commit, or at once when there is nothing to store.
+ *
+ * Backpressure: while `congested`, a source stops acknowledging and reading
+ * (or answers "later"); past `shedding` it refuses new messages
+ * unacknowledged, so only what it already read adds to memory.
+ */
+export interface Intake {
+  decode(message: InboundMessage): Envelope
+  submit(envelope: Envelope): void
+  readonly congested: boolean
+  readonly shedding: boolean
+  readonly pendingRows: number
+  /** Called with true when intake must be held back, false when it may resume. */
+  onCongestion(listener: (held: boolean) => void): void
+}
+
+/** A source's view of its own health, for the readiness probe and metrics. */
+export interface SourceHealth {
+  ready: boolean
+  /** Connections, listeners, upstream state: whatever helps an operator. */
+  detail?: Record<string, unknown>
+}
+
+/**
+ * Takes messages in from the outside and hands them to the intake.
+ *
+ * Lifecycle: `start` once (listen or connect; resolves with the ports it
+ * bound, for the log and for tests); `stopIntake` when the service stops:
+ * no new messages, those taken in are still committed and acknowledged;
+ * `close` once, after the runtime drained. `health` at any time.
+ */
+export interface Source {
+  readonly id: string
+  readonly type: string
+  start(intake: Intake): Promise<Record<string, number | null>>
+  stopIntake(): void
+  close(): Promise<void>
+  health(): SourceHealth
+}

@@ -1,0 +1,128 @@
+import type { Envelope, Logger, Sink } from '@gridline/core'
+import type { IngestMetrics } from '../metrics.ts'
+
+export interface SecondarySinkOptions {
+  /** Rows held for the sink at most; past it the oldest batches are dropped (counted as buffer_full). */
+  maxBufferedRows: number
+  /** Rows per write at most. */
+  maxBatchRows: number
+  retryMinMs: number
+  retryMaxMs: number
+}
+
+/**
+ * A sink that gets what the primary sink committed, behind its own bounded
+ * buffer, and never holds an acknowledgement (like a Vector sink buffer with
+ * `when_full: drop_newest`, except that the oldest rows go, so a second
+ * store that comes back gets the recent past). A second store that is slow or down costs
+ * memory up to `maxBufferedRows`, then counted drops, never ingest's
+ * throughput or acknowledgements. One write at a time, in commit order,
+ * retried with capped backoff and full jitter.
+ */
+export class SecondarySink {
+  private readonly queue: Envelope[] = []
+  private queuedRows = 0
+  private writing = false
+  private closed = false
+  private idle: (() => void)[] = []
+  private readonly labels: { component_id: string; component_type: string }
+
+  constructor(
+    readonly sink: Sink,
+    private readonly options: SecondarySinkOptions,
+    private readonly metrics: IngestMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.labels = { component_id: sink.id, component_type: sink.type }
+    metrics.components.bufferRows.set(this.labels, 0)
+  }
+
+  /** Rows waiting now. */
+  get bufferedRows(): number {
+    return this.queuedRows
+  }
+
+  /** Called after each commit with the committed envelopes, in commit order; returns at once. */
+  offer(committed: readonly Envelope[]): void {
+    if (this.closed) return
+    for (const e of committed) {
+      const rows = e.decoded.rows.length
+      if (rows === 0) continue
+      this.queue.push(e)
+      this.queuedRows += rows
+    }
+    while (this.queuedRows > this.options.maxBufferedRows && this.queue.length > 0) {
+      const dropped = this.queue.shift()!
+      this.queuedRows -= dropped.decoded.rows.length
+      this.metrics.components.dropped.inc({ ...this.labels, reason: 'buffer_full' }, dropped.decoded.rows.length)
+    }
+    this.metrics.components.bufferRows.set(this.labels, this.queuedRows)
+    this.pump()
+  }
+
+  /** Resolves once the buffer is written, or after `timeoutMs`, when what is left is dropped (counted as shutdown). Then closes the sink. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.queue.length > 0 || this.writing) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => this.idle.push(resolve)),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) }),
+      ])
+      clearTimeout(timer)
+    }
+    this.closed = true
+    if (this.queuedRows > 0) this.metrics.components.dropped.inc({ ...this.labels, reason: 'shutdown' }, this.queuedRows)
+    this.queue.length = 0
+    this.queuedRows = 0
+    this.metrics.components.bufferRows.set(this.labels, 0)
+    await this.sink.close()
+  }
+
+  private pump(): void {
+    if (this.writing || this.closed) return
+    if (this.queue.length === 0) {
+      for (const resolve of this.idle.splice(0)) resolve()
+      return
+    }
+    const batch: Envelope[] = []
+    let rows = 0
+    while (this.queue.length > 0 && (batch.length === 0 || rows + this.queue[0]!.decoded.rows.length <= this.options.maxBatchRows)) {
+      const e = this.queue.shift()!
+      rows += e.decoded.rows.length
+      batch.push(e)
+    }
+    this.writing = true
+    void this.write(batch, rows).finally(() => {
+      this.writing = false
+      this.queuedRows = Math.max(0, this.queuedRows - rows)
+      this.metrics.components.bufferRows.set(this.labels, this.queuedRows)
+      this.pump()
+    })
+  }
+
+  private async write(batch: Envelope[], rows: number): Promise<void> {
+    let delay = this.options.retryMinMs
+    let failing = false
+    while (!this.closed) {
+      const started = performance.now()
+      try {
+        const result = await this.sink.write(batch)
+        this.metrics.components.writeSeconds.observe(this.labels, (performance.now() - started) / 1000)
+        this.metrics.components.sentRows.inc(this.labels, result.inserted + result.duplicates)
+        const refused = [...result.deadLettered, ...(result.refused ?? [])]
+        if (refused.length > 0) {
+          this.metrics.components.refused.inc(this.labels, refused.length)
+          this.metrics.components.dropped.inc({ ...this.labels, reason: 'refused' }, refused.reduce((n, e) => n + e.decoded.rows.length, 0))
+        }
+        if (failing) this.logger.info({ sink: this.sink.id }, 'The secondary sink accepts writes again.')
+        return
+      } catch (err) {
+        this.metrics.components.errors.inc(this.labels)
+        if (!failing) this.logger.warn({ err, sink: this.sink.id, rows }, 'A secondary sink failed to write; retrying with backoff (acknowledgements are not held).')
+        failing = true
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * delay))
+        delay = Math.min(delay * 2, this.options.retryMaxMs)
+      }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod'
+import { MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
+import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
+
+/**
+ * The registry of source and sink plugins: one folder each under
+ * `sources/<type>/` and `sinks/<type>/`, with its config schema (`config.ts`),
+ * a sample config (`sample.yaml`), a README and its tests. The convention
+ * test (plugins.test.ts) checks every folder against this list.
+ * The composition root (app.ts) builds each from its config.
+ */
+export const SOURCE_PLUGINS = {
+  mqtt_broker: { schema: MqttBrokerSourceSchema, summary: 'The embedded MQTT 3.1.1 broker: devices and gateways publish gridline JSON; PUBACK after commit.' },
+} as const
+
+export const SINK_PLUGINS = {
+  timescale: { schema: TimescaleSinkSchema, summary: 'PostgreSQL/TimescaleDB: telemetry by binary COPY, dead letters and device status in the same transaction; the primary sink.' },
+} as const
+
+export type SourceType = keyof typeof SOURCE_PLUGINS
+export type SinkType = keyof typeof SINK_PLUGINS
+
+/** A component id: the key in `sources` or `sinks`, and the `component_id` label of its metrics. */
+export const ComponentIdSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a component id is 1-32 lower-case letters, digits, _ or -, starting with a letter')
+
+export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema])
+export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema])
+
+export type SourceConfig = z.output<typeof SourceConfigSchema>
+export type SinkConfig = z.output<typeof SinkConfigSchema>

@@ -5,7 +5,7 @@
  * process itself, with the service's batch size and writer count, on the
  * same rows as copy-limit.
  */
-import { type Envelope, TimescaleSink, ingestConfig } from '@gridline/ingest'
+import { type Envelope, IngestPipeline, RuntimeIntake, TimescaleSink, createIngestMetrics, ingestConfig } from '@gridline/ingest'
 import { type DecodeOptions, type Principal, type WritePosition, decodeMessage } from '@gridline/processors'
 import { createLogger } from '@gridline/core'
 import { defaultCatalogue } from '@gridline/schemas'
@@ -150,59 +150,69 @@ export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise
 }
 
 /**
- * `pipeline` (stage null) and `pipeline-processors`: raw payloads decoded,
- * validated, passed through the stage and batched while earlier batches are
- * being written, all in this process: the ingest hot path without MQTT.
+ * `pipeline` (no processors) and `pipeline-processors`: the service's own
+ * intake and runtime (RuntimeIntake: decode, reading rules, pre-write
+ * processors; IngestPipeline: group commit, writers, settlement; the
+ * TimescaleSink), fed raw payloads as the broker would hand them over, all
+ * in this process: the ingest hot path without MQTT. While the runtime is
+ * congested no message is fed, as the broker reads no socket then.
  */
 export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withProcessors: boolean): Promise<InProcessResult> {
   const s = ctx.settings
-  const options = decodeOptions()
+  const config = ingestConfig()
   const messages = rawMessages(s, ctx.baseTimeMs)
   await db.reset()
-  const writers = new WriterPool(db.url)
+  const pool = new pg.Pool({ connectionString: db.url, max: config.ingest.writers })
+  pool.on('error', () => undefined)
+  const logger = createLogger({ level: 'silent' })
+  const metrics = createIngestMetrics()
+  const sink = new TimescaleSink(pool, logger, { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes })
+  let batches = 0
+  let refused = 0
+  const counted = {
+    id: sink.id,
+    type: sink.type,
+    async write(batch: readonly Envelope[]) {
+      batches++
+      const result = await sink.write(batch)
+      refused += result.deadLettered.length + result.rejected.size
+      return result
+    },
+  }
+  const pipeline = new IngestPipeline(counted, { ...config.ingest, maxBatchRows: s.inProcessBatchRows }, metrics, logger)
   const stage = withProcessors ? await createProcessStage(db.url) : null
   let stageClosed = false
-  // Write positions as the service numbers them: a resend is dropped only once its original committed.
-  const at: WritePosition = { position: -1, committedThrough: -1 }
+  const intake = new RuntimeIntake(pipeline, {
+    decodeOptions: decodeOptions(),
+    processing: { prepare: (decoded, at) => stage?.prepare(decoded, at) },
+    metrics,
+    logger,
+    shedAtPendingRows: config.ingest.shedAtPendingRows,
+  })
+  let resume: (() => void) | undefined
+  intake.onCongestion((held) => { if (!held) resume?.() })
   const started = performance.now()
   const timeline = new Timeline(250, started)
-  const committed = (rows: number, batch: Envelope[]) => {
-    timeline.add(rows, performance.now())
+  pipeline.onCommitted((batch) => {
+    timeline.add(batch.reduce((n, e) => n + e.decoded.rows.length, 0), performance.now())
     stage?.committed(batch)
-  }
+  })
   try {
     const cpu = process.cpuUsage()
-    let beforeWriteMicros = 0
+    let beforeWriteMs = 0
     let readings = 0
     let rows = 0
-    let batches = 0
-    let batch: Envelope[] = []
-    let batchRows = 0
-    // CPU before the write, read per batch: per message it would cost a syscall each.
-    let batchCpu = process.cpuUsage()
     for (const message of messages) {
-      if (batchRows === 0) batchCpu = process.cpuUsage()
-      at.position++
-      const envelope = envelopeOf(message, Date.now(), options, stage, at)
+      if (intake.congested) await new Promise<void>((resolve) => { resume = resolve })
+      const t0 = performance.now()
+      const envelope = intake.decode({ source: 'bench', topic: message.topic, clientId: message.principal.id, principal: message.principal, receivedAt: Date.now(), payload: message.payload })
+      beforeWriteMs += performance.now() - t0
       readings += envelope.decoded.readings
       rows += envelope.decoded.rows.length
-      batch.push(envelope)
-      batchRows += envelope.decoded.rows.length
-      if (batchRows >= s.inProcessBatchRows) {
-        beforeWriteMicros += cpuMicros(batchCpu)
-        batches++
-        const end = at.position
-        await writers.submit(batch, (n, b) => { at.committedThrough = Math.max(at.committedThrough, end); committed(n, b) })
-        batch = []
-        batchRows = 0
-      }
+      intake.submit(envelope)
     }
-    if (batch.length > 0) {
-      beforeWriteMicros += cpuMicros(batchCpu)
-      batches++
-      await writers.submit(batch, committed)
-    }
-    await writers.drain()
+    await pipeline.drain()
+    if (refused > 0) throw new Error(`the sink refused ${refused} messages or rows of the bench workload`)
     // The processors' own work after the last commit (rollups written) counts too.
     await stage?.close()
     stageClosed = true
@@ -214,12 +224,13 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withPr
       readingsPerSecond: readings / (elapsedMs / 1000),
       rowsPerSecond: storedRows / (elapsedMs / 1000),
       cpuMicrosPerReading: cpuUsed / readings,
-      cpuMicrosPerReadingBeforeWrite: beforeWriteMicros / readings,
+      // Decode, reading rules and the pre-write processors: synchronous code, so its wall time is its CPU time.
+      cpuMicrosPerReadingBeforeWrite: (beforeWriteMs * 1000) / readings,
       batches,
       timeline: ratesOf([timeline.toArray()], timeline.bucketMs),
     }
   } finally {
     if (stage && !stageClosed) await stage.close().catch(() => undefined)
-    await writers.close()
+    await pool.end()
   }
 }

@@ -112,3 +112,68 @@ describe('mqtt.tls', () => {
     expect(ingestConfig({ mqtt: { port: false, tls: { certFile: 's.pem', keyFile: 's.key' } } }).sources.mqtt!.port).toBe(false)
   })
 })
+
+describe('sources and sinks maps', () => {
+  const legacy = [
+    'mqtt:',
+    '  host: 127.0.0.1',
+    '  port: 1884',
+    '  maxConnections: 10',
+    '  tls: { port: 8884, certFile: s.pem, keyFile: s.key, caFile: ca.pem }',
+    'ingest:',
+    '  maxBatchRows: 1000',
+    '',
+  ].join('\n')
+  const mapped = [
+    'sources:',
+    '  mqtt:',
+    '    type: mqtt_broker',
+    '    host: 127.0.0.1',
+    '    port: 1884',
+    '    maxConnections: 10',
+    '    tls: { port: 8884, certFile: s.pem, keyFile: s.key, caFile: ca.pem }',
+    'sinks:',
+    '  timescale: { type: timescale }',
+    'ingest:',
+    '  maxBatchRows: 1000',
+    '',
+  ].join('\n')
+
+  test('a config written before the maps loads unchanged: its mqtt section is sources.mqtt', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridline-config-'))
+    writeFileSync(join(dir, 'legacy.yaml'), legacy)
+    writeFileSync(join(dir, 'mapped.yaml'), mapped)
+    const old = loadIngestConfig(join(dir, 'legacy.yaml'), {})
+    const now = loadIngestConfig(join(dir, 'mapped.yaml'), {})
+    expect(old).toEqual(now)
+    expect(old.sources).toEqual({ mqtt: expect.objectContaining({ type: 'mqtt_broker', host: '127.0.0.1', port: 1884, maxConnections: 10 }) })
+    expect(old.sinks).toEqual({ timescale: { type: 'timescale', dedupeHoldMs: 1_000 } })
+    expect(brokerConfig(old)).toMatchObject({ id: 'mqtt', port: 1884, tls: { port: 8884, caFile: 'ca.pem' } })
+    // The environment overrides the broker in both forms.
+    expect(brokerConfig(loadIngestConfig(join(dir, 'legacy.yaml'), { MQTT_PORT: '1999' }))!.port).toBe(1999)
+    expect(brokerConfig(loadIngestConfig(join(dir, 'mapped.yaml'), { MQTT_PORT: '1999' }))!.port).toBe(1999)
+  })
+
+  test('without either, the service has the embedded broker and the timescale sink', () => {
+    const config = ingestConfig()
+    expect(Object.keys(config.sources)).toEqual(['mqtt'])
+    expect(config.sources.mqtt).toMatchObject({ type: 'mqtt_broker', port: 1883 })
+    expect(Object.keys(config.sinks)).toEqual(['timescale'])
+  })
+
+  test('a source id may be any name; the type decides the plugin, and unknown types and keys are errors by path', () => {
+    expect(brokerConfig(ingestConfig({ sources: { devices: { type: 'mqtt_broker', port: 0 } } }))).toMatchObject({ id: 'devices', port: 0 })
+    expect(() => ingestConfig({ sources: { x: { type: 'telepathy' } } })).toThrow(/sources\.x\.type/)
+    expect(() => ingestConfig({ sources: { x: { type: 'mqtt_broker', prot: 1 } } })).toThrow(/sources\.x/)
+    expect(() => ingestConfig({ sources: { X: { type: 'mqtt_broker' } } })).toThrow(/sources\.X: "X" is not a component id/)
+    expect(() => ingestConfig({ sources: {} })).toThrow(/no source/)
+    expect(() => ingestConfig({ sources: { x: { type: 'mqtt_broker', port: false } } })).toThrow(/sources\.x\.port.*nothing would listen/)
+  })
+
+  test('the alias and the map cannot both name the broker; one primary sink; one embedded broker', () => {
+    expect(() => ingestConfig({ mqtt: { port: 1 }, sources: { mqtt: { type: 'mqtt_broker' } } })).toThrow(/alias of sources\.mqtt/)
+    expect(() => ingestConfig({ sinks: {} })).toThrow(/exactly one timescale sink/)
+    expect(() => ingestConfig({ sinks: { a: { type: 'timescale' }, b: { type: 'timescale' } } })).toThrow(/exactly one timescale sink/)
+    expect(() => ingestConfig({ sources: { a: { type: 'mqtt_broker' }, b: { type: 'mqtt_broker', port: 2 } } })).toThrow(/at most one mqtt_broker/)
+  })
+})

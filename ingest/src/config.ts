@@ -1,15 +1,15 @@
 import { EVEN_WITH_OTHER_PROBLEMS, type EnvOverride, applyEnvOverrides, bothNumbers, readConfigFile, validateConfig } from '@gridline/core'
 import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, RollupConfigSchema, SequenceConfigSchema } from '@gridline/processors'
 import { z } from 'zod'
-import { ComponentIdSchema, type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema } from './plugins.ts'
+import { type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema, componentMap } from './plugins.ts'
 import { LegacyMqttSchema, type MqttBrokerSourceConfig, MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 
 const port = z.number().int().min(0).max(65535)
 
 export const IngestConfigSchema = z.strictObject({
   mqtt: LegacyMqttSchema.optional().describe('Alias of sources.mqtt (type mqtt_broker): the embedded broker\'s keys as configs before the sources map wrote them.'),
-  sources: z.record(ComponentIdSchema, SourceConfigSchema).optional().describe('Sources by id (docs/configuration.md#sources); default: one mqtt_broker with id mqtt.'),
-  sinks: z.record(ComponentIdSchema, SinkConfigSchema).default({ timescale: { type: 'timescale', dedupeHoldMs: 1_000 } }).describe('Sinks by id (docs/configuration.md#sinks); default: one timescale sink, the primary.'),
+  sources: componentMap(SourceConfigSchema).optional().describe('Sources by id (docs/configuration.md#sources); default: one mqtt_broker with id mqtt.'),
+  sinks: componentMap(SinkConfigSchema).default({ timescale: { type: 'timescale', dedupeHoldMs: 1_000 } }).describe('Sinks by id (docs/configuration.md#sinks); default: one timescale sink, the primary.'),
   http: z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the HTTP server (health, metrics) binds to.'),
     port: port.default(8080).describe('HTTP port; 0 picks a free one. Env HTTP_PORT.'),
@@ -86,6 +86,7 @@ export const IngestConfigSchema = z.strictObject({
   }).prefault({}),
 })
   .refine((c) => !(c.mqtt !== undefined && c.sources?.mqtt !== undefined), { message: 'mqtt is an alias of sources.mqtt; set one of them, not both', path: ['mqtt'] })
+  .refine((c) => c.mqtt !== undefined || c.sources === undefined || Object.keys(c.sources).length > 0, { message: 'no source: a service needs at least one (sources: { mqtt: { type: mqtt_broker } })', path: ['sources'] })
   .refine((c) => Object.values(c.sinks).filter((k) => k.type === 'timescale').length === 1, { message: 'exactly one timescale sink is needed: it is the primary, whose commit releases the acknowledgements', path: ['sinks'] })
   .refine((c) => Object.values(c.sources ?? {}).filter((k) => k.type === 'mqtt_broker').length <= 1, { message: 'at most one mqtt_broker source (one embedded broker per process; it can listen on plain TCP and TLS at once)', path: ['sources'] })
   // The legacy `mqtt:` section becomes sources.mqtt; with neither, the embedded broker with its defaults.

@@ -21,7 +21,16 @@ export type SourceType = keyof typeof SOURCE_PLUGINS
 export type SinkType = keyof typeof SINK_PLUGINS
 
 /** A component id: the key in `sources` or `sinks`, and the `component_id` label of its metrics. */
-export const ComponentIdSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a component id is 1-32 lower-case letters, digits, _ or -, starting with a letter')
+export const COMPONENT_ID_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/
+
+/** A map of components by id, each checked by `entry`; a bad id is reported at its own path. */
+export function componentMap<T extends z.ZodType>(entry: T) {
+  return z.record(z.string(), entry).superRefine((map, ctx) => {
+    for (const id of Object.keys(map)) {
+      if (!COMPONENT_ID_PATTERN.test(id)) ctx.addIssue({ code: 'custom', path: [id], message: `"${id.slice(0, 40)}" is not a component id: 1-32 lower-case letters, digits, _ or -, starting with a letter` })
+    }
+  })
+}
 
 export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema])
 export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema])

@@ -1,7 +1,7 @@
+import type { SqlClient } from '@gridline/core'
+
 /**
- * The one method processors need from a database client. A node-postgres
- * `Pool` or `Client` fits, and so does ingest's `SqlClient`.
+ * The one method processors need from a database client (core's SqlClient
+ * contract). A node-postgres `Pool` or `Client` fits.
  */
-export interface SqlQueryable {
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>
-}
+export type SqlQueryable = Pick<SqlClient, 'query'>

@@ -46,24 +46,18 @@ export class ComponentMetrics {
     const r = [registry]
     const sources = this.sources
     const labels = ['component_id', 'component_type'] as const
-    this.receivedMessages = new Counter({
-      name: 'gridline_component_received_messages_total', help: 'Telemetry messages a source handed to the intake, by source.', labelNames: labels, registers: r,
+    // Copies one of the sources' hot counts into its Prometheus counter at collection.
+    const mirrored = (name: string, help: string, count: 'messages' | 'readings') => new Counter({
+      name, help, labelNames: labels, registers: r,
       collect() {
         for (const [id, s] of sources) {
-          this.labels(id, s.type).inc(s.messages - s.reported.messages)
-          s.reported.messages = s.messages
+          this.labels(id, s.type).inc(s[count] - s.reported[count])
+          s.reported[count] = s[count]
         }
       },
     })
-    this.receivedReadings = new Counter({
-      name: 'gridline_component_received_readings_total', help: 'Readings decoded without error, by source.', labelNames: labels, registers: r,
-      collect() {
-        for (const [id, s] of sources) {
-          this.labels(id, s.type).inc(s.readings - s.reported.readings)
-          s.reported.readings = s.readings
-        }
-      },
-    })
+    this.receivedMessages = mirrored('gridline_component_received_messages_total', 'Telemetry messages a source handed to the intake, by source.', 'messages')
+    this.receivedReadings = mirrored('gridline_component_received_readings_total', 'Readings decoded without error, by source.', 'readings')
     this.sentRows = new Counter({ name: 'gridline_component_sent_rows_total', help: 'Telemetry rows a sink wrote (new and duplicate), by sink.', labelNames: labels, registers: r })
     this.writeSeconds = new Histogram({ name: 'gridline_component_write_seconds', help: 'Time a sink took to write one batch, by sink.', labelNames: labels, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r })
     this.errors = new Counter({ name: 'gridline_component_errors_total', help: 'Failed batch writes (retried), by sink.', labelNames: labels, registers: r })

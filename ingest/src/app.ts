@@ -15,7 +15,8 @@ import { ProcessorHost } from './processing/processor-host.ts'
 import { registerProcessorMetrics } from './processing/processor-metrics.ts'
 import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttSource } from './sources/mqtt/mqtt-source.ts'
-import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
+import { migrate } from './migrations.ts'
+import { type StorageEngine, maintainStorage } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
 export interface IngestService {

@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config'
 // tests that need a live peer are named `x.int.test.ts`.
 export default defineConfig({
   test: {
-    include: ['*/src/**/*.test.ts'],
+    include: ['*/src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'data/**'],
     globalSetup: ['./test/global-setup.ts'],
     setupFiles: ['./test/fail-on-console.ts'],

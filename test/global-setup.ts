@@ -12,7 +12,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let url = candidate
   if (!(await reachable(candidate))) {
     if (process.env.CI) throw new Error(`CI: the test database ${candidate} is unreachable; .ci/run must start it.`)
-    const { startEmbeddedPostgres } = await import('../cli/src/embedded-db.ts')
+    const { startEmbeddedPostgres } = await import('@gridline/cli/embedded-db')
     const embedded = await startEmbeddedPostgres('data/test-pg')
     url = embedded.url.replace(/\/gridline$/, '/postgres')
     stop = embedded.stop

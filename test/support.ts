@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
 import pg from 'pg'
 import { createLogger, type Logger } from '@gridline/core'
-import { type IngestConfig, ingestConfig, migrate, pgSqlClient } from '@gridline/ingest'
+import { type IngestConfig, type StorageOptions, ingestConfig, migrate, pgSqlClient } from '@gridline/ingest'
 
 export interface TestDatabase {
   url: string
@@ -43,14 +43,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
 }
 
-/** A fresh database with the whole gridline schema (ingest's migrations and the processors'). */
-export async function createMigratedTestDatabase(): Promise<TestDatabase> {
+/** A fresh database with the whole gridline schema (ingest's migrations and the processors'), `storage` as `migrate` takes it. */
+export async function createMigratedTestDatabase(storage?: StorageOptions): Promise<TestDatabase> {
   const db = await createTestDatabase()
   // migrate holds an advisory lock for its whole run: a dedicated session, not the pool.
   const setup = new pg.Client({ connectionString: db.url })
   await setup.connect()
   try {
-    await migrate(pgSqlClient(setup))
+    await migrate(pgSqlClient(setup), storage)
   } finally {
     await setup.end()
   }

@@ -12,9 +12,8 @@ import type { BenchDatabase } from './database.ts'
 import { LoadSet, Target, progress, sleep } from './harness.ts'
 import { ChildHandle } from './ipc.ts'
 import type { AlarmEngineStats, AlarmLatencyResult, BenchSettings, RunContext, WindowSummary } from './results.ts'
-import { devices } from './scenarios.ts'
+import { devices, BENCH_DOMAIN, BENCH_PASSWORD, benchTopic } from './workload.ts'
 import { latencyOf, runWindow, singlePaced } from './window.ts'
-import { BENCH_DOMAIN, BENCH_PASSWORD, benchTopic } from './workload.ts'
 
 export const alarmProbeDeviceId = (i: number) => `bench-alarm-probe-${i}`
 export const ALARM_PROBE_INTEGRATION = 'bench-alarm-ops'

@@ -13,7 +13,7 @@ import { LoadSet, type Observed, Target, progress } from './harness.ts'
 import type { WindowPhase } from './load-generator.ts'
 import { MosquittoTarget } from './mosquitto.ts'
 import type { BenchSettings, BrokerResult, RunContext, WindowSummary } from './results.ts'
-import { devices } from './scenarios.ts'
+import { devices } from './workload.ts'
 import { runWindow, singleClosedLoop } from './window.ts'
 
 export function qos0ClosedLoop(s: BenchSettings): WindowPhase {

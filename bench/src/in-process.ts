@@ -14,8 +14,7 @@ import type { BenchDatabase } from './database.ts'
 import { type ProcessStage, createProcessStage } from './process-stage.ts'
 import type { BenchSettings, InProcessResult, RunContext } from './results.ts'
 import { Timeline, ratesOf } from './series.ts'
-import { batchedMessagesPerConnection, devices } from './scenarios.ts'
-import { BENCH_DOMAIN, benchTopic, messagePayload } from './workload.ts'
+import { batchedMessagesPerConnection, devices, BENCH_DOMAIN, benchTopic, messagePayload } from './workload.ts'
 
 /** One message as the broker would hand it over. */
 interface RawMessage {

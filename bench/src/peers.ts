@@ -12,7 +12,7 @@ import type { BenchDatabase } from './database.ts'
 import type { WindowPhase, WindowResult } from './load-generator.ts'
 import type { PeerKind, PeerSample, PeerStartRequest } from './peer-process.ts'
 import type { PeerResult, PeersResult, RunContext } from './results.ts'
-import { devices } from './scenarios.ts'
+import { devices } from './workload.ts'
 import { ratesFromCumulative } from './series.ts'
 import os from 'node:os'
 

@@ -20,14 +20,7 @@ import { measureSoak } from './soak.ts'
 import { latencyOf, runWindow, singleClosedLoop, singlePaced } from './window.ts'
 import { percentile, sortSamples } from './stats.ts'
 import type { TargetKind } from './target-process.ts'
-import { BENCH_DOMAIN, BENCH_PASSWORD, benchDeviceId, benchTopic, messagePayload } from './workload.ts'
-
-export const devices = (n: number) => Array.from({ length: n }, (_, i) => benchDeviceId(i))
-
-/** Messages each batched connection sends so that the total readings equal settings.rows. */
-export function batchedMessagesPerConnection(s: BenchSettings): number {
-  return Math.max(1, Math.round(s.rows / (s.batchedConnections * s.readingsPerBatchMessage)))
-}
+import { BENCH_DOMAIN, BENCH_PASSWORD, batchedMessagesPerConnection, benchTopic, devices, messagePayload } from './workload.ts'
 
 /**
  * Writes exactly the rows ingest-batched will store, produced by the

@@ -8,7 +8,7 @@ import type { BenchDatabase } from './database.ts'
 import { LoadSet, Target, progress } from './harness.ts'
 import type { WindowPhase } from './load-generator.ts'
 import type { RunContext, SoakResult } from './results.ts'
-import { devices } from './scenarios.ts'
+import { devices } from './workload.ts'
 import { drift } from './series.ts'
 import { runWindow } from './window.ts'
 

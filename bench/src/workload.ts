@@ -46,3 +46,11 @@ export function messagePayload(baseTimeMs: number, first: number, count: number)
  * landing in the partitions `maintainStorage` creates around now.
  */
 export const BASE_TIME_OFFSET_MS = 60 * 60 * 1000
+
+/** The first `n` bench device ids. (Here, not in scenarios.ts, which imports every scenario that uses it.) */
+export const devices = (n: number) => Array.from({ length: n }, (_, i) => benchDeviceId(i))
+
+/** Messages each batched connection sends so that the total readings equal settings.rows. */
+export function batchedMessagesPerConnection(s: { rows: number; batchedConnections: number; readingsPerBatchMessage: number }): number {
+  return Math.max(1, Math.round(s.rows / (s.batchedConnections * s.readingsPerBatchMessage)))
+}

@@ -87,8 +87,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'certs': return certsCommand(rest)
       case 'demo': return await runDemo(rest)
       case 'sim': {
-        const { runSimCli } = await import('@gridline/firmware-sim/cli')
-        return await runSimCli(rest)
+        const [{ runSimCli }, { registerDevices }] = await Promise.all([import('@gridline/firmware-sim/cli'), import('./register-devices.ts')])
+        return await runSimCli(rest, { registerDevices })
       }
       case 'edge': {
         const { runEdgeCli } = await import('@gridline/edge-agent/cli')

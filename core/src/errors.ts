@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   GRIDLINE_NOT_FOUND: 'Nothing is at that console path, or no record has that id.',
   GRIDLINE_INTERNAL: 'A console request failed inside the service; the service logged the cause.',
   GRIDLINE_COMMAND_INVALID: 'The device command is not one its domain accepts, or its parameters are wrong.',
+  GRIDLINE_ALARM_NOT_FOUND: 'No alarm has that id.',
+  GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED: 'The alarm was already acknowledged; the message says by whom.',
+  GRIDLINE_ALARM_INVALID_ACK: 'An acknowledgement needs the name of who acknowledges (1-200 characters) and a comment of at most 2,000 characters.',
+  GRIDLINE_ALARM_INVALID: 'A custom alarm or a severity is not one the alarm engine takes: the message says which field and what is accepted.',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

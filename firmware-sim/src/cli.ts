@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError } from '@gridline/core'
-import { generatePassword, readCredentials, registerDevices, writeCredentials } from './credentials.ts'
+import { type RegisterDevices, generatePassword, readCredentials, writeCredentials } from './credentials.ts'
 import { FAULT_KINDS, parseFaultRates } from './faults.ts'
 import { withCityMetadata } from './city.ts'
 import { FLEET_GROUPS, type FleetCounts, type FleetGroup, planFleet } from './fleet-plan.ts'
@@ -55,8 +55,14 @@ replay options:
 
 DUR is a number with ms, s, m or h (a bare number is milliseconds).`
 
+/** What `gridline sim` needs from its caller: the simulator depends only on the wire contract. */
+export interface SimCliDeps {
+  /** Registers devices for `--register`; without it `--register` is a usage error. */
+  registerDevices?: RegisterDevices
+}
+
 /** `gridline sim ...`; resolves with the exit code. */
-export async function runSimCli(argv: string[]): Promise<number> {
+export async function runSimCli(argv: string[], deps: SimCliDeps = {}): Promise<number> {
   const [sub, ...rest] = argv
   // Every subcommand's --help prints the help, whatever else is on the line.
   if (sub !== undefined && rest.slice(0, rest.includes('--') ? rest.indexOf('--') : undefined).some((a) => a === '--help' || a === '-h')) {
@@ -65,8 +71,8 @@ export async function runSimCli(argv: string[]): Promise<number> {
   }
   try {
     switch (sub) {
-      case 'run': return await runFleet(rest)
-      case 'replay': return await runReplay(rest)
+      case 'run': return await runFleet(rest, deps)
+      case 'replay': return await runReplay(rest, deps)
       case 'plc': {
         const { runPlcCommand } = await import('./plc/command.ts')
         return await runPlcCommand(rest)
@@ -132,11 +138,14 @@ function qosOf(text: string): 0 | 1 {
 async function resolvePasswords(
   values: { register?: boolean; credentials?: string; 'save-credentials'?: string },
   devices: { id: string; domain: string; metadata?: Record<string, unknown> }[],
+  deps: SimCliDeps,
 ): Promise<Map<string, string> | undefined> {
   if (values.register && values.credentials) throw new GridlineError('GRIDLINE_USAGE', 'Use --register or --credentials, not both.')
   if (values.register) {
     const databaseUrl = process.env.DATABASE_URL
     if (!databaseUrl) throw new GridlineError('GRIDLINE_CONFIG_INVALID', '--register needs DATABASE_URL (the ingest service\'s database).')
+    const registerDevices = deps.registerDevices
+    if (!registerDevices) throw new GridlineError('GRIDLINE_USAGE', '--register needs the device registry: run it as gridline sim.')
     const passwords = new Map(devices.map((d) => [d.id, generatePassword()]))
     process.stdout.write(`Registering ${devices.length} devices (scrypt hashing takes a while for large fleets) ...\n`)
     await registerDevices(databaseUrl, devices.map((d) => ({ ...d, password: passwords.get(d.id)! })), (done) => {
@@ -161,7 +170,7 @@ async function resolvePasswords(
   return undefined
 }
 
-async function runFleet(args: string[]): Promise<number> {
+async function runFleet(args: string[], deps: SimCliDeps): Promise<number> {
   const { values } = parse(args, {
     ...COMMON,
     traffic: { type: 'string' },
@@ -207,7 +216,7 @@ async function runFleet(args: string[]): Promise<number> {
 
   const specs = withCityMetadata(planFleet(counts, values.prefix))
   // Registered with where each device stands in Da Nang, so the indicators and the overview can group them.
-  const passwords = await resolvePasswords(values, specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain, metadata: s.metadata })))
+  const passwords = await resolvePasswords(values, specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain, metadata: s.metadata })), deps)
   for (const spec of specs) {
     const password = passwords?.get(spec.id)
     if (password !== undefined) spec.password = password
@@ -242,7 +251,7 @@ async function runFleet(args: string[]): Promise<number> {
   return 0
 }
 
-async function runReplay(args: string[]): Promise<number> {
+async function runReplay(args: string[], deps: SimCliDeps): Promise<number> {
   const { values, positionals } = parse(args, {
     ...COMMON,
     mapping: { type: 'string' },
@@ -258,7 +267,7 @@ async function runReplay(args: string[]): Promise<number> {
   const dataset = loadDataset(path, mapping, values.limit === undefined ? {} : { maxRows: positiveNumber(values.limit, 'limit', true) })
   const c = dataset.counts
   process.stdout.write(`Read ${c.rows} rows from ${c.files} file(s): ${c.readings} readings for ${dataset.devices.length} device(s).\n`)
-  const passwords = await resolvePasswords(values, dataset.devices)
+  const passwords = await resolvePasswords(values, dataset.devices, deps)
   const speed = positiveNumber(values.speed, 'speed')
   const replayer = new Replayer({
     url: values.url,

@@ -44,28 +44,23 @@ export function writeCredentials(path: string, credentials: ReadonlyMap<string, 
 
 export const generatePassword = (): string => randomBytes(18).toString('base64url')
 
-/**
- * Registers devices in the `devices` table (DeviceStore.addMany), giving
- * existing ids the new password. Hashing is scrypt, tens of milliseconds per
- * device by design, so large fleets go in chunks with progress.
- */
-export async function registerDevices(
-  databaseUrl: string,
-  devices: { id: string; domain: string; password: string; metadata?: Record<string, unknown> }[],
-  onProgress: (done: number) => void = () => undefined,
-): Promise<void> {
-  const [{ DeviceStore, pgSqlClient }, { default: pg }] = await Promise.all([import('@gridline/ingest'), import('pg')])
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
-  try {
-    const store = new DeviceStore(pgSqlClient(pool))
-    for (let i = 0; i < devices.length; i += 200) {
-      await store.addMany(devices.slice(i, i + 200), { replaceCredentials: true })
-      onProgress(Math.min(devices.length, i + 200))
-    }
-  } catch (err) {
-    if (err instanceof GridlineError) throw err
-    throw new GridlineError('GRIDLINE_DATABASE_UNREACHABLE', `Registering the devices failed: ${(err as Error).message}`, { cause: err })
-  } finally {
-    await pool.end()
-  }
+/** A device to register, with the password it will log in with. */
+export interface DeviceRegistration {
+  id: string
+  domain: string
+  password: string
+  metadata?: Record<string, unknown>
 }
+
+/**
+ * Registers devices in the ingest service's `devices` table, giving existing
+ * ids the new password; `onProgress` gets the count done so far. The
+ * simulator cannot register devices itself (it depends only on the wire
+ * contract): its caller, the `gridline` command, passes the implementation
+ * (cli/src/register-devices.ts, over ingest's DeviceStore).
+ */
+export type RegisterDevices = (
+  databaseUrl: string,
+  devices: DeviceRegistration[],
+  onProgress?: (done: number) => void,
+) => Promise<void>

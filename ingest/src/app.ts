@@ -19,7 +19,8 @@ import { registerProcessorMetrics } from './processing/processor-metrics.ts'
 import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
 import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
-import { type StorageEngine, maintainStorage, migrate } from './storage/schema.ts'
+import { migrate } from './migrations.ts'
+import { type StorageEngine, maintainStorage } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
 export interface IngestService {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Logger } from '@gridline/core'
 import { AckRanges } from './ack-ranges.ts'
 import { decodeFrame, encodeFrame } from './frame.ts'
-import { QueueCursor } from './queue-cursor.ts'
+import { type CursorQueue, QueueCursor, type Segment } from './queue-cursor.ts'
 
 export type FullPolicy = 'drop_oldest' | 'reject_new'
 /** Why a reading left the queue without being delivered. */
@@ -38,14 +38,7 @@ export class QueueFullError extends Error {
   }
 }
 
-export interface Segment {
-  readonly firstIndex: number
-  readonly path: string
-  /** Records and bytes that are written and fsynced: what readers may see. */
-  count: number
-  bytes: number
-  firstAcceptedAt: number
-}
+export type { Segment } from './queue-cursor.ts'
 
 export interface QueueStats {
   /** Readings accepted and neither delivered nor dropped. */
@@ -85,7 +78,7 @@ const ACKS_WRITE_INTERVAL_MS = 200
  * acknowledgement file is written lazily: after a crash, ranges acknowledged
  * just before it are sent again, which the ingest service stores once.
  */
-export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason, number] }> {
+export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason, number] }> implements CursorQueue {
   private readonly segments: Segment[] = []
   private activeHandle: FileHandle | undefined
   private pending: PendingAppend[] = []

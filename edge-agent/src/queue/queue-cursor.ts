@@ -1,5 +1,4 @@
 import { type FileHandle, open } from 'node:fs/promises'
-import type { DiskQueue, Segment } from './disk-queue.ts'
 import { FRAME_HEADER_BYTES, decodeFrame } from './frame.ts'
 
 export interface QueuedRecord {
@@ -17,6 +16,32 @@ export interface CursorRead {
 
 const READ_CHUNK_BYTES = 256 * 1024
 
+/** One segment file of a DiskQueue. */
+export interface Segment {
+  readonly firstIndex: number
+  readonly path: string
+  /** Records and bytes that are written and fsynced: what readers may see. */
+  count: number
+  bytes: number
+  firstAcceptedAt: number
+}
+
+/**
+ * What a cursor needs of its queue (DiskQueue implements it). Declared here,
+ * not imported from disk-queue.ts, so the two modules do not import each other.
+ */
+export interface CursorQueue {
+  /** Every index below this is acknowledged. */
+  readonly ackedBelow: number
+  /** Index past the last durable (fsynced) record. */
+  readonly durableEnd: number
+  readonly ttlMs: number
+  isAcked(index: number): boolean
+  expire(index: number): void
+  markCorrupt(segment: Segment, fromIndex: number): void
+  segmentFor(index: number): Segment | undefined
+}
+
 /**
  * Reads durable records in index order from a DiskQueue, skipping records
  * already acknowledged and dropping (as `expired`) those past the TTL.
@@ -30,7 +55,7 @@ export class QueueCursor {
   private offsetIndex = 0
   private position: number
 
-  constructor(private readonly queue: DiskQueue, fromIndex: number) {
+  constructor(private readonly queue: CursorQueue, fromIndex: number) {
     this.position = fromIndex
   }
 

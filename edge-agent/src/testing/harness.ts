@@ -2,31 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { type Server, type Socket, createServer, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-// The real ingest service, for integration tests only (the agent itself never imports it).
-import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '../../../ingest/src/index.ts'
 import type { TestDatabase } from '../../../test/support.ts'
-import { silentLogger, testIngestConfig } from '../../../test/support.ts'
 
+export { type CapturedReading, startCaptureBroker } from './capture-broker.ts'
+export { openssl } from './openssl.ts'
+
+/**
+ * The password tests give the gateway when they register it with the ingest
+ * service (cli/src/edge-testing.ts: the agent never imports the service).
+ */
 export const GATEWAY_PASSWORD = 'gateway secret for tests'
-
-/** The real ingest service on a test database, MQTT and HTTP on free ports. */
-export async function startIngest(db: TestDatabase): Promise<{ service: IngestService; mqttPort: number }> {
-  const service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  const { mqttPort } = await service.start()
-  return { service, mqttPort: mqttPort! }
-}
-
-/** Registers the gateway and the devices behind it (the ingest service must have migrated the database). */
-export async function registerGateway(db: TestDatabase, gatewayId: string, devices: Array<{ id: string; domain: string }>): Promise<void> {
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: gatewayId, kind: 'gateway', password: GATEWAY_PASSWORD })
-  for (const d of devices) await store.add({ id: d.id, domain: d.domain, gateway: gatewayId, password: 'unused device password' })
-}
 
 /**
  * A TCP proxy between the agent and the ingest service that a test can cut

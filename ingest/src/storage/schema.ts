@@ -1,8 +1,5 @@
 import { GridlineError } from '@gridline/core'
 import type { SqlClient } from './sql-client.ts'
-import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
-import { COMMAND_MIGRATIONS } from '../commands/migrations.ts'
-import { CONSOLE_MIGRATIONS } from '../console/migrations.ts'
 
 export interface StorageOptions {
   /** Use TimescaleDB: `auto` when the extension is available, `on` to insist, `off` for plain partitions. */
@@ -35,8 +32,23 @@ export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
   rejectedRetentionDays: 30,
 }
 
-/** Ordered, append-only. A migration never changes once released; add a new one. */
-const BASE_MIGRATIONS: { version: number; name: string; sql: string }[] = [
+/**
+ * One schema step. Versions are owned per part so they never collide (1-9 and
+ * 40-49 storage, 10-19 rollups, 20-29 alarms, 30 console, 31 commands). A
+ * migration never changes once released; add a new one. The list that
+ * `migrate()` applies is assembled in ingest/src/migrations.ts: this module
+ * knows how to apply migrations, not whose they are.
+ */
+export interface SchemaMigration {
+  version: number
+  /** A function when the name says which engine it chose (telemetry). */
+  name: string | ((engine: StorageEngine) => string)
+  /** A function when the SQL depends on the engine or the storage options. */
+  sql: string | ((engine: StorageEngine, options: StorageOptions) => string)
+}
+
+/** Ordered, append-only. */
+const BASE_MIGRATIONS: SchemaMigration[] = [
   {
     version: 1,
     name: 'devices and rejected',
@@ -82,7 +94,7 @@ CREATE INDEX rejected_reason_idx ON rejected (reason, received_at);
  * Online/offline reports from status topics (and MQTT wills). No foreign key
  * to devices: with `auth: none` unregistered devices report too.
  */
-const DEVICE_STATUS_MIGRATION = {
+const DEVICE_STATUS_MIGRATION: SchemaMigration = {
   version: 3,
   name: 'device status',
   sql: `
@@ -103,7 +115,7 @@ CREATE INDEX device_status_history_device_idx ON device_status_history (device_i
 }
 
 /** Integration accounts: MQTT logins that may subscribe to event topics and publish nothing. */
-const INTEGRATION_ACCOUNTS_MIGRATION = {
+const INTEGRATION_ACCOUNTS_MIGRATION: SchemaMigration = {
   version: 4,
   name: 'integration accounts',
   sql: `
@@ -118,7 +130,7 @@ ALTER TABLE devices ADD CONSTRAINT devices_domain_check CHECK (kind <> 'device' 
  * How each device logs in (docs/protocol.md#connecting-over-tls): password,
  * client certificate, or either. Existing devices keep their passwords.
  */
-const DEVICE_AUTH_MIGRATION = {
+const DEVICE_AUTH_MIGRATION: SchemaMigration = {
   version: 41,
   name: 'device login method',
   sql: `
@@ -193,11 +205,33 @@ export interface MigrationReport {
 }
 
 /**
- * Brings the schema up to date. Idempotent and safe to run from several
- * processes at once (one advisory lock serialises them). Also applies the
- * storage policies, which may change between runs.
+ * The storage's own migrations: devices and dead letters, telemetry (a
+ * hypertable or plain partitions), device status, integration accounts and
+ * login methods. The processors', the console's and the commands' tables are
+ * added by the composition (ingest/src/migrations.ts).
  */
-export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_STORAGE_OPTIONS): Promise<MigrationReport> {
+export const STORAGE_MIGRATIONS: readonly SchemaMigration[] = [
+  ...BASE_MIGRATIONS,
+  { version: 2, name: (engine) => `telemetry (${engine})`, sql: (engine, options) => telemetryMigration(engine, options) },
+  DEVICE_STATUS_MIGRATION,
+  INTEGRATION_ACCOUNTS_MIGRATION,
+  DEVICE_AUTH_MIGRATION,
+]
+
+/**
+ * Brings the schema up to date with `migrations`, applied in version order,
+ * each once and in its own transaction. Idempotent and safe to run from
+ * several processes at once (one advisory lock serialises them). Also applies
+ * the storage policies, which may change between runs. Callers use
+ * `migrate()` (ingest/src/migrations.ts), which passes gridline's whole list.
+ */
+export async function migrateSchema(db: SqlClient, migrations: readonly SchemaMigration[], options: StorageOptions = DEFAULT_STORAGE_OPTIONS): Promise<MigrationReport> {
+  const ordered = [...migrations].sort((a, b) => a.version - b.version)
+  for (let i = 1; i < ordered.length; i++) {
+    if (ordered[i]!.version === ordered[i - 1]!.version) {
+      throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `Two migrations claim version ${ordered[i]!.version}; each part owns its own range.`)
+    }
+  }
   await db.exec(`SELECT pg_advisory_lock(727274)`)
   try {
     await db.exec(`CREATE TABLE IF NOT EXISTS gridline_migrations (
@@ -214,26 +248,17 @@ export async function migrate(db: SqlClient, options: StorageOptions = DEFAULT_S
     } else {
       engine = await chooseEngine(db, options, notes)
     }
-    const migrations = [
-      ...BASE_MIGRATIONS,
-      { version: 2, name: `telemetry (${engine})`, sql: telemetryMigration(engine, options) },
-      DEVICE_STATUS_MIGRATION,
-      INTEGRATION_ACCOUNTS_MIGRATION,
-      ...PROCESSOR_MIGRATIONS,
-      ...CONSOLE_MIGRATIONS,
-      ...COMMAND_MIGRATIONS,
-      DEVICE_AUTH_MIGRATION,
-    ]
-    for (const m of migrations) {
+    for (const m of ordered) {
       if (done.has(m.version)) continue
-      const sql = typeof m.sql === 'function' ? m.sql(engine) : m.sql
+      const name = typeof m.name === 'function' ? m.name(engine) : m.name
+      const sql = typeof m.sql === 'function' ? m.sql(engine, options) : m.sql
       try {
-        await db.exec(`BEGIN; ${sql}; INSERT INTO gridline_migrations (version, name) VALUES (${m.version}, '${m.name}'); COMMIT;`)
+        await db.exec(`BEGIN; ${sql}; INSERT INTO gridline_migrations (version, name) VALUES (${m.version}, '${name}'); COMMIT;`)
       } catch (err) {
         await db.exec('ROLLBACK').catch(() => undefined)
-        throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err })
+        throw new GridlineError('GRIDLINE_MIGRATION_FAILED', `Migration ${m.version} (${name}) failed: ${(err as Error).message}`, { cause: err })
       }
-      applied.push(`${m.version} ${m.name}`)
+      applied.push(`${m.version} ${name}`)
     }
     if (engine === 'timescaledb') await applyTimescalePolicies(db, options)
     return { engine, applied, notes }

@@ -1,8 +1,6 @@
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { migrate, pgSqlClient } from '@gridline/ingest'
 import { RowFlags } from '@gridline/schemas'
-import { type TestDatabase, createTestDatabase } from '../../../test/support.ts'
+import { type TestDatabase, createMigratedTestDatabase } from '../../../test/support.ts'
 import type { Reading } from '../stream/events.ts'
 import type { AlarmEventDetail } from './alarm-event.ts'
 import type { AlarmsConfigInput } from './config.ts'
@@ -11,11 +9,7 @@ import { AlarmEngine } from './engine.ts'
 let db: TestDatabase
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  const setup = new pg.Client({ connectionString: db.url })
-  await setup.connect()
-  await migrate(pgSqlClient(setup), { timescale: 'off', partitionIntervalHours: 24, partitionsAhead: 1, partitionsBehind: 0, retentionDays: 0, compressAfterDays: 0 })
-  await setup.end()
+  db = await createMigratedTestDatabase({ timescale: 'off', partitionIntervalHours: 24, partitionsAhead: 1, partitionsBehind: 0, retentionDays: 0, compressAfterDays: 0 })
 })
 
 afterAll(async () => {

@@ -5,6 +5,7 @@ import { Quality, RowFlags } from '@gridline/schemas'
 import type { IndicatorEvent, Reading } from '../stream/events.ts'
 import type { AlarmEventDetail } from './alarm-event.ts'
 import type { AlarmsConfigInput } from './config.ts'
+import { GridlineError } from '@gridline/core'
 import { AlarmEngine, AlarmError } from './engine.ts'
 import { formatNumber } from './template.ts'
 
@@ -180,6 +181,8 @@ describe('acknowledge without a database', () => {
     expect(seen.at(-1)).toMatchObject({ state: 'cleared', alarmId: second!.alarmId, active: false })
     expect(await engine.acknowledge(second!.alarmId, 'operator.lan')).toMatchObject({ state: 'acknowledged', active: false })
     await expect(engine.acknowledge('no-such-alarm', 'x')).rejects.toBeInstanceOf(AlarmError)
+    // The engine's refusals are GridlineErrors with codes of the one catalogue (core/src/errors.ts).
+    await expect(engine.acknowledge('no-such-alarm', 'x')).rejects.toBeInstanceOf(GridlineError)
     await expect(engine.acknowledge(first!.alarmId, '  ')).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_INVALID_ACK' })
   })
 })

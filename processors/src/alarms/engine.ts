@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Observable, type SchedulerAction, type SchedulerLike, Subject, type Subscription, asyncScheduler } from 'rxjs'
 import { Quality, RowFlags } from '@gridline/schemas'
+import { type ErrorCode, GridlineError } from '@gridline/core'
 import type { AlarmSeverity, DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
 import type { AlarmEventDetail, AlarmHistoryEntry, AlarmRecord } from './alarm-event.ts'
 import { type AlarmsConfig, type AlarmsConfigInput, parseAlarmsConfig } from './config.ts'
@@ -21,11 +22,15 @@ export interface AlarmEngineDeps {
   scheduler?: SchedulerLike
 }
 
-export type AlarmErrorCode = 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK' | 'GRIDLINE_ALARM_INVALID'
+/** The alarm engine's codes in the one error catalogue (core/src/errors.ts, docs/errors.md). */
+export type AlarmErrorCode = Extract<ErrorCode, 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK' | 'GRIDLINE_ALARM_INVALID'>
 
-export class AlarmError extends Error {
-  constructor(readonly code: AlarmErrorCode, message: string) {
-    super(message)
+/** A refused acknowledgement or custom alarm: a GridlineError whose code is one of the engine's. */
+export class AlarmError extends GridlineError {
+  declare readonly code: AlarmErrorCode
+
+  constructor(code: AlarmErrorCode, message: string) {
+    super(code, message)
     this.name = 'AlarmError'
   }
 }

@@ -1,4 +1,4 @@
-import type { ProcessorMigration } from '../storage/migrations.ts'
+import type { ProcessorMigration } from '../storage/migration.ts'
 
 /** Versions 20-29. Tables documented in docs/alarms.md#tables. */
 export const ALARM_MIGRATIONS: ProcessorMigration[] = [

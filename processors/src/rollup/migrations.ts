@@ -1,4 +1,4 @@
-import type { ProcessorMigration } from '../storage/migrations.ts'
+import type { ProcessorMigration } from '../storage/migration.ts'
 
 function rollupTable(name: string): string {
   return `

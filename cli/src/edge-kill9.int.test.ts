@@ -1,4 +1,4 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -7,12 +7,13 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { stringify } from 'yaml'
 import { type TestDatabase, createTestDatabase, waitFor } from '../../test/support.ts'
-import { CuttableProxy, baseConfig, registerGateway, startIngest, temporaryDir } from './testing/harness.ts'
+import { CuttableProxy, baseConfig, temporaryDir } from '@gridline/edge-agent/testing'
+import { registerGateway, startIngest } from './edge-testing.ts'
 
 // Proof 2: `kill -9` of the agent process while it is sending; after a
 // restart nothing it acknowledged to a device is lost, and nothing is stored twice.
 
-const BIN = fileURLToPath(new URL('../../cli/bin/gridline.mjs', import.meta.url))
+const BIN = fileURLToPath(new URL('../bin/gridline.mjs', import.meta.url))
 const TOTAL = 3_000
 
 let db: TestDatabase

@@ -1,10 +1,10 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type PumpStation, startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
+import { type PumpStation, startPumpStation } from '@gridline/firmware-sim/plc'
 import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
-import { type EdgeAgent, buildEdgeAgent } from './agent.ts'
-import { edgeConfig } from './config.ts'
-import { CuttableProxy, baseConfig, registerGateway, startIngest, temporaryDir } from './testing/harness.ts'
+import { type EdgeAgent, buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
+import { CuttableProxy, baseConfig, temporaryDir } from '@gridline/edge-agent/testing'
+import { registerGateway, startIngest } from './edge-testing.ts'
 
 // Proof 5: the PLC simulator restarted twice; every monitored item delivers
 // again within RECOVERY_BOUND_MS (documented in docs/edge-agent.md), and a

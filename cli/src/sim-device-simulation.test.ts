@@ -1,8 +1,7 @@
 import { decodeMessage } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
 import { describe, expect, test } from 'vitest'
-import { DeviceSimulation, malformedPayload } from './device-simulation.ts'
-import { FaultCounters, MALFORMED_VARIANTS, parseFaultRates } from './faults.ts'
+import { DeviceSimulation, malformedPayload, FaultCounters, MALFORMED_VARIANTS, parseFaultRates } from '@gridline/firmware-sim'
 
 const NOON = Date.UTC(2026, 10, 25, 5) // 12:00 in Da Nang
 const MINUTE = 60_000

@@ -1,15 +1,15 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { execFile as execFileCb } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type PumpStation, startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
-import { temporaryDir } from './testing/harness.ts'
+import { type PumpStation, startPumpStation } from '@gridline/firmware-sim/plc'
+import { temporaryDir } from '@gridline/edge-agent/testing'
 
 const execFile = promisify(execFileCb)
-const BIN = fileURLToPath(new URL('../../cli/bin/gridline.mjs', import.meta.url))
-const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url))
+const BIN = fileURLToPath(new URL('../bin/gridline.mjs', import.meta.url))
+const EXAMPLES = fileURLToPath(new URL('../../edge-agent/examples/', import.meta.url))
 
 let station: PumpStation
 let data: Awaited<ReturnType<typeof temporaryDir>>

@@ -1,13 +1,11 @@
 import { fileURLToPath } from 'node:url'
 import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
 import type { IndicatorEvent, Reading } from '@gridline/processors'
-import { independentHourlyVnAqi } from '../../../processors/src/indicators/air-quality/vn-aqi-reference.ts'
+import { independentHourlyVnAqi } from '@gridline/processors/testing'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
-import { loadDataset } from './dataset.ts'
-import { loadMapping } from './mapping.ts'
-import { Replayer } from './replayer.ts'
+import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { loadDataset, loadMapping, Replayer } from '@gridline/firmware-sim/replay'
 
 // Proof on real data, end to end: the whole Nha Be recording (README.txt of
 // 01_hcmc_nhabe_sensor_community) replayed by the simulator over MQTT into the
@@ -36,7 +34,7 @@ beforeAll(async () => {
   service.processing.hub.subscribe({ name: 'proof', kinds: ['indicator'], metrics: ['vn_aqi_hourly'] }, (event) => {
     if (event.kind === 'indicator' && event.scope === 'device') indicators.push(event)
   })
-  const mapping = loadMapping(fileURLToPath(new URL('../../mappings/01_hcmc_nhabe_sensor_community.yaml', import.meta.url)))
+  const mapping = loadMapping(fileURLToPath(new URL('../../firmware-sim/mappings/01_hcmc_nhabe_sensor_community.yaml', import.meta.url)))
   const dataset = loadDataset(datasetPath('01_hcmc_nhabe_sensor_community'), mapping)
   const result = await new Replayer({
     url: `mqtt://127.0.0.1:${mqttPort}`, dataset, asFastAsPossible: true, passwords: new Map([[DEVICE, PASSWORD]]),

@@ -1,7 +1,7 @@
 /**
  * The drain of a real 1-hour backlog (docs/edge-agent.md#measured-figures):
  *
- *   npx tsx edge-agent/bench/backlog-drain.ts [--backlog-readings 3600000] [--live-rate 1000] [--devices 100] [--timeout-s 900]
+ *   npx tsx bench/src/tools/edge-backlog-drain.ts [--backlog-readings 3600000] [--live-rate 1000] [--devices 100] [--timeout-s 900]
  *
  * 1. Pre-fills a fresh agent data folder with the backlog through the agent's
  *    own DiskQueue (same files, seqs and accept times the agent writes while
@@ -20,7 +20,7 @@
  * The full 3.6 million run writes about 410 MB to the temp folder and takes a few minutes.
  */
 // First: node-opcua's start-up self-check and warnings would otherwise print into the summary.
-import '../src/testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
@@ -30,15 +30,12 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { stringify } from 'yaml'
 import { createLogger } from '@gridline/core'
-import { startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
-import { buildIngestService, ingestConfig } from '../../ingest/src/index.ts'
-import type { TestDatabase } from '../../test/support.ts'
-import { edgeConfig } from '../src/config.ts'
-import { DiskQueue } from '../src/queue/disk-queue.ts'
-import { encodeQueuedReading, sequenceOfQueuedReading } from '../src/reading.ts'
-import { GATEWAY_PASSWORD, registerGateway } from '../src/testing/harness.ts'
+import { startPumpStation } from '@gridline/firmware-sim/plc'
+import { DeviceStore, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
+import { DiskQueue, edgeConfig, encodeQueuedReading, sequenceOfQueuedReading } from '@gridline/edge-agent'
+import { GATEWAY_PASSWORD } from '@gridline/edge-agent/testing'
 
-const BIN = fileURLToPath(new URL('../../cli/bin/gridline.mjs', import.meta.url))
+const BIN = fileURLToPath(new URL('../../../cli/bin/gridline.mjs', import.meta.url))
 const args = process.argv.slice(2)
 const arg = (name: string, fallback: number) => {
   const at = args.indexOf(name)
@@ -247,14 +244,16 @@ async function main(): Promise<number> {
   url.pathname = `/${dbName}`
   const pool = new pg.Pool({ connectionString: url.toString(), max: 2 })
   pool.on('error', () => undefined)
-  const db: TestDatabase = { url: url.toString(), name: dbName, pool, drop: async () => undefined }
+  const db = { url: url.toString() }
   // The service's defaults, not the tests' shorter flush interval: this measures what runs in production.
   const ingest = buildIngestService(ingestConfig({ database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } }), createLogger({ level: 'silent' }))
   let child: ChildProcess | undefined
   let station: Awaited<ReturnType<typeof startPumpStation>> | undefined
   try {
     const { mqttPort } = await ingest.start()
-    await registerGateway(db, GATEWAY, Array.from({ length: DEVICES }, (_, i) => ({ id: deviceId(i), domain: DOMAIN })))
+    const store = new DeviceStore(pgSqlClient(pool))
+    await store.add({ id: GATEWAY, kind: 'gateway', password: GATEWAY_PASSWORD })
+    for (let i = 0; i < DEVICES; i++) await store.add({ id: deviceId(i), domain: DOMAIN, gateway: GATEWAY, password: 'unused device password' })
 
     station = await startPumpStation({ port: 0, pkiDir: join(work, 'plc-pki'), updateIntervalMs: DEVICE_INTERVAL_MS, extraVariables: DEVICES, seed: 5 })
     const loadNames = Object.keys(station.nodeIds).filter((n) => n.startsWith('load.')).sort()

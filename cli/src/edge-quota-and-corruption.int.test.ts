@@ -1,11 +1,11 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { readdir, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
-import { type EdgeAgent, buildEdgeAgent } from './agent.ts'
-import { edgeConfig } from './config.ts'
-import { CuttableProxy, baseConfig, deviceRows, registerGateway, startIngest, temporaryDir } from './testing/harness.ts'
+import { type EdgeAgent, buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
+import { CuttableProxy, baseConfig, deviceRows, temporaryDir } from '@gridline/edge-agent/testing'
+import { registerGateway, startIngest } from './edge-testing.ts'
 
 // Proof 4 (disk quota reached during a long outage) and proof 6 (a corrupted
 // tail record in the queue file), with the real ingest service and PostgreSQL.

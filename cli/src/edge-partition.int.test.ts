@@ -1,11 +1,11 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type PumpStation, startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
+import { type PumpStation, startPumpStation } from '@gridline/firmware-sim/plc'
 import { type TestDatabase, createTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
-import { type EdgeAgent, buildEdgeAgent } from './agent.ts'
-import { edgeConfig } from './config.ts'
-import { CuttableProxy, baseConfig, deviceRows, registerGateway, startIngest, temporaryDir } from './testing/harness.ts'
+import { type EdgeAgent, buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
+import { CuttableProxy, baseConfig, deviceRows, temporaryDir } from '@gridline/edge-agent/testing'
+import { registerGateway, startIngest } from './edge-testing.ts'
 
 // Proof 1 (partition) and proof 3 (ingest restarted mid-drain), with the real
 // ingest service, PostgreSQL, the PLC simulator and a device on the local MQTT broker.

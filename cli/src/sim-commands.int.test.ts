@@ -3,8 +3,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor } from '../../test/support.ts'
 // Not yet exported by @gridline/ingest's index; the dependency still points firmware-sim -> ingest.
 import { COMMAND_MIGRATIONS, CommandService } from '@gridline/ingest'
-import { Simulator } from './simulator.ts'
-import { type TestBroker, startTestBroker } from './test-support/broker.ts'
+import { Simulator } from '@gridline/firmware-sim'
+import { type TestBroker, startTestBroker } from '@gridline/firmware-sim/testing'
 
 // The operator side (CommandService, real PostgreSQL) against real simulated
 // devices on a real broker: the command the service publishes is one the

@@ -2,7 +2,7 @@
  * Edge agent figures (docs/edge-agent.md#measured-figures), against the real
  * ingest service, PostgreSQL and the PLC simulator with load variables:
  *
- *   npx tsx edge-agent/bench/measure.ts [--variables 1000] [--interval-ms 50] [--live-s 10] [--outage-s 10] [--batch 5000]
+ *   npx tsx bench/src/tools/edge-measure.ts [--variables 1000] [--interval-ms 50] [--live-s 10] [--outage-s 10] [--batch 5000]
  *
  * The agent runs as its own process (`gridline edge --config`), so its CPU
  * and memory are its own; they are read from its /healthz. Needs the
@@ -17,11 +17,11 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { stringify } from 'yaml'
 import { createLogger } from '@gridline/core'
-import { startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
-import { DeviceStore, buildIngestService, ingestConfig, pgSqlClient } from '../../ingest/src/index.ts'
-import { CuttableProxy, GATEWAY_PASSWORD } from '../src/testing/harness.ts'
+import { startPumpStation } from '@gridline/firmware-sim/plc'
+import { DeviceStore, buildIngestService, ingestConfig, pgSqlClient } from '@gridline/ingest'
+import { CuttableProxy, GATEWAY_PASSWORD } from '@gridline/edge-agent/testing'
 
-const BIN = fileURLToPath(new URL('../../cli/bin/gridline.mjs', import.meta.url))
+const BIN = fileURLToPath(new URL('../../../cli/bin/gridline.mjs', import.meta.url))
 const args = process.argv.slice(2)
 const arg = (name: string, fallback: number) => {
   const at = args.indexOf(name)

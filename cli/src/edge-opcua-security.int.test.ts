@@ -1,14 +1,11 @@
-import './testing/quiet-opcua.ts'
+import '@gridline/edge-agent/testing/quiet-opcua'
 import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type PumpStation, startPumpStation } from '../../firmware-sim/src/plc/pump-station.ts'
+import { type PumpStation, startPumpStation } from '@gridline/firmware-sim/plc'
 import { silentLogger, waitFor } from '../../test/support.ts'
-import { type EdgeAgent, buildEdgeAgent } from './agent.ts'
-import { edgeConfig } from './config.ts'
-import { startCaptureBroker } from './testing/capture-broker.ts'
-import { openssl } from './testing/openssl.ts'
-import { baseConfig, temporaryDir } from './testing/harness.ts'
+import { type EdgeAgent, buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
+import { startCaptureBroker, openssl, baseConfig, temporaryDir } from '@gridline/edge-agent/testing'
 
 // OPC-UA security: the PLC simulator offers only SignAndEncrypt and refuses
 // anonymous sessions; the agent connects with its own certificate (made in

@@ -1,8 +1,7 @@
 import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
-import { MALFORMED_VARIANTS } from './faults.ts'
-import { type DeviceSpec, Simulator } from './simulator.ts'
+import { MALFORMED_VARIANTS, type DeviceSpec, Simulator } from '@gridline/firmware-sim'
 
 let db: TestDatabase
 let service: IngestService

@@ -1,0 +1,3 @@
+export { type LoadedDataset, ReplayCounts, loadDataset } from './dataset.ts'
+export { type ReplayMapping, loadMapping } from './mapping.ts'
+export { Replayer } from './replayer.ts'

@@ -7,7 +7,7 @@ export default defineConfig({
     include: ['*/src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'data/**'],
     globalSetup: ['./test/global-setup.ts'],
-    setupFiles: ['./test/fail-on-console.ts'],
+    setupFiles: ['./test/kit-env.ts', './test/fail-on-console.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -2,19 +2,13 @@
 // cli, which composes the workspaces: the agent itself may depend only on
 // schemas and core, and speaks to the service over MQTT.
 import { GATEWAY_PASSWORD } from '@gridline/edge-agent/testing'
-import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
-import { type TestDatabase, silentLogger, testIngestConfig } from '../../test/support.ts'
+import { DeviceStore, type IngestService, pgSqlClient } from '@gridline/ingest'
+import { type TestDatabase, startTestService } from '@gridline/ingest/testing'
 
-/** The real ingest service on a test database, MQTT and HTTP on free ports. */
+/** The real ingest service on a test database (kept at stop), MQTT and HTTP on free ports. */
 export async function startIngest(db: TestDatabase): Promise<{ service: IngestService; mqttPort: number }> {
-  const service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  const { mqttPort } = await service.start()
-  return { service, mqttPort: mqttPort! }
+  const t = await startTestService({ database: db })
+  return { service: t.service, mqttPort: t.mqttPort }
 }
 
 /** Registers the gateway and the devices behind it (the ingest service must have migrated the database). */

@@ -1,8 +1,9 @@
 import '@gridline/edge-agent/testing/quiet-opcua'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { DeviceStore, type IngestService, buildIngestService, makeDevDeviceCert, makeDevServerCert, pgSqlClient } from '@gridline/ingest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { makeDevDeviceCert, makeDevServerCert } from '@gridline/ingest'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
+import { silentLogger, waitFor } from '../../test/support.ts'
 import { buildEdgeAgent, edgeConfig } from '@gridline/edge-agent'
 import { baseConfig, deviceRows, temporaryDir } from '@gridline/edge-agent/testing'
 
@@ -10,8 +11,8 @@ import { baseConfig, deviceRows, temporaryDir } from '@gridline/edge-agent/testi
 // (mqtt.port: false): the gateway is registered for certificate login and
 // sends no password; its certificate is made by `gridline certs`'s code.
 
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let pki: Awaited<ReturnType<typeof temporaryDir>>
 let tlsPort: number
 
@@ -19,22 +20,19 @@ beforeAll(async () => {
   pki = await temporaryDir('gridline-edge-tls-gridline-')
   const server = makeDevServerCert(pki.dir)
   makeDevDeviceCert(pki.dir, 'gw-cert-1')
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'gw-cert-1', kind: 'gateway', auth: 'cert' })
-  await store.add({ id: 'tank-1', domain: 'water', gateway: 'gw-cert-1', password: 'unused device password' })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: false, tls: { port: 0, ...server } },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  tlsPort = (await service.start()).mqttTlsPort!
+  t = await startTestService({
+    devices: [
+      { id: 'gw-cert-1', kind: 'gateway', auth: 'cert' },
+      { id: 'tank-1', domain: 'water', gateway: 'gw-cert-1', password: 'unused device password' },
+    ],
+    config: { mqtt: { port: false, tls: { port: 0, ...server } } },
+  })
+  db = t.db
+  tlsPort = t.mqttTlsPort!
 })
 
 afterAll(async () => {
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
   await pki?.remove()
 })
 

@@ -1,12 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEVICE_KINDS, Simulator, planFleet, withCityMetadata } from '@gridline/firmware-sim'
-import { DeviceStore, type IngestService, UserStore, buildIngestService, pgSqlClient } from '@gridline/ingest'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt from 'mqtt'
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { waitFor } from '../../test/support.ts'
 
 // The operator console in a real browser (Debian's chromium driven by
 // playwright-core) against the running ingest service with a simulated Da Nang
@@ -18,12 +17,11 @@ const SCREENSHOTS = join(import.meta.dirname, '../../results/screenshots')
 const PASSWORDS = { admin: 'admin-password-0001', operator: 'operator-password-02', viewer: 'viewer-password-003' } as const
 type RoleName = keyof typeof PASSWORDS
 
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let sim: Simulator
 let browser: Browser
 let base: string
-let dataDir: string
 const contexts: BrowserContext[] = []
 
 const specs = withCityMetadata(planFleet({ traffic: 3, water: 3, lighting: 3, environment: 4, flood: 2 }, 'ui'))
@@ -33,17 +31,23 @@ const airSensor = specs.find((s) => s.kind === 'air_quality')!.id
 
 beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true })
-  dataDir = mkdtempSync(join(tmpdir(), 'gridline-console-'))
-  db = await createTestDatabase()
-  service = buildIngestService(serviceConfig(0, 0), silentLogger())
-  const ports = await service.start()
-  servicePorts = { mqttPort: ports.mqttPort!, httpPort: ports.httpPort }
-  base = `http://127.0.0.1:${ports.httpPort}`
   const devices = specs.map((s) => ({ ...s, password: `pw-${s.id}-0123456789` }))
-  await new DeviceStore(pgSqlClient(db.pool)).addMany(devices.map((d) => ({ id: d.id, domain: DEVICE_KINDS[d.kind!].domain, password: d.password, metadata: d.metadata })))
-  const users = new UserStore(pgSqlClient(db.pool))
-  for (const role of Object.keys(PASSWORDS) as RoleName[]) await users.add({ name: role, password: PASSWORDS[role], role })
-  await new Promise((resolve) => setTimeout(resolve, 300)) // the registry hears of the devices by LISTEN/NOTIFY
+  t = await startTestService({
+    devices: devices.map((d) => ({ id: d.id, domain: DEVICE_KINDS[d.kind!].domain, password: d.password, metadata: d.metadata })),
+    users: (Object.keys(PASSWORDS) as RoleName[]).map((role) => ({ name: role, password: PASSWORDS[role], role })),
+    config: {
+      // The service's defaults where the kit's differ: Node-RED at /flows (the admin opens it), a 5 ms group commit.
+      console: { nodeRed: { enabled: true } },
+      ingest: { flushIntervalMs: 5 },
+      commands: { timeoutMs: 5_000 },
+      processors: {
+        alarms: { rules: [{ id: 'lamp-fault', type: 'threshold', metric: 'lamp_fault', domains: ['lighting'], raiseAbove: 0.5, clearBelow: 0.5, severity: 'major', message: 'Lamp {device} reports a fault' }] },
+      },
+    },
+  })
+  db = t.db
+  servicePorts = { mqttPort: t.mqttPort, httpPort: t.httpPort }
+  base = t.httpUrl
   await backfillWeek(servicePorts.mqttPort, devices.find((d) => d.id === airSensor)!.password)
   sim = new Simulator({ url: `mqtt://127.0.0.1:${servicePorts.mqttPort}`, devices, intervalMs: 500 })
   await sim.start()
@@ -58,9 +62,7 @@ afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => undefined)
   await browser?.close()
   await sim?.stop()
-  await service?.stop()
-  await db?.drop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  await t?.stop()
 })
 
 let servicePorts: { mqttPort: number; httpPort: number }
@@ -76,19 +78,6 @@ async function backfillWeek(mqttPort: number, password: string): Promise<void> {
   }
   await client.endAsync()
   await waitFor(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM telemetry_1h WHERE device_id = $1`, [airSensor])).rows[0].n > 100, 20_000, 'a week of hourly rollups')
-}
-
-function serviceConfig(mqttPort: number, httpPort: number) {
-  return testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: mqttPort },
-    http: { host: '127.0.0.1', port: httpPort },
-    console: { dataDir },
-    commands: { timeoutMs: 5_000 },
-    processors: {
-      alarms: { rules: [{ id: 'lamp-fault', type: 'threshold', metric: 'lamp_fault', domains: ['lighting'], raiseAbove: 0.5, clearBelow: 0.5, severity: 'major', message: 'Lamp {device} reports a fault' }] },
-    },
-  })
 }
 
 async function loggedIn(role: RoleName, locale = 'en-GB'): Promise<Page> {
@@ -262,7 +251,7 @@ describe('live operation', () => {
       { action: 'switch', params: { on: true }, status: 'ok', username: 'operator' },
       { action: 'dim', params: { level: 50 }, status: 'ok', username: 'operator' },
     ])
-    await service.console!.audit.flush()
+    await t.service.console!.audit.flush()
     const audit = await db.pool.query(`SELECT actor, action, detail->>'action' AS command, outcome FROM audit_log WHERE target = $1 ORDER BY id`, [dimmedLamp])
     expect(audit.rows).toEqual([
       { actor: 'operator', action: 'command.send', command: 'switch', outcome: 'ok' },
@@ -276,11 +265,10 @@ describe('live operation', () => {
     const page = await loggedIn('viewer')
     const status = page.locator('[data-testid=live-status]')
     await expect.poll(() => status.getAttribute('data-state'), { timeout: 10_000 }).toBe('open')
-    await service.stop()
-    await expect.poll(() => status.getAttribute('data-state'), { timeout: 10_000 }).toBe('connecting')
-    // The same ports, the same database: the session survives and the devices reconnect.
-    service = buildIngestService(serviceConfig(servicePorts.mqttPort, servicePorts.httpPort), silentLogger())
-    await service.start()
+    // The same ports, the same database (and console.dataDir): the session survives and the devices reconnect.
+    await t.restart({}, async () => {
+      await expect.poll(() => status.getAttribute('data-state'), { timeout: 10_000 }).toBe('connecting')
+    })
     await expect.poll(() => status.getAttribute('data-state'), { timeout: 20_000 }).toBe('open')
     const generated = page.locator('[data-testid=overview-generated-at]')
     const at = Number(await generated.getAttribute('data-time'))

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { DeviceStore, type IngestService, UserStore, buildIngestService, pgSqlClient } from '@gridline/ingest'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt, { type MqttClient } from 'mqtt'
 import { type Browser, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { waitFor } from '../../test/support.ts'
 
 // Refused messages in the operator console, in Debian's chromium: the
 // Rejected page shows a refused message's reason and payload as text (markup
@@ -18,30 +15,24 @@ type RoleName = keyof typeof PASSWORDS
 const DEVICE_PASSWORD = 'aq-1 password 0123456789'
 const MARKUP = '<img src=x onerror="window.__pwned=1"><b>bold</b>'
 
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let browser: Browser
 let base: string
-let dataDir: string
 let device: MqttClient
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'gridline-rejected-'))
-  db = await createMigratedTestDatabase()
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'aq-1', domain: 'environment', password: DEVICE_PASSWORD })
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'aq-2', domain: 'environment', password: DEVICE_PASSWORD })
-  const users = new UserStore(pgSqlClient(db.pool))
-  for (const role of Object.keys(PASSWORDS) as RoleName[]) await users.add({ name: role, password: PASSWORDS[role], role })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    console: { dataDir, nodeRed: { enabled: false } },
-  }), silentLogger())
-  const ports = await service.start()
-  base = `http://127.0.0.1:${ports.httpPort}`
-  device = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { username: 'aq-1', password: DEVICE_PASSWORD, reconnectPeriod: 0 })
+  // The kit's defaults are this file's: a 2 ms group commit, Node-RED off, a fresh console.dataDir.
+  t = await startTestService({
+    devices: [
+      { id: 'aq-1', domain: 'environment', password: DEVICE_PASSWORD },
+      { id: 'aq-2', domain: 'environment', password: DEVICE_PASSWORD },
+    ],
+    users: (Object.keys(PASSWORDS) as RoleName[]).map((role) => ({ name: role, password: PASSWORDS[role], role })),
+  })
+  db = t.db
+  base = t.httpUrl
+  device = await mqtt.connectAsync(t.mqttUrl, { username: 'aq-1', password: DEVICE_PASSWORD, reconnectPeriod: 0 })
   await device.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.now(), values: { pm25: 'twelve' } }), { qos: 1 })
   await device.publishAsync('telemetry/environment/aq-1', MARKUP, { qos: 1 })
   await device.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.now(), values: { pm25: 12 } }), { qos: 1 })
@@ -55,9 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
   await device?.endAsync(true).catch(() => undefined)
-  await service?.stop()
-  await db?.drop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  await t?.stop()
 })
 
 async function loggedIn(role: RoleName, locale = 'en-GB'): Promise<Page & { errors: string[] }> {

@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url'
-import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
+import type { IngestService } from '@gridline/ingest'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import type { IndicatorEvent, Reading } from '@gridline/processors'
 import { independentHourlyVnAqi } from '@gridline/processors/testing'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, datasetPath, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { datasetPath, waitFor } from '../../test/support.ts'
 import { loadDataset, loadMapping, Replayer } from '@gridline/firmware-sim/replay'
 
 // Proof on real data, end to end: the whole Nha Be recording (README.txt of
@@ -15,22 +16,24 @@ import { loadDataset, loadMapping, Replayer } from '@gridline/firmware-sim/repla
 
 const DEVICE = 'hcmc-nhabe-esp8266-12779556'
 const PASSWORD = 'replay-password'
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 const indicators: IndicatorEvent[] = []
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    // The recording is from 2018: once it has been replayed, the indicators' idle clock
-    // (wall time) passes every window, so the last ones close too.
-    processors: { indicators: { idleTickMs: 200, airQuality: { usAqi: false } } },
-  }), silentLogger())
-  const { mqttPort } = await service.start()
+  t = await startTestService({
+    devices: [{ id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } }],
+    config: {
+      // The service's default group commit, not the kit's 2 ms.
+      ingest: { flushIntervalMs: 5 },
+      // The recording is from 2018: once it has been replayed, the indicators' idle clock
+      // (wall time) passes every window, so the last ones close too.
+      processors: { indicators: { idleTickMs: 200, airQuality: { usAqi: false } } },
+    },
+  })
+  ;({ db, service } = t)
+  const { mqttPort } = t
   service.processing.hub.subscribe({ name: 'proof', kinds: ['indicator'], metrics: ['vn_aqi_hourly'] }, (event) => {
     if (event.kind === 'indicator' && event.scope === 'device') indicators.push(event)
   })
@@ -44,8 +47,7 @@ beforeAll(async () => {
 }, 180_000)
 
 afterAll(async () => {
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 test('every recorded row is stored once, and the saturated and stuck values carry their quality', async () => {

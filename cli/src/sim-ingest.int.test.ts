@@ -1,10 +1,10 @@
-import { DeviceStore, type IngestService, buildIngestService, pgSqlClient } from '@gridline/ingest'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
+import { waitFor } from '../../test/support.ts'
 import { MALFORMED_VARIANTS, type DeviceSpec, Simulator } from '@gridline/firmware-sim'
 
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let url: string
 const simulators: Simulator[] = []
 
@@ -16,25 +16,20 @@ const devices: DeviceSpec[] = [
 ]
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
   const domains: Record<string, string> = { traffic_counter: 'traffic', pump: 'water', street_light: 'lighting', river_gauge: 'environment' }
-  await new DeviceStore(pgSqlClient(db.pool)).addMany([
-    ...devices.map((d) => ({ id: d.id, domain: domains[d.kind!]!, password: d.password! })),
-    { id: 'sim-aq-bad', domain: 'environment', password: 'pw-bad' },
-  ])
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 5 },
-  }), silentLogger())
-  url = `mqtt://127.0.0.1:${(await service.start()).mqttPort}`
+  t = await startTestService({
+    devices: [
+      ...devices.map((d) => ({ id: d.id, domain: domains[d.kind!]!, password: d.password! })),
+      { id: 'sim-aq-bad', domain: 'environment', password: 'pw-bad' },
+    ],
+    config: { ingest: { flushIntervalMs: 5 } },
+  })
+  ;({ db, mqttUrl: url } = t)
 })
 
 afterAll(async () => {
   await Promise.all(simulators.map((s) => s.stop()))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 test('simulated devices log in with their own credentials and their readings land in telemetry', async () => {

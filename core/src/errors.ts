@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   GRIDLINE_PORT_IN_USE: 'A listener could not bind because the port is taken.',
   GRIDLINE_DATABASE_UNREACHABLE: 'The database could not be reached at start-up.',
   GRIDLINE_MIGRATION_FAILED: 'A schema migration failed; nothing after it ran.',
+  GRIDLINE_SECOND_INSTANCE: 'Another ingest process already runs on the same database; one ingest process per database is the supported deployment.',
   GRIDLINE_DEVICE_EXISTS: 'A device with that id is already registered.',
   GRIDLINE_DEVICE_NOT_FOUND: 'No device with that id is registered.',
   GRIDLINE_USAGE: 'The command line was not understood.',

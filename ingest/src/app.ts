@@ -20,6 +20,7 @@ import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
 import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
 import { migrate } from './migrations.ts'
+import { InstanceLock } from './storage/instance-lock.ts'
 import { type StorageEngine, maintainStorage } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
@@ -152,6 +153,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     editorPaths: config.console.enabled && config.console.nodeRed.enabled ? [NODE_RED_PATH] : [],
   })
   let maintenance: NodeJS.Timeout | undefined
+  let lock: InstanceLock | undefined
   let sequenceGauges: NodeJS.Timeout | undefined
 
   return {
@@ -162,53 +164,61 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     commands,
 
     async start() {
-      logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
-      const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 })
       try {
-        await client.connect()
+        logger.info({ database: redactUrl(databaseUrl) }, 'Migrating the database.')
+        const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 })
+        try {
+          await client.connect()
+        } catch (err) {
+          throw new GridlineError('GRIDLINE_DATABASE_UNREACHABLE', `Cannot reach the database at ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { cause: err })
+        }
+        let engine: StorageEngine
+        try {
+          const report = await migrate(pgSqlClient(client), config.storage)
+          engine = report.engine
+          if (report.applied.length > 0) logger.info({ applied: report.applied, engine }, 'Applied migrations.')
+          for (const note of report.notes) logger.warn(note)
+        } finally {
+          await client.end()
+        }
+        // One ingest process per database (docs/adr/0001): refused, or warned of, before anything listens.
+        lock = await InstanceLock.acquire(databaseUrl, config.processors.onSecondInstance, logger.child({ component: 'instance-lock' }))
+        const maintain = () => maintainStorage(pgSqlClient(pool), engine, config.storage)
+          .then((r) => { if (r.created.length + r.dropped.length + r.rejectedDeleted > 0) logger.info(r, 'Maintained storage.') })
+          .catch((err) => logger.error({ err }, 'Storage maintenance failed; it runs again at the next interval.'))
+        await maintain()
+        maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
+        maintenance.unref()
+        await registry.start()
+        await processing.start()
+        await commands.start()
+        await operatorConsole?.start()
+        const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
+        notices.start()
+        try {
+          await http.listen({ port: config.http.port, host: config.http.host })
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+          throw new GridlineError('GRIDLINE_PORT_IN_USE', `HTTP port ${config.http.port} on ${config.http.host} is already in use; set HTTP_PORT or http.port.`, { cause: err })
+        }
+        const address = http.server.address()
+        const httpPort = typeof address === 'object' && address ? address.port : config.http.port
+        await operatorConsole?.listening(http.server)
+        const sequences = processing.sequences
+        if (sequences) {
+          sequenceGauges = setInterval(() => {
+            metrics.seqMissing.set(sequences.missing)
+            metrics.seqRegressions.set(sequences.regressions)
+          }, 1_000)
+          sequenceGauges.unref()
+        }
+        logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
+        return { mqttPort, mqttTlsPort, httpPort, engine }
       } catch (err) {
-        throw new GridlineError('GRIDLINE_DATABASE_UNREACHABLE', `Cannot reach the database at ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { cause: err })
+        // A start that failed half-way must not keep other processes off the database.
+        await lock?.release()
+        throw err
       }
-      let engine: StorageEngine
-      try {
-        const report = await migrate(pgSqlClient(client), config.storage)
-        engine = report.engine
-        if (report.applied.length > 0) logger.info({ applied: report.applied, engine }, 'Applied migrations.')
-        for (const note of report.notes) logger.warn(note)
-      } finally {
-        await client.end()
-      }
-      const maintain = () => maintainStorage(pgSqlClient(pool), engine, config.storage)
-        .then((r) => { if (r.created.length + r.dropped.length + r.rejectedDeleted > 0) logger.info(r, 'Maintained storage.') })
-        .catch((err) => logger.error({ err }, 'Storage maintenance failed; it runs again at the next interval.'))
-      await maintain()
-      maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
-      maintenance.unref()
-      await registry.start()
-      await processing.start()
-      await commands.start()
-      await operatorConsole?.start()
-      const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
-      notices.start()
-      try {
-        await http.listen({ port: config.http.port, host: config.http.host })
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-        throw new GridlineError('GRIDLINE_PORT_IN_USE', `HTTP port ${config.http.port} on ${config.http.host} is already in use; set HTTP_PORT or http.port.`, { cause: err })
-      }
-      const address = http.server.address()
-      const httpPort = typeof address === 'object' && address ? address.port : config.http.port
-      await operatorConsole?.listening(http.server)
-      const sequences = processing.sequences
-      if (sequences) {
-        sequenceGauges = setInterval(() => {
-          metrics.seqMissing.set(sequences.missing)
-          metrics.seqRegressions.set(sequences.regressions)
-        }, 1_000)
-        sequenceGauges.unref()
-      }
-      logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
-      return { mqttPort, mqttTlsPort, httpPort, engine }
     },
 
     async stop() {
@@ -236,6 +246,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       await http.close()
       await registry.stop()
       await pool.end()
+      await lock?.release()
       logger.info('Stopped.')
     },
 

@@ -63,6 +63,7 @@ export const IngestConfigSchema = z.strictObject({
     rollups: RollupConfigSchema.prefault({}).describe('Event-time 1-minute and 1-hour rollups (docs/rollups.md).'),
     indicators: IndicatorsConfigSchema.describe('City indicators: air quality, traffic, water, lighting, flood (docs/indicators.md).'),
     alarms: AlarmsConfigSchema.prefault({}).describe('Alarm rules and their lifecycle (docs/alarms.md).'),
+    onSecondInstance: z.enum(['refuse', 'warn']).default('refuse').describe('When another ingest process already runs on the same database: refuse to start (GRIDLINE_SECOND_INSTANCE), or warn: start anyway and log an error, for a planned hand-over. One ingest process per database is the supported deployment (docs/operations.md#one-ingest-process-per-database).'),
   }).prefault({}),
   console: z.strictObject({
     enabled: z.boolean().default(true).describe('Serve the operator web app and its API (docs/console-api.md) on the HTTP port.'),

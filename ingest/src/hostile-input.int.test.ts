@@ -7,33 +7,21 @@ import { promisify } from 'node:util'
 import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
-import { type IngestService, buildIngestService } from './app.ts'
-import { DeviceStore } from './devices/device-store.ts'
-import { pgSqlClient } from './storage/sql-client.ts'
+import { type TestDatabase, type TestService, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../test/support.ts'
 
 // Issue 11's critical findings, with real clients: input that once killed the
 // service, and readings that were acknowledged and then lost.
 
 const run = promisify(execFile)
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
 const DEEP = '['.repeat(5000) + ']'.repeat(5000)
 
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let mqttPort: number
 let httpPort: number
 const dir = mkdtempSync(join(tmpdir(), 'gridline-hostile-'))
-
-function build(port: number): IngestService {
-  return buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    console: { enabled: false },
-  }), silentLogger())
-}
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
   const { rows } = await db.pool.query(sql, params)
@@ -50,20 +38,19 @@ async function mosquittoPub(device: string, domain: string, file: string, qos: 0
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  for (const id of ['aq-1', 'aq-2', 'aq-3', 'aq-4', 'aq-5', 'aq-6']) await store.add({ id, domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
-  await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
-  service = build(0)
-  const ports = await service.start()
-  mqttPort = ports.mqttPort!
-  httpPort = ports.httpPort
+  t = await startTestService({
+    devices: [
+      ...['aq-1', 'aq-2', 'aq-3', 'aq-4', 'aq-5', 'aq-6'].map((id) => ({ id, domain: 'environment' })),
+      { id: 'gw-1', kind: 'gateway' },
+      { id: 'pump-1', domain: 'water', gateway: 'gw-1' },
+    ],
+    config: { console: { enabled: false } },
+  })
+  ;({ db, mqttPort, httpPort } = t)
 })
 
 afterAll(async () => {
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -113,13 +100,15 @@ describe('a 10 KB message of 5,000 nested arrays', () => {
     client.on('error', () => undefined)
     await new Promise<void>((resolve) => client.once('connect', () => resolve()))
     // The service stops; the client queues the poison message and a good one, and resends both when it is back.
-    await service.stop()
-    const acked = [
-      client.publishAsync('telemetry/environment/aq-3', DEEP, { qos: 1 }),
-      client.publishAsync('telemetry/environment/aq-3', JSON.stringify({ ts: Date.parse('2026-12-01T00:00:00Z'), values: { pm25: 3 } }), { qos: 1 }),
-    ]
-    service = build(mqttPort)
-    ;({ httpPort } = await service.start())
+    let acked: Promise<unknown>[] = []
+    // The kit starts the new service on the same MQTT port.
+    await t.restart({}, async () => {
+      acked = [
+        client.publishAsync('telemetry/environment/aq-3', DEEP, { qos: 1 }),
+        client.publishAsync('telemetry/environment/aq-3', JSON.stringify({ ts: Date.parse('2026-12-01T00:00:00Z'), values: { pm25: 3 } }), { qos: 1 }),
+      ]
+    })
+    ;({ httpPort } = t)
     await Promise.all(acked)
     expect(await count(`SELECT count(*) AS n FROM rejected WHERE device_id = 'aq-3' AND reason = 'reading_not_object'`)).toBe(1)
     expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-3'`)).toBe(1)

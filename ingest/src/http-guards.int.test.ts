@@ -1,28 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { createLogger } from '@gridline/core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, testIngestConfig } from '../../test/support.ts'
-import { type IngestService, buildIngestService } from './app.ts'
-import { DeviceStore } from './devices/device-store.ts'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
+import type { IngestService } from './app.ts'
 import { normalisedPath } from './http-guards.ts'
-import { pgSqlClient } from './storage/sql-client.ts'
-import { LoginThrottle, UserStore } from './console/users.ts'
+import { LoginThrottle } from './console/users.ts'
 
 // The service's HTTP surface under hostile input, over real HTTP: security
 // headers, the Origin check, the content-type rule on the normalised path,
 // request timeouts, malformed cookies, audit of refused commands, and the
 // login throttle against concurrent guesses, spraying and lockout.
 
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 let port: number
 let origin: string
-let dataDir: string
 const PASSWORDS = { ada: 'ada-admin-password-1', olly: 'olly-operator-pass-2', tam: 'tam-operator-pass-3', uma: 'uma-viewer-password-4' }
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: any }
@@ -61,31 +56,29 @@ async function login(username: string, password: string, from = '127.0.0.1'): Pr
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  dataDir = mkdtempSync(join(tmpdir(), 'gridline-http-guards-'))
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'lamp-1', domain: 'lighting', password: 'device secret 0123456789' })
-  const users = new UserStore(pgSqlClient(db.pool))
-  await users.add({ name: 'ada', password: PASSWORDS.ada, role: 'admin' })
-  await users.add({ name: 'olly', password: PASSWORDS.olly, role: 'operator' })
-  await users.add({ name: 'tam', password: PASSWORDS.tam, role: 'operator' })
-  await users.add({ name: 'uma', password: PASSWORDS.uma, role: 'viewer' })
   const sink = new Writable({ write(_chunk, _enc, done) { done() } })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0, requestTimeoutMs: 1_000, headersTimeoutMs: 1_000 },
-    console: { dataDir },
-    log: { level: 'silent' },
-  }), createLogger({ level: 'silent', destination: sink }))
-  const ports = await service.start()
-  port = ports.httpPort
+  t = await startTestService({
+    devices: [{ id: 'lamp-1', domain: 'lighting', password: 'device secret 0123456789' }],
+    users: [
+      { name: 'ada', password: PASSWORDS.ada, role: 'admin' },
+      { name: 'olly', password: PASSWORDS.olly, role: 'operator' },
+      { name: 'tam', password: PASSWORDS.tam, role: 'operator' },
+      { name: 'uma', password: PASSWORDS.uma, role: 'viewer' },
+    ],
+    // The Node-RED tests need Node-RED at /flows (the kit turns it off).
+    config: {
+      http: { requestTimeoutMs: 1_000, headersTimeoutMs: 1_000 },
+      console: { nodeRed: { enabled: true } },
+      log: { level: 'silent' },
+    },
+    logger: createLogger({ level: 'silent', destination: sink }),
+  })
+  ;({ db, service, httpPort: port } = t)
   origin = `http://127.0.0.1:${port}`
 }, 60_000)
 
 afterAll(async () => {
-  await service?.stop()
-  await db?.drop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  await t?.stop()
 })
 
 describe('security headers', () => {

@@ -1,18 +1,20 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
-import { type IngestService, buildIngestService } from './app.ts'
+import { type TestDatabase, type TestService, TEST_FLEET, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../test/support.ts'
+import type { IngestService } from './app.ts'
 import { DeviceStore } from './devices/device-store.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
 
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 let url: string
 let httpBase: string
 const clients: MqttClient[] = []
 
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
 
 async function connect(username: string, password = PASSWORD, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
   const client = await mqtt.connectAsync(url, { username, password, clientId: `${username}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 0, protocolVersion: 4, ...extra })
@@ -31,28 +33,15 @@ async function metric(name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'aq-2', domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
-  await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
-  await store.add({ id: 'lamp-1', domain: 'lighting', gateway: 'gw-1', password: PASSWORD })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  const ports = await service.start()
-  url = `mqtt://127.0.0.1:${ports.mqttPort}`
-  httpBase = `http://127.0.0.1:${ports.httpPort}`
+  t = await startTestService({
+    devices: TEST_FLEET,
+  })
+  ;({ db, service, mqttUrl: url, httpUrl: httpBase } = t)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 describe('ack after commit', () => {
@@ -262,9 +251,9 @@ describe('devices and security', () => {
   })
 
   test('only validated telemetry reaches subscribers: a device cannot reach another device\'s topics', async () => {
-    const watcher = buildIngestService(testIngestConfig({ database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } }), silentLogger())
     // A second, auth-free service on the same database lets a test subscriber see everything it forwards.
-    const ports = await watcher.start()
+    const watcher = await startTestService({ database: db, config: { auth: { mode: 'none' }, processors: { onSecondInstance: 'warn' } } })
+    const ports = { mqttPort: watcher.mqttPort }
     try {
       const watch = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { reconnectPeriod: 0 })
       const seen: string[] = []
@@ -365,11 +354,11 @@ describe('backpressure', () => {
 
 describe('global backpressure', () => {
   test('at maxPendingRows the backpressure gauge rises and intake stays bounded; once the database commits again all is acknowledged and stored, and the gauge falls', async () => {
-    const small = buildIngestService(testIngestConfig({
-      database: { url: db.url }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 },
-      auth: { mode: 'none' }, ingest: { maxPendingRows: 400, shedAtPendingRows: 100_000, flushIntervalMs: 2 },
-    }), silentLogger())
-    const ports = await small.start()
+    const small = await startTestService({
+      database: db,
+      config: { auth: { mode: 'none' }, processors: { onSecondInstance: 'warn' }, ingest: { maxPendingRows: 400, shedAtPendingRows: 100_000 } },
+    })
+    const ports = { mqttPort: small.mqttPort, httpPort: small.httpPort }
     const gauge = async () => {
       const text = await (await fetch(`http://127.0.0.1:${ports.httpPort}/metrics`)).text()
       return Number(/^gridline_ingest_backpressure (\S+)/m.exec(text)![1])
@@ -383,7 +372,7 @@ describe('global backpressure', () => {
         p.publishAsync(`telemetry/environment/bp-${i}`, JSON.stringify({ ts: base + k, values: { pm25: k, pm10: k } }), { qos: 1 }).then(() => { acked++ })))
       await waitFor(async () => (await gauge()) === 1, 5_000, 'the backpressure gauge to rise')
       await new Promise((resolve) => setTimeout(resolve, 300))
-      const held = await small.snapshot()
+      const held = await small.service.snapshot()
       // 8 x 200 messages x 2 rows were sent; what was read is bounded by the sockets' reads, not the load.
       expect(held.pendingRows).toBeGreaterThanOrEqual(400)
       expect(held.pendingRows).toBeLessThan(3_200)

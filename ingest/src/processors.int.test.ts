@@ -2,20 +2,20 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { StreamEvent } from '@gridline/processors'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../test/support.ts'
-import { type IngestService, buildIngestService } from './app.ts'
-import { DeviceStore } from './devices/device-store.ts'
-import { pgSqlClient } from './storage/sql-client.ts'
+import { type TestDatabase, type TestService, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../test/support.ts'
+import type { IngestService } from './app.ts'
 
 // The stream processors inside the real ingest service: quality flags before
 // the write, rollups and alarms after the commit, the live stream, and alarm
 // events on the broker for an integration login.
 
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 let url: string
 const clients: MqttClient[] = []
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
 const events: StreamEvent[] = []
 
 async function connect(username: string): Promise<MqttClient> {
@@ -25,33 +25,29 @@ async function connect(username: string): Promise<MqttClient> {
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD, metadata: { district: 'Hai Chau' } })
-  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
-  await store.add({ id: 'aq-9', domain: 'environment', gateway: 'gw-1', password: PASSWORD })
-  await store.add({ id: 'ops', kind: 'integration', password: PASSWORD })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    processors: {
-      rollups: { allowedLatenessMs: 0, flushIntervalMs: 50 },
-      alarms: {
-        rules: [{ id: 'pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 100, clearBelow: 50, severity: 'major' }],
+  t = await startTestService({
+    devices: [
+      { id: 'aq-1', domain: 'environment', metadata: { district: 'Hai Chau' } },
+      { id: 'gw-1', kind: 'gateway' },
+      { id: 'aq-9', domain: 'environment', gateway: 'gw-1' },
+      { id: 'ops', kind: 'integration' },
+    ],
+    config: {
+      processors: {
+        rollups: { allowedLatenessMs: 0, flushIntervalMs: 50 },
+        alarms: {
+          rules: [{ id: 'pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 100, clearBelow: 50, severity: 'major' }],
+        },
       },
     },
-  }), silentLogger())
-  const ports = await service.start()
-  url = `mqtt://127.0.0.1:${ports.mqttPort}`
+  })
+  ;({ db, service, mqttUrl: url } = t)
   service.processing.hub.subscribe({ name: 'test', devices: ['aq-*'] }, (event) => { events.push(event) })
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 const minute = (m: number, s = 0) => Date.parse('2026-11-28T02:00:00Z') + m * 60_000 + s * 1000

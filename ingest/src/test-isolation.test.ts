@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
-import { testDataDir, testIngestConfig } from '../../test/support.ts'
+import { testDataDir, testIngestConfig } from '@gridline/ingest/testing'
 
 // `npm test` once failed after a flow was deployed in the demo: the tests'
 // services used the default console.dataDir, the checkout's data/ folder,
@@ -26,22 +26,22 @@ test('the test helpers never resolve to the checkout\'s data/ folder', () => {
   expect(testIngestConfig({ console: { dataDir: '/tmp/mine', staleAfterSeconds: 7 } }).console).toMatchObject({ dataDir: '/tmp/mine', staleAfterSeconds: 7 })
 })
 
-/** Every test file and test harness that builds a service. */
-function serviceBuilders(): string[] {
-  const found: string[] = []
+/** Every test file and test harness (`.test.ts`, or under a `testing/` folder), with its text. */
+function testSources(): { path: string; text: string }[] {
+  const found: { path: string; text: string }[] = []
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       if (name === 'node_modules' || name === 'data' || name.startsWith('.')) continue
       const path = join(dir, name)
       if (statSync(path).isDirectory()) walk(path)
-      else if (/\.ts$/.test(name) && (/\.test\.ts$/.test(name) || path.includes(`${sep}testing${sep}`))) found.push(path)
+      else if (/\.ts$/.test(name) && (/\.test\.ts$/.test(name) || path.includes(`${sep}testing${sep}`))) found.push({ path: relative(repo, path), text: readFileSync(path, 'utf8') })
     }
   }
   for (const ws of readdirSync(repo)) {
     const src = join(repo, ws, 'src')
     if (ws !== 'node_modules' && statSync(join(repo, ws)).isDirectory() && safeIsDir(src)) walk(src)
   }
-  return found.filter((f) => /buildIngestService\(/.test(readFileSync(f, 'utf8')))
+  return found
 }
 
 function safeIsDir(path: string): boolean {
@@ -52,9 +52,13 @@ function safeIsDir(path: string): boolean {
   }
 }
 
-test('every test that builds a service takes its config from testIngestConfig, never bare ingestConfig', () => {
-  const builders = serviceBuilders()
-  expect(builders.length).toBeGreaterThan(5)
-  const bare = builders.filter((f) => /(?<![A-Za-z.])ingestConfig\(/.test(readFileSync(f, 'utf8'))).map((f) => relative(repo, f))
-  expect(bare).toEqual([])
+// The test kit (@gridline/ingest/testing) is the one place a test builds a
+// service: a change to how the service is assembled is made there once, and
+// every test gets a fresh database, free ports and temporary folders.
+test('only the test kit builds an ingest service; the integration tests start theirs through it', () => {
+  const sources = testSources()
+  const builders = sources.filter((f) => /buildIngestService\(/.test(f.text)).map((f) => f.path)
+  expect(builders).toEqual([join('ingest', 'src', 'testing', 'index.ts')])
+  const users = sources.filter((f) => /startTestService\(/.test(f.text))
+  expect(users.length).toBeGreaterThan(10)
 })

@@ -3,11 +3,10 @@ import { DeviceCommandSchema } from '@gridline/schemas'
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../app.ts'
-import { DeviceStore } from '../devices/device-store.ts'
+import { type TestDatabase, type TestService, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { silentLogger, waitFor } from '../../../test/support.ts'
+import type { IngestService } from '../app.ts'
 import type { IngestMetrics } from '../metrics.ts'
-import { pgSqlClient } from '../storage/sql-client.ts'
 import { type CommandRecord, CommandService } from './command-service.ts'
 import { COMMAND_MIGRATIONS } from './migrations.ts'
 
@@ -15,9 +14,10 @@ import { COMMAND_MIGRATIONS } from './migrations.ts'
 // logins), with mqtt.js clients acting as the devices. The end-to-end test
 // with simulated devices is firmware-sim/src/commands.int.test.ts.
 
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
 const TIMEOUT_MS = 700
 
+let t: TestService
 let db: TestDatabase
 let pool: pg.Pool
 let service: IngestService
@@ -28,27 +28,28 @@ const changes: CommandRecord[] = []
 const clients: MqttClient[] = []
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
+  t = await startTestService({
+    devices: [
+      { id: 'gw-1', kind: 'gateway' },
+      ...['lamp-1', 'lamp-2', 'lamp-3', 'lamp-4', 'lamp-5'].map((id) => ({ id, domain: 'lighting' })),
+      { id: 'pump-1', domain: 'water' },
+      { id: 'aq-1', domain: 'environment' },
+    ],
+    config: {
+      ingest: { minTimestamp: '1970-01-01T00:00:00Z' },
+      commands: { timeoutMs: TIMEOUT_MS },
+      console: { enabled: false },
+    },
+    start: false,
+  })
+  ;({ db, service } = t)
   // Until schema.ts applies COMMAND_MIGRATIONS itself; then this finds them applied.
   const { rows: applied } = await db.pool.query('SELECT version FROM gridline_migrations')
   for (const m of COMMAND_MIGRATIONS) if (!applied.some((r) => r.version === m.version)) await db.pool.query(m.sql)
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
-  for (const id of ['lamp-1', 'lamp-2', 'lamp-3', 'lamp-4', 'lamp-5']) await store.add({ id, domain: 'lighting', password: PASSWORD })
-  await store.add({ id: 'pump-1', domain: 'water', password: PASSWORD })
-  await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
 
   pool = new pg.Pool({ connectionString: db.url, max: 2 })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2, minTimestamp: '1970-01-01T00:00:00Z' },
-    commands: { timeoutMs: TIMEOUT_MS },
-    console: { enabled: false },
-  }), silentLogger())
-  const ports = await service.start()
-  url = `mqtt://127.0.0.1:${ports.mqttPort}`
+  await t.start()
+  url = t.mqttUrl
   metrics = service.metrics
   commands = service.commands
   commands.onChange((record) => changes.push(record))
@@ -60,9 +61,9 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  await service?.stop()
+  // The test's own pool first: dropping the database cuts its connections.
   await pool?.end()
-  await db?.drop()
+  await t?.stop()
 })
 
 type Answer = (command: { id: string; action: string; params: Record<string, unknown> }) => object | null

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream'
 import { createLogger } from '@gridline/core'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, waitFor, testIngestConfig } from '../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../app.ts'
-import { DeviceStore } from '../devices/device-store.ts'
+import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../../test/support.ts'
+import type { IngestService } from '../app.ts'
 import { pgSqlClient } from '../storage/sql-client.ts'
 import { SessionStore, UserStore } from './users.ts'
 
@@ -12,6 +12,7 @@ import { SessionStore, UserStore } from './users.ts'
 // broker, real HTTP. Logins and roles, the API, the live stream, the audit
 // log, and that no secret reaches the log.
 
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 let base: string
@@ -74,33 +75,31 @@ async function readLive(cookie: string, query: string, until: (events: any[]) =>
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const devices = new DeviceStore(pgSqlClient(db.pool))
-  await devices.add({ id: 'aq-hc-1', domain: 'environment', password: DEVICE_PASSWORD, metadata: { district: 'Hải Châu' } })
-  await devices.add({ id: 'lamp-1', domain: 'lighting', password: DEVICE_PASSWORD, metadata: { circuit: 'Bạch Đằng' } })
-  const users = new UserStore(pgSqlClient(db.pool))
-  await users.add({ name: 'ada', password: PASSWORDS.ada, role: 'admin' })
-  await users.add({ name: 'olly', password: PASSWORDS.olly, role: 'operator' })
-  await users.add({ name: 'vic', password: PASSWORDS.vic, role: 'viewer' })
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done() } })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    console: { liveQueueEvents: 10, liveMaxRate: 100_000, nodeRed: { enabled: false } },
-    processors: { alarms: { rules: [{ id: 'pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 100, clearBelow: 50, severity: 'major' }] } },
-    log: { level: 'debug' },
-  }), createLogger({ level: 'debug', destination: sink }))
-  const ports = await service.start()
-  base = `http://127.0.0.1:${ports.httpPort}`
-  mqttUrl = `mqtt://127.0.0.1:${ports.mqttPort}`
+  t = await startTestService({
+    devices: [
+      { id: 'aq-hc-1', domain: 'environment', password: DEVICE_PASSWORD, metadata: { district: 'Hải Châu' } },
+      { id: 'lamp-1', domain: 'lighting', password: DEVICE_PASSWORD, metadata: { circuit: 'Bạch Đằng' } },
+    ],
+    users: [
+      { name: 'ada', password: PASSWORDS.ada, role: 'admin' },
+      { name: 'olly', password: PASSWORDS.olly, role: 'operator' },
+      { name: 'vic', password: PASSWORDS.vic, role: 'viewer' },
+    ],
+    config: {
+      console: { liveQueueEvents: 10, liveMaxRate: 100_000 },
+      processors: { alarms: { rules: [{ id: 'pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 100, clearBelow: 50, severity: 'major' }] } },
+      log: { level: 'debug' },
+    },
+    // The last test reads the log for secrets.
+    logger: createLogger({ level: 'debug', destination: sink }),
+  })
+  ;({ db, service, httpUrl: base, mqttUrl } = t)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 describe('logins and sessions', () => {

@@ -1,17 +1,13 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../app.ts'
-import { DeviceStore } from '../devices/device-store.ts'
-import { pgSqlClient } from '../storage/sql-client.ts'
-import { UserStore } from './users.ts'
+import { type TestService, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../../test/support.ts'
 
 // The refusals in the console API: /api/rejected (operator and admin) and a
 // device's summary (/api/devices/:id/rejections, any role), against the real
 // service, PostgreSQL and a real MQTT client.
 
-let db: TestDatabase
-let service: IngestService
+let t: TestService
 let base: string
 let device: MqttClient
 const cookies: Record<'admin' | 'operator' | 'viewer', string> = { admin: '', operator: '', viewer: '' }
@@ -23,27 +19,21 @@ async function get(cookie: string, path: string): Promise<{ status: number; body
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'aq-1', domain: 'environment', password: DEVICE_PASSWORD })
-  await new DeviceStore(pgSqlClient(db.pool)).add({ id: 'aq-2', domain: 'environment', password: DEVICE_PASSWORD })
-  const users = new UserStore(pgSqlClient(db.pool))
   const passwords = { admin: 'ada-admin-password-1', operator: 'olly-operator-pass-2', viewer: 'vic-viewer-password-3' }
-  for (const role of ['admin', 'operator', 'viewer'] as const) await users.add({ name: role, password: passwords[role], role })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    console: { nodeRed: { enabled: false } },
-  }), silentLogger())
-  const ports = await service.start()
-  base = `http://127.0.0.1:${ports.httpPort}`
+  t = await startTestService({
+    devices: [
+      { id: 'aq-1', domain: 'environment', password: DEVICE_PASSWORD },
+      { id: 'aq-2', domain: 'environment', password: DEVICE_PASSWORD },
+    ],
+    users: (['admin', 'operator', 'viewer'] as const).map((role) => ({ name: role, password: passwords[role], role })),
+  })
+  base = t.httpUrl
   for (const role of ['admin', 'operator', 'viewer'] as const) {
     const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username: role, password: passwords[role] }) })
     expect(res.status).toBe(200)
     cookies[role] = (res.headers.get('set-cookie') ?? '').split(';')[0]!
   }
-  device = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqttPort}`, { username: 'aq-1', password: DEVICE_PASSWORD, reconnectPeriod: 0 })
+  device = await mqtt.connectAsync(t.mqttUrl, { username: 'aq-1', password: DEVICE_PASSWORD, reconnectPeriod: 0 })
   // A value as a string, a typo'd metric name, markup and bytes that are not UTF-8.
   await device.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.now(), values: { pm25: 'twelve' } }), { qos: 1 })
   await device.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.now(), values: { 'PM2.5': 3 } }), { qos: 1 })
@@ -53,8 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await device?.endAsync(true).catch(() => undefined)
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 test('operators and admins list refusals with their payload as text, newest first; viewers are refused', async () => {

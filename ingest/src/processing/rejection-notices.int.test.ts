@@ -2,15 +2,12 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, testIngestConfig } from '../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../app.ts'
-import { DeviceStore } from '../devices/device-store.ts'
-import { pgSqlClient } from '../storage/sql-client.ts'
+import { type TestDatabase, type TestService, TEST_FLEET, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
 
 const run = promisify(execFile)
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let port: number
 const clients: MqttClient[] = []
 
@@ -33,25 +30,15 @@ function nextMessage(client: MqttClient, topic: string): Promise<{ payload: Reco
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'aq-1', domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'aq-2', domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'gw-1', kind: 'gateway', password: PASSWORD })
-  await store.add({ id: 'pump-1', domain: 'water', gateway: 'gw-1', password: PASSWORD })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  port = (await service.start()).mqttPort!
+  t = await startTestService({
+    devices: TEST_FLEET,
+  })
+  ;({ db, mqttPort: port } = t)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 test('a device subscribed to its rejections topic hears why its message was refused, after the refusal is stored', async () => {

@@ -2,10 +2,9 @@ import { execFile as execFileCb } from 'node:child_process'
 import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../../app.ts'
-import { DeviceStore } from '../../devices/device-store.ts'
-import { pgSqlClient } from '../../storage/sql-client.ts'
+import { type TestDatabase, type TestService, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../../../test/support.ts'
+import type { IngestService } from '../../app.ts'
 import { RawConnection, connectPacket, publishPacket, remainingLength, subscribePacket, tryConnect } from './raw-mqtt.ts'
 
 // The embedded broker under hostile and careless clients, against the real
@@ -16,9 +15,10 @@ import { RawConnection, connectPacket, publishPacket, remainingLength, subscribe
 // throttle's counts of one test do not reach another.
 
 const execFile = promisify(execFileCb)
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
 const WRONG = 'wrong horse battery staple'
 
+let t: TestService
 let db: TestDatabase
 let service: IngestService
 let port: number
@@ -40,27 +40,22 @@ function connect(username: string, clientId: string, extra: mqtt.IClientOptions 
 }
 
 beforeAll(async () => {
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  for (const id of ['aq-1', 'aq-2', 'aq-3', 'aq-4', 'aq-5']) await store.add({ id, domain: 'environment', password: PASSWORD })
-  for (const id of ['lamp-2', 'lamp-3']) await store.add({ id, domain: 'lighting', password: PASSWORD })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: 0, connectTimeoutMs: 500, maxPendingConnectionsPerAddress: 5 },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-    commands: { timeoutMs: 20_000 },
-  }), silentLogger())
-  const ports = await service.start()
-  port = ports.mqttPort!
-  url = `mqtt://127.0.0.1:${port}`
-  httpBase = `http://127.0.0.1:${ports.httpPort}`
+  t = await startTestService({
+    devices: [
+      ...['aq-1', 'aq-2', 'aq-3', 'aq-4', 'aq-5'].map((id) => ({ id, domain: 'environment' })),
+      ...['lamp-2', 'lamp-3'].map((id) => ({ id, domain: 'lighting' })),
+    ],
+    config: {
+      mqtt: { connectTimeoutMs: 500, maxPendingConnectionsPerAddress: 5 },
+      commands: { timeoutMs: 20_000 },
+    },
+  })
+  ;({ db, service, mqttPort: port, mqttUrl: url, httpUrl: httpBase } = t)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
 })
 
 describe('client ids belong to the login that made the session', () => {

@@ -5,10 +5,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type TestDatabase, createMigratedTestDatabase, silentLogger, waitFor, testIngestConfig } from '../../../../test/support.ts'
-import { type IngestService, buildIngestService } from '../../app.ts'
-import { DeviceStore } from '../../devices/device-store.ts'
-import { pgSqlClient } from '../../storage/sql-client.ts'
+import { type TestDatabase, type TestService, TEST_PASSWORD, startTestService } from '@gridline/ingest/testing'
+import { waitFor } from '../../../../test/support.ts'
 import { makeDevCa, makeDevDeviceCert, makeDevServerCert } from './dev-certs.ts'
 
 // MQTT over TLS with real clients: mosquitto_pub (password login, --cafile)
@@ -16,9 +14,9 @@ import { makeDevCa, makeDevDeviceCert, makeDevServerCert } from './dev-certs.ts'
 // `gridline certs`. The plain listener is off (mqtt.port: false).
 
 const run = promisify(execFile)
-const PASSWORD = 'correct horse battery staple'
+const PASSWORD = TEST_PASSWORD
+let t: TestService
 let db: TestDatabase
-let service: IngestService
 let dir: string
 let other: string
 let tlsPort: number
@@ -69,29 +67,28 @@ beforeAll(async () => {
   for (const id of ['cert-1', 'cert-2', 'both-1', 'pw-1']) makeDevDeviceCert(dir, id)
   makeDevDeviceCert(dir, 'expired-1', { days: -1 })
   makeDevDeviceCert(other, 'cert-1') // the right name, signed by another CA
-  db = await createMigratedTestDatabase()
-  const store = new DeviceStore(pgSqlClient(db.pool))
-  await store.add({ id: 'pw-1', domain: 'environment', password: PASSWORD })
-  await store.add({ id: 'cert-1', domain: 'environment', auth: 'cert' })
-  await store.add({ id: 'cert-2', domain: 'environment', auth: 'cert' })
-  await store.add({ id: 'both-1', domain: 'environment', auth: 'both', password: PASSWORD })
-  await store.add({ id: 'expired-1', domain: 'environment', auth: 'cert' })
-  service = buildIngestService(testIngestConfig({
-    database: { url: db.url },
-    mqtt: { host: '127.0.0.1', port: false, tls: { port: 0, certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.pem'), reloadIntervalMs: 100 } },
-    http: { host: '127.0.0.1', port: 0 },
-    ingest: { flushIntervalMs: 2 },
-  }), silentLogger())
-  const ports = await service.start()
+  t = await startTestService({
+    devices: [
+      { id: 'pw-1', domain: 'environment' },
+      { id: 'cert-1', domain: 'environment', auth: 'cert' },
+      { id: 'cert-2', domain: 'environment', auth: 'cert' },
+      { id: 'both-1', domain: 'environment', auth: 'both' },
+      { id: 'expired-1', domain: 'environment', auth: 'cert' },
+    ],
+    config: {
+      mqtt: { port: false, tls: { port: 0, certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.pem'), reloadIntervalMs: 100 } },
+    },
+  })
+  // The kit reports a listener that is off as port 0.
+  const ports = { mqttPort: t.mqttPort === 0 ? null : t.mqttPort, mqttTlsPort: t.mqttTlsPort }
   expect(ports.mqttPort).toBeNull()
   tlsPort = ports.mqttTlsPort!
-  httpBase = `http://127.0.0.1:${ports.httpPort}`
+  ;({ db, httpUrl: httpBase } = t)
 })
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)))
-  await service?.stop()
-  await db?.drop()
+  await t?.stop()
   rmSync(dir, { recursive: true, force: true })
   rmSync(other, { recursive: true, force: true })
 })

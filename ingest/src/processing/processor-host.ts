@@ -12,6 +12,7 @@ import {
   type Indicators,
   type QualityChecker,
   type Reading,
+  type ReadingBatch,
   type RollupEvent,
   type RollupProcessor,
   SequenceGapStore,
@@ -31,7 +32,7 @@ import { AsyncScheduler } from 'rxjs/internal/scheduler/AsyncScheduler'
 import type { IngestConfig } from '../config.ts'
 import type { LiveDeviceDirectory } from '../devices/directory.ts'
 import type { Envelope } from '../pipeline/envelope.ts'
-import { committedReadings } from './committed-readings.ts'
+import { committedBatch } from './committed-readings.ts'
 
 /**
  * The stream processors, composed by `processors.*` in the config, in two stages:
@@ -39,9 +40,10 @@ import { committedReadings } from './committed-readings.ts'
  * - before the write, synchronously per message (`prepare`): seq duplicate
  *   suppression, then the quality checks, so flagged readings are stored
  *   with their quality and resends never feed the stuck check;
- * - after the commit (`onCommitted`): committed readings go into one rxjs
- *   stream that the rollups and indicators subscribe to, and to the alarm
- *   engine; readings, rollups, indicators and alarm events all go to the
+ * - after the commit (`onCommitted`): the committed batch, as columns (a
+ *   ReadingBatch, no object per reading), goes to the alarm engine, the
+ *   live stream hub and, as one rxjs emission per commit, to the rollups;
+ *   the indicators get objects for the readings of the metrics they read; readings, rollups, indicators and alarm events all go to the
  *   live stream hub (docs/live-stream.md), and alarm events to the broker.
  *
  * Nothing after the commit can slow or undo the write: a processor that
@@ -55,7 +57,7 @@ export class ProcessorHost {
   readonly alarms: AlarmEngine | null
   /** The live stream: what dashboards, Node-RED and other in-process consumers subscribe to. */
   readonly hub: StreamHub
-  private readonly readings$ = new Subject<Reading>()
+  private readonly readings$ = new Subject<ReadingBatch>()
   /** Only the readings of metrics an enabled indicator reads: most readings are of others. */
   private readonly indicatorReadings$ = new Subject<Reading>()
   private readonly indicatorMetrics: ReadonlySet<string>
@@ -137,19 +139,20 @@ export class ProcessorHost {
 
   /** After each commit (pipeline.onCommitted): hands the stored readings to the after-commit processors. */
   onCommitted(batch: readonly Envelope[]): void {
-    const readings = committedReadings(batch, this.lookup)
+    const readings = committedBatch(batch, this.lookup)
     if (readings.length === 0) return
     this.clock.batchNow = Date.now()
     try {
-      this.alarms?.onReadings(readings)
-      this.hub.publishReadings(readings)
-      const readings$ = this.readings$
-      const indicatorReadings$ = this.indicatorReadings$
+      this.alarms?.onBatch(readings)
+      this.hub.publishBatch(readings)
+      this.readings$.next(readings)
       const indicatorMetrics = this.indicatorMetrics
-      for (let i = 0; i < readings.length; i++) {
-        const reading = readings[i]!
-        readings$.next(reading)
-        if (indicatorMetrics.has(reading.metric)) indicatorReadings$.next(reading)
+      if (indicatorMetrics.size > 0) {
+        const indicatorReadings$ = this.indicatorReadings$
+        const metrics = readings.metric
+        for (let i = 0; i < readings.length; i++) {
+          if (indicatorMetrics.has(metrics[i]!)) indicatorReadings$.next(readings.reading(i))
+        }
       }
     } finally {
       this.clock.batchNow = undefined
@@ -173,7 +176,7 @@ export class ProcessorHost {
     for (const m of alarmBrokerMessages(event)) this.brokerPublish(m.topic, m.payload, m.retain)
   }
 
-  private follow<E extends RollupEvent | IndicatorEvent>(name: string, source: Observable<Reading>, operator: (source: Observable<Reading>) => Observable<E>, next: (event: E) => void): void {
+  private follow<I, E extends RollupEvent | IndicatorEvent>(name: string, source: Observable<I>, operator: (source: Observable<I>) => Observable<E>, next: (event: E) => void): void {
     const subscribe = (): Subscription => operator(source).subscribe({
       next,
       error: (err: unknown) => {

@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction, type SchedulerLike, type Subscription, asyncScheduler } from 'rxjs'
 import type { Reading, RollupEvent } from '../stream/events.ts'
+import { ReadingBatch } from '../stream/batch.ts'
 import { type RollupConfig, RollupConfigSchema } from './config.ts'
 import { type RecomputeRequest, RollupWindows } from './rollup-windows.ts'
 
@@ -21,13 +22,14 @@ export interface RollupWindowsDeps {
 }
 
 /**
- * The rollup operator: readings in (after commit), closed 1-minute and 1-hour
+ * The rollup operator: readings in (after commit: one at a time, or a
+ * committed ReadingBatch at once), closed 1-minute and 1-hour
  * buckets out, in event time with a per-device watermark. Every
  * `idleCheckIntervalMs` of processing time, quiet devices' watermarks advance
  * with the clock so their last buckets close. When the source completes,
  * every open bucket is emitted. No I/O: late buckets go to `onRecompute`.
  */
-export function rollupWindows(config: Partial<RollupConfig> = {}, deps: RollupWindowsDeps = {}): OperatorFunction<Reading, RollupEvent> {
+export function rollupWindows(config: Partial<RollupConfig> = {}, deps: RollupWindowsDeps = {}): OperatorFunction<Reading | ReadingBatch, RollupEvent> {
   const settings = RollupConfigSchema.parse(config)
   const scheduler = deps.scheduler ?? asyncScheduler
   return (source) => new Observable<RollupEvent>((subscriber) => {
@@ -38,7 +40,10 @@ export function rollupWindows(config: Partial<RollupConfig> = {}, deps: RollupWi
     deps.onWindows?.(windows)
     const idle = repeatOnScheduler(scheduler, settings.idleCheckIntervalMs, () => windows.closeIdle(scheduler.now()))
     const upstream = source.subscribe({
-      next: (reading) => windows.add(reading, scheduler.now()),
+      next: (input) => {
+        if (input instanceof ReadingBatch) windows.addBatch(input, scheduler.now())
+        else windows.add(input, scheduler.now())
+      },
       error: (error) => subscriber.error(error),
       complete: () => {
         windows.closeAll()

@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction, type SchedulerLike, asyncScheduler } from 'rxjs'
 import type { Reading, RollupEvent } from '../stream/events.ts'
+import type { ReadingBatch } from '../stream/batch.ts'
 import { type RollupConfig, RollupConfigSchema } from './config.ts'
 import { repeatOnScheduler, rollupWindows } from './rollup-operator.ts'
 import { RollupStore } from './rollup-store.ts'
@@ -36,7 +37,7 @@ const requestKey = (r: RecomputeRequest) => `${r.resolution}\u0000${r.deviceId}\
  * after the readings stream completed.
  */
 export class RollupProcessor {
-  readonly operator: OperatorFunction<Reading, RollupEvent>
+  readonly operator: OperatorFunction<Reading | ReadingBatch, RollupEvent>
   private readonly settings: RollupConfig
   private readonly store: RollupStore
   private readonly scheduler: SchedulerLike

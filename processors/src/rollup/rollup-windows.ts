@@ -1,5 +1,6 @@
 import { Quality } from '@gridline/schemas'
 import type { Reading, RollupEvent } from '../stream/events.ts'
+import { type ReadingBatch, readingCursor } from '../stream/batch.ts'
 import { Watermark } from '../watermark/watermark.ts'
 import type { RollupConfig } from './config.ts'
 
@@ -76,12 +77,20 @@ export interface RollupWindowsOutput {
 export class RollupWindows {
   readonly counts: RollupWindowCounts = { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
   private readonly devices = new Map<string, DeviceWindows>()
+  private readonly cursor = readingCursor()
 
   constructor(
     private readonly config: Pick<RollupConfig, 'allowedLatenessMs' | 'idleTimeoutMs' | 'forgetDeviceAfterMs' | 'recomputeFirstBucket'>,
     private readonly output: RollupWindowsOutput,
   ) {}
 
+  /** Adds a committed batch, column by column (no object per reading). */
+  addBatch(batch: ReadingBatch, now: number): void {
+    const cursor = this.cursor
+    for (let i = 0; i < batch.length; i++) this.add(batch.load(cursor, i), now)
+  }
+
+  /** Adds one reading; reads its fields, never keeps the object. */
   add(reading: Reading, now: number): void {
     let device = this.devices.get(reading.deviceId)
     if (device === undefined) {

@@ -3,6 +3,14 @@ import { describe, expect, test } from 'vitest'
 import { waitFor } from '../../../test/support.ts'
 import type { AlarmEvent, DeviceInfo, Reading, ReadingEvent, RollupEvent, StreamEvent } from './events.ts'
 import { StreamHub, StreamSubscriberDroppedError } from './hub.ts'
+import { ReadingBatch } from './batch.ts'
+
+// Committed readings reach the hub as objects or as a ReadingBatch's columns: both deliver the same.
+const publishers = {
+  publishReadings: (hub: StreamHub, readings: Reading[]) => hub.publishReadings(readings),
+  publishBatch: (hub: StreamHub, readings: Reading[]) => hub.publishBatch(ReadingBatch.of(readings)),
+}
+const PUBLISHERS = Object.keys(publishers) as (keyof typeof publishers)[]
 
 function reading(deviceId: string, metric: string, value: number, domain = 'environment'): Reading {
   return { time: 1_700_000_000_000 + value, receivedAt: 1_700_000_000_000 + value, deviceId, domain, metric, value, quality: 0, seq: value, flags: 0 }
@@ -33,7 +41,8 @@ describe('StreamHub delivery', () => {
     expect(hub.stats()).toMatchObject({ published: { reading: 5_000 }, delivered: 5_000, decimated: { backlog: 0, rate: 0 }, droppedEvents: 0 })
   })
 
-  test('subscribers that follow exact devices get their devices\' readings only, as glob and broad ones get theirs; routes follow unsubscribes', async () => {
+  test.each(PUBLISHERS)('subscribers that follow exact devices get their devices\' readings only, as glob and broad ones get theirs; routes follow unsubscribes (%s)', async (how) => {
+    const publish = publishers[how]
     const hub = new StreamHub()
     const got = new Map<string, string[]>()
     const follow = (name: string, options: { devices?: string[]; kinds?: ('reading' | 'alarm')[] }) => {
@@ -47,7 +56,7 @@ describe('StreamHub delivery', () => {
     follow('glob', { devices: ['aq-?'] })
     follow('all', {})
     follow('alarms-only', { kinds: ['alarm'] })
-    hub.publishReadings([reading('aq-1', 'pm25', 1), reading('aq-2', 'pm25', 2), reading('pump-1', 'pressure', 3)])
+    publish(hub, [reading('aq-1', 'pm25', 1), reading('aq-2', 'pm25', 2), reading('pump-1', 'pressure', 3)])
     await waitFor(() => got.get('all')!.length === 3, 5_000, 'the broad subscriber')
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(Object.fromEntries(got)).toEqual({
@@ -58,19 +67,20 @@ describe('StreamHub delivery', () => {
       'alarms-only': [],
     })
     one.unsubscribe()
-    hub.publishReadings([reading('aq-1', 'pm25', 4)])
+    publish(hub, [reading('aq-1', 'pm25', 4)])
     await waitFor(() => got.get('two')!.length === 3, 5_000, 'the second follower')
     expect(got.get('one')).toEqual(['aq-1:1'])
   })
 
-  test('a rate-limited subscriber is offered only the last reading of each key in a batch, and the rest count as thinned', async () => {
+  test.each(PUBLISHERS)('a rate-limited subscriber is offered only the last reading of each key in a batch, and the rest count as thinned (%s)', async (how) => {
+    const publish = publishers[how]
     const hub = new StreamHub()
     const got: string[] = []
     const sub = hub.subscribe({ name: 'chart', devices: ['aq-1'], metrics: ['pm25'], maxEventsPerSecond: 100 }, (e) => {
       got.push(`${(e as ReadingEvent).metric}:${(e as ReadingEvent).value}`)
     })
     const batch = [...Array.from({ length: 50 }, (_, i) => reading('aq-1', 'pm25', i)), reading('aq-1', 'pm10', 99), reading('aq-2', 'pm25', 77)]
-    hub.publishReadings(batch)
+    publish(hub, batch)
     await waitFor(() => got.length === 1, 5_000, 'the latest pm25')
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(got).toEqual(['pm25:49'])

@@ -1,5 +1,6 @@
 import { Observable } from 'rxjs'
 import type { DeviceLookup, Reading, ReadingEvent, StreamEvent } from './events.ts'
+import type { ReadingBatch } from './batch.ts'
 import { type StreamFilter, compileFilter } from './filter.ts'
 import { type CloseReason, type DecimationReason, HubSubscriber, type StreamHandler, type SubscriberStats } from './subscriber.ts'
 
@@ -119,15 +120,45 @@ export class StreamHub {
   publishReadings(readings: readonly Reading[]): void {
     this.totals.published.reading += readings.length
     if (this.subscribers.length === 0) return
+    this.deliverReadings({
+      length: readings.length,
+      deviceId: (i) => readings[i]!.deviceId,
+      metric: (i) => readings[i]!.metric,
+      event: (i) => {
+        const reading = readings[i]!
+        return (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
+      },
+    })
+  }
+
+  /**
+   * Publishes a committed batch in columns. An event object is made only for
+   * a reading some subscriber takes: every reading for an unthrottled
+   * subscriber of all devices, a followed device's readings, and each key's
+   * last reading for the rate-limited ones.
+   */
+  publishBatch(batch: ReadingBatch): void {
+    this.totals.published.reading += batch.length
+    if (this.subscribers.length === 0) return
+    this.deliverReadings({
+      length: batch.length,
+      deviceId: (i) => batch.deviceId[i]!,
+      metric: (i) => batch.metric[i]!,
+      event: (i) => batch.reading(i),
+    })
+  }
+
+  private deliverReadings(source: ReadingSource): void {
     const routes = (this.readingRoutes ??= this.routeReadings())
-    offerAll(this, readings, routes.every, routes.everyByDevice)
+    offerAll(this, source, routes.every, routes.everyByDevice)
     if (routes.rated.length === 0 && routes.ratedByDevice.size === 0) return
     // Each key's last reading, with how many of that key the batch held: the
     // others count as thinned (decimated.rate) for every subscriber the key matches.
-    for (const { reading, count } of lastPerKey(readings)) {
-      const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
+    for (const { last, count } of lastPerKey(source)) {
+      const followers = routes.ratedByDevice.get(source.deviceId(last))
+      if (routes.rated.length === 0 && followers === undefined) continue
+      const event = source.event(last)
       for (const subscriber of routes.rated) this.offerLatest(subscriber, event, count)
-      const followers = routes.ratedByDevice.get(event.deviceId)
       if (followers !== undefined) for (const subscriber of followers) this.offerLatest(subscriber, event, count)
     }
   }
@@ -361,38 +392,48 @@ interface ReadingRoutes {
   ratedByDevice: Map<string, HubSubscriber[]>
 }
 
-function offerAll(hub: StreamHub, readings: readonly Reading[], broad: readonly HubSubscriber[], byDevice: ReadonlyMap<string, HubSubscriber[]>): void {
+/** Committed readings as the hub reads them, from an array of objects or a ReadingBatch's columns. */
+interface ReadingSource {
+  length: number
+  deviceId(i: number): string
+  metric(i: number): string
+  /** The event for reading i, made only when a subscriber takes it. */
+  event(i: number): ReadingEvent
+}
+
+function offerAll(hub: StreamHub, source: ReadingSource, broad: readonly HubSubscriber[], byDevice: ReadonlyMap<string, HubSubscriber[]>): void {
   if (broad.length === 0 && byDevice.size === 0) return
-  for (let r = 0; r < readings.length; r++) {
-    const reading = readings[r]!
-    const event: ReadingEvent = (reading as Partial<ReadingEvent>).kind === 'reading' ? (reading as ReadingEvent) : toReadingEvent(reading)
+  for (let r = 0; r < source.length; r++) {
+    const followers = byDevice.size === 0 ? undefined : byDevice.get(source.deviceId(r))
+    if (broad.length === 0 && followers === undefined) continue
+    const event = source.event(r)
     for (let i = 0; i < broad.length; i++) hub.offerTo(broad[i]!, event)
-    if (byDevice.size === 0) continue
-    const followers = byDevice.get(event.deviceId)
     if (followers !== undefined) for (let i = 0; i < followers.length; i++) hub.offerTo(followers[i]!, event)
   }
 }
 
 /**
- * The last reading of each (device, metric) in a batch, with how many readings
- * of that key the batch held. Grouped by device rather than in batch order: a
- * rate-limited subscriber delivers its latest values grouped by device anyway.
+ * The index of the last reading of each (device, metric) in a batch, with how
+ * many readings of that key the batch held. Grouped by device rather than in
+ * batch order: a rate-limited subscriber delivers its latest values grouped
+ * by device anyway.
  */
-function lastPerKey(readings: readonly Reading[]): { reading: Reading; count: number }[] {
+function lastPerKey(source: ReadingSource): { last: number; count: number }[] {
   const index = new Map<string, Map<string, { last: number; count: number }>>()
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i]!
-    let metrics = index.get(r.deviceId)
-    if (metrics === undefined) index.set(r.deviceId, (metrics = new Map()))
-    const key = metrics.get(r.metric)
-    if (key === undefined) metrics.set(r.metric, { last: i, count: 1 })
+  for (let i = 0; i < source.length; i++) {
+    const deviceId = source.deviceId(i)
+    const metric = source.metric(i)
+    let metrics = index.get(deviceId)
+    if (metrics === undefined) index.set(deviceId, (metrics = new Map()))
+    const key = metrics.get(metric)
+    if (key === undefined) metrics.set(metric, { last: i, count: 1 })
     else {
       key.last = i
       key.count++
     }
   }
-  const out: { reading: Reading; count: number }[] = []
-  for (const metrics of index.values()) for (const key of metrics.values()) out.push({ reading: readings[key.last]!, count: key.count })
+  const out: { last: number; count: number }[] = []
+  for (const metrics of index.values()) for (const key of metrics.values()) out.push(key)
   return out
 }
 

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -119,6 +120,19 @@ describe('the ingest service', () => {
       await second.stop()
     } finally {
       await first.stop()
+    }
+  })
+
+  test('a service whose start fails after taking the lock lets go of it', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const failed = await startTestService({ database: db, config: { http: { port } } }).then(() => null, (err: unknown) => err)
+      expect((failed as GridlineError).code).toBe('GRIDLINE_PORT_IN_USE')
+      expect(await lockHolders()).toEqual([])
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
     }
   })
 

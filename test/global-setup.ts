@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node'
 import pg from 'pg'
+import { testAdminUrl } from '@gridline/ingest/testing'
 
 /**
  * Finds the PostgreSQL the integration tests use: GRIDLINE_TEST_DATABASE_URL,
@@ -7,7 +8,8 @@ import pg from 'pg'
  * data/test-pg. In CI a missing database is an error, never a skip.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const candidate = process.env.GRIDLINE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+  // The kit's default server (GRIDLINE_TEST_DATABASE_URL, else 127.0.0.1:5432); the workers are told the one chosen.
+  const candidate = testAdminUrl()
   let stop = async () => {}
   let url = candidate
   if (!(await reachable(candidate))) {

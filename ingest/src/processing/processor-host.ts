@@ -43,8 +43,9 @@ import { committedBatch } from './committed-readings.ts'
  * - after the commit (`onCommitted`): the committed batch, as columns (a
  *   ReadingBatch, no object per reading), goes to the alarm engine, the
  *   live stream hub and, as one rxjs emission per commit, to the rollups;
- *   the indicators get objects for the readings of the metrics they read; readings, rollups, indicators and alarm events all go to the
- *   live stream hub (docs/live-stream.md), and alarm events to the broker.
+ *   the indicators get objects for the readings of the metrics they read.
+ *   Readings, rollups, indicators and alarm events all go to the live
+ *   stream hub (docs/live-stream.md), and alarm events to the broker.
  *
  * Nothing after the commit can slow or undo the write: a processor that
  * throws is logged and its stream resubscribed, never propagated.

@@ -167,19 +167,23 @@ export class AlarmEngine {
 
   /** A committed batch, column by column: the rules read each reading through one reused cursor. */
   onBatch(batch: ReadingBatch): void {
-    const now = this.staleRules.length > 0 ? this.scheduler.now() : 0
+    const now = this.batchNow()
     const cursor = this.cursor
     for (let i = 0; i < batch.length; i++) this.evaluate(batch.load(cursor, i), now)
   }
 
   onReadings(readings: readonly Reading[]): void {
-    // One clock read per batch: stale rules need seconds, not nanoseconds.
-    const now = this.staleRules.length > 0 ? this.scheduler.now() : 0
+    const now = this.batchNow()
     for (let i = 0; i < readings.length; i++) this.evaluate(readings[i]!, now)
   }
 
+  /** One clock read per batch: stale rules need seconds, not nanoseconds (and none without stale rules). */
+  private batchNow(): number {
+    return this.staleRules.length > 0 ? this.scheduler.now() : 0
+  }
+
   onReading(r: Reading): void {
-    this.evaluate(r, this.staleRules.length > 0 ? this.scheduler.now() : 0)
+    this.evaluate(r, this.batchNow())
   }
 
   private evaluate(r: Reading, now: number): void {

@@ -63,8 +63,12 @@ export interface Sampled {
 export interface Observed {
   readonly kind: PartyKind
   readonly settings: BenchSettings
+  /** The service's HTTP port where it has one (its /metrics). */
+  readonly httpPort?: number | null
   sample(intervalMs: number): { stop(): Promise<Sampled> }
   observe(sampled: Sampled): Promise<TargetObservation>
+  /** CPU (user + system, ms) the target process has used so far, where it can say. */
+  cpuMs?(): Promise<number>
 }
 
 /** A target process (gridline, bare aedes or the do-nothing sink), started and listening. */
@@ -109,6 +113,10 @@ export class Target implements Observed {
 
   get maxPendingRows(): number | null {
     return this.ports.maxPendingRows
+  }
+
+  async cpuMs(): Promise<number> {
+    return this.handle.request<number>('cpuMs', undefined, 10_000)
   }
 
   /** The service's uncommitted rows now (null for bare aedes). */

@@ -211,12 +211,38 @@ export interface BatchedResult {
   loadCpuPercent: number[]
   /** Busy share of the whole machine during the phase. */
   machineCpuPercent: number
+  /** CPU per stored reading over the phase (gridline and bare aedes; null for others). */
+  cpuPerReading: CpuPerReading | null
+  /** gridline only: the pipeline's waits per batch over the phase. */
+  stageWaits: StageWaits | null
   observed: TargetObservation
   /** Publish-to-PUBACK latency of every message, under the full closed-loop load. */
   latencyMs: LatencySummary | null
   latencyHistogram: Histogram | null
   /** Readings acknowledged per second over the phase. */
   timeline: RatePoint[]
+}
+
+/** CPU per stored reading (µs): the target process, and the local PostgreSQL server's processes (NaN when not counted). */
+export interface CpuPerReading {
+  serviceMicros: number
+  postgresMicros: number
+  totalMicros: number
+}
+
+/** One pipeline wait over a phase, per batch: p50 and p99 are the histogram bucket bounds that hold them. */
+export interface StageWait {
+  batches: number
+  meanMs: number
+  p50AtMostMs: number
+  p99AtMostMs: number
+}
+
+/** Where a message waited before its acknowledgement (gridline only): see gridline_ingest_batch_*_seconds. */
+export interface StageWaits {
+  linger: StageWait
+  queue: StageWait
+  commit: StageWait
 }
 
 export interface LatencySummary {
@@ -250,6 +276,10 @@ export interface WindowSummary extends PhaseTotals {
   storedRows: number | null
   loadCpuPercent: number[]
   machineCpuPercent: number
+  /** CPU per stored reading over the phase (gridline and bare aedes; null for others). */
+  cpuPerReading: CpuPerReading | null
+  /** gridline only: the pipeline's waits per batch over the phase. */
+  stageWaits: StageWaits | null
   observed: TargetObservation
 }
 

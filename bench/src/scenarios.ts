@@ -18,6 +18,7 @@ import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
 import { measureSoak } from './soak.ts'
 import { latencyOf, runWindow, singleClosedLoop, singlePaced } from './window.ts'
+import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { percentile, sortSamples } from './stats.ts'
 import type { TargetKind } from './target-process.ts'
 import { BENCH_DOMAIN, BENCH_PASSWORD, batchedMessagesPerConnection, benchTopic, devices, messagePayload } from './workload.ts'
@@ -125,6 +126,8 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
         timeoutMs: s.countTimeoutMs,
         recordLatency: true,
       }
+      const cpu = await startCpuMeter(target, db !== null)
+      const waits = await startStageWaits(target.httpPort)
       const sampler = target.sample(s.sampleIntervalMs)
       const cpuBefore = os.cpus()
       let results: CountResult[]
@@ -135,6 +138,8 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
         sampled = await sampler.stop()
       }
       const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
+      const cpuUsed = await cpu.stop()
+      const stageWaits = await waits.stop()
       const observation = await target.observe(sampled)
       const ackedMessages = sum(results.map((r) => r.ackedMessages))
       const elapsedMs = Math.max(...results.map((r) => r.lastAckEpochMs)) - Math.min(...results.map((r) => r.firstPublishEpochMs))
@@ -154,6 +159,8 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
         disconnects: sum(results.map((r) => r.disconnects)),
         loadCpuPercent: results.map((r) => r.cpuPercent),
         machineCpuPercent: machineCpu,
+        cpuPerReading: perReading(cpuUsed, counted),
+        stageWaits,
         observed: observation,
         ...latencyOf(concat(results.map((r) => r.latenciesMs))),
         timeline: ratesOf(results.map((r) => r.ackTimeline), results[0]?.timelineBucketMs ?? 500),

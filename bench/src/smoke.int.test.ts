@@ -80,6 +80,26 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(r.ingestSingle!.timeline.length).toBeGreaterThan(0)
   })
 
+  test('gridline phases report CPU per stored reading (service and PostgreSQL) and where each batch waited', () => {
+    const r = run.record.results[0]!
+    for (const x of [r.ingestBatched!, r.ingestSingle!, r.ackLatency!]) {
+      expect(x.cpuPerReading!.serviceMicros).toBeGreaterThan(0)
+      expect(x.cpuPerReading!.postgresMicros).toBeGreaterThan(0)
+      const waits = x.stageWaits!
+      // Every committed batch had its linger, queue and commit observed once.
+      expect(waits.commit.batches).toBeGreaterThan(0)
+      expect(waits.linger.batches).toBe(waits.queue.batches)
+      expect(waits.linger.p99AtMostMs).toBeGreaterThanOrEqual(waits.linger.p50AtMostMs)
+    }
+    // The do-nothing sink has no pipeline; bare aedes has CPU but stores nothing in PostgreSQL.
+    expect(r.singleSink!.stageWaits).toBeNull()
+    expect(r.broker!.qos1.aedes.cpuPerReading!.serviceMicros).toBeGreaterThan(0)
+    expect(r.broker!.qos1.aedes.cpuPerReading!.postgresMicros).toBeNaN()
+    const names = run.record.summary.map((row) => row.scenario)
+    expect(names).toContain('ack-latency linger per batch, p99 at most')
+    expect(names).toContain('ingest-single CPU per stored reading: PostgreSQL')
+  })
+
   test('alarm-latency timed every crossing from its publish to its alarm event', () => {
     const a = run.record.results[0]!.alarmLatency!
     expect(a.crossings).toBe(TINY.alarmCrossings)

@@ -8,6 +8,7 @@ import type { BenchDatabase } from './database.ts'
 import { type LoadSet, type Observed, type Sampled, concat, machineCpuPercent, sum } from './harness.ts'
 import type { WindowPhase, WindowResult } from './load-generator.ts'
 import type { BatchedResult, BenchSettings, LatencySummary, WindowSummary } from './results.ts'
+import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
 import { percentile, sortSamples } from './stats.ts'
 
@@ -34,6 +35,8 @@ export function latencyOf(unsorted: Float64Array): { latencyMs: LatencySummary |
 }
 
 export async function runWindow(target: Observed, load: LoadSet, phase: WindowPhase, targetRate: number | null, db: BenchDatabase | null, sampleIntervalMs = target.settings.sampleIntervalMs): Promise<WindowSummary> {
+  const cpu = await startCpuMeter(target, db !== null)
+  const waits = await startStageWaits(target.httpPort)
   const sampler = target.sample(sampleIntervalMs)
   const cpuBefore = os.cpus()
   let results: WindowResult[]
@@ -44,6 +47,9 @@ export async function runWindow(target: Observed, load: LoadSet, phase: WindowPh
     sampled = await sampler.stop()
   }
   const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
+  const cpuUsed = await cpu.stop()
+  const stageWaits = await waits.stop()
+  const totalAcked = sum(results.map((r) => r.totalAcked))
   const observation = await target.observe(sampled)
   return {
     target: target.kind,
@@ -51,7 +57,7 @@ export async function runWindow(target: Observed, load: LoadSet, phase: WindowPh
     ackedPerSecond: sum(results.map((r) => r.ackedInWindow / (r.windowMs / 1000))),
     publishedPerSecond: sum(results.map((r) => r.publishedInWindow / (r.windowMs / 1000))),
     totalPublished: sum(results.map((r) => r.totalPublished)),
-    totalAcked: sum(results.map((r) => r.totalAcked)),
+    totalAcked,
     deferred: sum(results.map((r) => r.deferred)),
     unacked: sum(results.map((r) => r.unacked)),
     failedMessages: sum(results.map((r) => r.failedMessages)),
@@ -61,6 +67,8 @@ export async function runWindow(target: Observed, load: LoadSet, phase: WindowPh
     storedRows: db ? await db.countTelemetry() : null,
     loadCpuPercent: results.map((r) => r.cpuPercent),
     machineCpuPercent: machineCpu,
+    cpuPerReading: perReading(cpuUsed, totalAcked * phase.readingsPerMessage),
+    stageWaits,
     observed: observation,
     rssMiB: rssSeries(sampled),
   }

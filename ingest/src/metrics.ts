@@ -80,7 +80,11 @@ export class ComponentMetrics {
   }
 }
 
+/** Waits inside the pipeline: sub-millisecond to seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
 /** Every metric the ingest service exports on /metrics (docs/operations.md#metrics). */
+
 export function createIngestMetrics() {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gridline_' })
@@ -112,6 +116,8 @@ export function createIngestMetrics() {
     messagesAcked: mirroredCounter('gridline_ingest_messages_acked_total', 'QoS 1 and 2 messages acknowledged (PUBACK or PUBREC released) after their commit.', registry, () => hot.messagesAcked),
     batches: new Histogram({ name: 'gridline_ingest_batch_rows', help: 'Rows per committed batch.', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000], registers: r }),
     commitSeconds: new Histogram({ name: 'gridline_ingest_commit_seconds', help: 'Time to write and commit one batch.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
+    batchLingerSeconds: new Histogram({ name: 'gridline_ingest_batch_linger_seconds', help: 'Group-commit wait per batch: from its oldest message received to the batch closed (full, or ingest.flushIntervalMs passed and a writer free).', buckets: LATENCY_BUCKETS, registers: r }),
+    batchQueueSeconds: new Histogram({ name: 'gridline_ingest_batch_queue_seconds', help: 'Queue wait per batch: from closed (full) to its first write attempt, while every writer was busy.', buckets: LATENCY_BUCKETS, registers: r }),
     writeRetries: new Counter({ name: 'gridline_ingest_write_retries_total', help: 'Batch writes retried after a database or connection error.', registers: r }),
     pendingRows: new Gauge({ name: 'gridline_ingest_pending_rows', help: 'Rows decoded and not yet committed.', registers: r }),
     backpressure: new Gauge({ name: 'gridline_ingest_backpressure', help: '1 while intake is held back (database slow or down, pending rows over the limit).', registers: r }),

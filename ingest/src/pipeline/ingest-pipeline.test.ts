@@ -88,6 +88,41 @@ describe('IngestPipeline', () => {
     expect(settled).toEqual(['a', 'b'])
   })
 
+  test('the wait before a write is split into linger (the group-commit wait) and queue (a full batch waiting for a busy writer)', async () => {
+    let release: () => void = () => undefined
+    let writes = 0
+    const writer = {
+      async write(batch: readonly Envelope[]) {
+        if (writes++ === 0) await new Promise<void>((resolve) => { release = resolve })
+        return ok(batch)
+      },
+    }
+    const metrics = createIngestMetrics()
+    const pipeline = new IngestPipeline(writer, { ...OPTIONS, maxBatchRows: 2, flushIntervalMs: 20 }, metrics, silentLogger())
+    const settled: string[] = []
+    // a (one row) lingers flushIntervalMs, then its write blocks ...
+    pipeline.submit({ ...envelope(1, settled, 'a'), receivedAt: Date.now() })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(writes).toBe(1)
+    // ... b fills a batch at once and queues behind it.
+    pipeline.submit({ ...envelope(2, settled, 'b'), receivedAt: Date.now() })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    release()
+    await pipeline.drain()
+    const linger = (await metrics.batchLingerSeconds.get()).values
+    const queue = (await metrics.batchQueueSeconds.get()).values
+    const sum = (values: typeof linger) => values.find((v) => v.metricName?.endsWith('_sum'))!.value
+    const count = (values: typeof linger) => values.find((v) => v.metricName?.endsWith('_count'))!.value
+    expect(count(linger)).toBe(2)
+    expect(count(queue)).toBe(2)
+    // a's linger is its flush interval (b's is nil: it was full on arrival).
+    expect(sum(linger)).toBeGreaterThanOrEqual(0.018)
+    expect(sum(linger)).toBeLessThan(0.1)
+    // b waited the 50 ms that a's write was held (a itself did not queue).
+    expect(sum(queue)).toBeGreaterThanOrEqual(0.045)
+    expect(settled).toEqual(['a', 'b'])
+  })
+
   test('a failing write is retried until it succeeds; meanwhile the pipeline reports congestion', async () => {
     let attempts = 0
     const writer = {

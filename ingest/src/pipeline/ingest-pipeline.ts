@@ -208,7 +208,7 @@ export class IngestPipeline {
   private takeOpen(): Envelope[] {
     const batch = this.open
     if (batch.length > 0) {
-      const entry: BatchEntry = { end: this.submitted - 1, committed: null }
+      const entry: BatchEntry = { end: this.submitted - 1, sealedAt: epochNow(), started: false, committed: null }
       this.unsettled.push(entry)
       this.batchEntries.set(batch, entry)
     }
@@ -238,6 +238,7 @@ export class IngestPipeline {
   private async writeWithRetry(batch: Envelope[]): Promise<void> {
     let delay = this.options.retryMinMs
     const rows = rowsOf(batch)
+    this.observeWait(batch)
     for (;;) {
       if (this.aborted) return this.giveUp(batch, this.aborted)
       const started = performance.now()
@@ -272,6 +273,22 @@ export class IngestPipeline {
     }
   }
 
+  /**
+   * Splits the time before a batch's first write attempt into its linger
+   * (oldest message received to the batch sealed: the group-commit wait,
+   * flushIntervalMs or less if it filled first, more if every writer was
+   * busy, since a batch that is not full stays open meanwhile) and its queue
+   * (a full batch sealed, waiting for a writer).
+   */
+  private observeWait(batch: Envelope[]): void {
+    const entry = this.batchEntries.get(batch)
+    if (!entry || entry.started) return
+    entry.started = true
+    const oldest = batch[0]!.receivedAt
+    this.metrics.batchLingerSeconds.observe(Math.max(0, entry.sealedAt - oldest) / 1000)
+    this.metrics.batchQueueSeconds.observe(Math.max(0, epochNow() - entry.sealedAt) / 1000)
+  }
+
   private notifyCommitted(committed: readonly Envelope[]): void {
     for (const listener of this.commitListeners) {
       try {
@@ -304,9 +321,16 @@ export class IngestPipeline {
 interface BatchEntry {
   /** Write position of its last envelope. */
   end: number
+  /** Epoch ms (sub-ms) when it was closed to new envelopes: full, or its linger ran out. */
+  sealedAt: number
+  /** False until its first write attempt started (the wait is observed once). */
+  started: boolean
   /** Its envelopes that were committed (refused ones left out); null until settled. */
   committed: readonly Envelope[] | null
 }
+
+/** Epoch milliseconds with performance.now()'s resolution (receivedAt is Date.now()). */
+const epochNow = (): number => performance.timeOrigin + performance.now()
 
 const NOTHING_COMMITTED: readonly Envelope[] = []
 

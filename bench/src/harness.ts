@@ -84,10 +84,11 @@ export class Target implements Observed {
 
   private static started = 0
 
-  static async start(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, options: Omit<StartRequest, 'databaseUrl'> = {}): Promise<Target> {
+  /** `nodeOptions`: more flags for the target's node (`--expose-gc`). */
+  static async start(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, options: Omit<StartRequest, 'databaseUrl'> = {}, nodeOptions: string[] = []): Promise<Target> {
     const logName = `${kind}#${++Target.started}`
     const profile = kind === 'gridline' && ctx.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfileDir] : []
-    const handle = ChildHandle.start(logName, './target-process.ts', [kind], ctx.log, profile)
+    const handle = ChildHandle.start(logName, './target-process.ts', [kind], ctx.log, [...profile, ...nodeOptions])
     try {
       const ports = await handle.request<StartResult>('start', { ...options, databaseUrl: db?.url } satisfies StartRequest, 60_000)
       return new Target(kind, handle, ports, ctx.settings, ctx.log, logName)
@@ -117,6 +118,16 @@ export class Target implements Observed {
 
   async cpuMs(): Promise<number> {
     return this.handle.request<number>('cpuMs', undefined, 10_000)
+  }
+
+  /** Memory after two full collections (the target must run with --expose-gc for that to mean anything), or `asIs`, garbage included. */
+  async collectedMemory(asIs = false): Promise<{ rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number }> {
+    return this.handle.request('collectedMemory', asIs ? 'as-is' : undefined, 30_000)
+  }
+
+  /** Writes a V8 heap snapshot of the target to `path` (it blocks the target for seconds). */
+  async heapSnapshot(path: string): Promise<string> {
+    return this.handle.request('heapSnapshot', path, 120_000)
   }
 
   /** The service's uncommitted rows now (null for bare aedes). */

@@ -203,4 +203,21 @@ async function cpuMs(): Promise<number> {
   return (user + system) / 1000
 }
 
-serveRequests({ start, sample, alarmStats, cpuMs, stop }, stop)
+/** Memory after a full collection, when started with --expose-gc (the pending-memory tool) and not asked for 'as-is'; else as it is. */
+async function collectedMemory(body: unknown): Promise<{ rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (body !== 'as-is') {
+    gc?.()
+    gc?.()
+  }
+  const m = process.memoryUsage()
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers }
+}
+
+/** Writes a V8 heap snapshot to the given path (the pending-memory tool's --snapshots); resolves with it. */
+async function heapSnapshot(body: unknown): Promise<string> {
+  const { writeHeapSnapshot } = await import('node:v8')
+  return writeHeapSnapshot(String(body))
+}
+
+serveRequests({ start, sample, alarmStats, cpuMs, collectedMemory, heapSnapshot, stop }, stop)

@@ -162,8 +162,9 @@ function gatewayReading(rules: ReadingValidator, catalogue: Catalogue, reading: 
  * Whether `topic` is telemetry/{domain}/{id}, compared in place: the common
  * case, a device on its own topic, costs no string building or parsing.
  */
-function isOwnTopic(topic: string, domain: string, id: string): boolean {
-  return topic.length === 12 + domain.length + id.length && topic.startsWith('telemetry/') && topic.startsWith(domain, 10)
+export function isOwnTopic(topic: string, domain: string, id: string): boolean {
+  // 'telemetry/' is 10 characters, the slash between domain and id 1.
+  return topic.length === 11 + domain.length + id.length && topic.startsWith('telemetry/') && topic.startsWith(domain, 10)
     && topic.charCodeAt(10 + domain.length) === 47 && topic.endsWith(id)
 }
 

@@ -222,7 +222,9 @@ function validMetricName(name: string): boolean {
 
 /** A DecodedMessage with nothing in it yet, for a decoder to fill. */
 export function emptyDecoded(): DecodedMessage {
-  return { rows: new Rows(), readings: 0, rejections: NO_REJECTIONS, unknownMetrics: 0, outOfRange: 0 }
+  // Every field a decoder may set is here from the start: one added later
+  // would give each pending message's object a separate property array.
+  return { rows: new Rows(), readings: 0, rejections: NO_REJECTIONS, unknownMetrics: 0, outOfRange: 0, domain: undefined }
 }
 
 /** Shared by every message without rejections (most of them): one array less per message. */

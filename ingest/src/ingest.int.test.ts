@@ -341,14 +341,43 @@ describe('backpressure', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     expect(acked).toBe(0)
     const held = await service.snapshot()
-    // 400 messages x 100 rows were sent; the broker stopped reading after the first socket chunk.
-    expect(held.pendingRows).toBeGreaterThan(0)
-    expect(held.pendingRows).toBeLessThan(40_000)
+    // 400 messages x 50 readings x 2 metrics were sent. The broker read on while they waited
+    // for the commit (read-ahead) until the connection's share, ingest.maxPendingRowsPerConnection
+    // (10,000 by default), was uncommitted; then it stopped reading, one socket read later at most.
+    expect(held.pendingRows).toBeGreaterThanOrEqual(10_000)
+    expect(held.pendingRows).toBeLessThan(10_000 + 100 * 20)
     expect(await metric('gridline_ingest_backpressure')).toBe(0) // a lock is slowness, not failure, and pending is under the limit
     await unlock()
     await Promise.all(all)
     expect(acked).toBe(400)
     expect(await count(`SELECT count(*) AS n FROM telemetry WHERE device_id = 'aq-2' AND time >= $1 AND time < $2`, [new Date(base), new Date(base + 400 * 100)])).toBe(40_000)
+  })
+})
+
+describe('read-ahead', () => {
+  test('messages read ahead of their commit get no PUBACK when the service stops first; their late commit writes nothing to the closed connection', async () => {
+    const short = await startTestService({ database: db, config: { processors: { onSecondInstance: 'warn' }, ingest: { shutdownTimeoutMs: 300 } } })
+    const unlock = await lockTelemetry()
+    let stopping: Promise<void> | undefined
+    try {
+      const client = await mqtt.connectAsync(short.mqttUrl, { username: 'aq-1', password: PASSWORD, clientId: 'aq-1-ra', reconnectPeriod: 0, protocolVersion: 4 })
+      const acks: number[] = []
+      client.on('packetreceive', (p) => { if (p.cmd === 'puback') acks.push(p.messageId!) })
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+      const base = Date.parse('2026-11-27T07:00:00Z')
+      for (let k = 0; k < 5; k++) client.publish('telemetry/environment/aq-1', JSON.stringify({ ts: base + k, values: { pm25: k } }), { qos: 1 })
+      // All five were read although none is committed (holding the callback would have stopped at the first read).
+      await waitFor(async () => (await short.service.snapshot()).pendingRows === 5, 5_000, 'five messages taken in')
+      stopping = short.stop()
+      await closed
+      await unlock()
+      await stopping
+      expect(acks).toEqual([])
+      client.end(true)
+    } finally {
+      await unlock()
+      await (stopping ?? short.stop())
+    }
   })
 })
 

@@ -6,10 +6,10 @@ import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
 import mqtt from 'mqtt'
 import { afterEach, expect, test } from 'vitest'
 import type { ParserInternals } from './connect-guard.ts'
-import { RawConnection, connectPacket, remainingLength } from './raw-mqtt.ts'
+import { RawConnection, connectPacket, publishPacket, remainingLength } from './raw-mqtt.ts'
 
-// mqtt-broker.ts and connect-guard.ts reach past aedes' public API in four
-// places; aedes is pinned exactly (ingest/package.json) and these tests pin
+// mqtt-broker.ts, mqtt-source.ts and connect-guard.ts reach past aedes'
+// public API in five places; aedes is pinned exactly (ingest/package.json) and these tests pin
 // what each place relies on, so an upgrade that moves them fails here, not in
 // production:
 // 1. broker.publish(packet, client, done) is what aedes calls after
@@ -17,7 +17,10 @@ import { RawConnection, connectPacket, remainingLength } from './raw-mqtt.ts'
 // 2. client._parser is mqtt-packet's Parser: _parseLength() completes with
 //    packet.length announced before the body is read, and _emitError closes;
 // 3. broker.clients[clientId] holds a connected client (session owners);
-// 4. the parser's fields the protocol guard reads (_list, _pos, _parseString).
+// 4. the parser's fields the protocol guard reads (_list, _pos, _parseString);
+// 5. a QoS 1 packet that authorizePublish marks QoS 0 before calling back gets
+//    no PUBACK from aedes, and the connection is read on (the source's
+//    read-ahead writes the PUBACK itself after the commit).
 
 const require = createRequire(import.meta.url)
 let broker: Aedes | undefined
@@ -79,6 +82,30 @@ test('after authorizePublish aedes calls broker.publish(packet, client, done) wi
   expect(seen[0]!.marked).toBe(true)
   expect(seen[0]!.client).toMatchObject({ id: expect.any(String) })
   expect(typeof seen[0]!.done).toBe('function')
+})
+
+test('a QoS 1 packet marked QoS 0 in authorizePublish gets no PUBACK from aedes, and the socket is read on', async () => {
+  const authorized: number[] = []
+  const port = await start(() => undefined, {
+    authorizePublish: (_client, packet, done) => {
+      authorized.push(packet.messageId!)
+      packet.qos = 0
+      done(null)
+    },
+  })
+  const raw = new RawConnection(port)
+  await raw.write(connectPacket({ clientId: 'ra-1' }))
+  expect(await raw.connack()).toBe(0)
+  // Two QoS 1 PUBLISH packets, ids 7 and 8, in separate writes: the second is read although the first has no PUBACK.
+  await raw.write(publishPacket('t/1', 'x', 1, 7))
+  await raw.write(publishPacket('t/1', 'y', 1, 8))
+  for (let i = 0; i < 100 && authorized.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(authorized).toEqual([7, 8])
+  // A PINGREQ gets its PINGRESP; nothing was written between the CONNACK and it (no PUBACK, 0x40).
+  await raw.write(Buffer.from([0xc0, 0]))
+  for (let i = 0; i < 100 && raw.received.length < 6; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect([...raw.received.subarray(4)]).toEqual([0xd0, 0])
+  raw.close()
 })
 
 test('client._parser announces a packet\'s length before its body is read, and _emitError closes the connection', async () => {

@@ -26,7 +26,7 @@ export interface MqttBrokerOptions {
   maxPendingConnectionsPerAddress?: number
 }
 
-export type PublishPacket = { topic: string; payload: Buffer | string; qos: number; retain: boolean }
+export type PublishPacket = { topic: string; payload: Buffer | string; qos: number; retain: boolean; messageId?: number }
 
 /** What the broker hands the source: every authorized client's PUBLISH, and packets too large to read. */
 export interface BrokerHandlers {

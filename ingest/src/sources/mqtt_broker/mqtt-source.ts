@@ -13,8 +13,8 @@ export interface MqttSourceOptions {
 interface ClientState {
   principal: Principal | null
   acks: AckSequencer
-  /** This connection's QoS 0 rows not yet committed (its share of the pipeline). */
-  qos0Rows: number
+  /** This connection's rows not yet committed, a message without rows counting as one (its share of the pipeline). */
+  shareRows: number
   /** Payload bytes handled in this event-loop turn (see onPublish). */
   sliceBytes: number
   /** Packets waiting for a later turn, in arrival order; null when none wait. */
@@ -33,10 +33,14 @@ type SourceClient = BrokerClient & { [STATE]?: ClientState }
  *
  * Ack after commit: aedes runs `authorizePublish` before it writes the PUBACK
  * (QoS 1) or PUBREC (QoS 2) and reads no further packets from that socket
- * until every packet of the current read is done. We call its callback only
- * once the message is committed, so the PUBACK means "stored", and an
- * uncommitted connection stops being read: that is the backpressure. (Its
- * `published` hook runs after the PUBACK and cannot hold it.)
+ * until every packet of the current read is done. (Its `published` hook runs
+ * after the PUBACK and cannot hold it.) Every acknowledgement goes out only
+ * once its message is committed, so the PUBACK means "stored". Within the
+ * connection's share of uncommitted rows a QoS 1 message's PUBACK is written
+ * by the source itself and the socket is read on meanwhile (readAhead), so
+ * messages do not queue in the socket behind a commit; past the share, or
+ * while congested, the callback itself is held and the socket is not read:
+ * that is the backpressure.
  */
 export class MqttSource implements Source {
   readonly type = 'mqtt_broker'
@@ -90,7 +94,7 @@ export class MqttSource implements Source {
     const state: ClientState = {
       principal,
       corked: false,
-      qos0Rows: 0,
+      shareRows: 0,
       sliceBytes: 0,
       deferred: null,
       acks: new AckSequencer(() => {
@@ -200,23 +204,33 @@ export class MqttSource implements Source {
     // subscribe only to its own command topic), so nothing is; with `auth:
     // none` valid telemetry is. A device must never reach another device's
     // topics through the broker. Status reports and replies carry no rows.
-    if (rows === 0 || state.principal !== null) keepFromSubscribers(packet)
+    const fanOut = rows > 0 && state.principal === null
+    if (!fanOut) keepFromSubscribers(packet)
 
-    if (packet.qos === 0) {
-      // No ack is owed for QoS 0, so its callback is released now, unless we
-      // are congested or this connection already has its share of the
-      // pipeline uncommitted: then the socket is not read until it commits,
-      // and one flooding client cannot stall everyone's acknowledgements.
-      const held = intake.congested || state.qos0Rows >= (this.options.maxPendingRowsPerConnection ?? Infinity)
-      const inner = held ? state.acks.enqueue(done) : (done(null), null)
-      if (rows > 0 || inner) {
-        state.qos0Rows += rows
-        envelope.ack = new ConnectionShare(state, rows, inner)
-      }
-    } else {
+    // The connection's share: its uncommitted rows, a message without rows
+    // counting as one. Within it, and unless the service is congested or the
+    // message is fanned out, the broker reads on while the message waits for
+    // its commit (see readAhead); past it, the message's broker callback is
+    // held until the commit, and with it the reading of the socket.
+    const share = Math.max(1, rows)
+    const held = intake.congested || state.shareRows >= (this.options.maxPendingRowsPerConnection ?? Infinity)
+    state.shareRows += share
+    let inner: Acknowledgement | null
+    if (held) {
       // Released in PUBLISH order, whatever order the commits come in [MQTT-4.6.0-2].
-      envelope.ack = state.acks.enqueue(done)
+      inner = state.acks.enqueue(done)
+    } else if (packet.qos === 0) {
+      // No ack is owed for QoS 0: its callback is released now.
+      done(null)
+      inner = null
+    } else if (packet.qos === 1 && fanOut === false) {
+      inner = state.acks.enqueue(readAhead(client, packet, done))
+    } else {
+      // QoS 2, and QoS 1 fanned out (auth none): aedes writes the PUBREC or
+      // PUBACK when the callback is released, after the commit.
+      inner = state.acks.enqueue(done)
     }
+    envelope.ack = new ConnectionShare(state, share, inner)
     intake.submit(envelope)
   }
 }
@@ -229,14 +243,46 @@ function endTurn(state: ClientState): void {
   if (!state.deferred) state.sliceBytes = 0
 }
 
-/** A QoS 0 message's claim on its connection's share, given back when it commits. */
+/** A message's claim on its connection's share, given back when it commits. */
 class ConnectionShare implements Acknowledgement {
   constructor(private readonly state: ClientState, private readonly rows: number, private readonly inner: Acknowledgement | null) {}
 
   settle(status?: DeliveryStatus, reason?: Error): void {
-    this.state.qos0Rows -= this.rows
+    this.state.shareRows -= this.rows
     this.inner?.settle(status, reason)
   }
+}
+
+/**
+ * Read-ahead for a QoS 1 message: aedes writes a PUBACK when authorizePublish
+ * calls back and reads nothing more from the socket until every packet of the
+ * last read has called back, so holding the callback until the commit makes
+ * each message published meanwhile wait in the socket for a whole commit
+ * before its own batch even starts. Instead the packet is marked QoS 0 before
+ * its callback is released now: aedes writes no acknowledgement for it and
+ * reads on (the packet is not fanned out, so its QoS reaches nobody), and the
+ * returned callback, released in order after the commit, writes the PUBACK
+ * itself. A message that was not stored closes the connection unacknowledged,
+ * as aedes does when the callback fails; the client resends it.
+ */
+function readAhead(client: SourceClient, packet: PublishPacket, done: (error?: Error | null) => void): (error?: Error | null) => void {
+  const messageId = packet.messageId!
+  packet.qos = 0
+  done(null)
+  return (error) => {
+    if (error) return void client.emit('error', error)
+    if (!client.connected) return
+    client.conn.write(pubAck(messageId))
+  }
+}
+
+/** PUBACK: fixed header 0x40, remaining length 2, the packet identifier [MQTT-3.4]. */
+function pubAck(messageId: number): Buffer {
+  const packet = Buffer.allocUnsafe(4)
+  packet[0] = 0x40
+  packet[1] = 2
+  packet.writeUInt16BE(messageId, 2)
+  return packet
 }
 
 /**

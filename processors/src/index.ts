@@ -3,6 +3,8 @@ export { type CandidateReading, ReadingValidator, emptyDecoded, refuseMessage } 
 export { ROW_STRIDE, Rows, countReadings } from '@gridline/core'
 export * from './validate/status.ts'
 export * from './validate/line-protocol.ts'
+export * from './validate/line-protocol-decode.ts'
+export * from './validate/sensor-community.ts'
 export * from './sequence/sequence-tracker.ts'
 export * from './storage/migrations.ts'
 export * from './stream/events.ts'

@@ -81,8 +81,8 @@ describe('good input', () => {
   })
 
   test('with unknownMetrics: store they are stored and counted, up to the per-device cap', () => {
-    const out = decode('{"values":{"pm1":3.5,"pm25":4}}', TOPIC, device, storing)
-    expect(out.rows.metric).toEqual(['pm1', 'pm25'])
+    const out = decode('{"values":{"pm3":3.5,"pm25":4}}', TOPIC, device, storing)
+    expect(out.rows.metric).toEqual(['pm3', 'pm25'])
     expect(out.unknownMetrics).toBe(1)
     const capped: DecodeOptions = { ...storing, metricLimit: new MetricLimit(2) }
     expect(decode('{"values":{"x1":1,"x2":2}}', TOPIC, device, capped).rows.length).toBe(2)

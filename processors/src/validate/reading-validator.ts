@@ -64,6 +64,8 @@ export class ReadingValidator {
     private readonly options: DecodeOptions,
     /** The message carries more than one reading, so each needs its own ts. */
     private readonly several: boolean,
+    /** What `index` counts in details: `reading 3 ...`, or `line 3 ...` for line protocol. */
+    private readonly label: 'reading' | 'line' = 'reading',
   ) {}
 
   /**
@@ -75,11 +77,11 @@ export class ReadingValidator {
     if (gatewayId === null) return true
     const registered = this.options.directory?.get(device)
     if (!registered || registered.gateway !== gatewayId) {
-      this.reject('device_not_behind_gateway', at(index, `device "${device}" is not registered behind gateway "${gatewayId}"`), device, fragment)
+      this.reject('device_not_behind_gateway', at(index, this.label, `device "${device}" is not registered behind gateway "${gatewayId}"`), device, fragment)
       return false
     }
     if (registered.domain !== domain) {
-      this.reject('device_domain_mismatch', at(index, `device "${device}" is registered in domain "${registered.domain}", not "${domain}"`), device, fragment)
+      this.reject('device_domain_mismatch', at(index, this.label, `device "${device}" is registered in domain "${registered.domain}", not "${domain}"`), device, fragment)
       return false
     }
     return true
@@ -96,37 +98,37 @@ export class ReadingValidator {
     let time: number
     const ts = reading.ts
     if (ts === undefined) {
-      if (this.several) return this.reject('ts_missing', at(index, 'has no ts, which a message with several readings requires'), deviceId, reading)
+      if (this.several) return this.reject('ts_missing', at(index, this.label, 'has no ts, which a message with several readings requires'), deviceId, reading)
       time = (options.serverClock ?? PROCESS_CLOCK).stamp(deviceId, this.receivedAt)
       if (time > this.receivedAt + options.maxFutureSkewMs) {
         // Only a device sending thousands of ts-less readings a second for minutes gets here.
-        return this.reject('ts_missing', at(index, `has no ts, and this device sends readings without ts faster than one per millisecond; send ts`), deviceId, reading)
+        return this.reject('ts_missing', at(index, this.label, `has no ts, and this device sends readings without ts faster than one per millisecond; send ts`), deviceId, reading)
       }
       flags |= RowFlags.SERVER_TIME
     } else if (typeof ts === 'number') {
       if (!Number.isInteger(ts) || ts < 0 || ts > MAX_TIMESTAMP_MS) {
-        return this.reject('ts_invalid', at(index, `ts ${ts} is not a whole number of epoch milliseconds up to year 9999`), deviceId, reading)
+        return this.reject('ts_invalid', at(index, this.label, `ts ${ts} is not a whole number of epoch milliseconds up to year 9999`), deviceId, reading)
       }
       time = ts
     } else if (typeof ts === 'string') {
       time = parseRfc3339(ts)
-      if (Number.isNaN(time)) return this.reject('ts_invalid', at(index, `ts "${clip(ts, 64)}" is not an RFC 3339 date-time with offset`), deviceId, reading)
+      if (Number.isNaN(time)) return this.reject('ts_invalid', at(index, this.label, `ts "${clip(ts, 64)}" is not an RFC 3339 date-time with offset`), deviceId, reading)
     } else {
-      return this.reject('ts_invalid', at(index, `ts ${describe(ts)} is neither RFC 3339 with offset nor epoch milliseconds`), deviceId, reading)
+      return this.reject('ts_invalid', at(index, this.label, `ts ${describe(ts)} is neither RFC 3339 with offset nor epoch milliseconds`), deviceId, reading)
     }
     if (time > this.receivedAt + options.maxFutureSkewMs) {
-      return this.reject('ts_in_future', at(index, `ts ${safeIso(time)} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`), deviceId, reading)
+      return this.reject('ts_in_future', at(index, this.label, `ts ${safeIso(time)} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`), deviceId, reading)
     }
     if (time < options.minTimestampMs) {
       const hint = typeof ts === 'number' && ts < 1e11 ? ' (it looks like seconds; ts is in milliseconds)' : ''
-      return this.reject('ts_too_old', at(index, `ts ${safeIso(time)} is before ${new Date(options.minTimestampMs).toISOString()}${hint}`), deviceId, reading)
+      return this.reject('ts_too_old', at(index, this.label, `ts ${safeIso(time)} is before ${new Date(options.minTimestampMs).toISOString()}${hint}`), deviceId, reading)
     }
 
     let seq = -1
     if (reading.seq !== undefined) {
       const s = reading.seq
       if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
-        return this.reject('seq_invalid', at(index, `seq ${describe(s)} is not an integer >= 0`), deviceId, reading)
+        return this.reject('seq_invalid', at(index, this.label, `seq ${describe(s)} is not an integer >= 0`), deviceId, reading)
       }
       seq = s
     }
@@ -136,17 +138,17 @@ export class ReadingValidator {
       const q = reading.quality
       if (q === 'bad') deviceQuality = Quality.BAD
       else if (q === 'uncertain') deviceQuality = Quality.UNCERTAIN
-      else if (q !== 'good') return this.reject('quality_invalid', at(index, `quality ${describe(q)} is not good, uncertain or bad`), deviceId, reading)
+      else if (q !== 'good') return this.reject('quality_invalid', at(index, this.label, `quality ${describe(q)} is not good, uncertain or bad`), deviceId, reading)
     }
 
     const values = reading.values
-    if (values === undefined) return this.reject('values_missing', at(index, 'has no values'), deviceId, reading)
-    if (!isPlainObject(values)) return this.reject('values_missing', at(index, `values is ${describe(values)}, expected an object`), deviceId, reading)
+    if (values === undefined) return this.reject('values_missing', at(index, this.label, 'has no values'), deviceId, reading)
+    if (!isPlainObject(values)) return this.reject('values_missing', at(index, this.label, `values is ${describe(values)}, expected an object`), deviceId, reading)
     let count = 0
     for (const _ in values) count++
-    if (count === 0) return this.reject('values_empty', at(index, 'values has no entries'), deviceId, reading)
+    if (count === 0) return this.reject('values_empty', at(index, this.label, 'values has no entries'), deviceId, reading)
     if (count > LIMITS.maxValuesPerReading) {
-      return this.reject('too_many_values', at(index, `values has ${count} entries, at most ${LIMITS.maxValuesPerReading}`), deviceId, reading)
+      return this.reject('too_many_values', at(index, this.label, `values has ${count} entries, at most ${LIMITS.maxValuesPerReading}`), deviceId, reading)
     }
 
     const rows = out.rows
@@ -154,13 +156,13 @@ export class ReadingValidator {
     for (const metric in values) {
       const raw = values[metric]
       if (!validMetricName(metric)) {
-        this.reject('metric_name_invalid', at(index, `metric name "${clip(metric, 64)}" does not match ${METRIC_NAME_PATTERN.source}`), deviceId, { [metric]: raw })
+        this.reject('metric_name_invalid', at(index, this.label, `metric name "${clip(metric, 64)}" does not match ${METRIC_NAME_PATTERN.source}`), deviceId, { [metric]: raw })
         continue
       }
       let value: number
       if (typeof raw === 'number') {
         if (!Number.isFinite(raw)) {
-          this.reject('value_invalid', at(index, `${metric} is not finite`), deviceId, { [metric]: String(raw) })
+          this.reject('value_invalid', at(index, this.label, `${metric} is not finite`), deviceId, { [metric]: String(raw) })
           continue
         }
         // -0 is stored as 0: the same reading must encode the same way on every path.
@@ -168,18 +170,18 @@ export class ReadingValidator {
       } else if (typeof raw === 'boolean') {
         value = raw ? 1 : 0
       } else {
-        this.reject('value_invalid', at(index, `${metric} is ${describe(raw)}, expected a finite number or a boolean`), deviceId, { [metric]: raw })
+        this.reject('value_invalid', at(index, this.label, `${metric} is ${describe(raw)}, expected a finite number or a boolean`), deviceId, { [metric]: raw })
         continue
       }
       let quality = deviceQuality
       const definition = options.catalogue.metric(domain, metric)
       if (definition === undefined) {
         if (options.unknownMetrics !== 'store') {
-          this.reject('metric_unknown', at(index, `metric "${metric}" is not in the catalogue for domain "${domain}" (a typo? see docs/protocol.md#metrics)`), deviceId, { [metric]: raw })
+          this.reject('metric_unknown', at(index, this.label, `metric "${metric}" is not in the catalogue for domain "${domain}" (a typo? see docs/protocol.md#metrics)`), deviceId, { [metric]: raw })
           continue
         }
         if (options.metricLimit && !options.metricLimit.admit(deviceId, metric)) {
-          this.reject('metric_limit', at(index, `metric "${metric}" would be device "${deviceId}"'s metric number ${options.metricLimit.perDevice + 1} outside the catalogue; at most ${options.metricLimit.perDevice} are kept`), deviceId, { [metric]: raw })
+          this.reject('metric_limit', at(index, this.label, `metric "${metric}" would be device "${deviceId}"'s metric number ${options.metricLimit.perDevice + 1} outside the catalogue; at most ${options.metricLimit.perDevice} are kept`), deviceId, { [metric]: raw })
           continue
         }
         out.unknownMetrics++
@@ -254,8 +256,12 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`
 }
 
-export function at(index: number, text: string): string {
-  return index < 0 ? `reading ${text}` : `reading ${index} ${text}`
+export function at(index: number, text: string): string
+export function at(index: number, label: string, text: string): string
+export function at(index: number, labelOrText: string, text?: string): string {
+  const label = text === undefined ? 'reading' : labelOrText
+  const body = text ?? labelOrText
+  return index < 0 ? `${label} ${body}` : `${label} ${index} ${body}`
 }
 
 export function clip(s: string, n: number): string {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
 import { type FleetCounts, Simulator, planFleet, withCityMetadata, DEVICE_KINDS } from '@gridline/firmware-sim'
-import { DeviceStore, type IngestService, brokerConfig, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
+import { DeviceStore, HttpSourceSchema, type IngestService, brokerConfig, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-db.ts'
 import { untilSignal } from './signals.ts'
@@ -51,6 +51,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`)
   // Logs go to stderr, at warn unless the config or LOG_LEVEL says otherwise, so the status line stays readable.
   const config = loadIngestConfig(values.config ?? process.env.GRIDLINE_CONFIG, process.env, { log: { level: 'warn' }, console: { dataDir: values['data-dir'] }, processors: { alarms: { rules: DEMO_ALARM_RULES } } })
+  // The HTTP source (line protocol, Sensor.Community) on a free port, unless the config has one.
+  if (!Object.values(config.sources).some((s) => s.type === 'http')) config.sources.http = HttpSourceSchema.parse({ type: 'http', port: 0 })
   const logger = createLogger({ level: config.log.level, destination: 2 })
 
   let embedded: EmbeddedDatabase | undefined
@@ -73,10 +75,13 @@ export async function runDemo(args: string[]): Promise<number> {
 
   try {
     service = await startWithFallbackPorts(config, logger)
-    const { mqttPort, mqttTlsPort, httpPort, engine } = service.ports!
+    const { mqttPort, mqttTlsPort, httpPort, engine, sources } = service.ports!
     // The simulated fleet connects in plain MQTT (mqtt.tls is for real devices).
     if (mqttPort === null) throw new GridlineError('GRIDLINE_USAGE', 'The demo\'s simulated fleet needs the plain MQTT listener; mqtt.port must not be false.')
     say(`Ingest service: MQTT on port ${mqttPort}${mqttTlsPort !== null ? `, MQTT over TLS on ${mqttTlsPort}` : ''}, HTTP on http://127.0.0.1:${httpPort} (/healthz /readyz /metrics), storage: ${engine}.`)
+    for (const [id, source] of Object.entries(config.sources)) {
+      if (source.type === 'http') say(`HTTP ingest (${id}): http://127.0.0.1:${sources[id]?.port} (POST /write, /api/v2/write, /sensor-community, /v1/telemetry; docs/http-ingest.md).`)
+    }
 
     const counts = Object.fromEntries(Object.entries(SHARES).map(([group, share]) => [group, Math.max(1, Math.round(deviceCount * share))])) as FleetCounts
     const specs = withCityMetadata(planFleet(counts, 'demo')).map((spec) => ({ ...spec, password: randomBytes(18).toString('base64url') }))
@@ -109,7 +114,7 @@ export async function runDemo(args: string[]): Promise<number> {
   })
 }
 
-type StartedService = IngestService & { ports?: { mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: string } }
+type StartedService = IngestService & { ports?: Awaited<ReturnType<IngestService['start']>> }
 
 /**
  * The demo must run on a machine where something already holds 1883 or 8080

@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, REJECTED_MAX_LIMIT, ROLES, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, parseSince, passwordWeakness, pgSqlClient, queryRejected } from '@gridline/ingest'
+import { DEVICE_AUTHS, DEVICE_KINDS, type DeviceAuth, type DeviceKind, DeviceStore, type IngestConfig, REJECTED_MAX_LIMIT, ROLES, type Role, TokenStore, UserStore, buildIngestService, generatePassword, loadIngestConfig, makeDevCa, makeDevDeviceCert, makeDevServerCert, migrate, parseSince, passwordWeakness, pgSqlClient, queryRejected } from '@gridline/ingest'
 import pg from 'pg'
 import { runDemo } from './demo.ts'
 import { untilSignal } from './signals.ts'
@@ -25,6 +25,11 @@ Commands:
                                 Merge (or replace) a device's metadata: district, roadSegment,
                                 freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md).
   devices remove ID             Remove a device.
+  tokens create --for LOGIN [--description TEXT]
+                                An API token for a gateway or integration login (HTTP writes:
+                                Authorization: Token ...); printed once, stored hashed.
+  tokens list [--json]          List tokens (id, login, created, revoked); never the secrets.
+  tokens revoke ID              Revoke a token (refused everywhere within 10 s).
   rejected [--device ID] [--reason R] [--since DURATION|ISO] [--limit N] [--json]
                                 Refused messages, newest first: time, device, reason, topic,
                                 detail and the payload as text (--since 15m, 2h, 7d or a time).
@@ -47,7 +52,7 @@ Environment: DATABASE_URL, MQTT_PORT, MQTT_TLS_PORT, MQTT_TLS_CERT, MQTT_TLS_KEY
 (docs/configuration.md lists every key).`
 
 /** The commands this file runs itself (sim, edge and bench print their own help). */
-const OWN_COMMANDS = new Set(['ingest', 'migrate', 'devices', 'users', 'validate-config', 'demo'])
+const OWN_COMMANDS = new Set(['ingest', 'migrate', 'devices', 'tokens', 'users', 'validate-config', 'demo'])
 
 /** True when `--help` or `-h` comes before any `--` (after which arguments are positional). */
 export function wantsHelp(args: readonly string[]): boolean {
@@ -81,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'ingest': return await ingest(rest)
       case 'migrate': return await migrateCommand(rest)
       case 'devices': return await devices(rest)
+      case 'tokens': return await tokensCommand(rest)
       case 'users': return await usersCommand(rest)
       case 'rejected': return await rejectedCommand(rest)
       case 'validate-config': return validateConfigCommand(rest)
@@ -311,6 +317,52 @@ async function devices(args: string[]): Promise<number> {
       }
       default:
         throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices add|list|remove ...')
+    }
+  })
+}
+
+const TOKENS_USAGE = 'Usage: gridline tokens create --for LOGIN [--description TEXT] | list [--json] | revoke ID'
+
+async function tokensCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  const { values, positionals } = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    for: { type: 'string' },
+    description: { type: 'string' },
+    json: { type: 'boolean' },
+  }, true)
+  const v = values as Record<string, string | boolean | undefined>
+  return await withDatabase(loadIngestConfig(configPath(v as { config?: string })), async (client) => {
+    // A database only older commands have used may not have the tokens table yet.
+    await migrate(pgSqlClient(client))
+    const store = new TokenStore(pgSqlClient(client))
+    switch (sub) {
+      case 'create': {
+        if (typeof v.for !== 'string') throw new GridlineError('GRIDLINE_USAGE', TOKENS_USAGE)
+        const { token, record } = await store.create(v.for, typeof v.description === 'string' ? v.description : '')
+        process.stdout.write(`Token ${record.id} for ${record.login} (shown once, store it where the client keeps secrets):\n${token}\n`)
+        return 0
+      }
+      case 'list': {
+        const list = await store.list()
+        if (v.json) {
+          process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
+        } else {
+          process.stdout.write(`${'ID'.padEnd(14)}${'LOGIN'.padEnd(28)}${'CREATED'.padEnd(26)}${'REVOKED'.padEnd(26)}DESCRIPTION\n`)
+          for (const t of list) process.stdout.write(`${t.id.padEnd(14)}${t.login.padEnd(28)}${t.createdAt.toISOString().padEnd(26)}${(t.revokedAt?.toISOString() ?? '-').padEnd(26)}${t.description}\n`)
+          process.stdout.write(`${list.length} tokens.\n`)
+        }
+        return 0
+      }
+      case 'revoke': {
+        const id = positionals[0]
+        if (!id) throw new GridlineError('GRIDLINE_USAGE', TOKENS_USAGE)
+        await store.revoke(id)
+        process.stdout.write(`Revoked ${id}.\n`)
+        return 0
+      }
+      default:
+        throw new GridlineError('GRIDLINE_USAGE', TOKENS_USAGE)
     }
   })
 }

@@ -19,6 +19,8 @@ import { registerProcessorMetrics } from './processing/processor-metrics.ts'
 import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
 import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
+import { HttpSource } from './sources/http/http-source.ts'
+import { TokenStore, TokenVerifier } from './devices/tokens.ts'
 import { migrate } from './migrations.ts'
 import { InstanceLock } from './storage/instance-lock.ts'
 import { type StorageEngine, maintainStorage } from './storage/schema.ts'
@@ -33,8 +35,8 @@ export interface IngestService {
   readonly commands: CommandService
   /** The operator console (users, sessions, overview, live stream); undefined when `console.enabled` is false. */
   readonly console: OperatorConsole | undefined
-  /** Listens on MQTT (plain and/or TLS) and HTTP after migrating the database; resolves with the bound ports (null: that listener is off). */
-  start(): Promise<{ mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: StorageEngine }>
+  /** Listens on MQTT (plain and/or TLS), each further source and HTTP after migrating the database; resolves with the bound ports (null: that listener is off), `sources` by source id. */
+  start(): Promise<{ mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: StorageEngine; sources: Record<string, Record<string, number | null>> }>
   /**
    * Graceful stop: no new connections or messages, everything taken in is
    * committed and acknowledged, then clients are disconnected. Messages not
@@ -127,6 +129,19 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   intake.route(repliesRoute(commands, decodeOptions.rejectedPayloadMaxBytes))
   const source = new MqttSource(broker, { id: mqtt.id, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection }, metrics)
   const sources: Source[] = [source]
+  const tokens = new TokenVerifier(new TokenStore(pgSqlClient(pool)))
+  for (const [id, sourceConfig] of Object.entries(config.sources)) {
+    if (sourceConfig.type !== 'http') continue
+    sources.push(new HttpSource(id, sourceConfig, {
+      decodeOptions,
+      registry,
+      tokens,
+      authMode: config.auth.mode,
+      metrics,
+      logger: logger.child({ component: 'http-source', source: id }),
+      maxPendingRowsPerLogin: config.ingest.maxPendingRowsPerConnection,
+    }))
+  }
   for (const s of sources) metrics.components.source(s.id, s.type)
   const operatorConsole = config.console.enabled
     ? new OperatorConsole(config.console, {
@@ -194,6 +209,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         await commands.start()
         await operatorConsole?.start()
         const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
+        const sourcePorts: Record<string, Record<string, number | null>> = { [source.id]: { port: mqttPort, tlsPort: mqttTlsPort } }
+        for (const s of sources) if (s !== source) sourcePorts[s.id] = await s.start(intake)
         notices.start()
         try {
           await http.listen({ port: config.http.port, host: config.http.host })
@@ -212,8 +229,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
           }, 1_000)
           sequenceGauges.unref()
         }
-        logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && mqtt.tls.caFile !== undefined, httpPort, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
-        return { mqttPort, mqttTlsPort, httpPort, engine }
+        logger.info({ mqttPort, mqttTlsPort, clientCertificates: mqttTlsPort !== null && mqtt.tls.caFile !== undefined, httpPort, sources: sourcePorts, engine, auth: config.auth.mode, devices: registry.size }, 'Ingest service is listening.')
+        return { mqttPort, mqttTlsPort, httpPort, engine, sources: sourcePorts }
       } catch (err) {
         // A start that failed half-way must not keep other processes off the database.
         await lock?.release()

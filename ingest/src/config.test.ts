@@ -170,6 +170,15 @@ describe('sources and sinks maps', () => {
     expect(() => ingestConfig({ sources: { x: { type: 'mqtt_broker', port: false } } })).toThrow(/sources\.x\.port.*nothing would listen/)
   })
 
+  test('an http source comes with its defaults, beside the embedded broker it needs', () => {
+    const config = ingestConfig({ sources: { mqtt: { type: 'mqtt_broker' }, influx: { type: 'http' } } })
+    expect(config.sources.influx).toMatchObject({ type: 'http', port: 8086, maxBodyBytes: 26_214_400, lineProtocol: { deviceTags: ['device'] }, sensorCommunity: { requireAuth: true } })
+    // The legacy mqtt section is that broker too.
+    expect(ingestConfig({ mqtt: { port: 0 }, sources: { influx: { type: 'http' } } }).sources.mqtt).toMatchObject({ type: 'mqtt_broker', port: 0 })
+    expect(() => ingestConfig({ sources: { influx: { type: 'http' } } })).toThrow(/an mqtt_broker source is needed/)
+    expect(() => ingestConfig({ sources: { mqtt: { type: 'mqtt_broker' }, influx: { type: 'http', lineProtocol: { rename: { t: 'Not-A-Metric' } } } } })).toThrow(/sources\.influx\.lineProtocol\.rename\.t/)
+  })
+
   test('the alias and the map cannot both name the broker; one primary sink; one embedded broker', () => {
     expect(() => ingestConfig({ mqtt: { port: 1 }, sources: { mqtt: { type: 'mqtt_broker' } } })).toThrow(/alias of sources\.mqtt/)
     expect(() => ingestConfig({ sinks: {} })).toThrow(/exactly one timescale sink/)

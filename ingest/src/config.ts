@@ -90,6 +90,7 @@ export const IngestConfigSchema = z.strictObject({
   .refine((c) => c.mqtt !== undefined || c.sources === undefined || Object.keys(c.sources).length > 0, { message: 'no source: a service needs at least one (sources: { mqtt: { type: mqtt_broker } })', path: ['sources'] })
   .refine((c) => Object.values(c.sinks).filter((k) => k.type === 'timescale').length === 1, { message: 'exactly one timescale sink is needed: it is the primary, whose commit releases the acknowledgements', path: ['sinks'] })
   .refine((c) => Object.values(c.sources ?? {}).filter((k) => k.type === 'mqtt_broker').length <= 1, { message: 'at most one mqtt_broker source (one embedded broker per process; it can listen on plain TCP and TLS at once)', path: ['sources'] })
+  .refine((c) => c.mqtt !== undefined || c.sources === undefined || Object.values(c.sources).some((k) => k.type === 'mqtt_broker'), { message: 'an mqtt_broker source is needed beside the others: the service sends device commands, alarm events and rejection notices through its embedded broker', path: ['sources'] })
   // The legacy `mqtt:` section becomes sources.mqtt; with neither, the embedded broker with its defaults.
   .transform(({ mqtt, sources, ...rest }) => {
     const out: Record<string, SourceConfig> = { ...sources }

@@ -1,6 +1,7 @@
 import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
 import { COMMAND_MIGRATIONS } from './commands/migrations.ts'
 import { CONSOLE_MIGRATIONS } from './console/migrations.ts'
+import { TOKEN_MIGRATIONS } from './devices/tokens.ts'
 import { DEFAULT_STORAGE_OPTIONS, type MigrationReport, STORAGE_MIGRATIONS, type SchemaMigration, type StorageOptions, migrateSchema } from './storage/schema.ts'
 import type { SqlClient } from './storage/sql-client.ts'
 
@@ -8,7 +9,7 @@ import type { SqlClient } from './storage/sql-client.ts'
  * Every table gridline keeps, in version order: the storage's own (devices,
  * dead letters, telemetry, device status and logins), the processors'
  * (rollups, alarms), the console's (users, sessions, audit log) and the device
- * commands'. This is the composition: the storage module applies a list, each
+ * commands' and the HTTP source's API tokens. This is the composition: the storage module applies a list, each
  * part owns its migrations, and only this file knows them all.
  */
 export const MIGRATIONS: readonly SchemaMigration[] = [
@@ -16,6 +17,7 @@ export const MIGRATIONS: readonly SchemaMigration[] = [
   ...PROCESSOR_MIGRATIONS,
   ...CONSOLE_MIGRATIONS,
   ...COMMAND_MIGRATIONS,
+  ...TOKEN_MIGRATIONS,
 ].sort((a, b) => a.version - b.version)
 
 /**

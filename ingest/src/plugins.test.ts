@@ -36,7 +36,9 @@ describe.each(kinds)('$kind', ({ kind, registry }) => {
     const sample = parseYaml(readFileSync(join(here, kind, type, 'sample.yaml'), 'utf8')) as Record<string, unknown>
     expect(sample.type).toBe(type)
     expect(() => registry[type]!.schema.parse(sample)).not.toThrow()
-    const config = ingestConfig({ [kind]: { sample } }) as unknown as Record<string, Record<string, { type: string }>>
+    // A service needs its embedded broker beside any other source.
+    const others = kind === 'sources' && type !== 'mqtt_broker' ? { mqtt: { type: 'mqtt_broker' } } : {}
+    const config = ingestConfig({ [kind]: { ...others, sample } }) as unknown as Record<string, Record<string, { type: string }>>
     expect(config[kind]!.sample!.type).toBe(type)
   })
 })
@@ -46,5 +48,13 @@ test('sinks: every sink runs the shared conformance suite', () => {
     const dir = join(here, 'sinks', type)
     const runs = readdirSync(dir).filter((f) => f.endsWith('.test.ts')).some((f) => readFileSync(join(dir, f), 'utf8').includes('sinkConformance('))
     expect(runs, `sinks/${type} does not call sinkConformance`).toBe(true)
+  }
+})
+
+test('sources: every source runs the shared conformance suite', () => {
+  for (const type of Object.keys(SOURCE_PLUGINS)) {
+    const dir = join(here, 'sources', type)
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.test.ts')).some((f) => readFileSync(join(dir, f), 'utf8').includes('sourceConformance('))
+    expect(runs, `sources/${type} does not call sourceConformance`).toBe(true)
   }
 })

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { HttpSourceSchema } from './sources/http/config.ts'
 import { MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
 
@@ -11,6 +12,7 @@ import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
  */
 export const SOURCE_PLUGINS = {
   mqtt_broker: { schema: MqttBrokerSourceSchema, summary: 'The embedded MQTT 3.1.1 broker: devices and gateways publish gridline JSON; PUBACK after commit.' },
+  http: { schema: HttpSourceSchema, summary: 'HTTP(S) on its own port: gridline JSON, Sensor.Community (airrohr) bodies and InfluxDB line protocol (/write, /api/v2/write); answered after commit.' },
 } as const
 
 export const SINK_PLUGINS = {
@@ -32,7 +34,7 @@ export function componentMap<T extends z.ZodType>(entry: T) {
   })
 }
 
-export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema])
+export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema, SOURCE_PLUGINS.http.schema])
 export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema])
 
 export type SourceConfig = z.output<typeof SourceConfigSchema>

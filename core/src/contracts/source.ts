@@ -47,7 +47,13 @@ export interface MessageRoute {
  * unacknowledged, so only what it already read adds to memory.
  */
 export interface Intake {
-  decode(message: InboundMessage): Envelope
+  /**
+   * `decoded`: a source with a wire format of its own (line protocol,
+   * Sensor.Community) decodes it itself, with the shared reading rules
+   * (processors' ReadingValidator), and hands the result here; the routes and
+   * the gridline JSON decoder are then skipped, the pre-write processors run.
+   */
+  decode(message: InboundMessage, decoded?: DecodedMessage): Envelope
   submit(envelope: Envelope): void
   readonly congested: boolean
   readonly shedding: boolean

@@ -1,4 +1,4 @@
-import { GridlineError } from '@gridline/core'
+import { GridlineError, type Principal } from '@gridline/core'
 import { DEVICE_ID_PATTERN, defaultCatalogue } from '@gridline/schemas'
 import type { SqlClient } from '../storage/sql-client.ts'
 import { generatePassword, hashPassword } from './passwords.ts'
@@ -27,6 +27,13 @@ export interface DeviceRecord {
   credentialsHash: string | null
   metadata: Record<string, unknown>
   createdAt: Date
+}
+
+/** The principal a registered login acts as, for every source. */
+export function principalOf(device: DeviceRecord): Principal {
+  return device.kind === 'device'
+    ? { kind: 'device', id: device.id, domain: device.domain ?? '' }
+    : { kind: device.kind, id: device.id }
 }
 
 export interface AddDeviceInput {

@@ -48,11 +48,13 @@ export class RuntimeIntake implements Intake {
     this.pipeline.onCongestion(listener)
   }
 
-  decode(message: InboundMessage): Envelope {
-    for (const route of this.routes) {
-      if (route.matches(message.topic)) return envelopeOf(message, this.routed(route, message))
+  decode(message: InboundMessage, decoded?: DecodedMessage): Envelope {
+    if (decoded === undefined) {
+      for (const route of this.routes) {
+        if (route.matches(message.topic)) return envelopeOf(message, this.routed(route, message))
+      }
     }
-    return envelopeOf(message, { decoded: this.telemetry(message) })
+    return envelopeOf(message, { decoded: this.telemetry(message, decoded) })
   }
 
   /** Hands an envelope to the runtime; one with nothing to store (a reply taken) is settled at once. */
@@ -73,9 +75,9 @@ export class RuntimeIntake implements Intake {
     }
   }
 
-  private telemetry(message: InboundMessage): DecodedMessage {
+  private telemetry(message: InboundMessage, given: DecodedMessage | undefined): DecodedMessage {
     const { decodeOptions, processing, metrics } = this.deps
-    let decoded = decodeMessage(message.topic, message.payload, message.receivedAt, message.principal, decodeOptions)
+    let decoded = given ?? decodeMessage(message.topic, message.payload, message.receivedAt, message.principal, decodeOptions)
     try {
       processing.prepare(decoded, { position: this.pipeline.nextPosition, committedThrough: this.pipeline.committedThrough })
     } catch (err) {
@@ -87,7 +89,7 @@ export class RuntimeIntake implements Intake {
     // Held until the commit: without the spare capacity of its pushes.
     decoded.rows.compact()
     const hot = metrics.hot
-    if (message.topic.startsWith('gateways/')) hot.gatewayMessages++
+    if (message.principal?.kind === 'gateway' || message.topic.startsWith('gateways/')) hot.gatewayMessages++
     else hot.deviceMessages++
     hot.readingsReceived += decoded.readings
     metrics.components.received(message.source, decoded.readings)

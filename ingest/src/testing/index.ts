@@ -190,6 +190,10 @@ export interface TestService {
   httpPort: number
   mqttUrl: string
   httpUrl: string
+  /** Ports of every source by id, once started: `sources.http.port` for an http source with id http. */
+  sources: Record<string, Record<string, number | null>>
+  /** `http://127.0.0.1:<port>` of the http source `id` (its own listener, not the console's). */
+  sourceUrl(id?: string): string
   /** Registers a device (TEST_PASSWORD unless it names one). */
   register(device: TestDevice): Promise<void>
   /** An MQTT client logged in as `username` (TEST_PASSWORD unless `options.password`), closed at stop. */
@@ -244,6 +248,12 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     httpPort: 0,
     mqttUrl: '',
     httpUrl: '',
+    sources: {},
+    sourceUrl(id = 'http') {
+      const port = t.sources[id]?.port
+      if (port === undefined || port === null) throw new Error(`No source ${id} with a port is running.`)
+      return `http://127.0.0.1:${port}`
+    },
     register,
     async connect(username, clientOptions = {}) {
       const client = await mqtt.connectAsync(t.mqttUrl, {
@@ -270,6 +280,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       t.mqttPort = ports.mqttPort ?? 0
       t.mqttTlsPort = ports.mqttTlsPort
       t.httpPort = ports.httpPort
+      t.sources = ports.sources
       t.mqttUrl = `mqtt://127.0.0.1:${t.mqttPort}`
       t.httpUrl = `http://127.0.0.1:${t.httpPort}`
     },
@@ -282,6 +293,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       patch = mergeConfig(patch, { http: { port: t.httpPort } })
       if (t.mqttPort > 0) patch = mergeConfig(patch, { mqtt: { port: t.mqttPort } })
       if (t.mqttTlsPort !== null) patch = mergeConfig(patch, { mqtt: { tls: { port: t.mqttTlsPort } } })
+      for (const [id, source] of Object.entries(t.config.sources)) {
+        const port = t.sources[id]?.port
+        if (source.type !== 'mqtt_broker' && typeof port === 'number') patch = mergeConfig(patch, { sources: { [id]: { port } } })
+      }
       patch = mergeConfig(patch, next)
       t.config = ingestConfig(patch)
       t.service = buildIngestService(t.config, logger)

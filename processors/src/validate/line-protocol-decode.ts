@@ -11,7 +11,7 @@ export interface LineDevice {
   domain: string | null
 }
 
-/** How points become readings (docs/sources/http.md#line-protocol): the source's mapping. */
+/** How points become readings (docs/http-ingest.md#line-protocol): the source's mapping. */
 export interface LineMapping {
   /** Tag names that name the device, tried in order: `device`; `node` for airrohr, `host` for Telegraf. */
   deviceTags: readonly string[]

@@ -4,7 +4,7 @@ import { type DecodeOptions, ReadingValidator, clip, describe, emptyDecoded, isP
 
 /**
  * The Sensor.Community (airrohr, "luftdaten") firmware's value types and the
- * catalogue metrics they are (docs/sources/http.md#value-types). `scale`
+ * catalogue metrics they are (docs/http-ingest.md#value-types). `scale`
  * converts the firmware's unit to the catalogue's (pressure: Pa to hPa).
  * `null`: a firmware diagnostic or a location, not a measurement: not stored,
  * counted by the source (gridline_http_ignored_values_total).

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { Socket } from 'node:net'
-import { addressKey } from './auth-throttle.ts'
+import { addressKey } from '../../devices/auth-throttle.ts'
 
 /**
  * Why the broker closed a connection before or instead of serving it (the

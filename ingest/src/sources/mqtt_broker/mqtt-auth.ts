@@ -1,12 +1,14 @@
 import type { Socket } from 'node:net'
 import type { Logger, Principal } from '@gridline/core'
 import type { AuthenticateError, Client } from 'aedes'
-import type { DeviceRecord } from '../../devices/device-store.ts'
+import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
-import { AuthThrottle, type AuthThrottleOptions, DEFAULT_AUTH_THROTTLE } from './auth-throttle.ts'
+import { AuthThrottle, type AuthThrottleOptions, DEFAULT_AUTH_THROTTLE } from '../../devices/auth-throttle.ts'
 import { certificateIdentities, certificateLogin } from './certificate-identity.ts'
 import { SessionOwners } from './session-owners.ts'
+
+export { principalOf }
 
 /**
  * Authentication and authorization for the embedded broker: who may log in
@@ -101,12 +103,6 @@ export class MqttAuth {
       refuse('error', 5)
     })
   }
-}
-
-export function principalOf(device: DeviceRecord): Principal {
-  return device.kind === 'device'
-    ? { kind: 'device', id: device.id, domain: device.domain ?? '' }
-    : { kind: device.kind, id: device.id }
 }
 
 /**

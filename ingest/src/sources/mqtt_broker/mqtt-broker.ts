@@ -4,10 +4,10 @@ import { LIMITS } from '@gridline/schemas'
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
-import type { AuthThrottleOptions } from './auth-throttle.ts'
+import type { AuthThrottleOptions } from '../../devices/auth-throttle.ts'
 import { PendingConnections, type ParserInternals, guardProtocol } from './connect-guard.ts'
 import { MqttAuth, mayReceive } from './mqtt-auth.ts'
-import { TlsListener, type TlsListenerOptions } from './tls-listener.ts'
+import { TlsListener, type TlsListenerOptions } from '../../transport/tls-listener.ts'
 
 export interface MqttBrokerOptions {
   host: string

@@ -16,18 +16,21 @@ export interface TlsListenerOptions {
   /** How often the files are checked for changes. */
   reloadIntervalMs: number
   maxConnections: number
+  /** Names the listener in errors and logs: `mqtt` (config path mqtt.tls, env MQTT_TLS_PORT) or a source id. */
+  label?: { protocol: string; configPath: string; env?: string }
 }
 
 export interface TlsListenerEvents {
   /** A connection whose handshake finished and whose certificate, if any, verified. */
   onConnection(socket: TLSSocket): void
-  /** A connection closed before MQTT: failed handshake or a client certificate that did not verify. */
+  /** A connection closed before any protocol byte: failed handshake or a client certificate that did not verify. */
   onRefused(reason: 'tls_handshake' | 'bad_certificate'): void
   onReload(result: 'ok' | 'failed'): void
 }
 
 /**
- * The MQTT-over-TLS listener (port 8883 by default). Its certificate, key and
+ * A TLS listener: MQTT over TLS (port 8883 by default) and the HTTP source's
+ * HTTPS (its sockets handed to an http.Server). Its certificate, key and
  * CA are read from disk at start and again whenever one of the files changes
  * (checked every `reloadIntervalMs`): new connections get the new context
  * through `server.setSecureContext`, open ones keep theirs. A file that does
@@ -37,7 +40,7 @@ export interface TlsListenerEvents {
  * Client certificates are optional so that password devices without one keep
  * working: `requestCert` with `rejectUnauthorized: false`, then a presented
  * certificate that did not verify (another CA, expired) closes the
- * connection before any MQTT byte is read.
+ * connection before any protocol byte is read.
  */
 export class TlsListener {
   private server: Server | undefined
@@ -45,6 +48,10 @@ export class TlsListener {
   private stamp = ''
 
   constructor(private readonly options: TlsListenerOptions, private readonly events: TlsListenerEvents, private readonly logger: Logger) {}
+
+  private get label(): { protocol: string; configPath: string; env?: string } {
+    return this.options.label ?? { protocol: 'MQTT', configPath: 'mqtt.tls', env: 'MQTT_TLS_PORT' }
+  }
 
   async listen(): Promise<number> {
     const o = this.options
@@ -54,7 +61,7 @@ export class TlsListener {
       context = this.readContext()
       createSecureContext(context)
     } catch (err) {
-      throw new GridlineError('GRIDLINE_CONFIG_INVALID', `mqtt.tls: ${(err as Error).message}`, { cause: err })
+      throw new GridlineError('GRIDLINE_CONFIG_INVALID', `${this.label.configPath}: ${(err as Error).message}`, { cause: err })
     }
     // A handshake not finished within 10 s is dropped (Node's default is 120 s): unauthenticated connections stay cheap.
     const server = createServer({ ...context, requestCert: o.caFile !== undefined, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (socket) => {
@@ -75,7 +82,7 @@ export class TlsListener {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(err.code === 'EADDRINUSE'
-          ? new GridlineError('GRIDLINE_PORT_IN_USE', `MQTT TLS port ${o.port} on ${o.host} is already in use; set MQTT_TLS_PORT or mqtt.tls.port.`, { cause: err })
+          ? new GridlineError('GRIDLINE_PORT_IN_USE', `${this.label.protocol} TLS port ${o.port} on ${o.host} is already in use; set ${this.label.env ? `${this.label.env} or ` : ''}${this.label.configPath}.port.`, { cause: err })
           : err)
       })
       server.listen(o.port, o.host, () => resolve())
@@ -105,12 +112,12 @@ export class TlsListener {
       this.server.setSecureContext(context)
       this.stamp = stamp
       this.events.onReload('ok')
-      this.logger.info({ certFile: this.options.certFile }, 'Reloaded the MQTT TLS certificate; new connections use it.')
+      this.logger.info({ certFile: this.options.certFile }, `Reloaded the ${this.label.protocol} TLS certificate; new connections use it.`)
     } catch (err) {
       // Keep the stamp: retried at the next check, and counted once per change.
       if (this.stamp !== `failed:${stamp}`) {
         this.events.onReload('failed')
-        this.logger.warn({ err: (err as Error).message }, 'The changed MQTT TLS files do not load; keeping the previous certificate.')
+        this.logger.warn({ err: (err as Error).message }, `The changed ${this.label.protocol} TLS files do not load; keeping the previous certificate.`)
       }
       this.stamp = `failed:${stamp}`
     }

@@ -1,0 +1,39 @@
+import { METRIC_NAME_PATTERN } from '@gridline/schemas'
+import { z } from 'zod'
+
+const port = z.number().int().min(0).max(65535)
+
+/** `sources.<id>` with `type: http`: gridline JSON, Sensor.Community and InfluxDB line protocol over HTTP(S), answered after the commit. */
+export const HttpSourceSchema = z.strictObject({
+  type: z.literal('http').describe('The HTTP source (ingest/src/sources/http/README.md).'),
+  host: z.string().default('0.0.0.0').describe('Address the listener binds to.'),
+  port: port.default(8086).describe('Its own port, apart from the console\'s: 8086 so InfluxDB clients work with their defaults; 0 picks a free one.'),
+  tls: z.strictObject({
+    certFile: z.string().min(1).optional().describe('PEM server certificate (chain); with keyFile the listener speaks HTTPS only.'),
+    keyFile: z.string().min(1).optional().describe('PEM private key of the server certificate.'),
+    caFile: z.string().min(1).optional().describe('PEM CA(s) that sign client certificates; when set, a presented client certificate must verify.'),
+    reloadIntervalMs: z.number().int().min(100).default(10_000).describe('How often the files are checked; a change is loaded for new connections without a restart.'),
+  }).prefault({})
+    .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile must be set together', path: ['certFile'] })
+    .refine((t) => t.caFile === undefined || t.certFile !== undefined, { message: 'caFile needs certFile and keyFile', path: ['caFile'] }),
+  maxConnections: z.number().int().positive().default(10_000).describe('Connections accepted at once; more are refused at TCP level.'),
+  maxBodyBytes: z.number().int().min(1_024).max(268_435_456).default(26_214_400).describe('Largest request body, after gzip is undone (InfluxDB\'s default, 25 MB); a larger one is refused with 413 before it is buffered.'),
+  maxInflightBytes: z.number().int().min(1_048_576).default(268_435_456).describe('Bytes of bodies being read or waiting for their commit, across all requests; past it new requests get 503 with Retry-After.'),
+  headersTimeoutMs: z.number().int().min(1_000).default(10_000).describe('A request\'s headers must arrive within this.'),
+  requestTimeoutMs: z.number().int().min(1_000).default(60_000).describe('A request\'s whole body must arrive within this; a trickled body is cut with 408.'),
+  keepAliveTimeoutMs: z.number().int().min(1_000).default(65_000).describe('An idle keep-alive connection is closed after this.'),
+  retryAfterSeconds: z.number().int().min(1).max(3_600).default(1).describe('Retry-After of a 503 (backpressure, database away, shutting down) and of a 429.'),
+  rateLimit: z.strictObject({
+    requestsPerSecond: z.number().min(0).default(100).describe('Requests per second one login may make (a token bucket); more get 429 with Retry-After. 0: no limit.'),
+    burst: z.number().int().min(1).default(200).describe('Requests one login may make at once before requestsPerSecond applies.'),
+  }).prefault({}),
+  lineProtocol: z.strictObject({
+    deviceTags: z.array(z.string().min(1)).min(1).default(['device']).describe('Tags that name the device, tried in order: add `host` for Telegraf, `node` for airrohr\'s InfluxDB option.'),
+    rename: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('Field (or measurement.field) to catalogue metric, for fields not named like one: {"temp": "temperature", "env.rh": "humidity"}.'),
+  }).prefault({}),
+  sensorCommunity: z.strictObject({
+    requireAuth: z.boolean().default(true).describe('A POST must log in (Basic: the firmware\'s user and password fields, or a gateway token); false lets the chip id alone name the device, which anyone can forge.'),
+  }).prefault({}),
+})
+
+export type HttpSourceConfig = z.output<typeof HttpSourceSchema>

@@ -7,8 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLogger } from '@gridline/core'
-import { DiskQueue } from '../src/queue/disk-queue.ts'
+import { DiskQueue, createLogger } from '@gridline/core'
 import { encodeQueuedReading, sequenceOfQueuedReading } from '../src/reading.ts'
 
 const args = process.argv.slice(2)

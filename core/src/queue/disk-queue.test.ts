@@ -2,9 +2,18 @@ import { appendFile, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { silentLogger } from '../../../test/support.ts'
-import { encodeQueuedReading, sequenceOfQueuedReading } from '../reading.ts'
+import { createLogger } from '../logger.ts'
 import { DiskQueue, type DiskQueueOptions, QueueFullError } from './disk-queue.ts'
+
+// Records shaped as the edge agent queues them: one reading's JSON with its device and seq.
+const silentLogger = () => createLogger({ level: 'silent' })
+function encodeQueuedReading(reading: { device: string; domain: string; ts: number; values: Record<string, number>; quality: string }, seq: number): Buffer {
+  return Buffer.from(JSON.stringify({ device: reading.device, domain: reading.domain, ts: reading.ts, seq, values: reading.values }))
+}
+function sequenceOfQueuedReading(payload: Buffer): { device: string; seq: number } | undefined {
+  const parsed = JSON.parse(payload.toString('utf8')) as { device?: unknown; seq?: unknown }
+  return typeof parsed.device === 'string' && typeof parsed.seq === 'number' ? { device: parsed.device, seq: parsed.seq } : undefined
+}
 
 const dirs: string[] = []
 const queues: DiskQueue[] = []

@@ -21,6 +21,9 @@ import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
 import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
 import { HttpSource } from './sources/http/http-source.ts'
 import { TokenStore, TokenVerifier } from './devices/tokens.ts'
+import { DiskBufferedSink } from './pipeline/disk-buffered-sink.ts'
+import { InfluxDbSink } from './sinks/influxdb/influxdb-sink.ts'
+import { join } from 'node:path'
 import { migrate } from './migrations.ts'
 import { InstanceLock } from './storage/instance-lock.ts'
 import { type StorageEngine, maintainStorage } from './storage/schema.ts'
@@ -86,6 +89,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const sink = new TimescaleSink(pool, logger.child({ component: 'sink', sink: sinkConfig.id }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes, dedupeHoldMs: sinkConfig.dedupeHoldMs }, sinkConfig.id)
   const pipeline = new IngestPipeline(sink, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   pipeline.onCommitted((batch) => processing.onCommitted(batch))
+  // Secondary sinks: what was committed, behind a disk buffer each; never holding an acknowledgement.
+  const buffered: DiskBufferedSink[] = []
+  const secondaries = Object.entries(config.sinks).flatMap(([id, s]) => (s.type === 'influxdb' ? [{ id, config: s }] : []))
+  pipeline.onCommitted((batch) => { for (const b of buffered) b.offer(batch) })
 
   // The embedded broker: the mqtt_broker source's transport, and the service's way out to devices.
   const mqtt = brokerConfig(config)!
@@ -205,6 +212,17 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         maintenance = setInterval(maintain, config.storage.maintenanceIntervalMs)
         maintenance.unref()
         await registry.start()
+        for (const { id, config: c } of secondaries) {
+          const influx = new InfluxDbSink(id, c, (deviceId) => registry.get(deviceId)?.domain ?? undefined)
+          buffered.push(await DiskBufferedSink.open(influx, {
+            dir: c.buffer.dir ?? join(config.console.dataDir, 'sinks', id),
+            maxBytes: c.buffer.maxBytes,
+            segmentBytes: c.buffer.segmentBytes,
+            maxBatchRows: c.maxBatchRows,
+            retryMinMs: c.retryMinMs,
+            retryMaxMs: c.retryMaxMs,
+          }, metrics, logger.child({ component: 'sink', sink: id })))
+        }
         await processing.start()
         await commands.start()
         await operatorConsole?.start()
@@ -233,6 +251,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         return { mqttPort, mqttTlsPort, httpPort, engine, sources: sourcePorts }
       } catch (err) {
         // A start that failed half-way must not keep other processes off the database.
+        for (const b of buffered.splice(0)) await b.close(0).catch(() => undefined)
         await lock?.release()
         throw err
       }
@@ -258,6 +277,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       notices.stop()
       await operatorConsole?.stop()
       for (const s of sources) await s.close()
+      // What a secondary sink has not written yet stays in its buffer for the next start.
+      for (const b of buffered.splice(0)) await b.close(2_000)
       await sink.close()
       await processing.stop()
       await http.close()

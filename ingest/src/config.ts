@@ -108,8 +108,8 @@ export function brokerConfig(config: Pick<IngestConfig, 'sources'>): (MqttBroker
 }
 
 /** The primary sink's config (the timescale sink) with its id. */
-export function primarySinkConfig(config: Pick<IngestConfig, 'sinks'>): SinkConfig & { id: string } {
-  const [id, sink] = Object.entries(config.sinks).find(([, k]) => k.type === 'timescale')!
+export function primarySinkConfig(config: Pick<IngestConfig, 'sinks'>): Extract<SinkConfig, { type: 'timescale' }> & { id: string } {
+  const [id, sink] = Object.entries(config.sinks).find(([, k]) => k.type === 'timescale') as [string, Extract<SinkConfig, { type: 'timescale' }>]
   return { id, ...sink }
 }
 

@@ -12,6 +12,15 @@ export class HotCounters {
   messagesAcked = 0
 }
 
+/**
+ * A metric registered once per registry: the first component that needs it
+ * makes it, the others (two http sources, two buffered sinks) share it and
+ * tell themselves apart by their component_id label.
+ */
+export function sharedMetric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make()
+}
+
 /** A counter whose value is taken from `read()` at collection time. */
 export function mirroredCounter(name: string, help: string, registry: Registry, read: () => number): Counter {
   let reported = 0

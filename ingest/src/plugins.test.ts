@@ -36,8 +36,8 @@ describe.each(kinds)('$kind', ({ kind, registry }) => {
     const sample = parseYaml(readFileSync(join(here, kind, type, 'sample.yaml'), 'utf8')) as Record<string, unknown>
     expect(sample.type).toBe(type)
     expect(() => registry[type]!.schema.parse(sample)).not.toThrow()
-    // A service needs its embedded broker beside any other source.
-    const others = kind === 'sources' && type !== 'mqtt_broker' ? { mqtt: { type: 'mqtt_broker' } } : {}
+    // A service needs its embedded broker beside any other source, and its primary sink beside any other sink.
+    const others = kind === 'sources' && type !== 'mqtt_broker' ? { mqtt: { type: 'mqtt_broker' } } : kind === 'sinks' && type !== 'timescale' ? { timescale: { type: 'timescale' } } : {}
     const config = ingestConfig({ [kind]: { ...others, sample } }) as unknown as Record<string, Record<string, { type: string }>>
     expect(config[kind]!.sample!.type).toBe(type)
   })

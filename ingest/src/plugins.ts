@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { HttpSourceSchema } from './sources/http/config.ts'
 import { MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
+import { InfluxDbSinkSchema } from './sinks/influxdb/config.ts'
 import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
 
 /**
@@ -17,6 +18,7 @@ export const SOURCE_PLUGINS = {
 
 export const SINK_PLUGINS = {
   timescale: { schema: TimescaleSinkSchema, summary: 'PostgreSQL/TimescaleDB: telemetry by binary COPY, dead letters and device status in the same transaction; the primary sink.' },
+  influxdb: { schema: InfluxDbSinkSchema, summary: 'InfluxDB 2.x or 1.x, a secondary sink: every committed reading, behind a disk-backed buffer that never holds an acknowledgement.' },
 } as const
 
 export type SourceType = keyof typeof SOURCE_PLUGINS
@@ -35,7 +37,7 @@ export function componentMap<T extends z.ZodType>(entry: T) {
 }
 
 export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema, SOURCE_PLUGINS.http.schema])
-export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema])
+export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema, SINK_PLUGINS.influxdb.schema])
 
 export type SourceConfig = z.output<typeof SourceConfigSchema>
 export type SinkConfig = z.output<typeof SinkConfigSchema>

@@ -20,6 +20,12 @@ export interface SinkWriteResult {
    * dead-letter instead: an acknowledged message is never silently lost.
    */
   refused?: Envelope[]
+  /**
+   * Rows a secondary sink's store refused for good (an InfluxDB partial
+   * write says how many it dropped, not which): counted as dropped, reason
+   * refused. When absent, the rows of `refused` are.
+   */
+  refusedRows?: number
 }
 
 /**

@@ -27,6 +27,12 @@ export interface DiskQueueOptions {
   fsync?: boolean
   /** Reads the device and seq of a payload: the queue keeps the last seq per device across restarts. */
   sequenceOf: (payload: Buffer) => { device: string; seq: number } | undefined
+  /**
+   * The weight of a record in drop counts (the readings it holds, when one
+   * record carries many); 1 each when absent. With it, the `dropped` event's
+   * third argument is the weight of the records dropped.
+   */
+  weightOf?: (payload: Buffer) => number
   logger: Logger
 }
 
@@ -55,6 +61,7 @@ export interface QueueStats {
 interface PendingAppend {
   frame: Buffer
   acceptedAt: number
+  weight: number
   resolve: () => void
   reject: (err: Error) => void
 }
@@ -78,7 +85,7 @@ const ACKS_WRITE_INTERVAL_MS = 200
  * acknowledgement file is written lazily: after a crash, ranges acknowledged
  * just before it are sent again, which the ingest service stores once.
  */
-export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason, number] }> implements CursorQueue {
+export class DiskQueue extends EventEmitter<{ durable: []; dropped: [reason: DropReason, records: number, weight: number] }> implements CursorQueue {
   private readonly segments: Segment[] = []
   private activeHandle: FileHandle | undefined
   private pending: PendingAppend[] = []
@@ -123,12 +130,13 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
   append(payload: Buffer, acceptedAt: number = Date.now()): Promise<void> {
     if (this.closed) return Promise.reject(new Error('The disk queue is closed.'))
     const frame = encodeFrame(acceptedAt, payload)
+    const weight = this.options.weightOf?.(payload) ?? 1
     if (!this.makeRoom(frame.length)) {
-      this.countDrop('queue_full', 1)
+      this.countDrop('queue_full', 1, weight)
       return Promise.reject(new QueueFullError())
     }
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ frame, acceptedAt, resolve, reject })
+      this.pending.push({ frame, acceptedAt, weight, resolve, reject })
       this.pendingBytes += frame.length
       this.flushing ??= this.flushLoop()
     })
@@ -169,7 +177,7 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
   /** Called by a cursor that read a record past its TTL: drops it (counted once). */
   expire(index: number): void {
     if (this.acks.has(index)) return
-    this.countDrop('expired', 1)
+    this.countDrop('expired', 1, this.weightsOf(index, index + 1))
     this.ack(index, index + 1)
   }
 
@@ -178,7 +186,7 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
     const end = segment.firstIndex + segment.count
     const lost = end - fromIndex - this.acks.countWithin(fromIndex, end)
     this.options.logger.error({ segment: segment.path, fromIndex, lost }, 'A queue segment is corrupt; the rest of it is skipped and counted as dropped (corrupt).')
-    if (lost > 0) this.countDrop('corrupt', lost)
+    if (lost > 0) this.countDrop('corrupt', lost, this.weightsOf(fromIndex, end))
     this.ack(fromIndex, end)
   }
 
@@ -213,9 +221,20 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
     this.activeHandle = undefined
   }
 
-  private countDrop(reason: DropReason, count: number): void {
+  private countDrop(reason: DropReason, count: number, weight: number = count): void {
     this.dropped[reason] += count
-    this.emit('dropped', reason, count)
+    this.emit('dropped', reason, count, weight)
+  }
+
+  /** The weight of the unacknowledged records in [start, end) (their count without `weightOf`). */
+  private weightsOf(start: number, end: number): number {
+    let sum = 0
+    for (const segment of this.segments) {
+      const from = Math.max(start, segment.firstIndex)
+      const to = Math.min(end, segment.firstIndex + segment.count)
+      for (let i = from; i < to; i++) if (!this.acks.has(i)) sum += segment.weights?.[i - segment.firstIndex] ?? 1
+    }
+    return sum
   }
 
   /** Applies the full policy; false when the record must be refused. */
@@ -225,10 +244,11 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
     if (this.options.fullPolicy === 'reject_new') return false
     // Only sealed segments can go; the active one is at most segmentBytes (config keeps maxBytes >= 2 segments).
     while (total() + frameBytes > this.options.maxBytes && this.segments.length > 1) {
-      const oldest = this.segments.shift()!
+      const oldest = this.segments[0]!
       const end = oldest.firstIndex + oldest.count
       const lost = oldest.count - this.acks.countWithin(oldest.firstIndex, end)
-      if (lost > 0) this.countDrop('queue_full', lost)
+      if (lost > 0) this.countDrop('queue_full', lost, this.weightsOf(oldest.firstIndex, end))
+      this.segments.shift()
       this.acks.add(oldest.firstIndex, end)
       this.acksDirty = true
       this.unlinkLater([oldest])
@@ -265,12 +285,13 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
       // Whatever part was written is cut off again, so indices stay in step with the file.
       if (segment) await truncate(segment.path, segment.bytes).catch(() => undefined)
       this.options.logger.error({ err, readings: batch.length }, 'Writing to the disk queue failed; the readings were not accepted and are counted as dropped (disk_error).')
-      this.countDrop('disk_error', batch.length)
+      this.countDrop('disk_error', batch.length, batch.reduce((sum, p) => sum + p.weight, 0))
       for (const p of batch) p.reject(err as Error)
       return
     }
     if (segment.count === 0) segment.firstAcceptedAt = batch[0]!.acceptedAt
     segment.count += batch.length
+    if (segment.weights) for (const p of batch) segment.weights.push(p.weight)
     segment.bytes += batch.reduce((sum, p) => sum + p.frame.length, 0)
     this.nextIndex += batch.length
     for (const p of batch) p.resolve()
@@ -281,7 +302,7 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
   private async roll(): Promise<Segment> {
     await this.activeHandle?.close()
     this.activeHandle = undefined
-    const segment: Segment = { firstIndex: this.nextIndex, path: join(this.options.dir, segmentName(this.nextIndex)), count: 0, bytes: 0, firstAcceptedAt: 0 }
+    const segment: Segment = { firstIndex: this.nextIndex, path: join(this.options.dir, segmentName(this.nextIndex)), count: 0, bytes: 0, firstAcceptedAt: 0, ...this.newWeights() }
     this.activeHandle = await open(segment.path, 'w')
     await this.syncDir()
     this.segments.push(segment)
@@ -380,7 +401,7 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
   /** Counts a segment's valid records; a torn or corrupt tail is cut off, logged and counted. */
   private async scanSegment(path: string, firstIndex: number, sequencesCoverBelow: number): Promise<Segment> {
     const data = await readFile(path)
-    const segment: Segment = { firstIndex, path, count: 0, bytes: 0, firstAcceptedAt: 0 }
+    const segment: Segment = { firstIndex, path, count: 0, bytes: 0, firstAcceptedAt: 0, ...this.newWeights() }
     let offset = 0
     while (offset < data.length) {
       const frame = decodeFrame(data, offset)
@@ -393,11 +414,16 @@ export class DiskQueue extends EventEmitter<{ durable: []; dropped: [DropReason,
       }
       if (segment.count === 0) segment.firstAcceptedAt = frame.acceptedAt
       if (firstIndex + segment.count >= sequencesCoverBelow) this.noteSequence(frame.payload)
+      segment.weights?.push(this.options.weightOf!(frame.payload))
       segment.count += 1
       offset += frame.size
     }
     segment.bytes = offset
     return segment
+  }
+
+  private newWeights(): { weights?: number[] } {
+    return this.options.weightOf ? { weights: [] } : {}
   }
 
   private noteSequence(payload: Buffer): void {

@@ -24,6 +24,8 @@ export interface Segment {
   count: number
   bytes: number
   firstAcceptedAt: number
+  /** Each record's weight (DiskQueueOptions.weightOf), when the queue has one. */
+  weights?: number[]
 }
 
 /**

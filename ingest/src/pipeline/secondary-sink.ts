@@ -101,28 +101,64 @@ export class SecondarySink {
   }
 
   private async write(batch: Envelope[], rows: number): Promise<void> {
-    let delay = this.options.retryMinMs
-    let failing = false
-    while (!this.closed) {
-      const started = performance.now()
-      try {
-        const result = await this.sink.write(batch)
-        this.metrics.components.writeSeconds.observe(this.labels, (performance.now() - started) / 1000)
-        this.metrics.components.sentRows.inc(this.labels, result.inserted + result.duplicates)
-        const refused = [...result.deadLettered, ...(result.refused ?? [])]
-        if (refused.length > 0) {
-          this.metrics.components.refused.inc(this.labels, refused.length)
-          this.metrics.components.dropped.inc({ ...this.labels, reason: 'refused' }, refused.reduce((n, e) => n + e.decoded.rows.length, 0))
-        }
-        if (failing) this.logger.info({ sink: this.sink.id }, 'The secondary sink accepts writes again.')
-        return
-      } catch (err) {
-        this.metrics.components.errors.inc(this.labels)
-        if (!failing) this.logger.warn({ err, sink: this.sink.id, rows }, 'A secondary sink failed to write; retrying with backoff (acknowledgements are not held).')
-        failing = true
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * delay))
-        delay = Math.min(delay * 2, this.options.retryMaxMs)
+    await writeUntilTaken(this.sink, batch, rows, {
+      ...this.options,
+      metrics: this.metrics,
+      logger: this.logger,
+      isClosed: () => this.closed,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    })
+  }
+}
+
+export interface RetryContext {
+  retryMinMs: number
+  retryMaxMs: number
+  metrics: IngestMetrics
+  logger: Logger
+  /** Checked before each try: a closed buffer stops retrying. */
+  isClosed: () => boolean
+  /** Waits between tries (a buffer may cut it short when it closes). */
+  sleep: (ms: number) => Promise<void>
+  /** The batch as it stands at each try, when part of it may go meanwhile (a disk buffer past its quota drops its oldest records); the batch given otherwise. */
+  current?: () => Envelope[]
+}
+
+/**
+ * Writes one batch to a secondary sink, retried with capped exponential
+ * backoff and full jitter until the sink takes it; counts what it wrote, its
+ * failures, and what its store refused for good (not retried). False when
+ * the buffer closed before the write went through.
+ */
+export async function writeUntilTaken(sink: Sink, batch: Envelope[], rows: number, ctx: RetryContext): Promise<boolean> {
+  const labels = { component_id: sink.id, component_type: sink.type }
+  const { components } = ctx.metrics
+  let delay = ctx.retryMinMs
+  let failing = false
+  while (!ctx.isClosed()) {
+    const started = performance.now()
+    try {
+      const now = ctx.current?.() ?? batch
+      if (now.length === 0) return true
+      const result = await sink.write(now)
+      components.writeSeconds.observe(labels, (performance.now() - started) / 1000)
+      components.sentRows.inc(labels, result.inserted + result.duplicates)
+      const refused = [...result.deadLettered, ...(result.refused ?? [])]
+      const refusedRows = result.refusedRows ?? refused.reduce((n, e) => n + e.decoded.rows.length, 0)
+      if (refused.length > 0) components.refused.inc(labels, refused.length)
+      if (refusedRows > 0) {
+        components.dropped.inc({ ...labels, reason: 'refused' }, refusedRows)
+        ctx.logger.warn({ sink: sink.id, refusedRows }, 'The secondary store refused rows for good; they are counted and not retried.')
       }
+      if (failing) ctx.logger.info({ sink: sink.id }, 'The secondary sink accepts writes again.')
+      return true
+    } catch (err) {
+      components.errors.inc(labels)
+      if (!failing) ctx.logger.warn({ err, sink: sink.id, rows }, 'A secondary sink failed to write; its buffer keeps the rows and retries with backoff (acknowledgements are not held).')
+      failing = true
+      await ctx.sleep(Math.random() * delay)
+      delay = Math.min(delay * 2, ctx.retryMaxMs)
     }
   }
+  return false
 }

@@ -31,6 +31,8 @@ import { type StorageOptions } from '../storage/schema.ts'
 import { pgSqlClient } from '../storage/sql-client.ts'
 import { type Role, UserStore } from '../console/users.ts'
 
+export { type Influxd, type InfluxQueryResult, startInfluxd } from './influxd.ts'
+
 /** The PostgreSQL server the kit creates its databases on (a database URL; its path is ignored). */
 export function testAdminUrl(): string {
   return process.env.GRIDLINE_TEST_ADMIN_URL ?? process.env.GRIDLINE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'

@@ -7,7 +7,7 @@ import { Counter, Histogram } from 'prom-client'
 import type { DeviceRecord } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { TokenVerifier } from '../../devices/tokens.ts'
-import type { IngestMetrics } from '../../metrics.ts'
+import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
 import { TlsListener } from '../../transport/tls-listener.ts'
 import { BodyError, readBody } from './body.ts'
 import type { HttpSourceConfig } from './config.ts'
@@ -74,7 +74,7 @@ export class HttpSource implements Source {
       },
     }
     const registry = deps.metrics.registry
-    const shared = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+    const shared = <T>(name: string, make: () => T): T => sharedMetric(registry, name, make)
     this.requests = shared('gridline_http_requests_total', () => new Counter({ name: 'gridline_http_requests_total', help: 'Requests to an http source, by source, endpoint and status code.', labelNames: ['component_id', 'endpoint', 'code'] as const, registers: [registry] }))
     this.seconds = shared('gridline_http_request_seconds', () => new Histogram({ name: 'gridline_http_request_seconds', help: 'From a request\'s arrival to its answer (after the commit for writes), by source and endpoint.', labelNames: ['component_id', 'endpoint'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] }))
     this.ignored = shared('gridline_http_ignored_values_total', () => new Counter({ name: 'gridline_http_ignored_values_total', help: 'Values not stored because they are firmware diagnostics (airrohr samples, signal, GPS), by source and field.', labelNames: ['component_id', 'field'] as const, registers: [registry] }))

@@ -6,16 +6,23 @@ import { independentHourlyVnAqi } from '@gridline/processors/testing'
 import { Quality } from '@gridline/schemas'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { datasetPath, waitFor } from '../../test/support.ts'
-import { loadDataset, loadMapping, Replayer } from '@gridline/firmware-sim/replay'
+import { type AirrohrReplayResult, loadAirrohrArchive, loadDataset, loadMapping, replayAirrohr, Replayer } from '@gridline/firmware-sim/replay'
 
 // Proof on real data, end to end: the whole Nha Be recording (README.txt of
 // 01_hcmc_nhabe_sensor_community) replayed by the simulator over MQTT into the
 // real ingest service with its default processors. What is stored must carry
 // the flags a careful person would set, and the hourly VN_AQI the service
 // computes must match an independent calculation from the stored rows.
+// The same recording is also POSTed over HTTP the way the station's airrohr
+// firmware sent it (one POST per row, its headers, string values, no time)
+// as a second device: it must store the same readings, each once.
 
 const DEVICE = 'hcmc-nhabe-esp8266-12779556'
 const PASSWORD = 'replay-password'
+/** The station again, as the firmware's HTTP posts: found by its chip id. */
+const HTTP_DEVICE = 'hcmc-nhabe-http'
+let posted: AirrohrReplayResult
+let postedStarted = 0
 let t: TestService
 let db: TestDatabase
 let service: IngestService
@@ -23,8 +30,13 @@ const indicators: IndicatorEvent[] = []
 
 beforeAll(async () => {
   t = await startTestService({
-    devices: [{ id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } }],
+    devices: [
+      { id: DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè' } },
+      { id: HTTP_DEVICE, domain: 'environment', password: PASSWORD, metadata: { district: 'Nhà Bè', sensorCommunityId: '12779556' } },
+    ],
     config: {
+      // One station posts every 150 s; a replay as fast as it is answered is faster than the default per-login limit.
+      sources: { http: { type: 'http', host: '127.0.0.1', port: 0, rateLimit: { requestsPerSecond: 0 } } },
       // The service's default group commit, not the kit's 2 ms.
       ingest: { flushIntervalMs: 5 },
       // The recording is from 2018: once it has been replayed, the indicators' idle clock
@@ -44,7 +56,14 @@ beforeAll(async () => {
   }).run(120_000)
   // 13,260 rows, two of them without any value (README.txt: ragged rows).
   expect(result.readingsSent).toBe(13_258)
-}, 180_000)
+
+  const archive = loadAirrohrArchive(datasetPath('01_hcmc_nhabe_sensor_community'))
+  expect(archive.chipId).toBe('12779556')
+  // One row holds a time and nothing else: no firmware sends that.
+  expect(archive.posts.length + archive.emptyRows).toBe(13_260)
+  postedStarted = Date.now()
+  posted = await replayAirrohr({ url: `${t.sourceUrl('http')}/sensor-community`, archive, username: HTTP_DEVICE, password: PASSWORD })
+}, 300_000)
 
 afterAll(async () => {
   await t?.stop()
@@ -87,4 +106,29 @@ test('hourly VN_AQI from the live service matches an independent calculation fro
   const mismatches = [...ours].filter(([time, value]) => expected.get(time) !== value)
   expect(mismatches).toEqual([])
   expect(service.processing.indicators?.stats.late).toBe(0)
+})
+
+test('the recording POSTed as the airrohr firmware sends it stores the same readings as the MQTT replay, each once, stamped on receipt', async () => {
+  expect(posted.refusals).toEqual([])
+  expect(posted).toMatchObject({ posts: posted.accepted, refused: 0, failed: 0, retries: 0 })
+  expect(posted.posts).toBeGreaterThanOrEqual(13_258)
+  const counts = async (device: string) => (await db.pool.query<{ metric: string; n: number; readings: number }>(
+    'SELECT metric, count(*)::int AS n, count(DISTINCT time)::int AS readings FROM telemetry WHERE device_id = $1 GROUP BY metric ORDER BY metric', [device])).rows
+  const overMqtt = await counts(DEVICE)
+  const overHttp = await counts(HTTP_DEVICE)
+  expect(overMqtt.map((r) => r.metric)).toEqual(['humidity', 'pm10', 'pm25', 'temperature'])
+  expect(overHttp).toEqual(overMqtt)
+  // Once each: one reading per POST that carried a measurement, at a distinct receive time.
+  const times = await db.pool.query<{ readings: number; first: Date; last: Date }>('SELECT count(DISTINCT time)::int AS readings, min(time) AS first, max(time) AS last FROM telemetry WHERE device_id = $1', [HTTP_DEVICE])
+  expect(times.rows[0]!.readings).toBe(13_258)
+  expect(times.rows[0]!.first.getTime()).toBeGreaterThanOrEqual(postedStarted - 1_000)
+  // The same values in the same order: the firmware's strings, parsed as the MQTT replay's numbers.
+  const series = async (device: string) => (await db.pool.query<{ metric: string; values: number[] }>(
+    'SELECT metric, array_agg(value ORDER BY time) AS values FROM telemetry WHERE device_id = $1 GROUP BY metric ORDER BY metric', [device])).rows
+  expect(await series(HTTP_DEVICE)).toEqual(await series(DEVICE))
+  // The firmware's diagnostics (samples, min_micro, max_micro, signal) are counted, not stored.
+  const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text()
+  expect(metrics).toMatch(/gridline_http_ignored_values_total\{component_id="http",field="signal"\} 13259/)
+  const dead = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM rejected WHERE device_id = $1', [HTTP_DEVICE])
+  expect(dead.rows[0]!.n).toBe(0)
 })

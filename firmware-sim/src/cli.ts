@@ -8,6 +8,7 @@ import { DEVICE_KINDS } from './models/index.ts'
 import { loadDataset } from './replay/dataset.ts'
 import { loadMapping } from './replay/mapping.ts'
 import { Replayer } from './replay/replayer.ts'
+import { loadAirrohrArchive, replayAirrohr } from './replay/airrohr.ts'
 import { Simulator } from './simulator.ts'
 import type { SimStats } from './stats.ts'
 
@@ -17,6 +18,9 @@ Usage:
   gridline sim run [options]         Run a fleet of simulated devices against an MQTT broker.
   gridline sim replay PATH --mapping FILE [options]
                                      Publish a recorded data set (a file or a folder) as device telemetry.
+  gridline sim airrohr PATH --url URL [options]
+                                     POST a Sensor.Community archive (data-esp8266-<chip>-*.csv) the way the
+                                     airrohr firmware does, one POST per row, to an HTTP endpoint.
   gridline sim plc [options]         An OPC-UA PLC: a water pumping station (gridline sim plc --help,
                                      docs/plc-simulator.md).
   gridline sim help                  This text.
@@ -53,6 +57,15 @@ replay options:
   --limit N              Read at most N rows.
   --url, --qos, --register, --credentials, --save-credentials, --connect-rate as for run.
 
+airrohr options:
+  --url URL              The endpoint (default http://127.0.0.1:8086/sensor-community).
+  --user ID              The firmware's user field (Basic auth); the password comes from
+                         GRIDLINE_SIM_PASSWORD or --credentials FILE (its line for ID).
+  --chip ID              The chip id, when the file names do not carry it.
+  --software-version V   The firmware version sent (default NRZ-2018-111).
+  --concurrency N        POSTs in flight at once (default 1, as one station sends).
+  --limit N              Read at most N rows.
+
 DUR is a number with ms, s, m or h (a bare number is milliseconds).`
 
 /** What `gridline sim` needs from its caller: the simulator depends only on the wire contract. */
@@ -73,6 +86,7 @@ export async function runSimCli(argv: string[], deps: SimCliDeps = {}): Promise<
     switch (sub) {
       case 'run': return await runFleet(rest, deps)
       case 'replay': return await runReplay(rest, deps)
+      case 'airrohr': return await runAirrohr(rest)
       case 'plc': {
         const { runPlcCommand } = await import('./plc/command.ts')
         return await runPlcCommand(rest)
@@ -300,6 +314,42 @@ async function runReplay(args: string[], deps: SimCliDeps): Promise<number> {
     `rows out of order ${c.rowsOutOfOrder}, reordered ${c.rowsReordered}; long-row duplicates ${c.pivotDuplicates}.\n`)
   process.stdout.write(summary(replayer.stats))
   return 0
+}
+
+async function runAirrohr(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    url: { type: 'string', default: 'http://127.0.0.1:8086/sensor-community' },
+    user: { type: 'string' },
+    credentials: { type: 'string' },
+    chip: { type: 'string' },
+    'software-version': { type: 'string' },
+    concurrency: { type: 'string', default: '1' },
+    limit: { type: 'string' },
+  })
+  const path = positionals[0]
+  if (!path) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline sim airrohr PATH --url http://host:8086/sensor-community [--user ID]')
+  const archive = loadAirrohrArchive(path, {
+    ...(values.chip !== undefined ? { chipId: values.chip } : {}),
+    ...(values.limit !== undefined ? { maxRows: positiveNumber(values.limit, 'limit', true) } : {}),
+  })
+  let password: string | undefined
+  if (values.user !== undefined) {
+    password = values.credentials ? readCredentials(values.credentials).get(values.user) : process.env.GRIDLINE_SIM_PASSWORD
+    if (password === undefined) throw new GridlineError('GRIDLINE_USAGE', `No password for ${values.user}: set GRIDLINE_SIM_PASSWORD or give --credentials FILE with a line for it.`)
+  }
+  process.stdout.write(`Read ${archive.posts.length} rows of chip ${archive.chipId} from ${archive.files} file(s) (${archive.emptyRows} rows without any value not sent).\n`)
+  const result = await replayAirrohr({
+    url: values.url,
+    archive,
+    concurrency: positiveNumber(values.concurrency, 'concurrency', true),
+    ...(values.user !== undefined ? { username: values.user, password } : {}),
+    ...(values['software-version'] !== undefined ? { softwareVersion: values['software-version'] } : {}),
+    onPost: (done) => { if (done % 1_000 === 0) process.stdout.write(`posted ${done} / ${archive.posts.length}\n`) },
+  })
+  const statuses = Object.entries(result.statuses).map(([code, n]) => `${n} x ${code === '0' ? 'no answer' : code}`).join(', ')
+  process.stdout.write(`Posted ${result.posts}: ${result.accepted} accepted, ${result.refused} refused, ${result.failed} failed after retries (${result.retries} retries; answers: ${statuses}).\n`)
+  for (const r of result.refusals) process.stdout.write(`  ${r.file}:${r.line}: ${r.status} ${r.body}\n`)
+  return result.refused + result.failed > 0 ? 1 : 0
 }
 
 /** Resolves on Ctrl-C / SIGTERM, or after `durationMs`. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { type AddDeviceInput, DeviceStore, type StorageEngine, TELEMETRY_COPY_COLUMNS, ingestConfig, maintainStorage, migrate, pgSqlClient } from '@gridline/ingest'
+import { type AddDeviceInput, DeviceStore, TokenStore, type StorageEngine, TELEMETRY_COPY_COLUMNS, ingestConfig, maintainStorage, migrate, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { trackChild } from './ipc.ts'
 
@@ -49,6 +49,11 @@ export class BenchDatabase {
       { replaceCredentials: true },
     )
     return database
+  }
+
+  /** An API token for a login (printed once by `gridline tokens create`): the line-protocol load writes with one, as Telegraf would. */
+  async createToken(login: string): Promise<string> {
+    return (await new TokenStore(pgSqlClient(this.pool)).create(login, 'bench')).token
   }
 
   /** Registers more logins (integrations, a probe device), replacing the credentials of any already there. */

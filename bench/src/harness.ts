@@ -116,6 +116,13 @@ export class Target implements Observed {
     return this.ports.maxPendingRows
   }
 
+  /** The port of one of gridline's other sources (its http source), by id. */
+  sourcePort(id: string): number {
+    const port = this.ports.sourcePorts?.[id]?.port
+    if (port === undefined || port === null) throw new Error(`the target has no source "${id}"`)
+    return port
+  }
+
   async cpuMs(): Promise<number> {
     return this.handle.request<number>('cpuMs', undefined, 10_000)
   }

@@ -179,6 +179,45 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
 
   if (all('alarmLatency')) out.push(...alarmLatencyRows(rounds.map((r) => r.alarmLatency!)))
 
+  if (all('lineProtocol')) {
+    const lp = rounds.map((r) => r.lineProtocol!)
+    const g = lp.map((x) => x.gridline.rowsPerSecond)
+    const influx = lp.map((x) => x.influxdb.rowsPerSecond)
+    const complete = lp.every((x) => x.gridline.storedRows === x.rowsSent && x.gridline.ok === x.gridline.requests)
+    const shape = `${count(lp[0]!.linesPerRequest)} lines/request, ${lp[0]!.connections} connections`
+    out.push(row(`line-protocol: InfluxDB 1.6.7 (${shape})`, 'rows/s', influx))
+    const toInflux = ratioOf('InfluxDB', g, influx)
+    out.push(row(`line-protocol: gridline http source (${shape}, 204 after the commit)`, 'rows/s', g, toInflux,
+      { text: '>= 0.8 x InfluxDB', pass: complete && toInflux.value.median >= 0.8 }))
+    if (copy) {
+      const toCopy = ratioOf('copy-limit', g, copy)
+      out.push(row('line-protocol: gridline as a fraction of copy-limit', 'x', toCopy.perRound, null, { text: '>= 0.5 x copy-limit', pass: complete && toCopy.value.median >= 0.5 }))
+    }
+    out.push(row('line-protocol: gridline request latency p99', 'ms', lp.map((x) => x.gridline.latencyMs?.p99 ?? NaN)))
+    out.push(row('line-protocol: InfluxDB request latency p99', 'ms', lp.map((x) => x.influxdb.latencyMs?.p99 ?? NaN)))
+  }
+
+  if (all('sensorCommunity')) {
+    const sc = rounds.map((r) => r.sensorCommunity!)
+    out.push(row(`sensor-community: ${count(sc[0]!.sensors)} sensors, closed loop (maximum)`, 'req/s', sc.map((x) => x.max.requestsPerSecond)))
+    out.push(row('sensor-community: paced at half the maximum', 'req/s', sc.map((x) => x.half.requestsPerSecond)))
+    out.push(row('sensor-community: latency to the 204 p50 (half rate)', 'ms', sc.map((x) => x.half.latencyMs?.p50 ?? NaN)))
+    const p99 = sc.map((x) => x.half.latencyMs?.p99 ?? NaN)
+    const clean = sc.every((x) => x.half.ok === x.half.requests && x.max.ok === x.max.requests)
+    out.push(row('sensor-community: latency to the 204 p99 (half rate)', 'ms', p99, null, { text: '< 50 ms in every round', pass: clean && p99.every((x) => x < 50) }))
+  }
+
+  if (all('influxSink')) {
+    const k = rounds.map((r) => r.influxSink!)
+    const on = k.map((x) => x.on.readingsPerSecond)
+    const off = k.map((x) => x.off.readingsPerSecond)
+    const ratio = ratioOf('sink off', on, off)
+    out.push(row('influxdb-sink: ingest-batched, sink off', 'rows/s', off))
+    out.push(row('influxdb-sink: ingest-batched, sink on', 'rows/s', on, ratio,
+      { text: '>= 0.85 x off', pass: k.every((x) => x.on.complete && x.sinkRows === x.on.storedRows) && ratio.value.median >= 0.85 }))
+    out.push(row('influxdb-sink: rows/s the sink put into InfluxDB (first publish to caught up)', 'rows/s', k.map((x) => x.sinkRowsPerSecond)))
+  }
+
   if (all('peers') && all('ingestSingle')) {
     const single = rounds.map((r) => r.ingestSingle!.ackedPerSecond)
     for (const [key, name, goal] of [['naive', 'naive subscriber (Mosquitto + mqtt.js, INSERT per row)', 5], ['nodeRed', 'Node-RED (mqtt in -> function INSERT)', 10]] as const) {
@@ -323,6 +362,20 @@ export function findings(rounds: RoundResult[]): string[] {
           if (w.failedMessages > 0 || w.disconnects > 0 || w.unacked > 0) out.push(`${at} broker ${w.target} ${qos}: ${w.failedMessages} publishes failed, ${w.disconnects} connections dropped, ${w.unacked} never acknowledged.`)
         }
       }
+    }
+    if (r.lineProtocol) {
+      for (const [name, x] of [['gridline', r.lineProtocol.gridline], ['InfluxDB', r.lineProtocol.influxdb]] as const) {
+        if (x.ok !== x.requests) out.push(`${at} line-protocol ${name}: ${x.requests - x.ok} of ${x.requests} requests not answered 2xx (first: ${x.firstError ?? '?'}).`)
+        if (x.storedRows !== r.lineProtocol.rowsSent) out.push(`${at} line-protocol ${name}: stored ${x.storedRows} rows of ${r.lineProtocol.rowsSent} sent.`)
+      }
+    }
+    if (r.sensorCommunity) {
+      for (const [name, x] of [['closed loop', r.sensorCommunity.max], ['half rate', r.sensorCommunity.half]] as const) {
+        if (x.ok !== x.requests) out.push(`${at} sensor-community ${name}: ${x.requests - x.ok} of ${x.requests} POSTs not answered 2xx (first: ${x.firstError ?? '?'}).`)
+      }
+    }
+    if (r.influxSink && r.influxSink.sinkRows !== r.influxSink.on.storedRows) {
+      out.push(`${at} influxdb-sink: InfluxDB held ${r.influxSink.sinkRows} points of ${r.influxSink.on.storedRows ?? '?'} stored rows at the end.`)
     }
     if (r.peers) {
       for (const p of [r.peers.naive, r.peers.nodeRed]) {

@@ -72,6 +72,14 @@ export interface BenchSettings {
   alarmSettleTimeoutMs: number
   /** Open operator dashboards in the dashboards scenario (each an overview and a device page). */
   dashboards: number
+  /** line-protocol: requests of httpLinesPerRequest lines each, over httpConnections, for httpDevices devices behind one gateway token. */
+  httpRequests: number
+  httpLinesPerRequest: number
+  httpConnections: number
+  httpDevices: number
+  /** sensor-community: simulated sensors, each its own device and login, and the closed loop's requests in flight. */
+  sensors: number
+  sensorConcurrency: number
 }
 
 export interface RunContext {
@@ -410,6 +418,54 @@ export interface AlarmEngineStats {
   active: number
 }
 
+/** One HTTP load: answers, rate and latency (from due or sent to the end of the answer). */
+export interface HttpLoadSummary {
+  requests: number
+  /** 2xx answers. */
+  ok: number
+  statuses: Record<string, number>
+  elapsedMs: number
+  requestsPerSecond: number
+  latencyMs: LatencySummary | null
+  firstError: string | null
+  /** Bodies sent again after 429/503 (line protocol, as Telegraf does). */
+  retries: number
+  loadCpuPercent: number
+}
+
+export interface LineProtocolResult {
+  rowsSent: number
+  linesPerRequest: number
+  connections: number
+  gridline: HttpLoadSummary & { storedRows: number; rowsPerSecond: number }
+  influxdb: HttpLoadSummary & { storedRows: number; rowsPerSecond: number }
+  /** gridline / InfluxDB rows per second. */
+  ratioToInflux: number
+}
+
+export interface SensorCommunityResult {
+  sensors: number
+  loginRequests: number
+  /** Closed loop: the maximum. */
+  max: HttpLoadSummary
+  halfRate: number
+  /** Paced at half the maximum. */
+  half: HttpLoadSummary
+  storedRows: number
+}
+
+export interface InfluxSinkResult {
+  off: BatchedResult
+  on: BatchedResult
+  /** on / off readings per second. */
+  ratio: number
+  /** Points InfluxDB held when it had caught up (or at the timeout). */
+  sinkRows: number
+  /** From the load's first publish to InfluxDB holding every stored row; NaN if it did not within countTimeoutMs. */
+  caughtUpMs: number
+  sinkRowsPerSecond: number
+}
+
 export interface RoundResult {
   round: number
   copyLimit?: CopyLimitResult
@@ -432,6 +488,9 @@ export interface RoundResult {
   soak?: SoakResult
   alarmLatency?: AlarmLatencyResult
   dashboards?: DashboardsResult
+  lineProtocol?: LineProtocolResult
+  sensorCommunity?: SensorCommunityResult
+  influxSink?: InfluxSinkResult
 }
 
 /** ingest-batched side by side without and with open operator dashboards (live streams read throughout). */

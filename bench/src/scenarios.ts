@@ -13,6 +13,7 @@ import { openLoopInflightCap, peakOfSum } from './overload.ts'
 import { measureBroker } from './broker.ts'
 import { measurePeers } from './peers.ts'
 import { measureAlarmLatency } from './alarm-latency.ts'
+import { measureInfluxSink, measureLineProtocol, measureSensorCommunity } from './http-ingest.ts'
 import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -90,6 +91,9 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       result.ingestBatched = await measureBatched(ctx, 'gridline', db)
     }
     if (has('dashboards')) result.dashboards = await measureDashboards(ctx, db, round)
+    if (has('line-protocol')) result.lineProtocol = await measureLineProtocol(ctx, db, round)
+    if (has('sensor-community')) result.sensorCommunity = await measureSensorCommunity(ctx, db, round)
+    if (has('influxdb-sink')) result.influxSink = await measureInfluxSink(ctx, db, round, (options) => measureBatched(ctx, 'gridline', db, 0, options))
     if (has('ingest-single')) Object.assign(result, await measureSingleMessages(ctx, db, round, has('overload')))
     if (has('alarm-latency')) result.alarmLatency = await measureAlarmLatency(ctx, db, round, result.ingestSingle?.ackedPerSecond)
     if (has('peers')) result.peers = await measurePeers(ctx, db, round)
@@ -108,11 +112,17 @@ async function measureCopyLimit(ctx: RunContext, db: BenchDatabase): Promise<Cop
   return { rows, elapsedMs, rowsPerSecond: rows / (elapsedMs / 1000) }
 }
 
-async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, dashboardCount = 0): Promise<BatchedResult> {
+/**
+ * Options: `config`, more of the service's config (the influxdb-sink
+ * scenario's secondary sink); `afterLoad`, awaited once the load is
+ * acknowledged and counted, before the service stops.
+ */
+async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, dashboardCount = 0,
+  options: { config?: Record<string, unknown>; afterLoad?: (loadStartedEpochMs: number, storedRows: number) => Promise<void> } = {}): Promise<BatchedResult> {
   const s = ctx.settings
   await db?.reset()
   if (dashboardCount > 0 && db) await addBenchViewer(db.url)
-  const target = await Target.start(ctx, kind, db)
+  const target = await Target.start(ctx, kind, db, options.config ? { config: options.config } : {})
   try {
     const load = await LoadSet.start(ctx, `load-batched-${kind}`, target.mqttPort, devices(s.batchedConnections))
     // Open before the load starts and read throughout, as operators' screens would be.
@@ -146,6 +156,7 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
       const dashboardStats = await dashboards?.stop()
       const storedRows = db ? await db.countTelemetry() : null
       const counted = storedRows ?? ackedMessages * s.readingsPerBatchMessage
+      await options.afterLoad?.(Math.min(...results.map((r) => r.firstPublishEpochMs)), counted)
       return {
         ...(dashboardStats ? { dashboards: dashboardStats } : {}),
         target: kind,

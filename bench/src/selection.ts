@@ -12,6 +12,9 @@ export const SCENARIOS = [
   'broker',
   'ingest-batched',
   'dashboards',
+  'line-protocol',
+  'sensor-community',
+  'influxdb-sink',
   'ingest-single',
   'alarm-latency',
   'peers',
@@ -26,7 +29,7 @@ export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) =
 
 /**
  * Scenarios a scenario needs in the same round: copy-limit is the yardstick
- * of the storing scenarios, ingest-single's rate sets the overload levels,
+ * of the storing scenarios (line-protocol's too), ingest-single's rate sets the overload levels,
  * the soak's pace and the figure the peers are compared with.
  */
 const NEEDS: Partial<Record<ScenarioName, ScenarioName[]>> = {
@@ -34,6 +37,7 @@ const NEEDS: Partial<Record<ScenarioName, ScenarioName[]>> = {
   'pipeline': ['copy-limit'],
   'pipeline-processors': ['copy-limit'],
   'ingest-batched': ['copy-limit'],
+  'line-protocol': ['copy-limit'],
   'overload': ['ingest-single'],
   'peers': ['ingest-single'],
   'soak': ['ingest-single'],

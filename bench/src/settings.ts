@@ -44,6 +44,13 @@ export const FULL: BenchSettings = {
   alarmIntervalMs: 50,
   alarmSettleTimeoutMs: 10_000,
   dashboards: 20,
+  // Telegraf's shape: 5,000-line bodies over 4 connections; 1,000,000 rows, as copy-limit loads.
+  httpRequests: 200,
+  httpLinesPerRequest: 5_000,
+  httpConnections: 4,
+  httpDevices: 200,
+  sensors: 1_000,
+  sensorConcurrency: 32,
 }
 
 /** `--quick`: a smoke run by hand, small counts and short windows. */
@@ -60,6 +67,7 @@ export const QUICK: BenchSettings = {
   soakMs: 30_000,
   soakSampleMs: 2_000,
   alarmCrossings: 100,
+  httpRequests: 40,
 }
 
 /** The CI smoke test: every scenario in a second or two, on a few connections. */
@@ -94,4 +102,9 @@ export const TINY: BenchSettings = {
   alarmProbeDevices: 2,
   alarmIntervalMs: 50,
   alarmSettleTimeoutMs: 5_000,
+  httpRequests: 8,
+  httpLinesPerRequest: 500,
+  httpDevices: 20,
+  sensors: 20,
+  sensorConcurrency: 4,
 }

@@ -23,6 +23,8 @@ export interface StartRequest {
   databaseUrl?: string
   /** gridline only: the service's `processors` section (alarm rules for alarm-latency); the defaults when absent. */
   processors?: Record<string, unknown>
+  /** gridline only: more of the service's config (an http source, a secondary sink), merged over the bench's. */
+  config?: Record<string, unknown>
 }
 
 export interface StartResult {
@@ -37,6 +39,8 @@ export interface StartResult {
   httpPort: number | null
   /** The service's ingest.maxPendingRows (the backpressure gauge rises at it); null for bare aedes. */
   maxPendingRows: number | null
+  /** gridline only: the ports of its other sources (an http source), by id. */
+  sourcePorts?: Record<string, Record<string, number | null>>
 }
 
 /** One look at the process, taken every few hundred ms while a phase runs. */
@@ -101,10 +105,11 @@ async function start(body: unknown): Promise<StartResult> {
       ingest: JSON.parse(process.env.GRIDLINE_BENCH_INGEST ?? '{}') as Record<string, unknown>,
       // The processors likewise, e.g. '{"indicators": {"enabled": false}}'.
       processors: request.processors ?? JSON.parse(process.env.GRIDLINE_BENCH_PROCESSORS ?? '{}') as Record<string, unknown>,
+      ...request.config,
     }), logger)
     watchBackpressure(service)
     const ports = await service.start()
-    return { mqttPort: ports.mqttPort!, mqttTlsPort: ports.mqttTlsPort, tlsCaFile: tls?.caFile ?? null, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows }
+    return { mqttPort: ports.mqttPort!, mqttTlsPort: ports.mqttTlsPort, tlsCaFile: tls?.caFile ?? null, httpPort: ports.httpPort, maxPendingRows: service.config.ingest.maxPendingRows, sourcePorts: ports.sources }
   }
   if (kind === 'null-sink') {
     const sink = await startNullSink()

@@ -54,3 +54,41 @@ export const devices = (n: number) => Array.from({ length: n }, (_, i) => benchD
 export function batchedMessagesPerConnection(s: { rows: number; batchedConnections: number; readingsPerBatchMessage: number }): number {
   return Math.max(1, Math.round(s.rows / (s.batchedConnections * s.readingsPerBatchMessage)))
 }
+
+/**
+ * Request `request` of the line-protocol load: `lines` points
+ * `env,device=<id> pm25=<v> <ms>`, devices in turn, each point one stored row;
+ * point `k` overall (request * lines + line) is device `k % n`'s reading
+ * `floor(k / n)`, stamped `baseTimeMs + that` ms, so no two rows collide.
+ * The same bodies go to gridline and to InfluxDB.
+ */
+export function lineProtocolBody(baseTimeMs: number, deviceIds: readonly string[], request: number, lines: number): string {
+  const out: string[] = new Array(lines)
+  const n = deviceIds.length
+  for (let l = 0; l < lines; l++) {
+    const k = request * lines + l
+    const reading = Math.floor(k / n)
+    out[l] = `env,device=${deviceIds[k % n]} pm25=${20 + (reading % 50) / 10} ${baseTimeMs + reading}`
+  }
+  return out.join('\n')
+}
+
+/** The airrohr firmware's body (SDS011 + BME280, values as its strings, its diagnostics); `i` varies the values. */
+export function sensorBody(chipId: string, i: number): string {
+  const v = (x: number) => x.toFixed(2)
+  return JSON.stringify({
+    esp8266id: chipId,
+    software_version: 'NRZ-2024-135',
+    sensordatavalues: [
+      { value_type: 'SDS_P1', value: v(20 + (i % 40) / 4) },
+      { value_type: 'SDS_P2', value: v(10 + (i % 30) / 4) },
+      { value_type: 'BME280_temperature', value: v(27 + (i % 20) / 10) },
+      { value_type: 'BME280_humidity', value: v(70 + (i % 25) / 5) },
+      { value_type: 'BME280_pressure', value: v(100_800 + (i % 100)) },
+      { value_type: 'samples', value: '614518' },
+      { value_type: 'min_micro', value: '230' },
+      { value_type: 'max_micro', value: '26719' },
+      { value_type: 'signal', value: '-61' },
+    ],
+  })
+}

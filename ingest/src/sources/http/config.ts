@@ -22,6 +22,7 @@ export const HttpSourceSchema = z.strictObject({
   headersTimeoutMs: z.number().int().min(1_000).default(10_000).describe('A request\'s headers must arrive within this.'),
   requestTimeoutMs: z.number().int().min(1_000).default(60_000).describe('A request\'s whole body must arrive within this; a trickled body is cut with 408.'),
   keepAliveTimeoutMs: z.number().int().min(1_000).default(65_000).describe('An idle keep-alive connection is closed after this.'),
+  shareWaitMs: z.number().int().min(0).max(60_000).default(10_000).describe('A write from a login that already has its share of uncommitted rows (ingest.maxPendingRowsPerConnection) waits this long for room, its body not read meanwhile (as the broker stops reading a connection), before 429 with Retry-After. 0: 429 at once.'),
   retryAfterSeconds: z.number().int().min(1).max(3_600).default(1).describe('Retry-After of a 503 (backpressure, database away, shutting down) and of a 429.'),
   rateLimit: z.strictObject({
     requestsPerSecond: z.number().min(0).default(100).describe('Requests per second one login may make (a token bucket); more get 429 with Retry-After. 0: no limit.'),

@@ -54,6 +54,8 @@ export class HttpSource implements Source {
   private listening = false
   private inflightBytes = 0
   private readonly shares = new Map<string, number>()
+  /** Writes waiting for their login's share to have room, by login. */
+  private readonly shareWaiters = new Map<string, Set<() => void>>()
   private chips: Map<string, string> | null = null
   private readonly auth: HttpAuth
   private readonly limiter: RateLimiter
@@ -130,6 +132,8 @@ export class HttpSource implements Source {
   /** No new writes (503 with Retry-After, and the connection closed); writes taken in are still committed and answered. */
   stopIntake(): void {
     this.draining = true
+    // Writes waiting for room in their login's share are answered 429 now.
+    for (const waiters of this.shareWaiters.values()) for (const wake of [...waiters]) wake()
     this.tls?.close()
     if (this.server.listening) this.server.close()
   }
@@ -196,7 +200,7 @@ export class HttpSource implements Source {
     if (principal?.kind === 'integration') return send(res, 403, endpoint.dialect, 'forbidden', `integration "${principal.id}" may read event topics but write no telemetry`)
     const wait = this.limiter.take(outcome.login)
     if (wait > 0) return send(res, 429, endpoint.dialect, 'too many requests', `login "${outcome.login.slice(0, 64)}" is over ${this.config.rateLimit.requestsPerSecond} requests per second`, { 'Retry-After': String(Math.max(this.config.retryAfterSeconds, Math.ceil(wait / 1_000))) })
-    if ((this.shares.get(outcome.login) ?? 0) >= this.deps.maxPendingRowsPerLogin) {
+    if (!(await this.roomFor(outcome.login))) {
       return send(res, 429, endpoint.dialect, 'too many requests', `login "${outcome.login.slice(0, 64)}" has ${this.deps.maxPendingRowsPerLogin} rows waiting for their commit; send again after the answers come`, { 'Retry-After': String(this.config.retryAfterSeconds) })
     }
 
@@ -211,6 +215,34 @@ export class HttpSource implements Source {
     const busyNow = this.busy()
     if (busyNow) return this.later(res, endpoint.dialect, busyNow)
     this.accept(res, endpoint, body, principal, outcome.login, precision, req)
+  }
+
+  /**
+   * Whether the login's share of uncommitted rows has room, waiting up to
+   * shareWaitMs for its earlier writes to commit: the HTTP form of the
+   * broker not reading a connection further. The body stays in the socket.
+   */
+  private async roomFor(login: string): Promise<boolean> {
+    const full = () => (this.shares.get(login) ?? 0) >= this.deps.maxPendingRowsPerLogin
+    if (!full()) return true
+    const deadline = Date.now() + this.config.shareWaitMs
+    while (full()) {
+      const left = deadline - Date.now()
+      if (left <= 0 || this.draining) return false
+      await new Promise<void>((resolve) => {
+        const waiters = this.shareWaiters.get(login) ?? new Set()
+        this.shareWaiters.set(login, waiters)
+        const done = () => {
+          clearTimeout(timer)
+          waiters.delete(done)
+          if (waiters.size === 0 && this.shareWaiters.get(login) === waiters) this.shareWaiters.delete(login)
+          resolve()
+        }
+        const timer = setTimeout(done, left)
+        waiters.add(done)
+      })
+    }
+    return true
   }
 
   /** Why no write is taken now, or null. */
@@ -256,6 +288,9 @@ export class HttpSource implements Source {
         const left = (this.shares.get(login) ?? share) - share
         if (left > 0) this.shares.set(login, left)
         else this.shares.delete(login)
+        // Writes of this login waiting for room look again (each re-checks the share).
+        const waiters = this.shareWaiters.get(login)
+        if (waiters) for (const wake of [...waiters]) wake()
         this.inflightBytes -= body.length
         answer(res, endpoint.dialect, status, envelope.decoded, reason, this.config.retryAfterSeconds)
       },

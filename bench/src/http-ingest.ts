@@ -80,9 +80,11 @@ export async function measureLineProtocol(ctx: RunContext, db: BenchDatabase, ro
     const target = await Target.start(ctx, 'gridline', db, { config: HTTP_SOURCE })
     try {
       const url = `http://127.0.0.1:${target.sourcePort('http')}/api/v2/write?org=city&bucket=telemetry&precision=ms`
+      const cpuBefore = await target.cpuMs()
       const r = await withLoad(ctx, 'http-load-lp-gridline', (load) => load.request<HttpLoadResult>('lineProtocol', request(url, { Authorization: `Token ${token}` }), s.countTimeoutMs + 30_000))
+      const cpu = (await target.cpuMs()) - cpuBefore
       const stored = await db.countTelemetry()
-      return { ...summary(r), storedRows: stored, rowsPerSecond: stored / (r.elapsedMs / 1000) }
+      return { ...summary(r), storedRows: stored, rowsPerSecond: stored / (r.elapsedMs / 1000), serverCpuMicrosPerRow: (cpu * 1000) / stored }
     } finally {
       await target.stop()
     }
@@ -92,9 +94,11 @@ export async function measureLineProtocol(ctx: RunContext, db: BenchDatabase, ro
     const server = await startInfluxd()
     try {
       await server.query('CREATE DATABASE bench')
+      const cpuBefore = server.cpuMs()
       const r = await withLoad(ctx, 'http-load-lp-influxd', (load) => load.request<HttpLoadResult>('lineProtocol', request(`${server.url}/write?db=bench&precision=ms`, {}), s.countTimeoutMs + 30_000))
+      const cpu = server.cpuMs() - cpuBefore
       const stored = await countInflux(server, 'bench', 'SELECT count(pm25) FROM env')
-      return { ...summary(r), storedRows: stored, rowsPerSecond: stored / (r.elapsedMs / 1000) }
+      return { ...summary(r), storedRows: stored, rowsPerSecond: stored / (r.elapsedMs / 1000), serverCpuMicrosPerRow: (cpu * 1000) / stored }
     } finally {
       await server.destroy()
     }
@@ -139,9 +143,11 @@ export async function measureInfluxSink(ctx: RunContext, db: BenchDatabase, roun
   try {
     let caughtUpMs = NaN
     let sinkRows = 0
+    let influxCpuMs = NaN
     const withSink = async () => {
       await server.query('DROP DATABASE benchsink')
       await server.query('CREATE DATABASE benchsink')
+      const cpuBefore = server.cpuMs()
       progress(`round ${round}: influxdb-sink: ingest-batched with an InfluxDB sink`)
       return batched({
         config: { sinks: { timescale: { type: 'timescale' }, influx: { type: 'influxdb', version: 1, url: server.url, db: 'benchsink', buffer: { dir: join(bufferDir, `r${round}`) } } } },
@@ -152,6 +158,7 @@ export async function measureInfluxSink(ctx: RunContext, db: BenchDatabase, roun
             sinkRows = await countInflux(server, 'benchsink', 'SELECT count(value) FROM /.*/')
             if (sinkRows >= storedRows) {
               caughtUpMs = Date.now() - loadStartedEpochMs
+              influxCpuMs = server.cpuMs() - cpuBefore
               return
             }
             await sleep(100)
@@ -175,6 +182,7 @@ export async function measureInfluxSink(ctx: RunContext, db: BenchDatabase, roun
     return {
       off, on, ratio: on.readingsPerSecond / off.readingsPerSecond,
       sinkRows, caughtUpMs, sinkRowsPerSecond: Number.isFinite(caughtUpMs) ? sinkRows / (caughtUpMs / 1000) : NaN,
+      influxCpuMicrosPerRow: (influxCpuMs * 1000) / sinkRows,
     }
   } finally {
     await server.destroy()

@@ -194,6 +194,8 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
       out.push(row('line-protocol: gridline as a fraction of copy-limit', 'x', toCopy.perRound, null, { text: '>= 0.5 x copy-limit', pass: complete && toCopy.value.median >= 0.5 }))
     }
     out.push(row('line-protocol: gridline request latency p99', 'ms', lp.map((x) => x.gridline.latencyMs?.p99 ?? NaN)))
+    out.push(row('line-protocol: CPU per stored row, gridline service (PostgreSQL not counted)', 'us', lp.map((x) => x.gridline.serverCpuMicrosPerRow)))
+    out.push(row('line-protocol: CPU per stored row, influxd', 'us', lp.map((x) => x.influxdb.serverCpuMicrosPerRow)))
     out.push(row('line-protocol: InfluxDB request latency p99', 'ms', lp.map((x) => x.influxdb.latencyMs?.p99 ?? NaN)))
   }
 
@@ -216,6 +218,9 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     out.push(row('influxdb-sink: ingest-batched, sink on', 'rows/s', on, ratio,
       { text: '>= 0.85 x off', pass: k.every((x) => x.on.complete && x.sinkRows === x.on.storedRows) && ratio.value.median >= 0.85 }))
     out.push(row('influxdb-sink: rows/s the sink put into InfluxDB (first publish to caught up)', 'rows/s', k.map((x) => x.sinkRowsPerSecond)))
+    cpuRows('influxdb-sink off', k.map((x) => x.off.cpuPerReading))
+    cpuRows('influxdb-sink on', k.map((x) => x.on.cpuPerReading))
+    out.push(row('influxdb-sink on CPU per stored reading: influxd (same cores)', 'us', k.map((x) => x.influxCpuMicrosPerRow)))
   }
 
   if (all('peers') && all('ingestSingle')) {

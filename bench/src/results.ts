@@ -437,8 +437,9 @@ export interface LineProtocolResult {
   rowsSent: number
   linesPerRequest: number
   connections: number
-  gridline: HttpLoadSummary & { storedRows: number; rowsPerSecond: number }
-  influxdb: HttpLoadSummary & { storedRows: number; rowsPerSecond: number }
+  /** serverCpuMicrosPerRow: CPU of the gridline service, or of influxd, per stored row. */
+  gridline: HttpLoadSummary & { storedRows: number; rowsPerSecond: number; serverCpuMicrosPerRow: number }
+  influxdb: HttpLoadSummary & { storedRows: number; rowsPerSecond: number; serverCpuMicrosPerRow: number }
   /** gridline / InfluxDB rows per second. */
   ratioToInflux: number
 }
@@ -464,6 +465,8 @@ export interface InfluxSinkResult {
   /** From the load's first publish to InfluxDB holding every stored row; NaN if it did not within countTimeoutMs. */
   caughtUpMs: number
   sinkRowsPerSecond: number
+  /** influxd's own CPU per point it took, while the sink wrote (it shares the machine's cores with the service). */
+  influxCpuMicrosPerRow: number
 }
 
 export interface RoundResult {

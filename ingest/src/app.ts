@@ -214,6 +214,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         await registry.start()
         for (const { id, config: c } of secondaries) {
           const influx = new InfluxDbSink(id, c, (deviceId) => registry.get(deviceId)?.domain ?? undefined)
+          registry.onAnyChange(() => influx.forgetDomains())
           buffered.push(await DiskBufferedSink.open(influx, {
             dir: c.buffer.dir ?? join(config.console.dataDir, 'sinks', id),
             maxBytes: c.buffer.maxBytes,

@@ -1,4 +1,4 @@
-import { DiskQueue, type Envelope, type Logger, type QueueCursor, type QueuedRecord, Rows, type Sink } from '@gridline/core'
+import { DiskQueue, type Envelope, type Logger, type QueueCursor, type QueuedRecord, Rows, type Sink, type SinkWriteResult } from '@gridline/core'
 import { Gauge } from 'prom-client'
 import { type IngestMetrics, sharedMetric } from '../metrics.ts'
 import { writeUntilTaken } from './secondary-sink.ts'
@@ -18,6 +18,30 @@ export interface DiskBufferOptions {
 }
 
 /**
+ * A sink that writes a wire format of its own (InfluxDB's line protocol) can
+ * have the buffer keep that format: each committed batch is encoded once, at
+ * offer, and written from disk as it is, never decoded again.
+ */
+export interface EncodingSink extends Sink {
+  /** The batch's telemetry rows in the store's format (UTF-8 text); null when it has none. */
+  encode(batch: readonly Envelope[]): string | null
+  /** Writes payloads `encode` made, in order, as one write of `rows` rows. */
+  writeEncoded(payloads: readonly Buffer[], rows: number): Promise<SinkWriteResult>
+}
+
+function isEncoding(sink: Sink): sink is EncodingSink {
+  return typeof (sink as Partial<EncodingSink>).encode === 'function' && typeof (sink as Partial<EncodingSink>).writeEncoded === 'function'
+}
+
+/** One record read back: its index, rows, and what to write of it. */
+interface Part {
+  index: number
+  rows: number
+  payload: Buffer
+  envelopes: Envelope[] | null
+}
+
+/**
  * A secondary sink behind a disk-backed buffer (the edge agent's DiskQueue):
  * every committed batch is appended as one record, and a writer sends the
  * records to the sink in commit order, one write at a time, retried with
@@ -28,10 +52,11 @@ export interface DiskBufferOptions {
  * of gridline: the writer resumes where the store last took it. A record
  * written again after a crash is the same points again (the sink is idempotent).
  *
- * Record format: the record's row count (uint32, big-endian), then JSON
- * `[[domain|null, rows.data], ...]`, one entry per envelope with telemetry
- * (JSON numbers round-trip exactly). The count lets drops past the quota be
- * counted in rows without reading what is dropped.
+ * Record format: the record's row count (uint32, big-endian), then the
+ * sink's own encoding (an EncodingSink), or else JSON `[[domain|null,
+ * rows.data], ...]`, one entry per envelope with telemetry (JSON numbers
+ * round-trip exactly). The count lets drops past the quota be counted in rows
+ * without reading what is dropped.
  */
 export class DiskBufferedSink {
   private cursor: QueueCursor | undefined
@@ -53,6 +78,7 @@ export class DiskBufferedSink {
     private readonly logger: Logger,
   ) {
     this.labels = { component_id: sink.id, component_type: sink.type }
+    this.encoding = isEncoding(sink) ? sink : null
     const stats = () => queue.stats()
     const bytes = sharedMetric(metrics.registry, 'gridline_component_buffer_bytes', () => new Gauge({ name: 'gridline_component_buffer_bytes', help: 'Bytes a disk-buffered secondary sink holds on disk, by sink.', labelNames: ['component_id', 'component_type'] as const, registers: [metrics.registry] }))
     const lag = sharedMetric(metrics.registry, 'gridline_component_lag_seconds', () => new Gauge({ name: 'gridline_component_lag_seconds', help: 'Age of the oldest committed batch a disk-buffered secondary sink has not written yet (0 when it is caught up), by sink.', labelNames: ['component_id', 'component_type'] as const, registers: [metrics.registry] }))
@@ -69,6 +95,7 @@ export class DiskBufferedSink {
   }
 
   private readonly refresh: () => void
+  private readonly encoding: EncodingSink | null
 
   static async open(sink: Sink, options: DiskBufferOptions, metrics: IngestMetrics, logger: Logger): Promise<DiskBufferedSink> {
     const queue = await DiskQueue.open({
@@ -97,18 +124,22 @@ export class DiskBufferedSink {
   /** Called after each commit with the committed envelopes; returns at once. */
   offer(committed: readonly Envelope[]): void {
     if (this.closed) return
-    const entries: [string | null, (number | string)[]][] = []
     let rows = 0
-    for (const e of committed) {
-      if (e.decoded.rows.length === 0) continue
-      entries.push([e.decoded.domain ?? null, e.decoded.rows.data])
-      rows += e.decoded.rows.length
+    for (const e of committed) rows += e.decoded.rows.length
+    if (rows === 0) return
+    let payload: string | null
+    try {
+      payload = this.encoding ? this.encoding.encode(committed) : encodeJson(committed)
+    } catch (err) {
+      this.metrics.components.dropped.inc({ ...this.labels, reason: 'encode_failed' }, rows)
+      this.logger.error({ err, sink: this.sink.id, rows }, 'A committed batch could not be encoded for a secondary sink; it is not written there.')
+      return
     }
-    if (entries.length === 0) return
-    const json = JSON.stringify(entries)
-    const record = Buffer.allocUnsafe(4 + Buffer.byteLength(json))
+    if (payload === null) return
+    // Written straight into the record: no intermediate buffer of the payload.
+    const record = Buffer.allocUnsafe(4 + Buffer.byteLength(payload))
     record.writeUInt32BE(rows, 0)
-    record.write(json, 4)
+    record.write(payload, 4)
     this.appends++
     this.queue.append(record).catch((err) => {
       // Only a disk error gets here (the queue counted it, disk_error); drop_oldest makes room otherwise.
@@ -164,20 +195,17 @@ export class DiskBufferedSink {
       let from = 0
       while (from < read.records.length && !this.closed) {
         let rows = 0
-        const part: { index: number; envelopes: Envelope[] }[] = []
+        const parts: Part[] = []
         let to = from
-        while (to < read.records.length && (part.length === 0 || rows < this.options.maxBatchRows)) {
-          const record = read.records[to]!
-          const envelopes = decodeRecord(record)
-          // The CRC matched, so only a bug writes what does not parse: counted, not written.
-          if (envelopes === undefined) this.metrics.components.dropped.inc({ ...this.labels, reason: 'corrupt' }, record.payload.length >= 4 ? record.payload.readUInt32BE(0) : 0)
-          else part.push({ index: record.index, envelopes })
-          for (const e of envelopes ?? []) rows += e.decoded.rows.length
+        while (to < read.records.length && (parts.length === 0 || rows < this.options.maxBatchRows)) {
+          const part = this.partOf(read.records[to]!)
+          if (part) {
+            parts.push(part)
+            rows += part.rows
+          }
           to++
         }
-        // Records dropped past the quota while a write was failing are counted there, so not written after all.
-        const current = () => part.filter((r) => !this.queue.isAcked(r.index)).flatMap((r) => r.envelopes)
-        if (!(await this.writeWithRetry(current, rows))) return
+        if (!(await this.writeWithRetry(parts, rows))) return
         from = to
       }
       if (from === read.records.length) this.queue.ack(read.start, read.end)
@@ -185,11 +213,30 @@ export class DiskBufferedSink {
     }
   }
 
+  /** A record as the writer sends it; undefined (counted as corrupt) when its JSON does not parse, which only a bug can cause: the CRC matched. */
+  private partOf(record: QueuedRecord): Part | undefined {
+    const rows = record.payload.length >= 4 ? record.payload.readUInt32BE(0) : 0
+    const payload = record.payload.subarray(4)
+    if (this.encoding) return { index: record.index, rows, payload, envelopes: null }
+    const envelopes = decodeJson(payload, record.acceptedAt)
+    if (envelopes === undefined) {
+      this.metrics.components.dropped.inc({ ...this.labels, reason: 'corrupt' }, rows)
+      return undefined
+    }
+    return { index: record.index, rows, payload, envelopes }
+  }
+
   /** False when the buffer closed before the write went through (it is written after the next start). */
-  private writeWithRetry(current: () => Envelope[], rows: number): Promise<boolean> {
-    return writeUntilTaken(this.sink, current(), rows, {
+  private writeWithRetry(parts: Part[], rows: number): Promise<boolean> {
+    // Records dropped past the quota while a write was failing are counted there, so not written after all.
+    const attempt = () => {
+      const live = parts.filter((p) => !this.queue.isAcked(p.index))
+      if (live.length === 0) return null
+      if (this.encoding) return this.encoding.writeEncoded(live.map((p) => p.payload), live.reduce((n, p) => n + p.rows, 0))
+      return this.sink.write(live.flatMap((p) => p.envelopes!))
+    }
+    return writeUntilTaken(this.sink, rows, attempt, {
       ...this.options,
-      current,
       metrics: this.metrics,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -201,10 +248,16 @@ export class DiskBufferedSink {
   }
 }
 
-function decodeRecord(record: QueuedRecord): Envelope[] | undefined {
+function encodeJson(committed: readonly Envelope[]): string {
+  const entries: [string | null, (number | string)[]][] = []
+  for (const e of committed) if (e.decoded.rows.length > 0) entries.push([e.decoded.domain ?? null, e.decoded.rows.data])
+  return JSON.stringify(entries)
+}
+
+function decodeJson(payload: Buffer, acceptedAt: number): Envelope[] | undefined {
   let entries: [string | null, (number | string)[]][]
   try {
-    entries = JSON.parse(record.payload.toString('utf8', 4)) as [string | null, (number | string)[]][]
+    entries = JSON.parse(payload.toString('utf8')) as [string | null, (number | string)[]][]
   } catch {
     return undefined
   }
@@ -214,7 +267,7 @@ function decodeRecord(record: QueuedRecord): Envelope[] | undefined {
     return {
       topic: '',
       clientId: null,
-      receivedAt: record.acceptedAt,
+      receivedAt: acceptedAt,
       payload: Buffer.alloc(0),
       decoded: { rows, readings: 0, rejections: [], unknownMetrics: 0, outOfRange: 0, ...(domain ? { domain } : {}) },
       ack: null,

@@ -1,4 +1,4 @@
-import type { Envelope, Logger, Sink } from '@gridline/core'
+import type { Envelope, Logger, Sink, SinkWriteResult } from '@gridline/core'
 import type { IngestMetrics } from '../metrics.ts'
 
 export interface SecondarySinkOptions {
@@ -101,7 +101,7 @@ export class SecondarySink {
   }
 
   private async write(batch: Envelope[], rows: number): Promise<void> {
-    await writeUntilTaken(this.sink, batch, rows, {
+    await writeUntilTaken(this.sink, rows, () => this.sink.write(batch), {
       ...this.options,
       metrics: this.metrics,
       logger: this.logger,
@@ -120,17 +120,17 @@ export interface RetryContext {
   isClosed: () => boolean
   /** Waits between tries (a buffer may cut it short when it closes). */
   sleep: (ms: number) => Promise<void>
-  /** The batch as it stands at each try, when part of it may go meanwhile (a disk buffer past its quota drops its oldest records); the batch given otherwise. */
-  current?: () => Envelope[]
 }
 
 /**
- * Writes one batch to a secondary sink, retried with capped exponential
- * backoff and full jitter until the sink takes it; counts what it wrote, its
- * failures, and what its store refused for good (not retried). False when
- * the buffer closed before the write went through.
+ * Writes one batch to a secondary sink (`attempt`, called once per try; null
+ * when nothing of the batch is left to write, as when a disk buffer dropped
+ * it past its quota meanwhile), retried with capped exponential backoff and
+ * full jitter until the sink takes it; counts what it wrote, its failures,
+ * and what its store refused for good (not retried). False when the buffer
+ * closed before the write went through.
  */
-export async function writeUntilTaken(sink: Sink, batch: Envelope[], rows: number, ctx: RetryContext): Promise<boolean> {
+export async function writeUntilTaken(sink: Sink, rows: number, attempt: () => Promise<SinkWriteResult> | null, ctx: RetryContext): Promise<boolean> {
   const labels = { component_id: sink.id, component_type: sink.type }
   const { components } = ctx.metrics
   let delay = ctx.retryMinMs
@@ -138,9 +138,9 @@ export async function writeUntilTaken(sink: Sink, batch: Envelope[], rows: numbe
   while (!ctx.isClosed()) {
     const started = performance.now()
     try {
-      const now = ctx.current?.() ?? batch
-      if (now.length === 0) return true
-      const result = await sink.write(now)
+      const pending = attempt()
+      if (pending === null) return true
+      const result = await pending
       components.writeSeconds.observe(labels, (performance.now() - started) / 1000)
       components.sentRows.inc(labels, result.inserted + result.duplicates)
       const refused = [...result.deadLettered, ...(result.refused ?? [])]

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,8 @@ export interface Influxd {
   stop(): Promise<void>
   start(): Promise<void>
   destroy(): Promise<void>
+  /** CPU time (user + system, ms) the running influxd has used since it started (Linux /proc); NaN when not running. */
+  cpuMs(): number
 }
 
 export interface InfluxQueryResult {
@@ -96,6 +98,16 @@ bind-address = "127.0.0.1:${rpc}"
     },
     stop,
     start,
+    cpuMs() {
+      if (!child?.pid) return NaN
+      try {
+        // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime and stime, in clock ticks (100 a second).
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+        return (Number(fields[11]) + Number(fields[12])) * 10
+      } catch {
+        return NaN
+      }
+    },
     async destroy() {
       await stop()
       rmSync(dir, { recursive: true, force: true })

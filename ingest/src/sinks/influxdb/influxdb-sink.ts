@@ -1,5 +1,6 @@
 import { InfluxDB, type WriteApi } from '@influxdata/influxdb-client'
-import { type Envelope, ROW_STRIDE, type Sink, type SinkWriteResult, emptyWriteResult } from '@gridline/core'
+import { type Envelope, ROW_STRIDE, type SinkWriteResult, emptyWriteResult } from '@gridline/core'
+import type { EncodingSink } from '../../pipeline/disk-buffered-sink.ts'
 import type { InfluxDbSinkConfig } from './config.ts'
 
 /**
@@ -18,11 +19,13 @@ import type { InfluxDbSinkConfig } from './config.ts'
  * point InfluxDB refuses for good) is not retried: its rows are counted as
  * refused. Anything else that fails throws, and is retried.
  */
-export class InfluxDbSink implements Sink {
+export class InfluxDbSink implements EncodingSink {
   readonly type = 'influxdb'
   private readonly v2: WriteApi | undefined
   private readonly v1Url: string | undefined
   private readonly headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' }
+  /** `<metric>,device=<id>,domain=<d> value=` by device and metric: most of a line, escaped once. */
+  private readonly prefixes = new Map<string, string>()
 
   constructor(
     readonly id: string,
@@ -45,32 +48,56 @@ export class InfluxDbSink implements Sink {
   }
 
   async write(batch: readonly Envelope[]): Promise<SinkWriteResult> {
-    const result = emptyWriteResult()
+    const payload = this.encode(batch)
+    if (payload === null) return emptyWriteResult()
+    let rows = 0
+    for (const e of batch) rows += e.decoded.rows.length
+    return this.writeEncoded([Buffer.from(payload)], rows)
+  }
+
+  /** The batch as line protocol, one point per row (the disk buffer keeps this, so it is made once). */
+  encode(batch: readonly Envelope[]): string | null {
     const lines: string[] = []
     for (const e of batch) this.lines(e, lines)
-    if (lines.length === 0) return result
+    return lines.length === 0 ? null : lines.join('\n')
+  }
+
+  async writeEncoded(payloads: readonly Buffer[], rows: number): Promise<SinkWriteResult> {
+    const result = emptyWriteResult()
+    if (payloads.length === 0 || rows === 0) return result
     if (this.v2) {
       try {
-        this.v2.writeRecords(lines)
+        // Each payload is many lines; the client joins its records with newlines.
+        this.v2.writeRecords(payloads.map((p) => p.toString('utf8')))
         await this.v2.flush(true)
       } catch (err) {
-        if (statusOf(err) === 400) return refusedAll(result, batch, lines.length)
+        if (statusOf(err) === 400) {
+          result.refusedRows = rows
+          return result
+        }
         throw err
       }
     } else {
-      const res = await fetch(this.v1Url!, { method: 'POST', headers: this.headers, body: lines.join('\n'), signal: AbortSignal.timeout(this.config.timeoutMs) })
+      const body = payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads.flatMap((p, i) => (i === 0 ? [p] : [NEWLINE, p])))
+      const res = await fetch(this.v1Url!, { method: 'POST', headers: this.headers, body, signal: AbortSignal.timeout(this.config.timeoutMs) })
       if (res.status === 400) {
         // A partial write: InfluxDB stored the rest and says how many it dropped.
         const text = await res.text()
-        const dropped = Number(/dropped=(\d+)/.exec(text)?.[1] ?? lines.length)
-        result.inserted = lines.length - dropped
+        const dropped = Math.min(rows, Number(/dropped=(\d+)/.exec(text)?.[1] ?? rows))
+        result.inserted = rows - dropped
         result.refusedRows = dropped
         return result
       }
       if (res.status !== 204 && res.status !== 200) throw new Error(`InfluxDB answered ${res.status}: ${(await res.text()).slice(0, 300)}`)
+      await res.body?.cancel()
     }
-    result.inserted = lines.length
+    result.inserted = rows
     return result
+  }
+
+  /** Forgets the line prefixes made so far: call when the registry changes, since they hold devices' domains. */
+  forgetDomains(): void {
+    this.prefixes.clear()
   }
 
   async healthcheck(): Promise<boolean> {
@@ -91,9 +118,18 @@ export class InfluxDbSink implements Sink {
     const domain = e.decoded.domain
     for (let i = 0; i < data.length; i += ROW_STRIDE) {
       const device = data[i + 1] as string
-      const dom = domain ?? this.domainOf(device)
+      const metric = data[i + 2] as string
+      const key = `${device}\u0000${metric}\u0000${domain ?? ''}`
+      let prefix = this.prefixes.get(key)
+      if (prefix === undefined) {
+        const dom = domain ?? this.domainOf(device)
+        prefix = `${escapeKey(metric)},device=${escapeKey(device)}${dom ? `,domain=${escapeKey(dom)}` : ''} value=`
+        // Bounded: a city's devices times their metrics, cleared if ever far past that.
+        if (this.prefixes.size >= 200_000) this.prefixes.clear()
+        this.prefixes.set(key, prefix)
+      }
       const seq = data[i + 5] as number
-      out.push(`${escapeKey(data[i + 2] as string)},device=${escapeKey(device)}${dom ? `,domain=${escapeKey(dom)}` : ''} value=${floatText(data[i + 3] as number)},quality=${data[i + 4] as number}i${seq >= 0 ? `,seq=${seq}i` : ''} ${data[i] as number}`)
+      out.push(`${prefix}${floatText(data[i + 3] as number)},quality=${data[i + 4] as number}i${seq >= 0 ? `,seq=${seq}i` : ''} ${data[i] as number}`)
     }
   }
 }
@@ -108,12 +144,8 @@ function floatText(v: number): string {
   return Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v)
 }
 
+const NEWLINE = Buffer.from('\n')
+
 function statusOf(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'statusCode' in err ? (err as { statusCode: number }).statusCode : undefined
-}
-
-function refusedAll(result: SinkWriteResult, batch: readonly Envelope[], rows: number): SinkWriteResult {
-  result.refused = [...batch]
-  result.refusedRows = rows
-  return result
 }

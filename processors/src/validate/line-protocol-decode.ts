@@ -101,7 +101,7 @@ function decodePoint(
     return rules.reject('device_not_authorized', `line ${line}: device "${principal.id}" may not write for device "${device.id}"`, device.id, pointFragment(point))
   }
   if (principal?.kind === 'integration') return rules.reject('device_not_authorized', `line ${line}: integration "${principal.id}" may not write telemetry`, device.id, pointFragment(point))
-  if (principal?.kind === 'gateway' && !rules.behindGateway(line, device.id, device.domain, principal.id, pointFragment(point))) return
+  if (principal?.kind === 'gateway' && !rules.behindGateway(line, device.id, device.domain, principal.id, null, () => pointFragment(point))) return
 
   const values: Record<string, number | boolean> = {}
   let any = false

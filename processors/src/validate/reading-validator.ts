@@ -72,16 +72,18 @@ export class ReadingValidator {
    * The rule for a reading a gateway sends for a device (every wire format):
    * the device must be registered behind that gateway, in that domain.
    * False (and the reading refused) otherwise. `gatewayId` null: auth is off.
+   * `makeFragment`, when given, builds the refusal's fragment only when there
+   * is one (a line-protocol point is not rendered for every accepted line).
    */
-  behindGateway(index: number, device: string, domain: string, gatewayId: string | null, fragment: unknown): boolean {
+  behindGateway(index: number, device: string, domain: string, gatewayId: string | null, fragment: unknown, makeFragment?: () => unknown): boolean {
     if (gatewayId === null) return true
     const registered = this.options.directory?.get(device)
     if (!registered || registered.gateway !== gatewayId) {
-      this.reject('device_not_behind_gateway', at(index, this.label, `device "${device}" is not registered behind gateway "${gatewayId}"`), device, fragment)
+      this.reject('device_not_behind_gateway', at(index, this.label, `device "${device}" is not registered behind gateway "${gatewayId}"`), device, makeFragment ? makeFragment() : fragment)
       return false
     }
     if (registered.domain !== domain) {
-      this.reject('device_domain_mismatch', at(index, this.label, `device "${device}" is registered in domain "${registered.domain}", not "${domain}"`), device, fragment)
+      this.reject('device_domain_mismatch', at(index, this.label, `device "${device}" is registered in domain "${registered.domain}", not "${domain}"`), device, makeFragment ? makeFragment() : fragment)
       return false
     }
     return true

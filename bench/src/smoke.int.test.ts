@@ -140,9 +140,31 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(s.rssMiB.length).toBeGreaterThan(0)
   })
 
+  test('line-protocol stored every row it sent in gridline and in influxd; sensor-community and the InfluxDB sink lost nothing', () => {
+    const r = run.record.results[0]!
+    const lp = r.lineProtocol!
+    expect(lp.rowsSent).toBe(TINY.httpRequests * TINY.httpLinesPerRequest)
+    for (const side of [lp.gridline, lp.influxdb]) {
+      expect(side.storedRows).toBe(lp.rowsSent)
+      expect(side.ok).toBe(side.requests)
+      expect(side.rowsPerSecond).toBeGreaterThan(0)
+    }
+    const sc = r.sensorCommunity!
+    expect(sc.loginRequests).toBe(TINY.sensors)
+    expect(sc.half.ok).toBe(sc.half.requests)
+    expect(sc.half.latencyMs!.p99).toBeGreaterThan(0)
+    // Every 204 is a stored reading of 5 metrics (pm10, pm25, temperature, humidity, pressure); warm-ups store too.
+    expect(sc.storedRows).toBeGreaterThanOrEqual(5 * (sc.loginRequests + sc.max.ok + sc.half.ok))
+    expect(sc.storedRows % 5).toBe(0)
+    const k = r.influxSink!
+    expect(k.on.storedRows).toBe(k.on.readingsSent)
+    expect(k.sinkRows).toBe(k.on.storedRows)
+    expect(k.ratio).toBeGreaterThan(0)
+  })
+
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
-    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak']) {
+    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink']) {
       expect(names.some((n) => n.startsWith(prefix))).toBe(true)
     }
     for (const row of run.record.summary) expect(row.perRound.every((v) => typeof v === 'number')).toBe(true)

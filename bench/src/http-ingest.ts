@@ -22,7 +22,7 @@ import { Target, progress, sleep } from './harness.ts'
 import type { HttpLoadResult, LineProtocolRequest, Sensor, SensorsRequest } from './http-load.ts'
 import { ChildHandle } from './ipc.ts'
 import type { BatchedResult, HttpLoadSummary, InfluxSinkResult, LineProtocolResult, RunContext, SensorCommunityResult } from './results.ts'
-import { percentile } from './stats.ts'
+import { latencyOf } from './window.ts'
 import { BENCH_PASSWORD } from './workload.ts'
 
 const LP_GATEWAY = 'bench-lp-gw'
@@ -33,14 +33,13 @@ const HTTP_SOURCE = { sources: { http: { type: 'http', host: '127.0.0.1', port: 
 
 function summary(r: HttpLoadResult): HttpLoadSummary {
   const ok = Object.entries(r.statuses).reduce((n, [code, k]) => n + (code.startsWith('2') ? k : 0), 0)
-  const l = r.latenciesMs
   return {
     requests: r.requests,
     ok,
     statuses: r.statuses,
     elapsedMs: r.elapsedMs,
     requestsPerSecond: ok / (r.elapsedMs / 1000),
-    latencyMs: l.length > 0 ? { count: l.length, p50: percentile(l, 50), p95: percentile(l, 95), p99: percentile(l, 99), max: l[l.length - 1]! } : null,
+    latencyMs: latencyOf(Float64Array.from(r.latenciesMs)).latencyMs,
     firstError: r.firstError,
     retries: r.retries,
     loadCpuPercent: r.cpuPercent,

@@ -8,8 +8,9 @@
  * omission). Commands: `lineProtocol`, `sensorsClosed`, `sensorsPaced`.
  */
 import http from 'node:http'
+import { airrohrRequest } from '@gridline/firmware-sim/replay'
 import { serveRequests } from './ipc.ts'
-import { lineProtocolBody, sensorBody } from './workload.ts'
+import { lineProtocolBody, sensorValues } from './workload.ts'
 
 export interface LineProtocolRequest {
   url: string
@@ -27,7 +28,7 @@ export interface HttpLoadResult {
   /** Answers by status code (0: no answer). */
   statuses: Record<string, number>
   elapsedMs: number
-  /** Sorted, ms. */
+  /** ms, in the order answered. */
   latenciesMs: number[]
   /** The first answer that was not 2xx, for the report. */
   firstError: string | null
@@ -87,7 +88,7 @@ class Tally {
   result(requests: number, elapsedMs: number): HttpLoadResult {
     const used = process.cpuUsage(this.cpu)
     return {
-      requests, statuses: this.statuses, elapsedMs, latenciesMs: this.latencies.sort((a, b) => a - b), firstError: this.firstError, retries: this.retries,
+      requests, statuses: this.statuses, elapsedMs, latenciesMs: this.latencies, firstError: this.firstError, retries: this.retries,
       cpuPercent: ((used.user + used.system) / 1000 / Math.max(1, performance.now() - this.started)) * 100,
     }
   }
@@ -126,13 +127,10 @@ async function lineProtocol(body: unknown): Promise<HttpLoadResult> {
   return tally.result(bodies.length, performance.now() - started)
 }
 
-function sensorHeaders(s: Sensor): Record<string, string> {
-  return {
-    'Content-Type': 'application/json',
-    'X-Sensor': `esp8266-${s.chipId}`,
-    'X-MAC-ID': `esp8266-02${s.chipId.padStart(10, '0').slice(-10)}`,
-    Authorization: `Basic ${Buffer.from(`${s.login}:${s.password}`).toString('base64')}`,
-  }
+/** POST `i` of a sensor, exactly as the firmware sends it (the simulator's airrohr replay makes it). */
+function sensorPost(agent: http.Agent, url: URL, s: Sensor, i: number, timeoutMs: number): Promise<Answer> {
+  const { body, headers } = airrohrRequest({ file: '', line: i, recordedAt: '', values: sensorValues(i) }, s.chipId, { username: s.login, password: s.password, softwareVersion: 'NRZ-2024-135' })
+  return post(agent, url, headers, Buffer.from(body), timeoutMs)
 }
 
 /** Closed loop: `concurrency` requests in flight, sensors in turn; counts the answers inside the window after the warm-up. */
@@ -140,7 +138,6 @@ async function sensorsClosed(body: unknown): Promise<HttpLoadResult> {
   const r = body as SensorsRequest
   const url = new URL(r.url)
   const agent = new http.Agent({ keepAlive: true, maxSockets: r.concurrency ?? 16 })
-  const headers = r.sensors.map(sensorHeaders)
   const tally = new Tally()
   const started = performance.now()
   const windowStart = started + r.warmupMs
@@ -152,9 +149,8 @@ async function sensorsClosed(body: unknown): Promise<HttpLoadResult> {
     await Promise.all(Array.from({ length: r.concurrency ?? 16 }, async () => {
       while (more()) {
         const i = n++
-        const s = i % r.sensors.length
         const sent = performance.now()
-        const answer = await post(agent, url, headers[s]!, Buffer.from(sensorBody(r.sensors[s]!.chipId, i)), r.timeoutMs)
+        const answer = await sensorPost(agent, url, r.sensors[i % r.sensors.length]!, i, r.timeoutMs)
         const done = performance.now()
         if (r.onceEach || (sent >= windowStart && done <= windowEnd)) {
           inWindow++
@@ -173,7 +169,6 @@ async function sensorsPaced(body: unknown): Promise<HttpLoadResult> {
   const r = body as SensorsRequest
   const url = new URL(r.url)
   const agent = new http.Agent({ keepAlive: true, maxSockets: r.sensors.length })
-  const headers = r.sensors.map(sensorHeaders)
   const tally = new Tally()
   const interval = 1000 / r.ratePerSecond!
   const started = performance.now()
@@ -186,8 +181,7 @@ async function sensorsPaced(body: unknown): Promise<HttpLoadResult> {
       const due = started + i * interval
       const wait = due - performance.now()
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
-      const s = i % r.sensors.length
-      pending.push(post(agent, url, headers[s]!, Buffer.from(sensorBody(r.sensors[s]!.chipId, i)), r.timeoutMs).then((answer) => {
+      pending.push(sensorPost(agent, url, r.sensors[i % r.sensors.length]!, i, r.timeoutMs).then((answer) => {
         if (i >= warm) {
           answeredInWindow++
           tally.note(answer, performance.now() - due)

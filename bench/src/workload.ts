@@ -73,22 +73,18 @@ export function lineProtocolBody(baseTimeMs: number, deviceIds: readonly string[
   return out.join('\n')
 }
 
-/** The airrohr firmware's body (SDS011 + BME280, values as its strings, its diagnostics); `i` varies the values. */
-export function sensorBody(chipId: string, i: number): string {
+/** What an airrohr sensor with an SDS011 and a BME280 sends, as the firmware's strings, with its diagnostics; `i` varies the values. */
+export function sensorValues(i: number): { value_type: string; value: string }[] {
   const v = (x: number) => x.toFixed(2)
-  return JSON.stringify({
-    esp8266id: chipId,
-    software_version: 'NRZ-2024-135',
-    sensordatavalues: [
-      { value_type: 'SDS_P1', value: v(20 + (i % 40) / 4) },
-      { value_type: 'SDS_P2', value: v(10 + (i % 30) / 4) },
-      { value_type: 'BME280_temperature', value: v(27 + (i % 20) / 10) },
-      { value_type: 'BME280_humidity', value: v(70 + (i % 25) / 5) },
-      { value_type: 'BME280_pressure', value: v(100_800 + (i % 100)) },
-      { value_type: 'samples', value: '614518' },
-      { value_type: 'min_micro', value: '230' },
-      { value_type: 'max_micro', value: '26719' },
-      { value_type: 'signal', value: '-61' },
-    ],
-  })
+  return [
+    { value_type: 'SDS_P1', value: v(20 + (i % 40) / 4) },
+    { value_type: 'SDS_P2', value: v(10 + (i % 30) / 4) },
+    { value_type: 'BME280_temperature', value: v(27 + (i % 20) / 10) },
+    { value_type: 'BME280_humidity', value: v(70 + (i % 25) / 5) },
+    { value_type: 'BME280_pressure', value: v(100_800 + (i % 100)) },
+    { value_type: 'samples', value: '614518' },
+    { value_type: 'min_micro', value: '230' },
+    { value_type: 'max_micro', value: '26719' },
+    { value_type: 'signal', value: '-61' },
+  ]
 }

@@ -146,6 +146,26 @@ export class DeviceStore {
     return Number(rows[0]?.n ?? 0)
   }
 
+  /**
+   * Registers devices that write only through a gateway (a source's
+   * `autoRegister`): no password of their own, so they cannot log in, and
+   * behind `gateway`, which must be registered. Ids already registered are
+   * left as they are. Returns the ids this call registered.
+   */
+  async addBehindGateway(devices: { id: string; metadata?: Record<string, unknown> }[], domain: string, gateway: string): Promise<string[]> {
+    if (devices.length === 0) return []
+    const { rows } = await this.db.query<{ id: string }>(
+      `INSERT INTO devices (id, kind, domain, gateway, credentials_hash, metadata, auth)
+       SELECT d.id, 'device', $2, $3, NULL, d.metadata, 'password'
+       FROM unnest($1::text[], $4::jsonb[]) AS d(id, metadata)
+       WHERE EXISTS (SELECT 1 FROM devices g WHERE g.id = $3 AND g.kind = 'gateway')
+       ON CONFLICT (id) DO NOTHING
+       RETURNING id`,
+      [devices.map((d) => d.id), domain, gateway, devices.map((d) => JSON.stringify(d.metadata ?? {}))],
+    )
+    return rows.map((r) => r.id)
+  }
+
   async get(id: string): Promise<DeviceRecord | undefined> {
     const { rows } = await this.db.query<DeviceRow>('SELECT * FROM devices WHERE id = $1', [id])
     return rows[0] ? toRecord(rows[0]) : undefined

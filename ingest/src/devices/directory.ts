@@ -102,6 +102,17 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     return device
   }
 
+  /**
+   * Registers devices behind a gateway (DeviceStore.addBehindGateway) and
+   * loads them at once, without waiting for the change notification, so the
+   * write that named them finds them. Returns the ids newly registered.
+   */
+  async registerBehindGateway(devices: { id: string; metadata?: Record<string, unknown> }[], domain: string, gateway: string): Promise<string[]> {
+    const added = await this.store.addBehindGateway(devices, domain, gateway)
+    await Promise.all(added.map((id) => this.reloadOne(id)))
+    return added
+  }
+
   private async reload(): Promise<void> {
     const list = await this.store.list()
     const previous = this.devices

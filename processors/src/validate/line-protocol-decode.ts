@@ -147,3 +147,22 @@ function pointFragment(point: LinePoint): unknown {
   for (const [k, v] of point.fields) fields[k] = v.value
   return { line: point.line, measurement: point.measurement, tags: Object.fromEntries(point.tags), fields, timestamp: point.timestamp === null ? null : String(point.timestamp) }
 }
+
+/**
+ * The device names a line protocol body's points give in their device tags
+ * (the first of `deviceTags` a point has), without decoding the points: for
+ * a source that registers unknown devices before it decodes (`autoRegister`).
+ */
+export function lineProtocolDeviceNames(payload: Buffer, deviceTags: readonly string[]): Set<string> {
+  const names = new Set<string>()
+  for (const point of parseLineProtocol(payload.toString('utf8')).points) {
+    for (const tag of deviceTags) {
+      const named = point.tags.get(tag)
+      if (named !== undefined) {
+        names.add(named)
+        break
+      }
+    }
+  }
+  return names
+}

@@ -1,4 +1,4 @@
-import { METRIC_NAME_PATTERN } from '@gridline/schemas'
+import { DEVICE_ID_PATTERN, METRIC_NAME_PATTERN } from '@gridline/schemas'
 import { z } from 'zod'
 
 const port = z.number().int().min(0).max(65535)
@@ -32,6 +32,11 @@ export const HttpSourceSchema = z.strictObject({
     deviceTags: z.array(z.string().min(1)).min(1).default(['device']).describe('Tags that name the device, tried in order: add `host` for Telegraf, `node` for airrohr\'s InfluxDB option.'),
     rename: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('Field (or measurement.field) to catalogue metric, for fields not named like one: {"temp": "temperature", "env.rh": "humidity"}.'),
   }).prefault({}),
+  autoRegister: z.strictObject({
+    domain: z.string().min(1).describe('The catalogue domain the new devices get (environment, water, ...).'),
+    gateway: z.string().regex(DEVICE_ID_PATTERN).describe('The registered gateway they are put behind; only writes logged in as this gateway (its API token or password), or any write with ingest.auth: none, register devices.'),
+    maxPerHour: z.number().int().min(1).default(1_000).describe('New devices registered per hour at most (a bucket of this size, refilled over the hour); past it an unknown device is refused as device_unknown, as with autoRegister off.'),
+  }).optional().describe('Off by default: a write naming an unregistered device (a line protocol device tag, an airrohr chip id, a gateway batch reading) is refused as device_unknown. When set, the device is registered behind the gateway first (no password of its own) and the write stored.'),
   sensorCommunity: z.strictObject({
     requireAuth: z.boolean().default(true).describe('A POST must log in (Basic: the firmware\'s user and password fields, or a gateway token); false lets the chip id alone name the device, which anyone can forge.'),
   }).prefault({}),

@@ -1,8 +1,8 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { type DecodedMessage, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth, rejectionCount } from '@gridline/core'
-import { type DecodeOptions, type LineMapping, decodeLineProtocol, decodeSensorCommunity, emptyDecoded, isPrecision, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
-import { deviceTopic, gatewayTopic } from '@gridline/schemas'
+import { type DecodeOptions, type LineMapping, decodeLineProtocol, decodeSensorCommunity, emptyDecoded, isPrecision, lineProtocolDeviceNames, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
+import { DEVICE_ID_PATTERN, deviceTopic, gatewayTopic } from '@gridline/schemas'
 import { Counter, Histogram } from 'prom-client'
 import type { DeviceRecord } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
@@ -63,6 +63,9 @@ export class HttpSource implements Source {
   private readonly requests: Counter<'component_id' | 'endpoint' | 'code'>
   private readonly seconds: Histogram<'component_id' | 'endpoint'>
   private readonly ignored: Counter<'component_id' | 'field'>
+  private readonly autoRegistered: Counter<'component_id' | 'outcome'>
+  /** New devices `autoRegister` may still register (a bucket of maxPerHour). */
+  private readonly registrations: RateLimiter | undefined
 
   constructor(readonly id: string, private readonly config: HttpSourceConfig, private readonly deps: HttpSourceDeps) {
     this.auth = new HttpAuth(deps.authMode, deps.registry, deps.tokens)
@@ -80,6 +83,9 @@ export class HttpSource implements Source {
     this.requests = shared('gridline_http_requests_total', () => new Counter({ name: 'gridline_http_requests_total', help: 'Requests to an http source, by source, endpoint and status code.', labelNames: ['component_id', 'endpoint', 'code'] as const, registers: [registry] }))
     this.seconds = shared('gridline_http_request_seconds', () => new Histogram({ name: 'gridline_http_request_seconds', help: 'From a request\'s arrival to its answer (after the commit for writes), by source and endpoint.', labelNames: ['component_id', 'endpoint'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] }))
     this.ignored = shared('gridline_http_ignored_values_total', () => new Counter({ name: 'gridline_http_ignored_values_total', help: 'Values not stored because they are firmware diagnostics (airrohr samples, signal, GPS), by source and field.', labelNames: ['component_id', 'field'] as const, registers: [registry] }))
+    this.autoRegistered = shared('gridline_http_auto_registered_total', () => new Counter({ name: 'gridline_http_auto_registered_total', help: 'Unknown devices an http source\'s autoRegister met, by source and outcome: registered, or over_limit (maxPerHour; refused as device_unknown).', labelNames: ['component_id', 'outcome'] as const, registers: [registry] }))
+    const auto = config.autoRegister
+    this.registrations = auto ? new RateLimiter(auto.maxPerHour / 3_600, auto.maxPerHour) : undefined
     this.server = createServer({
       requestTimeout: config.requestTimeoutMs,
       headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
@@ -96,6 +102,15 @@ export class HttpSource implements Source {
   }
 
   async start(intake: Intake): Promise<{ port: number }> {
+    const auto = this.config.autoRegister
+    if (auto) {
+      if (!this.deps.decodeOptions.catalogue.hasDomain(auto.domain)) {
+        throw new GridlineError('GRIDLINE_CONFIG_INVALID', `sources.${this.id}.autoRegister.domain: "${auto.domain}" is not a catalogue domain (${[...this.deps.decodeOptions.catalogue.domains.keys()].join(', ')}).`)
+      }
+      if (this.deps.registry.get(auto.gateway)?.kind !== 'gateway') {
+        this.deps.logger.warn({ source: this.id, gateway: auto.gateway }, `sources.${this.id}.autoRegister.gateway "${auto.gateway}" is no registered gateway; no device is registered until it is (gridline devices add ${auto.gateway} --kind gateway).`)
+      }
+    }
     this.intake = intake
     this.deps.registry.onAnyChange(() => { this.chips = null })
     const c = this.config
@@ -211,6 +226,14 @@ export class HttpSource implements Source {
       if (!(err instanceof BodyError)) throw err
       return send(res, err.status, endpoint.dialect, err.code, err.message, { Connection: 'close' })
     }
+    if (this.config.autoRegister) {
+      try {
+        await this.registerUnknown(endpoint, body, principal, req)
+      } catch (err) {
+        this.deps.logger.warn({ err, source: this.id }, 'Registering the unknown devices of a write failed; answered 503.')
+        return send(res, 503, endpoint.dialect, 'unavailable', 'the devices this write names could not be registered (autoRegister); not stored, send it again', { 'Retry-After': String(this.config.retryAfterSeconds) })
+      }
+    }
     // Shutdown or congestion may have begun while the body arrived.
     const busyNow = this.busy()
     if (busyNow) return this.later(res, endpoint.dialect, busyNow)
@@ -243,6 +266,49 @@ export class HttpSource implements Source {
       })
     }
     return true
+  }
+
+  /**
+   * `autoRegister`: registers the devices a write names that are not
+   * registered, behind the configured gateway, before the write is decoded
+   * (the decode is synchronous and finds them in the registry). Only for the
+   * configured gateway's logins, or any write with `auth: none`.
+   */
+  private async registerUnknown(endpoint: Endpoint, body: Buffer, principal: Principal | null, req: IncomingMessage): Promise<void> {
+    const auto = this.config.autoRegister!
+    if (principal !== null && !(principal.kind === 'gateway' && principal.id === auto.gateway)) return
+    const wanted = new Map<string, Record<string, unknown>>()
+    const want = (name: string, chip = sensorCommunityChipId(name)) => {
+      if (wanted.has(name) || this.deps.registry.get(name) || this.byChip(chip) || !DEVICE_ID_PATTERN.test(name)) return
+      wanted.set(name, chip === null ? {} : { sensorCommunityId: chip })
+    }
+    if (endpoint.dialect !== 'gridline') {
+      for (const name of lineProtocolDeviceNames(body, this.config.lineProtocol.deviceTags)) want(name)
+    } else if (endpoint.name === 'sensor_community') {
+      const header = req.headers['x-sensor']
+      const chip = typeof header === 'string' ? sensorCommunityChipId(header) : chipInBody(body)
+      if (chip !== null) want(typeof header === 'string' ? header : `esp8266-${chip}`, chip)
+    } else if (principal !== null || new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('gateway') === auto.gateway) {
+      for (const name of gatewayBatchDevices(body)) want(name, null)
+    }
+    if (wanted.size === 0) return
+    const allowed: { id: string; metadata: Record<string, unknown> }[] = []
+    for (const [id, metadata] of wanted) {
+      if (this.registrations!.take('autoRegister') === 0) allowed.push({ id, metadata })
+    }
+    const over = wanted.size - allowed.length
+    if (over > 0) {
+      this.autoRegistered.inc({ component_id: this.id, outcome: 'over_limit' }, over)
+      this.deps.logger.warn({ source: this.id, devices: over, maxPerHour: auto.maxPerHour }, `autoRegister is over ${auto.maxPerHour} new devices per hour; the rest are refused as device_unknown.`)
+    }
+    if (allowed.length === 0) return
+    const added = await this.deps.registry.registerBehindGateway(allowed, auto.domain, auto.gateway)
+    if (added.length > 0) {
+      this.autoRegistered.inc({ component_id: this.id, outcome: 'registered' }, added.length)
+      this.deps.logger.info({ source: this.id, gateway: auto.gateway, domain: auto.domain, devices: added.slice(0, 20), count: added.length }, `autoRegister registered ${added.length} device(s) behind gateway ${auto.gateway}.`)
+    } else if (this.deps.registry.get(auto.gateway)?.kind !== 'gateway') {
+      this.deps.logger.warn({ source: this.id, gateway: auto.gateway }, `autoRegister could not register devices: "${auto.gateway}" is no registered gateway.`)
+    }
   }
 
   /** Why no write is taken now, or null. */
@@ -356,6 +422,20 @@ function chipInBody(body: Buffer): string | null {
     return (typeof id === 'string' && /^[0-9A-Za-z]{1,32}$/.test(id)) || typeof id === 'number' ? String(id) : null
   } catch {
     return null
+  }
+}
+
+/** The `device` of each reading in a gateway batch body (`{"readings": [...]}`), or none when it is no such body. */
+function gatewayBatchDevices(body: Buffer): string[] {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { readings?: unknown }
+    if (!Array.isArray(parsed?.readings)) return []
+    return parsed.readings.flatMap((r: unknown) => {
+      const device = (r as { device?: unknown } | null)?.device
+      return typeof device === 'string' ? [device] : []
+    })
+  } catch {
+    return []
   }
 }
 

@@ -26,7 +26,7 @@ beforeAll(async () => {
       { id: 'aq-known', domain: 'environment', gateway: 'gw-other' },
     ],
     config: {
-      sources: { http: { type: 'http', host: '127.0.0.1', port: 0, lineProtocol: { deviceTags: ['device', 'host', 'node'] }, autoRegister: { domain: 'environment', gateway: 'gw-auto', maxPerHour: 6 } } },
+      sources: { http: { type: 'http', host: '127.0.0.1', port: 0, lineProtocol: { deviceTags: ['device', 'host', 'node'] }, autoRegister: { domain: 'environment', gateway: 'gw-auto', maxPerHour: 8 } } },
       processors: { onSecondInstance: 'warn' },
     },
   })
@@ -109,8 +109,25 @@ describe('autoRegister', () => {
     expect(await stored('aq-known')).toEqual([{ metric: 'pm25', value: 2 }])
   })
 
+  test('when the registry cannot be written the write is answered 503 with Retry-After and nothing of it stored; sent again once it can, it is', async () => {
+    // A real failure in PostgreSQL: a trigger refuses these ids.
+    await db.pool.query(`CREATE FUNCTION refuse_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$`)
+    await db.pool.query(`CREATE TRIGGER refuse_fail BEFORE INSERT ON devices FOR EACH ROW WHEN (NEW.id LIKE 'aq-fail%') EXECUTE FUNCTION refuse_fail()`)
+    const body = 'env,device=aq-fail-1 pm25=7 1764982800000\nenv,device=aq-batch-1 pm25=8 1764982860000'
+    const res = await post('/api/v2/write?org=city&bucket=t&precision=ms', body, { Authorization: `Token ${autoToken}` })
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect(await device('aq-fail-1')).toBeUndefined()
+    expect(await stored('aq-batch-1')).not.toContainEqual({ metric: 'pm25', value: 8 })
+    await db.pool.query('DROP TRIGGER refuse_fail ON devices; DROP FUNCTION refuse_fail()')
+    const again = await post('/api/v2/write?org=city&bucket=t&precision=ms', body, { Authorization: `Token ${autoToken}` })
+    expect(again.status).toBe(204)
+    expect(await stored('aq-fail-1')).toEqual([{ metric: 'pm25', value: 7 }])
+    expect(await stored('aq-batch-1')).toContainEqual({ metric: 'pm25', value: 8 })
+  })
+
   test('past maxPerHour new devices are refused as device_unknown and counted; the rest of the body is stored', async () => {
-    // 5 of the 6 registrations are spent above; this body names 3 new devices.
+    // 7 of the 8 registrations are spent above (the failed one too); this body names 3 new devices.
     const before = await counted('over_limit')
     const res = await post('/api/v2/write?org=city&bucket=t&precision=ms', 'env,device=aq-l1 pm25=1 1764982800000\nenv,device=aq-l2 pm25=2 1764982800000\nenv,device=aq-l3 pm25=3 1764982800000', { Authorization: `Token ${autoToken}` })
     expect(res.status).toBe(400)

@@ -4,6 +4,7 @@ import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from '../../devices/auth-throttle
 import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import { type TokenVerifier, looksLikeToken } from '../../devices/tokens.ts'
+import { certificateLogin } from '../../transport/certificate-identity.ts'
 
 /** What a request presented. */
 export type Credentials =
@@ -14,7 +15,7 @@ export type Credentials =
 /** How a login attempt ended: the principal, or why not (the answer's status and text). */
 export type AuthOutcome =
   | { ok: true; principal: Principal | null; login: string }
-  | { ok: false; status: 401 | 429; reason: 'missing_credentials' | 'bad_credentials' | 'throttled'; retryAfterMs?: number }
+  | { ok: false; status: 401 | 429; reason: 'missing_credentials' | 'bad_credentials' | 'throttled' | 'certificate_mismatch' | 'certificate_unregistered' | 'password_not_allowed'; retryAfterMs?: number }
 
 /**
  * The credentials of a request, as InfluxDB clients and the airrohr firmware
@@ -64,8 +65,20 @@ export class HttpAuth {
     private readonly tokens: TokenVerifier,
   ) {}
 
-  async login(credentials: Credentials, address: string): Promise<AuthOutcome> {
+  /**
+   * `certificate`: the device ids a verified client certificate names (over
+   * TLS with `tls.caFile`), or null. With one, a request with no credentials
+   * logs in as the certificate's device (registered for `cert` or `both`
+   * login), and a Basic login must be a device the certificate names, as over
+   * MQTT (docs/protocol.md#connecting-over-tls). An API token is its own login.
+   */
+  async login(credentials: Credentials, address: string, certificate: string[] | null = null): Promise<AuthOutcome> {
     if (this.mode === 'none') return { ok: true, principal: null, login: credentials.kind === 'password' ? credentials.user : address }
+    if (certificate !== null && credentials.kind !== 'token') {
+      const decided = certificateLogin(certificate, credentials.kind === 'password' ? credentials.user : undefined, credentials.kind === 'password', (id) => this.registry.get(id))
+      if (decided.outcome === 'accept') return { ok: true, principal: principalOf(decided.device), login: decided.device.id }
+      if (decided.outcome === 'refuse') return { ok: false, status: 401, reason: decided.reason }
+    }
     if (credentials.kind === 'none') return { ok: false, status: 401, reason: 'missing_credentials' }
     // A token is counted under its public part, a password under the id it claims.
     const key = credentials.kind === 'token' ? `token:${credentials.token.slice(0, 16)}` : credentials.user

@@ -8,6 +8,7 @@ import type { DeviceRecord } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { TokenVerifier } from '../../devices/tokens.ts'
 import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
+import { certificateIdentities } from '../../transport/certificate-identity.ts'
 import { TlsListener } from '../../transport/tls-listener.ts'
 import { BodyError, readBody } from './body.ts'
 import type { HttpSourceConfig } from './config.ts'
@@ -64,6 +65,7 @@ export class HttpSource implements Source {
   private readonly seconds: Histogram<'component_id' | 'endpoint'>
   private readonly ignored: Counter<'component_id' | 'field'>
   private readonly autoRegistered: Counter<'component_id' | 'outcome'>
+  private readonly tlsRefused: Counter<'component_id' | 'reason'>
   /** New devices `autoRegister` may still register (a bucket of maxPerHour). */
   private readonly registrations: RateLimiter | undefined
 
@@ -84,6 +86,7 @@ export class HttpSource implements Source {
     this.seconds = shared('gridline_http_request_seconds', () => new Histogram({ name: 'gridline_http_request_seconds', help: 'From a request\'s arrival to its answer (after the commit for writes), by source and endpoint.', labelNames: ['component_id', 'endpoint'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] }))
     this.ignored = shared('gridline_http_ignored_values_total', () => new Counter({ name: 'gridline_http_ignored_values_total', help: 'Values not stored because they are firmware diagnostics (airrohr samples, signal, GPS), by source and field.', labelNames: ['component_id', 'field'] as const, registers: [registry] }))
     this.autoRegistered = shared('gridline_http_auto_registered_total', () => new Counter({ name: 'gridline_http_auto_registered_total', help: 'Unknown devices an http source\'s autoRegister met, by source and outcome: registered, or over_limit (maxPerHour; refused as device_unknown).', labelNames: ['component_id', 'outcome'] as const, registers: [registry] }))
+    this.tlsRefused = shared('gridline_http_tls_refused_total', () => new Counter({ name: 'gridline_http_tls_refused_total', help: 'TLS connections to an http source closed before HTTP, by source and reason: tls_handshake (failed handshake), bad_certificate (a client certificate that did not verify: another CA, expired).', labelNames: ['component_id', 'reason'] as const, registers: [registry] }))
     const auto = config.autoRegister
     this.registrations = auto ? new RateLimiter(auto.maxPerHour / 3_600, auto.maxPerHour) : undefined
     this.server = createServer({
@@ -121,7 +124,7 @@ export class HttpSource implements Source {
         label: { protocol: 'HTTP', configPath: `sources.${this.id}.tls` },
       }, {
         onConnection: (socket: TLSSocket) => this.server.emit('connection', socket),
-        onRefused: () => undefined,
+        onRefused: (reason) => this.tlsRefused.inc({ component_id: this.id, reason }),
         onReload: () => undefined,
       }, this.deps.logger)
       port = await this.tls.listen()
@@ -205,11 +208,11 @@ export class HttpSource implements Source {
     if (endpoint.name === 'sensor_community' && credentials.kind === 'none' && !this.config.sensorCommunity.requireAuth) {
       outcome = { ok: true, principal: null, login: `sensor:${req.headers['x-sensor'] ?? address}` }
     } else {
-      outcome = await this.auth.login(credentials, address)
+      outcome = await this.auth.login(credentials, address, this.tls ? certificateIdentities(req.socket) : null)
     }
     if (!outcome.ok) {
       if (outcome.status === 429) return send(res, 429, endpoint.dialect, 'too many requests', 'too many failed logins; wait before trying again', { 'Retry-After': String(Math.max(1, Math.ceil((outcome.retryAfterMs ?? 1_000) / 1_000))) })
-      return send(res, 401, endpoint.dialect, 'unauthorized', outcome.reason === 'missing_credentials' ? 'no credentials: send Authorization: Token <token>, or Basic with the device\'s id and password' : 'unauthorized access', { 'WWW-Authenticate': 'Basic realm="gridline", charset="UTF-8"' })
+      return send(res, 401, endpoint.dialect, 'unauthorized', UNAUTHORIZED[outcome.reason], { 'WWW-Authenticate': 'Basic realm="gridline", charset="UTF-8"' })
     }
     const principal = outcome.principal
     if (principal?.kind === 'integration') return send(res, 403, endpoint.dialect, 'forbidden', `integration "${principal.id}" may read event topics but write no telemetry`)
@@ -437,6 +440,16 @@ function gatewayBatchDevices(body: Buffer): string[] {
   } catch {
     return []
   }
+}
+
+/** The text of a 401, by why the login failed: specific where it tells a device's owner what to fix, vague where it would help a guesser. */
+const UNAUTHORIZED: Record<(AuthOutcome & { ok: false })['reason'], string> = {
+  missing_credentials: 'no credentials: send Authorization: Token <token>, Basic with the device\'s id and password, or a client certificate',
+  bad_credentials: 'unauthorized access',
+  throttled: 'too many failed logins; wait before trying again',
+  certificate_mismatch: 'the client certificate does not name the device logging in',
+  certificate_unregistered: 'the client certificate names no device registered for certificate login (gridline devices add <id> --auth cert)',
+  password_not_allowed: 'this device logs in with its client certificate only: send no password',
 }
 
 const endpointPath = (endpoint: Endpoint): string => Object.entries(ENDPOINTS).find(([, e]) => e === endpoint)![0]

@@ -5,7 +5,7 @@ import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { IngestMetrics } from '../../metrics.ts'
 import { AuthThrottle, type AuthThrottleOptions, DEFAULT_AUTH_THROTTLE } from '../../devices/auth-throttle.ts'
-import { certificateIdentities, certificateLogin } from './certificate-identity.ts'
+import { certificateIdentities, certificateLogin } from '../../transport/certificate-identity.ts'
 import { SessionOwners } from './session-owners.ts'
 
 export { principalOf }

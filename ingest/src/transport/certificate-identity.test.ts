@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import type { DeviceAuth, DeviceRecord } from '../../devices/device-store.ts'
+import type { DeviceAuth, DeviceRecord } from '../devices/device-store.ts'
 import { certificateIdentities, certificateLogin } from './certificate-identity.ts'
 
 const device = (id: string, auth: DeviceAuth): DeviceRecord => ({ id, auth, kind: 'device', domain: 'environment', gateway: null, credentialsHash: null, metadata: {}, createdAt: new Date(0) })

@@ -1,5 +1,5 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls'
-import type { DeviceRecord } from '../../devices/device-store.ts'
+import type { DeviceRecord } from '../devices/device-store.ts'
 
 /** The URI SAN form of a device identity: `urn:gridline:device:<id>`. */
 const DEVICE_URN = 'urn:gridline:device:'

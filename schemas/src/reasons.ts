@@ -27,6 +27,7 @@ export const REJECT_REASONS = {
   quality_invalid: 'quality is not one of "good", "uncertain", "bad".',
   device_invalid: 'A reading names no valid device id (a gateway reading\'s device field, a line protocol point\'s device tag).',
   device_unknown: 'The device the data names (a line protocol tag, a Sensor.Community chip id) is not registered, and the source does not register devices.',
+  topic_unmapped: 'A message an MQTT client source received names no device where its subscription says the device is (the topic level is missing), or matches none of the source\'s subscriptions (a filter an earlier configuration left in the broker\'s session).',
   device_not_authorized: 'The login may not write for the device the data names: a device writes only for itself, an integration for nobody.',
   line_invalid: 'A line of InfluxDB line protocol does not parse (influxd\'s own wording and the line number are in the detail); the other lines of the body are kept.',
   values_missing: 'A reading has no values object.',

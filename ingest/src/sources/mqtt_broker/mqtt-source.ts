@@ -1,6 +1,6 @@
 import { type Acknowledgement, type DeliveryStatus, GridlineError, type Intake, type Principal, Rows, type Source, type SourceHealth } from '@gridline/core'
 import type { IngestMetrics } from '../../metrics.ts'
-import { AckGate, AckSequencer } from './ack-sequencer.ts'
+import { AckGate, AckSequencer } from '../../transport/ack-sequencer.ts'
 import { type BrokerClient, type MqttBroker, type PublishPacket, keepFromSubscribers, principalOfClient } from './mqtt-broker.ts'
 
 export interface MqttSourceOptions {

@@ -20,6 +20,7 @@ import { RejectionNotices } from './processing/rejection-notices.ts'
 import { MqttBroker } from './sources/mqtt_broker/mqtt-broker.ts'
 import { MqttSource } from './sources/mqtt_broker/mqtt-source.ts'
 import { HttpSource } from './sources/http/http-source.ts'
+import { MqttClientSource } from './sources/mqtt_client/mqtt-client-source.ts'
 import { TokenStore, TokenVerifier } from './devices/tokens.ts'
 import { DiskBufferedSink } from './pipeline/disk-buffered-sink.ts'
 import { InfluxDbSink } from './sinks/influxdb/influxdb-sink.ts'
@@ -138,6 +139,16 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const sources: Source[] = [source]
   const tokens = new TokenVerifier(new TokenStore(pgSqlClient(pool)))
   for (const [id, sourceConfig] of Object.entries(config.sources)) {
+    if (sourceConfig.type === 'mqtt_client') {
+      sources.push(new MqttClientSource(id, sourceConfig, {
+        decodeOptions,
+        registry,
+        metrics,
+        logger: logger.child({ component: 'mqtt-client-source', source: id }),
+        maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection,
+      }))
+      continue
+    }
     if (sourceConfig.type !== 'http') continue
     sources.push(new HttpSource(id, sourceConfig, {
       decodeOptions,
@@ -165,8 +176,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const http = buildHttpServer(metrics, {
     async ready() {
       const database = await sink.healthcheck()
-      const listening = sources.every((s) => s.health().ready)
-      return { ready: database && listening, checks: { database, broker: listening } }
+      const health = sources.map((s) => ({ id: s.id, ...s.health() }))
+      const listening = health.every((h) => h.ready || h.gating === false)
+      return { ready: database && listening, checks: { database, broker: listening, sources: Object.fromEntries(health.map((h) => [h.id, h.ready])) } }
     },
   }, (app) => operatorConsole?.register(app), {
     requestTimeoutMs: config.http.requestTimeoutMs,

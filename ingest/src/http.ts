@@ -4,7 +4,7 @@ import type { IngestMetrics } from './metrics.ts'
 
 export interface HealthProbe {
   /** Broker listening and database reachable. */
-  ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>
+  ready(): Promise<{ ready: boolean; checks: Record<string, boolean | Record<string, boolean>> }>
 }
 
 export interface HttpServerOptions extends HttpGuardOptions {

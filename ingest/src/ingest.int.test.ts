@@ -447,7 +447,7 @@ describe('http', () => {
     expect((await fetch(`${httpBase}/healthz`)).status).toBe(200)
     const ready = await fetch(`${httpBase}/readyz`)
     expect(ready.status).toBe(200)
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true } })
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, broker: true, sources: { mqtt: true } } })
     const text = await (await fetch(`${httpBase}/metrics`)).text()
     for (const name of ['gridline_ingest_readings_received_total', 'gridline_ingest_rows_stored_total', 'gridline_ingest_commit_seconds_bucket', 'gridline_ingest_batch_rows_bucket', 'gridline_ingest_connected_clients', 'gridline_ingest_messages_acked_total']) {
       expect(text).toContain(name)

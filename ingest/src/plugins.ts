@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { HttpSourceSchema } from './sources/http/config.ts'
 import { MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
+import { MqttClientSourceSchema } from './sources/mqtt_client/config.ts'
 import { InfluxDbSinkSchema } from './sinks/influxdb/config.ts'
 import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
 
@@ -14,6 +15,7 @@ import { TimescaleSinkSchema } from './sinks/timescale/config.ts'
 export const SOURCE_PLUGINS = {
   mqtt_broker: { schema: MqttBrokerSourceSchema, summary: 'The embedded MQTT 3.1.1 broker: devices and gateways publish gridline JSON; PUBACK after commit.' },
   http: { schema: HttpSourceSchema, summary: 'HTTP(S) on its own port: gridline JSON, Sensor.Community (airrohr) bodies and InfluxDB line protocol (/write, /api/v2/write); answered after commit.' },
+  mqtt_client: { schema: MqttClientSourceSchema, summary: 'A client of an external broker (Mosquitto, EMQX, NATS, a LoRaWAN network server\'s): gridline JSON, line protocol or ChirpStack events per subscription; PUBACK to the broker after commit.' },
 } as const
 
 export const SINK_PLUGINS = {
@@ -36,7 +38,7 @@ export function componentMap<T extends z.ZodType>(entry: T) {
   })
 }
 
-export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema, SOURCE_PLUGINS.http.schema])
+export const SourceConfigSchema = z.discriminatedUnion('type', [SOURCE_PLUGINS.mqtt_broker.schema, SOURCE_PLUGINS.http.schema, SOURCE_PLUGINS.mqtt_client.schema])
 export const SinkConfigSchema = z.discriminatedUnion('type', [SINK_PLUGINS.timescale.schema, SINK_PLUGINS.influxdb.schema])
 
 export type SourceConfig = z.output<typeof SourceConfigSchema>

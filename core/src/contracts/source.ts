@@ -67,6 +67,13 @@ export interface SourceHealth {
   ready: boolean
   /** Connections, listeners, upstream state: whatever helps an operator. */
   detail?: Record<string, unknown>
+  /**
+   * False for a source whose readiness must not take the service out of a
+   * load balancer: a client of an upstream broker, while devices can still
+   * reach the service's own listeners. It is reported in /readyz, not gating.
+   * Default true.
+   */
+  gating?: boolean
 }
 
 /**

@@ -1,0 +1,308 @@
+import { readFileSync } from 'node:fs'
+import { type Acknowledgement, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth } from '@gridline/core'
+import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
+import { parseStatusTopic, parseTopic } from '@gridline/schemas'
+import type { IPublishPacket } from 'mqtt-packet'
+import { Counter, Gauge } from 'prom-client'
+import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
+import type { LiveDeviceDirectory } from '../../devices/directory.ts'
+import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
+import { AckSequencer } from '../../transport/ack-sequencer.ts'
+import type { MqttClientSourceConfig, MqttClientSubscription } from './config.ts'
+import { type ConnectionOptions, MqttClientConnection, type Session } from './mqtt-connection.ts'
+import { topicMatches } from './topic-filter.ts'
+
+export interface MqttClientSourceDeps {
+  decodeOptions: DecodeOptions
+  registry: LiveDeviceDirectory
+  metrics: IngestMetrics
+  logger: Logger
+  /** While a connection has this many rows uncommitted, it is not read further (ingest.maxPendingRowsPerConnection). */
+  maxPendingRowsPerConnection: number
+  /** Where GRIDLINE_SOURCE_<ID>_PASSWORD is read; default process.env. */
+  env?: NodeJS.ProcessEnv
+}
+
+/** One connection's share of the pipeline and its acknowledgement order. */
+interface ConnectionState {
+  connection: MqttClientConnection
+  shareRows: number
+  /** The current socket's PUBACK order [MQTT-4.6.0-2]; a new socket starts a new one. */
+  acks: AckSequencer | null
+  session: Session | null
+  /** Paused for its own share (not for the service's congestion). */
+  full: boolean
+}
+
+/**
+ * The `mqtt_client` source: gridline as a client of an external broker
+ * (Mosquitto, EMQX, NATS's MQTT listener, a LoRaWAN network server's broker).
+ * Each subscription's messages are decoded by its decoder and handed to the
+ * intake; the PUBACK to the broker goes out only after the commit, in
+ * PUBLISH order per connection, so a crash of gridline makes the broker
+ * deliver again what was not stored. A message that was not stored (the
+ * database away past the deadline) closes its connection unacknowledged:
+ * after the reconnect the broker resends it and every later unacknowledged
+ * one, and storage keeps one copy of what was already stored.
+ */
+export class MqttClientSource implements Source {
+  readonly type = 'mqtt_client'
+  private intake: Intake | undefined
+  private draining = false
+  private congested = false
+  private readonly states: ConnectionState[] = []
+  private readonly lineMapping: Map<MqttClientSubscription, LineMapping> = new Map()
+  private readonly chirpMapping: Map<MqttClientSubscription, ChirpStackMapping> = new Map()
+  /** Registered devices by a metadata key's value (lower case), built on first use and dropped when the registry changes. */
+  private readonly byMetadata = new Map<string, Map<string, DeviceRecord>>()
+  private readonly messages: Counter<'component_id' | 'decoder'>
+  private readonly redeliveries: Counter<'component_id'>
+  private readonly events: Counter<'component_id' | 'event'>
+  private readonly connects: Counter<'component_id'>
+  private readonly disconnects: Counter<'component_id'>
+  private readonly connected: Gauge<'component_id'>
+
+  constructor(readonly id: string, private readonly config: MqttClientSourceConfig, private readonly deps: MqttClientSourceDeps) {
+    const registry = deps.metrics.registry
+    const shared = <T>(name: string, make: () => T): T => sharedMetric(registry, name, make)
+    this.messages = shared('gridline_mqtt_client_messages_total', () => new Counter({ name: 'gridline_mqtt_client_messages_total', help: 'Messages an mqtt_client source received from its broker, by source and decoder.', labelNames: ['component_id', 'decoder'] as const, registers: [registry] }))
+    this.redeliveries = shared('gridline_mqtt_client_redeliveries_total', () => new Counter({ name: 'gridline_mqtt_client_redeliveries_total', help: 'Messages the broker sent again (DUP set: not acknowledged before a reconnect or a restart), by source.', labelNames: ['component_id'] as const, registers: [registry] }))
+    this.events = shared('gridline_mqtt_client_events_total', () => new Counter({ name: 'gridline_mqtt_client_events_total', help: 'ChirpStack integration events that carry no readings (join, status, ack, txack, log, ...), acknowledged and not stored, by source and event.', labelNames: ['component_id', 'event'] as const, registers: [registry] }))
+    this.connects = shared('gridline_mqtt_client_connects_total', () => new Counter({ name: 'gridline_mqtt_client_connects_total', help: 'Logins accepted by the broker (CONNACK 0), by source.', labelNames: ['component_id'] as const, registers: [registry] }))
+    this.disconnects = shared('gridline_mqtt_client_disconnects_total', () => new Counter({ name: 'gridline_mqtt_client_disconnects_total', help: 'Connections to the broker lost or refused (each followed by a reconnect after the backoff), by source; the reason is logged.', labelNames: ['component_id'] as const, registers: [registry] }))
+    this.connected = shared('gridline_mqtt_client_connections', () => new Gauge({ name: 'gridline_mqtt_client_connections', help: 'Connections to the broker that are logged in, by source.', labelNames: ['component_id'] as const, registers: [registry] }))
+    for (const sub of config.subscriptions) {
+      if (sub.decoder === 'line_protocol') {
+        this.lineMapping.set(sub, {
+          deviceTags: sub.lineProtocol.deviceTags,
+          rename: new Map(Object.entries(sub.lineProtocol.rename)),
+          lookup: (value) => {
+            const chip = sensorCommunityChipId(value)
+            const device = deps.registry.get(value) ?? (chip === null ? undefined : this.byMeta('sensorCommunityId', chip))
+            return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
+          },
+        })
+      } else if (sub.decoder === 'chirpstack') {
+        this.chirpMapping.set(sub, {
+          fields: new Map(Object.entries(sub.chirpstack.fields)),
+          byDevEui: (eui) => {
+            const device = this.byMeta('devEui', eui)
+            return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
+          },
+        })
+      }
+    }
+    deps.registry.onAnyChange(() => this.byMetadata.clear())
+  }
+
+  /** Connects; resolves once every connection is logged in and subscribed, or after connectTimeoutMs (then it keeps trying and reports not ready). Binds no port. */
+  async start(intake: Intake): Promise<Record<string, number | null>> {
+    this.intake = intake
+    intake.onCongestion((held) => {
+      this.congested = held
+      for (const s of this.states) this.applyPause(s)
+    })
+    const c = this.config
+    const url = new URL(c.url)
+    const secure = url.protocol === 'mqtts:'
+    let tls: ConnectionOptions['tls'] = null
+    try {
+      if (secure) {
+        tls = {
+          ...(c.tls.caFile !== undefined ? { ca: readFileSync(c.tls.caFile) } : {}),
+          ...(c.tls.certFile !== undefined ? { cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile!) } : {}),
+          ...(c.tls.servername !== undefined ? { servername: c.tls.servername } : {}),
+        }
+      }
+    } catch (err) {
+      throw new GridlineError('GRIDLINE_CONFIG_INVALID', `sources.${this.id}.tls: ${(err as Error).message}`, { cause: err })
+    }
+    const envKey = `GRIDLINE_SOURCE_${this.id.toUpperCase().replaceAll('-', '_')}_PASSWORD`
+    const password = (this.deps.env ?? process.env)[envKey] ?? c.password
+    const filters = c.subscriptions.map((s) => (c.connections > 1 ? `$share/${c.shareGroup}/${s.filter}` : s.filter))
+    const prefix = c.clientId ?? `gridline-${this.id}`
+    for (let i = 0; i < c.connections; i++) {
+      const state: ConnectionState = { connection: undefined as unknown as MqttClientConnection, shareRows: 0, acks: null, session: null, full: false }
+      state.connection = new MqttClientConnection({
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port === '' ? (secure ? 8883 : 1883) : Number(url.port),
+        tls,
+        protocolVersion: c.protocolVersion,
+        clientId: `${prefix}-${i}`,
+        ...(c.username !== undefined ? { username: c.username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        keepaliveSeconds: c.keepaliveSeconds,
+        sessionExpirySeconds: c.sessionExpirySeconds,
+        connectTimeoutMs: c.connectTimeoutMs,
+        reconnect: c.reconnect,
+        filters,
+        receiveMaximum: Math.min(65_535, Math.max(16, this.deps.maxPendingRowsPerConnection)),
+      }, {
+        publish: (packet, session) => this.onPublish(state, packet, session),
+        change: (now) => {
+          if (now === 'connected') this.connects.inc({ component_id: this.id })
+          else this.disconnects.inc({ component_id: this.id })
+          this.connected.set({ component_id: this.id }, this.states.filter((s) => s.connection.state === 'connected').length)
+        },
+      }, this.deps.logger)
+      this.states.push(state)
+    }
+    for (const s of this.states) s.connection.start()
+    const deadline = Date.now() + c.connectTimeoutMs
+    while (Date.now() < deadline && !this.states.every((s) => s.connection.ready)) await new Promise((resolve) => setTimeout(resolve, 20))
+    if (!this.health().ready) {
+      this.deps.logger.warn({ source: this.id, url: c.url, connections: this.states.map((s) => ({ clientId: s.connection.clientId, state: s.connection.state, error: s.connection.lastError })) }, `MQTT client source ${this.id}: not connected to ${c.url} yet; it keeps trying, and /ready reports it.`)
+    }
+    return {}
+  }
+
+  health(): SourceHealth {
+    return {
+      ready: this.states.length > 0 && this.states.every((s) => s.connection.ready),
+      gating: false,
+      detail: {
+        url: this.config.url,
+        connections: this.states.map((s) => ({
+          clientId: s.connection.clientId,
+          state: s.connection.state,
+          connects: s.connection.connects,
+          lastError: s.connection.lastError,
+          ...(s.connection.refused.length > 0 ? { refusedFilters: s.connection.refused } : {}),
+          ...(s.connection.downgraded.length > 0 ? { qos0Filters: s.connection.downgraded } : {}),
+          pendingRows: s.shareRows,
+        })),
+      },
+    }
+  }
+
+  /** Takes no new message (the sockets are not read further); those taken in are still acknowledged when they commit. */
+  stopIntake(): void {
+    this.draining = true
+    for (const s of this.states) s.connection.pause()
+  }
+
+  /** DISCONNECT: the broker keeps each session and what it holds unacknowledged for the next start. */
+  async close(): Promise<void> {
+    this.stopIntake()
+    await Promise.all(this.states.map((s) => s.connection.close()))
+    this.connected.set({ component_id: this.id }, 0)
+  }
+
+  private onPublish(state: ConnectionState, packet: IPublishPacket, session: Session): void {
+    const intake = this.intake
+    // Not read while draining: a packet already parsed stays unacknowledged, and the broker sends it again at the next start.
+    if (!intake || this.draining) return
+    if (state.session !== session) {
+      state.session = session
+      state.acks = new AckSequencer()
+    }
+    const receivedAt = Date.now()
+    const topic = packet.topic
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    if (packet.dup) this.redeliveries.inc({ component_id: this.id })
+    const sub = this.config.subscriptions.find((s) => topicMatches(s.filter, topic))
+    this.messages.inc({ component_id: this.id, decoder: sub?.decoder ?? 'none' })
+    let envelope
+    if (sub === undefined) {
+      const decoded = refuseMessage(emptyDecoded(), this.deps.decodeOptions, payload, 'topic_unmapped', `topic "${topic.slice(0, 200)}" matches none of source ${this.id}'s subscriptions (${this.config.subscriptions.map((s) => s.filter).join(', ')}): a filter an earlier configuration left in the broker's session?`, null)
+      envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
+    } else if (sub.decoder === 'gridline') {
+      envelope = this.decodeGridline(intake, sub, topic, payload, receivedAt)
+    } else if (sub.decoder === 'line_protocol') {
+      const { decoded } = decodeLineProtocol(payload, sub.lineProtocol.precision, null, receivedAt, this.deps.decodeOptions, this.lineMapping.get(sub)!)
+      envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
+    } else {
+      const { decoded, event } = decodeChirpStack(topic, payload, receivedAt, this.deps.decodeOptions, this.chirpMapping.get(sub)!)
+      if (event !== 'up') this.events.inc({ component_id: this.id, event: event === null ? 'none' : event.slice(0, 32) })
+      envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
+    }
+    const share = Math.max(1, envelope.decoded.rows.length)
+    state.shareRows += share
+    let inner: Acknowledgement | null = null
+    if (packet.qos > 0 && packet.messageId !== undefined) {
+      const messageId = packet.messageId
+      inner = state.acks!.enqueue((error) => (error ? session.fail(`not stored: ${error.message}`) : session.ack(messageId)))
+    }
+    envelope.ack = new Share(this, state, share, inner)
+    if (state.shareRows >= this.deps.maxPendingRowsPerConnection) {
+      state.full = true
+      this.applyPause(state)
+    }
+    intake.submit(envelope)
+  }
+
+  /** A settled message gives its rows back; a connection paused for its own share reads on once it is under it. */
+  released(state: ConnectionState, rows: number): void {
+    state.shareRows -= rows
+    if (state.full && state.shareRows < this.deps.maxPendingRowsPerConnection) {
+      state.full = false
+      this.applyPause(state)
+    }
+  }
+
+  private applyPause(state: ConnectionState): void {
+    if (this.draining) return
+    if (this.congested || state.full) state.connection.pause()
+    else state.connection.resume()
+  }
+
+  /**
+   * gridline JSON: the device is where the subscription's `device` says (a
+   * topic level, matched by id or a metadata key), its reading(s) decoded as
+   * if published on its own topic; without `device`, the topic must be
+   * gridline's own and names the device or the gateway. Either way the login
+   * the message acts as is that registered device or gateway, so the usual
+   * rules hold (a gateway only for its devices, a device in its domain).
+   */
+  private decodeGridline(intake: Intake, sub: MqttClientSubscription, topic: string, payload: Buffer, receivedAt: number) {
+    const message = { source: this.id, topic, clientId: null, principal: null as Principal | null, receivedAt, payload }
+    const refuse = (reason: 'topic_unmapped' | 'device_unknown' | 'topic_invalid', detail: string, deviceId: string | null) =>
+      intake.decode(message, refuseMessage(emptyDecoded(), this.deps.decodeOptions, payload, reason, detail, deviceId))
+    if (sub.device !== undefined) {
+      const name = topic.split('/')[sub.device.topicLevel]
+      if (name === undefined || name === '') return refuse('topic_unmapped', `topic "${topic.slice(0, 200)}" has no level ${sub.device.topicLevel}, which subscription ${sub.filter} says names the device`, null)
+      const device = sub.device.match === 'id' ? this.deps.registry.get(name) : this.byMeta(sub.device.match, name)
+      if (!device || device.kind !== 'device') {
+        return refuse('device_unknown', `no registered device has ${sub.device.match === 'id' ? 'id' : `${sub.device.match}`} "${name.slice(0, 64)}" (topic level ${sub.device.topicLevel} of "${topic.slice(0, 200)}")`, null)
+      }
+      const principal = principalOf(device)
+      const envelope = intake.decode({ ...message, topic: `telemetry/${device.domain}/${device.id}`, principal })
+      envelope.topic = topic
+      return envelope
+    }
+    const target = parseTopic(topic)
+    const status = parseStatusTopic(topic)
+    const id = target.kind === 'device' ? target.deviceId : target.kind === 'gateway' ? target.gatewayId : status !== null && 'deviceId' in status ? status.deviceId : null
+    if (id === null) return refuse('topic_invalid', `topic "${topic.slice(0, 200)}" is not gridline's (telemetry/<domain>/<device>, gateways/<gateway>/telemetry, status/<domain>/<device>); give the subscription a device mapping`, null)
+    const login = this.deps.registry.get(id)
+    if (!login) return refuse('device_unknown', `"${id}" (from topic "${topic.slice(0, 200)}") is not registered`, id)
+    return intake.decode({ ...message, principal: principalOf(login) })
+  }
+
+  private byMeta(key: string, value: string): DeviceRecord | undefined {
+    let index = this.byMetadata.get(key)
+    if (!index) {
+      index = new Map()
+      for (const device of this.deps.registry.all()) {
+        const v = device.metadata[key]
+        if (typeof v === 'string' || typeof v === 'number') index.set(String(v).toLowerCase(), device)
+      }
+      this.byMetadata.set(key, index)
+    }
+    return index.get(value.toLowerCase())
+  }
+}
+
+/** A message's claim on its connection's share and its PUBACK, settled once after the commit. */
+class Share implements Acknowledgement {
+  private done = false
+
+  constructor(private readonly source: MqttClientSource, private readonly state: ConnectionState, private readonly rows: number, private readonly inner: Acknowledgement | null) {}
+
+  settle(status?: DeliveryStatus, reason?: Error): void {
+    if (this.done) return
+    this.done = true
+    this.source.released(this.state, this.rows)
+    this.inner?.settle(status, reason)
+  }
+}

@@ -262,14 +262,15 @@ export class MqttClientConnection {
   private onClose(session: Session): void {
     session.alive = false
     if (this.session !== session || this.closing) return
-    const wasConnected = this.state === 'connected'
+    // Loud for a connection that was up and for the first failure at start; later retries of a broker still away at debug.
+    const loud = this.state === 'connected' || this.connects === 0 && this.attempt === 0
     this.state = 'waiting'
     this.subscribeId = 0
     const base = Math.min(this.options.reconnect.maxMs, this.options.reconnect.initialMs * 2 ** Math.min(this.attempt, 30))
     const delay = Math.round(base / 2 + Math.random() * (base / 2))
     this.attempt++
     const error = this.lastError ?? 'the connection closed'
-    ;(wasConnected ? this.logger.warn : this.logger.debug).call(this.logger, { clientId: this.clientId, error, retryInMs: delay }, 'MQTT client connection lost; reconnecting.')
+    ;(loud ? this.logger.warn : this.logger.debug).call(this.logger, { clientId: this.clientId, error, retryInMs: delay }, 'MQTT client connection lost or refused; reconnecting.')
     this.events.change('waiting', error)
     this.retry = setTimeout(() => this.open(), delay)
   }

@@ -1,4 +1,4 @@
-import { GridlineError, type Logger, type Publisher, type Source, redactUrl } from '@gridline/core'
+import { GridlineError, type Logger, type Publisher, type Source, type SourceHealth, redactUrl } from '@gridline/core'
 import { webRoot } from '@gridline/dashboards'
 import { type DecodeOptions, MetricLimit, ServerClock } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
@@ -49,6 +49,8 @@ export interface IngestService {
   stop(): Promise<void>
   /** Totals for the terminal status line. */
   snapshot(): Promise<IngestSnapshot>
+  /** A source's health by its id (connections, upstream errors), as /readyz summarises it; undefined for no such source. */
+  sourceHealth(id: string): SourceHealth | undefined
 }
 
 export interface IngestSnapshot {
@@ -196,6 +198,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     processing,
     console: operatorConsole,
     commands,
+
+    sourceHealth(id) {
+      return sources.find((s) => s.id === id)?.health()
+    },
 
     async start() {
       try {

@@ -255,8 +255,9 @@ export class MqttClientConnection {
     if (this.state !== 'connected' || !session?.alive) return
     const now = Date.now()
     const period = this.options.keepaliveSeconds * 1_000
-    if (!this.paused && now - this.lastReceived > period * 1.5) return this.drop(session, `no packet from the broker for ${Math.round((now - this.lastReceived) / 1_000)} s (keepalive ${this.options.keepaliveSeconds} s)`)
-    if (now - this.lastSent >= period) this.send(session, { cmd: 'pingreq' })
+    // Checked once a second: a PINGREQ goes out up to a second early, so it is never late.
+    if (now - this.lastSent >= period - 1_000) this.send(session, { cmd: 'pingreq' })
+    if (!this.paused && now - this.lastReceived > period * 1.5) this.drop(session, `no packet from the broker for ${Math.round((now - this.lastReceived) / 1_000)} s (keepalive ${this.options.keepaliveSeconds} s)`)
   }
 
   private onClose(session: Session): void {

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestService, startTestService } from '../../testing/index.ts'
+import { mosquittoPub } from './test-helpers.ts'
 
 // The MQTT client source against the machine's Mosquitto 2.0 (127.0.0.1:1883),
 // with mosquitto_pub publishing: gridline JSON on a topic that names the
@@ -16,16 +16,7 @@ const EUI = '70b3d57ed0051a2b'
 const T0 = Date.parse('2026-12-07T01:00:00Z')
 let t: TestService
 
-/** mosquitto_pub with QoS 1, each line of `lines` one message (-l). */
-async function publish(topic: string, lines: string[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', '1883', '-q', '1', '-t', topic, '-l', '-i', `${RUN}-pub-${randomBytes(2).toString('hex')}`])
-    let err = ''
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}: ${err}`))))
-    child.stdin.end(lines.join('\n') + '\n')
-  })
-}
+const publish = (topic: string, lines: string[]) => mosquittoPub(['-h', '127.0.0.1', '-p', '1883', '-i', `${RUN}-pub-${randomBytes(2).toString('hex')}`], topic, lines)
 
 async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms

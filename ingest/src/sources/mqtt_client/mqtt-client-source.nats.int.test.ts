@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestService, startTestService } from '../../testing/index.ts'
+import { freePort, mosquittoPub, storedRows } from './test-helpers.ts'
 
 // The MQTT client source against NATS's MQTT listener: nats-server 2.9.10 with
 // JetStream (an own server on free ports, its store in a temporary folder),
@@ -17,32 +17,8 @@ let dir: string
 let mqttPort: number
 let t: TestService
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-async function publish(topic: string, lines: string[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-V', 'mqttv311', '-q', '1', '-t', topic, '-l', '-i', `pub-${Date.now()}`])
-    let err = ''
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}: ${err}`))))
-    child.stdin.end(lines.join('\n') + '\n')
-  })
-}
-
-async function stored(device: string, atLeast: number): Promise<number> {
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    const n = Number((await t.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM telemetry WHERE device_id = $1', [device])).rows[0]!.n)
-    if (n >= atLeast || Date.now() > deadline) return n
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+const publish = (topic: string, lines: string[]) => mosquittoPub(['-h', '127.0.0.1', '-p', String(mqttPort), '-V', 'mqttv311', '-i', `pub-${Date.now()}`], topic, lines)
+const stored = (device: string, atLeast: number) => storedRows(t.db.pool, device, atLeast)
 
 const readings = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ ts: T0 + (from + i) * 1_000, seq: from + i, values: { level: 1 + ((from + i) % 50) / 10 } }))
 

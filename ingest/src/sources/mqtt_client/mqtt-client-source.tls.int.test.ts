@@ -1,11 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestService, startTestService } from '../../testing/index.ts'
 import { makeDevCa, makeDevDeviceCert, makeDevServerCert } from '../mqtt_broker/dev-certs.ts'
+import { freePort, mosquittoPub, storedRows } from './test-helpers.ts'
 
 // The MQTT client source's logins against a Mosquitto 2.0 of its own (free
 // ports, a temporary folder): a TLS listener that requires a client
@@ -21,31 +22,8 @@ let tlsPort: number
 let pwPort: number
 let t: TestService
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-async function publish(args: string[], topic: string, message: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('mosquitto_pub', ['-h', 'localhost', '-q', '1', '-t', topic, '-m', message, ...args])
-    let err = ''
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}: ${err}`))))
-  })
-}
-
-async function stored(device: string, atLeast: number): Promise<number> {
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    const n = Number((await t.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM telemetry WHERE device_id = $1', [device])).rows[0]!.n)
-    if (n >= atLeast || Date.now() > deadline) return n
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+const publish = (args: string[], topic: string, message: string) => mosquittoPub(['-h', 'localhost', ...args], topic, [message])
+const stored = (device: string, atLeast: number) => storedRows(t.db.pool, device, atLeast)
 
 type Health = { ready: boolean; detail: { connections: { state: string; lastError: string | null }[] } }
 const health = (id: string): Health => t.service.sourceHealth(id) as Health

@@ -3,17 +3,8 @@ import type { Reading, ReadingQuality } from '../../reading.ts'
 
 type Subscription = MqttSourceConfig['subscriptions'][number]
 
-/** Whether `topic` matches an MQTT topic filter with + and # [MQTT-4.7.1]. */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
-  }
-  return f.length === t.length
-}
+/** MQTT topic filter matching, the wire contract's (one copy for the edge agent and ingest's mqtt_client source). */
+export { topicMatches } from '@gridline/schemas'
 
 /** A reading, or the reason the message could not become one (counted as a source error). */
 export type MappingResult = { reading: Reading } | { error: string }

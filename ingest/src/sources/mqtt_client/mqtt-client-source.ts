@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { type Acknowledgement, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth } from '@gridline/core'
 import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
-import { parseStatusTopic, parseTopic } from '@gridline/schemas'
+import { parseStatusTopic, parseTopic, topicMatches } from '@gridline/schemas'
 import type { IPublishPacket } from 'mqtt-packet'
 import { Counter, Gauge } from 'prom-client'
 import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
@@ -10,7 +10,6 @@ import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
 import { AckSequencer } from '../../transport/ack-sequencer.ts'
 import type { MqttClientSourceConfig, MqttClientSubscription } from './config.ts'
 import { type ConnectionOptions, MqttClientConnection, type Session } from './mqtt-connection.ts'
-import { topicMatches } from './topic-filter.ts'
 
 export interface MqttClientSourceDeps {
   decodeOptions: DecodeOptions

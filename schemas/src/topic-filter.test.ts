@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { topicMatches } from './topic-filter.ts'
+import { topicMatches } from './topics.ts'
 
 test.each([
   ['telemetry/#', 'telemetry/water/wm-1', true],

@@ -65,19 +65,26 @@ export function decodeChirpStack(topic: string, payload: Buffer, receivedAt: num
     return { decoded: out, event }
   }
   const values: Record<string, unknown> = {}
-  flatten(body.object, '', 0, values, mapping.fields, options, device.domain)
+  flattenCodecOutput(body.object, '', 0, values, mapping.fields, options, device.domain)
   const fCnt = body.fCnt === undefined ? undefined : body.fCnt
   rules.accept({ ts: typeof body.time === 'string' ? body.time : undefined, seq: fCnt, values }, -1, device.id, device.domain, 0)
   return { decoded: out, event }
 }
 
-/** `object`'s fields as metric -> value: renamed by `fields`, nested ones joined with `_` unless `fields` names their dotted path. */
-function flatten(object: Record<string, unknown>, prefix: string, depth: number, values: Record<string, unknown>, fields: ReadonlyMap<string, string>, options: DecodeOptions, domain: string): void {
+/**
+ * A LoRaWAN payload codec's output (ChirpStack's `object`, The Things Stack's
+ * `decoded_payload`) as metric -> value, into `values`: renamed by `fields`,
+ * nested ones joined with `_` unless `fields` names their dotted path, a
+ * camelCase name not in the catalogue in snake_case; at most MAX_DEPTH levels
+ * (deeper objects stay values, which the reading rules refuse). The first of
+ * two fields giving one metric is kept. Call with `prefix` '' and `depth` 0.
+ */
+export function flattenCodecOutput(object: Record<string, unknown>, prefix: string, depth: number, values: Record<string, unknown>, fields: ReadonlyMap<string, string>, options: DecodeOptions, domain: string): void {
   for (const key in object) {
     const path = prefix === '' ? key : `${prefix}.${key}`
     const value = object[key]
     if (isPlainObject(value) && depth < MAX_DEPTH && !fields.has(path)) {
-      flatten(value, path, depth + 1, values, fields, options, domain)
+      flattenCodecOutput(value, path, depth + 1, values, fields, options, domain)
       continue
     }
     const renamed = fields.get(path)

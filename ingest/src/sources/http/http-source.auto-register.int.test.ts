@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TokenStore } from '../../devices/tokens.ts'
 import { pgSqlClient } from '../../storage/sql-client.ts'
 import { type TestDatabase, type TestService, createMigratedTestDatabase, startTestService } from '../../testing/index.ts'
+import { basic } from './test-helpers.ts'
 
 // autoRegister against a real service and PostgreSQL: writes that name
 // unregistered devices, from the gateway the config names, register them
@@ -42,7 +43,6 @@ afterAll(async () => {
 })
 
 const post = (path: string, body: string, headers: Record<string, string>) => fetch(`${url}${path}`, { method: 'POST', body, headers })
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
 
 async function device(id: string): Promise<{ kind: string; domain: string | null; gateway: string | null; credentials_hash: string | null; metadata: Record<string, unknown> } | undefined> {
   const { rows } = await db.pool.query('SELECT kind, domain, gateway, credentials_hash, metadata FROM devices WHERE id = $1', [id])

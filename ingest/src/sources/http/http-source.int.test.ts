@@ -1,10 +1,10 @@
 import { gzipSync } from 'node:zlib'
 import { InfluxDB, Point } from '@influxdata/influxdb-client'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TokenStore } from '../../devices/tokens.ts'
 import { pgSqlClient } from '../../storage/sql-client.ts'
 import { TEST_PASSWORD, type TestDatabase, type TestService, createMigratedTestDatabase, startTestService } from '../../testing/index.ts'
+import { basic, deadLetters as deadLettersOf, lockTable, telemetryRows } from './test-helpers.ts'
 
 // The http source against a real service and PostgreSQL, written to by
 // clients gridline did not write: the official InfluxDB client library
@@ -46,31 +46,10 @@ afterAll(async () => {
   await db?.drop()
 })
 
-const basic = (user: string, password = TEST_PASSWORD) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+const rows = (deviceId: string) => telemetryRows(db.pool, deviceId)
+const deadLetters = (deviceId: string | null, reason: string) => deadLettersOf(db.pool, deviceId, reason)
 
-async function rows(deviceId: string): Promise<{ metric: string; time: number; value: number }[]> {
-  const { rows } = await db.pool.query<{ metric: string; time: Date; value: number }>('SELECT metric, time, value FROM telemetry WHERE device_id = $1 ORDER BY time, metric', [deviceId])
-  return rows.map((r) => ({ metric: r.metric, time: r.time.getTime(), value: Number(r.value) }))
-}
-
-async function deadLetters(deviceId: string | null, reason: string): Promise<{ detail: string; topic: string }[]> {
-  const { rows } = await db.pool.query<{ detail: string; topic: string }>('SELECT detail, topic FROM rejected WHERE reason = $1 AND device_id IS NOT DISTINCT FROM $2 ORDER BY id', [reason, deviceId])
-  return rows
-}
-
-async function lockTelemetry(): Promise<() => Promise<void>> {
-  const locker = new pg.Client({ connectionString: db.url })
-  await locker.connect()
-  await locker.query('BEGIN')
-  await locker.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
-  let released = false
-  return async () => {
-    if (released) return
-    released = true
-    await locker.query('ROLLBACK')
-    await locker.end()
-  }
-}
+const lockTelemetry = () => lockTable(db.url, 'telemetry')
 
 const post = (path: string, body: string | Buffer, headers: Record<string, string>) => fetch(`${url}${path}`, { method: 'POST', body, headers })
 

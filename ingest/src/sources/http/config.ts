@@ -3,7 +3,7 @@ import { z } from 'zod'
 
 const port = z.number().int().min(0).max(65535)
 
-/** `sources.<id>` with `type: http`: gridline JSON, Sensor.Community and InfluxDB line protocol over HTTP(S), answered after the commit. */
+/** `sources.<id>` with `type: http`: gridline JSON, Sensor.Community, The Things Stack webhooks and InfluxDB line protocol over HTTP(S), answered after the commit. */
 export const HttpSourceSchema = z.strictObject({
   type: z.literal('http').describe('The HTTP source (ingest/src/sources/http/README.md).'),
   host: z.string().default('0.0.0.0').describe('Address the listener binds to.'),
@@ -37,6 +37,10 @@ export const HttpSourceSchema = z.strictObject({
     gateway: z.string().regex(DEVICE_ID_PATTERN).describe('The registered gateway they are put behind; only writes logged in as this gateway (its API token or password), or any write with ingest.auth: none, register devices.'),
     maxPerHour: z.number().int().min(1).default(1_000).describe('New devices registered per hour at most (a bucket of this size, refilled over the hour); past it an unknown device is refused as device_unknown, as with autoRegister off.'),
   }).optional().describe('Off by default: a write naming an unregistered device (a line protocol device tag, an airrohr chip id, a gateway batch reading) is refused as device_unknown. When set, the device is registered behind the gateway first (no password of its own) and the write stored.'),
+  thingsStack: z.strictObject({
+    header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name').default('X-Gridline-Token').describe('POST /things-stack: the header that carries the API token of the gateway the application\'s devices are registered behind, for a webhook that cannot set Authorization: Bearer <token> (which works too). Its value is the token alone (or Bearer <token>).'),
+    fields: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('decoded_payload field (dotted path for a nested one) to catalogue metric, for fields not named like one: {"temperature_c": "temperature", "meter.flowRate": "flow"}.'),
+  }).prefault({}).describe('The Things Stack v3 webhook on POST /things-stack and /things-stack/<path> (docs/http-ingest.md#the-things-stack-webhook).'),
   sensorCommunity: z.strictObject({
     requireAuth: z.boolean().default(true).describe('A POST must log in (Basic: the firmware\'s user and password fields, or a gateway token); false lets the chip id alone name the device, which anyone can forge.'),
   }).prefault({}),

@@ -45,6 +45,19 @@ export function credentialsOf(req: IncomingMessage, query: URLSearchParams, allo
   return { kind: 'none' }
 }
 
+/**
+ * An API token in a header of the configured name (The Things Stack's webhook
+ * "additional headers", for a sender that cannot set Authorization): the
+ * token alone, or `Bearer <token>` / `Token <token>`.
+ */
+export function tokenInHeader(req: IncomingMessage, name: string): Credentials {
+  const raw = req.headers[name.toLowerCase()]
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim()
+  if (!value) return { kind: 'none' }
+  const token = value.replace(/^(?:bearer|token)\s+/i, '').trim()
+  return token ? { kind: 'token', token } : { kind: 'none' }
+}
+
 function secretOf(user: string, secret: string): Credentials {
   return looksLikeToken(secret) ? { kind: 'token', token: secret, user } : { kind: 'password', user, secret }
 }

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { type DecodedMessage, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth, rejectionCount } from '@gridline/core'
-import { type DecodeOptions, type LineMapping, decodeLineProtocol, decodeSensorCommunity, emptyDecoded, isPrecision, lineProtocolDeviceNames, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
+import { type DecodeOptions, type LineMapping, type ThingsStackMapping, decodeLineProtocol, decodeSensorCommunity, decodeThingsStack, emptyDecoded, isPrecision, lineProtocolDeviceNames, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
 import { DEVICE_ID_PATTERN, deviceTopic, gatewayTopic } from '@gridline/schemas'
 import { Counter, Histogram } from 'prom-client'
 import type { DeviceRecord } from '../../devices/device-store.ts'
@@ -12,7 +12,7 @@ import { certificateIdentities } from '../../transport/certificate-identity.ts'
 import { TlsListener } from '../../transport/tls-listener.ts'
 import { BodyError, readBody } from './body.ts'
 import type { HttpSourceConfig } from './config.ts'
-import { type AuthOutcome, HttpAuth, RateLimiter, credentialsOf } from './http-auth.ts'
+import { type AuthOutcome, type Credentials, HttpAuth, RateLimiter, credentialsOf, tokenInHeader } from './http-auth.ts'
 
 export interface HttpSourceDeps {
   decodeOptions: DecodeOptions
@@ -32,19 +32,30 @@ const ENDPOINTS = {
   '/api/v2/write': { name: 'write_v2', dialect: 'influx_v2' },
   '/v1/telemetry': { name: 'telemetry', dialect: 'gridline' },
   '/sensor-community': { name: 'sensor_community', dialect: 'gridline' },
+  // The Things Stack appends each message type's path to the webhook's base URL: /things-stack/<anything> is this endpoint too.
+  '/things-stack': { name: 'things_stack', dialect: 'things_stack' },
 } as const
 type Endpoint = (typeof ENDPOINTS)[keyof typeof ENDPOINTS]
 type Dialect = Endpoint['dialect']
 
+/** The endpoint of a request path, or undefined. */
+function endpointAt(path: string): Endpoint | undefined {
+  const exact = (ENDPOINTS as Record<string, Endpoint>)[path]
+  if (exact) return exact
+  return path.startsWith('/things-stack/') ? ENDPOINTS['/things-stack'] : undefined
+}
+
 /**
  * The `http` source (ingest/src/sources/http/README.md): gridline JSON,
- * Sensor.Community (airrohr) bodies and InfluxDB line protocol (1.x `/write`,
- * 2.x `/api/v2/write`) on a listener of its own. Every write is answered only
+ * Sensor.Community (airrohr) bodies, The Things Stack v3 webhooks and InfluxDB
+ * line protocol (1.x `/write`, 2.x `/api/v2/write`) on a listener of its own. Every write is answered only
  * after its commit, as a PUBACK is: 204 (or 200 with what was refused) means
  * stored or dead-lettered for good, 400 that nothing of it can be stored by
  * sending it again, 503 with Retry-After that it was not stored and should be
  * sent again (backpressure, the database away, shutting down), 429 a login
- * over its rate, 413 a body over the limit, 401/403 a login refused.
+ * over its rate, 413 a body over the limit, 401/403 a login refused. On
+ * `/things-stack` what is refused for good is answered 200 with the reasons
+ * (The Things Stack sends again anything answered other than 2xx).
  */
 export class HttpSource implements Source {
   readonly type = 'http'
@@ -57,15 +68,18 @@ export class HttpSource implements Source {
   private readonly shares = new Map<string, number>()
   /** Writes waiting for their login's share to have room, by login. */
   private readonly shareWaiters = new Map<string, Set<() => void>>()
-  private chips: Map<string, string> | null = null
+  /** Registered device ids by a metadata key's value (lower case), built on first use and dropped on any registry change. */
+  private readonly byMetadata = new Map<string, Map<string, string>>()
   private readonly auth: HttpAuth
   private readonly limiter: RateLimiter
   private readonly mapping: LineMapping
+  private readonly thingsStack: ThingsStackMapping
   private readonly requests: Counter<'component_id' | 'endpoint' | 'code'>
   private readonly seconds: Histogram<'component_id' | 'endpoint'>
   private readonly ignored: Counter<'component_id' | 'field'>
   private readonly autoRegistered: Counter<'component_id' | 'outcome'>
   private readonly tlsRefused: Counter<'component_id' | 'reason'>
+  private readonly thingsStackEvents: Counter<'component_id' | 'event'>
   /** New devices `autoRegister` may still register (a bucket of maxPerHour). */
   private readonly registrations: RateLimiter | undefined
 
@@ -80,6 +94,13 @@ export class HttpSource implements Source {
         return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
       },
     }
+    this.thingsStack = {
+      fields: new Map(Object.entries(config.thingsStack.fields)),
+      byDevEui: (eui) => {
+        const device = this.byMeta('devEui', eui)
+        return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
+      },
+    }
     const registry = deps.metrics.registry
     const shared = <T>(name: string, make: () => T): T => sharedMetric(registry, name, make)
     this.requests = shared('gridline_http_requests_total', () => new Counter({ name: 'gridline_http_requests_total', help: 'Requests to an http source, by source, endpoint and status code.', labelNames: ['component_id', 'endpoint', 'code'] as const, registers: [registry] }))
@@ -87,6 +108,7 @@ export class HttpSource implements Source {
     this.ignored = shared('gridline_http_ignored_values_total', () => new Counter({ name: 'gridline_http_ignored_values_total', help: 'Values not stored because they are firmware diagnostics (airrohr samples, signal, GPS), by source and field.', labelNames: ['component_id', 'field'] as const, registers: [registry] }))
     this.autoRegistered = shared('gridline_http_auto_registered_total', () => new Counter({ name: 'gridline_http_auto_registered_total', help: 'Unknown devices an http source\'s autoRegister met, by source and outcome: registered, or over_limit (maxPerHour; refused as device_unknown).', labelNames: ['component_id', 'outcome'] as const, registers: [registry] }))
     this.tlsRefused = shared('gridline_http_tls_refused_total', () => new Counter({ name: 'gridline_http_tls_refused_total', help: 'TLS connections to an http source closed before HTTP, by source and reason: tls_handshake (failed handshake), bad_certificate (a client certificate that did not verify: another CA, expired).', labelNames: ['component_id', 'reason'] as const, registers: [registry] }))
+    this.thingsStackEvents = shared('gridline_http_things_stack_events_total', () => new Counter({ name: 'gridline_http_things_stack_events_total', help: 'The Things Stack webhook messages that carry no readings (join_accept, downlink_ack, downlink_sent, location_solved, ...), answered 204 and not stored, by source and message type.', labelNames: ['component_id', 'event'] as const, registers: [registry] }))
     const auto = config.autoRegister
     this.registrations = auto ? new RateLimiter(auto.maxPerHour / 3_600, auto.maxPerHour) : undefined
     this.server = createServer({
@@ -115,7 +137,7 @@ export class HttpSource implements Source {
       }
     }
     this.intake = intake
-    this.deps.registry.onAnyChange(() => { this.chips = null })
+    this.deps.registry.onAnyChange(() => this.byMetadata.clear())
     const c = this.config
     let port: number
     if (c.tls.certFile !== undefined && c.tls.keyFile !== undefined) {
@@ -189,21 +211,22 @@ export class HttpSource implements Source {
       const ok = !this.draining
       return json(res, ok ? 200 : 503, { name: 'gridline', message: ok ? 'ready for writes' : 'shutting down', status: ok ? 'pass' : 'fail', checks: [], version: 'gridline' })
     }
-    const endpoint = (ENDPOINTS as Record<string, Endpoint>)[path]
-    if (!endpoint) return send(res, 404, 'influx_v2', 'not found', `no endpoint ${path.slice(0, 100)}: POST /write, /api/v2/write, /v1/telemetry or /sensor-community; GET /ping, /health`)
+    const endpoint = endpointAt(path)
+    if (!endpoint) return send(res, 404, 'influx_v2', 'not found', `no endpoint ${path.slice(0, 100)}: POST /write, /api/v2/write, /v1/telemetry, /sensor-community or /things-stack; GET /ping, /health`)
     if (req.method !== 'POST') return send(res, 405, endpoint.dialect, 'method not allowed', `${path} takes POST`, { Allow: 'POST' })
     const busy = this.busy()
     if (busy) return this.later(res, endpoint.dialect, busy)
 
     let precision: 'ns' | 'n' | 'us' | 'u' | 'ms' | 's' = 'ns'
-    if (endpoint.dialect !== 'gridline') {
+    if (endpoint.dialect.startsWith('influx')) {
       const p = query.get('precision') ?? 'ns'
       if (!isPrecision(p)) return send(res, 400, endpoint.dialect, 'invalid', `precision "${p.slice(0, 20)}" is not one of ns, n, us, u, ms, s`)
       precision = p
     }
 
     const address = req.socket.remoteAddress ?? ''
-    const credentials = credentialsOf(req, query, endpoint.dialect === 'influx_v1')
+    let credentials: Credentials = credentialsOf(req, query, endpoint.dialect === 'influx_v1')
+    if (endpoint.name === 'things_stack' && credentials.kind === 'none') credentials = tokenInHeader(req, this.config.thingsStack.header)
     let outcome: AuthOutcome
     if (endpoint.name === 'sensor_community' && credentials.kind === 'none' && !this.config.sensorCommunity.requireAuth) {
       outcome = { ok: true, principal: null, login: `sensor:${req.headers['x-sensor'] ?? address}` }
@@ -212,10 +235,16 @@ export class HttpSource implements Source {
     }
     if (!outcome.ok) {
       if (outcome.status === 429) return send(res, 429, endpoint.dialect, 'too many requests', 'too many failed logins; wait before trying again', { 'Retry-After': String(Math.max(1, Math.ceil((outcome.retryAfterMs ?? 1_000) / 1_000))) })
-      return send(res, 401, endpoint.dialect, 'unauthorized', UNAUTHORIZED[outcome.reason], { 'WWW-Authenticate': 'Basic realm="gridline", charset="UTF-8"' })
+      const text = endpoint.name === 'things_stack' && outcome.reason === 'missing_credentials'
+        ? `no credentials: give the webhook the additional header Authorization: Bearer <token> or ${this.config.thingsStack.header}: <token>, an API token of the gateway its devices are registered behind`
+        : UNAUTHORIZED[outcome.reason]
+      return send(res, 401, endpoint.dialect, 'unauthorized', text, { 'WWW-Authenticate': 'Basic realm="gridline", charset="UTF-8"' })
     }
     const principal = outcome.principal
     if (principal?.kind === 'integration') return send(res, 403, endpoint.dialect, 'forbidden', `integration "${principal.id}" may read event topics but write no telemetry`)
+    if (endpoint.name === 'things_stack' && principal?.kind === 'device') {
+      return send(res, 403, endpoint.dialect, 'forbidden', `device "${principal.id}" logged in: a The Things Stack webhook logs in as the gateway its application's devices are registered behind (gridline tokens create --for <gateway>)`)
+    }
     const wait = this.limiter.take(outcome.login)
     if (wait > 0) return send(res, 429, endpoint.dialect, 'too many requests', `login "${outcome.login.slice(0, 64)}" is over ${this.config.rateLimit.requestsPerSecond} requests per second`, { 'Retry-After': String(Math.max(this.config.retryAfterSeconds, Math.ceil(wait / 1_000))) })
     if (!(await this.roomFor(outcome.login))) {
@@ -279,13 +308,15 @@ export class HttpSource implements Source {
    */
   private async registerUnknown(endpoint: Endpoint, body: Buffer, principal: Principal | null, req: IncomingMessage): Promise<void> {
     const auto = this.config.autoRegister!
+    // A DevEUI names no device id to register: LoRaWAN devices are registered with their devEui metadata.
+    if (endpoint.name === 'things_stack') return
     if (principal !== null && !(principal.kind === 'gateway' && principal.id === auto.gateway)) return
     const wanted = new Map<string, Record<string, unknown>>()
     const want = (name: string, chip = sensorCommunityChipId(name)) => {
       if (wanted.has(name) || this.deps.registry.get(name) || this.byChip(chip) || !DEVICE_ID_PATTERN.test(name)) return
       wanted.set(name, chip === null ? {} : { sensorCommunityId: chip })
     }
-    if (endpoint.dialect !== 'gridline') {
+    if (endpoint.dialect.startsWith('influx')) {
       for (const name of lineProtocolDeviceNames(body, this.config.lineProtocol.deviceTags)) want(name)
     } else if (endpoint.name === 'sensor_community') {
       const header = req.headers['x-sensor']
@@ -335,10 +366,20 @@ export class HttpSource implements Source {
     let topic: string = endpointPath(endpoint)
     let decoded: DecodedMessage | undefined
     let ignored: Map<string, number> | undefined
-    if (endpoint.dialect !== 'gridline') {
+    if (endpoint.dialect.startsWith('influx')) {
       ({ decoded, ignored } = decodeLineProtocol(body, precision, principal, receivedAt, decodeOptions, this.mapping))
     } else if (endpoint.name === 'sensor_community') {
       ({ decoded, ignored } = this.sensorCommunity(body, req, principal, receivedAt))
+    } else if (endpoint.name === 'things_stack') {
+      const result = decodeThingsStack(body, receivedAt, decodeOptions, this.thingsStack, principal?.kind === 'gateway' ? principal.id : null)
+      if (result.event !== null && result.event !== 'uplink_message') {
+        // Nothing to store or dead-letter: acknowledged at once, counted.
+        this.thingsStackEvents.inc({ component_id: this.id, event: result.event })
+        res.writeHead(204).end()
+        return
+      }
+      decoded = result.decoded
+      topic = (req.url ?? endpointPath(endpoint)).split('?')[0]!.slice(0, 200)
     } else {
       const target = this.telemetryTopic(principal, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''))
       if (typeof target !== 'string') return send(res, 400, 'gridline', 'invalid', target.error)
@@ -404,16 +445,21 @@ export class HttpSource implements Source {
 
   /** The device whose metadata `sensorCommunityId` is this chip id. */
   private byChip(chip: string | null): DeviceRecord | undefined {
-    if (chip === null) return undefined
-    if (!this.chips) {
-      const chips = new Map<string, string>()
+    return chip === null ? undefined : this.byMeta('sensorCommunityId', chip)
+  }
+
+  /** The device whose metadata `key` holds `value` (a string or a number, compared case-insensitively): a chip id, a DevEUI. */
+  private byMeta(key: string, value: string): DeviceRecord | undefined {
+    let index = this.byMetadata.get(key)
+    if (!index) {
+      index = new Map()
       for (const d of this.deps.registry.all()) {
-        const c = d.metadata.sensorCommunityId
-        if (typeof c === 'string' || typeof c === 'number') chips.set(String(c), d.id)
+        const v = d.metadata[key]
+        if (typeof v === 'string' || typeof v === 'number') index.set(String(v).toLowerCase(), d.id)
       }
-      this.chips = chips
+      this.byMetadata.set(key, index)
     }
-    const id = this.chips.get(chip)
+    const id = index.get(value.toLowerCase())
     return id === undefined ? undefined : this.deps.registry.get(id)
   }
 }
@@ -457,7 +503,7 @@ const endpointPath = (endpoint: Endpoint): string => Object.entries(ENDPOINTS).f
 function endpointOf(url: string | undefined): string {
   const path = (url ?? '/').split('?')[0]!
   if (path === '/ping' || path === '/health') return path.slice(1)
-  return (ENDPOINTS as Record<string, Endpoint>)[path]?.name ?? 'other'
+  return endpointAt(path)?.name ?? 'other'
 }
 
 /**
@@ -479,6 +525,10 @@ function answer(res: ServerResponse, dialect: Dialect, status: DeliveryStatus, d
   const details = decoded.rejections.map((r) => ({ reason: r.reason, detail: r.detail, ...(r.deviceId ? { device: r.deviceId } : {}) }))
   const omitted = decoded.omitted ? Object.fromEntries(decoded.omitted) : undefined
   const byStore = refused === 0 ? 'some rows were refused by the store (the same device, metric and time already stored with another value, or a database refusal); gridline rejected lists them' : undefined
+  // The Things Stack retries any answer but 2xx: what is refused for good is dead-lettered and answered 200.
+  if (dialect === 'things_stack') {
+    return json(res, 200, { stored: rows, readings: decoded.readings, refused, rejected: details, ...(omitted ? { omitted } : {}), ...(byStore ? { note: byStore } : {}) })
+  }
   if (dialect === 'gridline') {
     return json(res, rows > 0 ? 200 : 400, { stored: rows, readings: decoded.readings, refused, rejected: details, ...(omitted ? { omitted } : {}), ...(byStore ? { note: byStore } : {}) })
   }
@@ -490,7 +540,7 @@ function answer(res: ServerResponse, dialect: Dialect, status: DeliveryStatus, d
   return json(res, 400, { code: 'invalid', message, ...(line ? { line: Number(line) } : {}) })
 }
 
-/** An error answer in the endpoint's dialect: InfluxDB 1.x `{"error"}`, 2.x `{"code", "message"}`, gridline `{"code", "message"}`. */
+/** An error answer in the endpoint's dialect: InfluxDB 1.x `{"error"}`, 2.x `{"code", "message"}`, gridline and The Things Stack `{"code", "message"}`. */
 function send(res: ServerResponse, status: number, dialect: Dialect, code: string, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)

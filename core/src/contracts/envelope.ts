@@ -21,8 +21,8 @@ export interface Envelope {
   /** The raw payload, kept until the ack so a database refusal can dead-letter it whole. */
   payload: Buffer
   decoded: DecodedMessage
-  /** A device's online/offline report (status messages carry no telemetry rows). */
-  status?: StatusChange
+  /** Online/offline changes the message reports (a status message, a Sparkplug birth or death); they carry no telemetry rows. */
+  statuses?: StatusChange[]
   /**
    * Rejected messages of the same sender that were counted but not kept
    * since its previous rejected row (over its rate); noted in this one's row.
@@ -32,5 +32,5 @@ export interface Envelope {
   ack: Acknowledgement | null
 }
 
-/** Rows an envelope brings to the database: its telemetry, one rejected row when anything of it was refused, its status. */
-export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + (e.decoded.rejections.length > 0 ? 1 : 0) + (e.status ? 1 : 0)
+/** Rows an envelope brings to the database: its telemetry, one rejected row when anything of it was refused, its status changes. */
+export const envelopeRows = (e: Envelope): number => e.decoded.rows.length + (e.decoded.rejections.length > 0 ? 1 : 0) + (e.statuses?.length ?? 0)

@@ -15,15 +15,19 @@ export interface InboundMessage {
   payload: Buffer
 }
 
-/** What a route made of a message: rows and rejections, or a status change. */
+/**
+ * What a route made of a message: rows and rejections, and any status
+ * changes it reports. Rows are telemetry: the intake runs the pre-write
+ * processors on them as on the telemetry decoder's.
+ */
 export interface RouteResult {
   decoded: DecodedMessage
-  status?: StatusChange
+  statuses?: StatusChange[]
 }
 
 /**
- * A non-telemetry kind of message a source may carry (device status, replies
- * to commands), registered on the intake by the composition root, so a source
+ * A kind of message a source may carry other than gridline's telemetry
+ * (device status, replies to commands, a namespace such as Sparkplug's), registered on the intake by the composition root, so a source
  * never imports the services that consume them. Routes are tried in the
  * order they were added; the first whose `matches` is true takes the message.
  * `handle` must not throw (a throw is dead-lettered as decode_failed).

@@ -51,7 +51,11 @@ export class RuntimeIntake implements Intake {
   decode(message: InboundMessage, decoded?: DecodedMessage): Envelope {
     if (decoded === undefined) {
       for (const route of this.routes) {
-        if (route.matches(message.topic)) return envelopeOf(message, this.routed(route, message))
+        if (!route.matches(message.topic)) continue
+        const result = this.routed(route, message)
+        // A route that reads telemetry (Sparkplug) has its rows go through the pre-write processors like any.
+        if (result.decoded.rows.length > 0) result.decoded = this.telemetry(message, result.decoded)
+        return envelopeOf(message, result)
       }
     }
     return envelopeOf(message, { decoded: this.telemetry(message, decoded) })
@@ -110,6 +114,6 @@ function envelopeOf(message: InboundMessage, result: RouteResult): Envelope {
     decoded: result.decoded,
     ack: null,
   }
-  if (result.status) envelope.status = result.status
+  if (result.statuses && result.statuses.length > 0) envelope.statuses = result.statuses
   return envelope
 }

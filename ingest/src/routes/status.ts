@@ -17,7 +17,7 @@ export function statusRoute(options: { catalogue: Catalogue; rejectedPayloadMaxB
       const { change, rejections } = decodeStatus(message.topic, message.payload, message.receivedAt, message.principal, options)
       if (change) metrics.statusReports.inc({ state: change.state })
       const decoded = { rows: new Rows(), readings: 0, rejections, unknownMetrics: 0, outOfRange: 0 }
-      return change ? { decoded, status: change } : { decoded }
+      return change ? { decoded, statuses: [change] } : { decoded }
     },
   }
 }

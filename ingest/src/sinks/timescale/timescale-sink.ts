@@ -334,7 +334,7 @@ function collectRejections(envelopes: readonly Envelope[], maxBytes: number): Re
 
 function collectStatuses(envelopes: readonly Envelope[]): StatusChange[] {
   const out: StatusChange[] = []
-  for (const e of envelopes) if (e.status) out.push(e.status)
+  for (const e of envelopes) if (e.statuses) out.push(...e.statuses)
   return out
 }
 

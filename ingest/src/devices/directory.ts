@@ -20,6 +20,8 @@ export class LiveDeviceDirectory implements DeviceDirectory {
   private readonly store: DeviceStore
   private readonly changeListeners: ((deviceId: string, device: DeviceRecord | undefined) => void)[] = []
   private readonly anyChangeListeners: ((deviceId: string) => void)[] = []
+  /** Metadata key -> value (lower case) -> device: built on first use per key, dropped on any change. */
+  private readonly metadataIndex = new Map<string, Map<string, DeviceRecord>>()
 
   constructor(
     pool: pg.Pool,
@@ -57,6 +59,25 @@ export class LiveDeviceDirectory implements DeviceDirectory {
 
   get(deviceId: string): DeviceRecord | undefined {
     return this.devices.get(deviceId)
+  }
+
+  /**
+   * The device whose metadata `key` holds `value` (a string or a number,
+   * compared case-insensitively): a DevEUI, a Sensor.Community chip id, a
+   * Sparkplug device name. Synchronous, for decoders: an index per key is
+   * built on first use and dropped whenever a registration changes.
+   */
+  byMetadata(key: string, value: string): DeviceRecord | undefined {
+    let index = this.metadataIndex.get(key)
+    if (!index) {
+      index = new Map()
+      for (const device of this.devices.values()) {
+        const v = device.metadata[key]
+        if (typeof v === 'string' || typeof v === 'number') index.set(String(v).toLowerCase(), device)
+      }
+      this.metadataIndex.set(key, index)
+    }
+    return index.get(value.toLowerCase())
   }
 
   async start(): Promise<void> {
@@ -117,6 +138,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     const list = await this.store.list()
     const previous = this.devices
     this.devices = new Map(list.map((d) => [d.id, d]))
+    this.metadataIndex.clear()
     for (const [id, old] of previous) {
       const now = this.devices.get(id)
       if (!now || changedIdentity(old, now)) this.notify(id, now)
@@ -129,6 +151,7 @@ export class LiveDeviceDirectory implements DeviceDirectory {
     const old = this.devices.get(id)
     if (device) this.devices.set(id, device)
     else this.devices.delete(id)
+    this.metadataIndex.clear()
     if (old && (!device || changedIdentity(old, device))) this.notify(id, device)
     for (const listener of this.anyChangeListeners) listener(id)
   }

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { type Acknowledgement, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth } from '@gridline/core'
-import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
+import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, hostState, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
 import { parseStatusTopic, parseTopic, topicMatches } from '@gridline/schemas'
 import type { IPublishPacket } from 'mqtt-packet'
 import { Counter, Gauge } from 'prom-client'
-import { type DeviceRecord, principalOf } from '../../devices/device-store.ts'
+import { principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
+import { SparkplugService } from '../../sparkplug/sparkplug-service.ts'
 import { AckSequencer } from '../../transport/ack-sequencer.ts'
 import type { MqttClientSourceConfig, MqttClientSubscription } from './config.ts'
 import { type ConnectionOptions, MqttClientConnection, type Session } from './mqtt-connection.ts'
@@ -52,8 +53,10 @@ export class MqttClientSource implements Source {
   private readonly states: ConnectionState[] = []
   private readonly lineMapping: Map<MqttClientSubscription, LineMapping> = new Map()
   private readonly chirpMapping: Map<MqttClientSubscription, ChirpStackMapping> = new Map()
-  /** Registered devices by a metadata key's value (lower case), built on first use and dropped when the registry changes. */
-  private readonly byMetadata = new Map<string, Map<string, DeviceRecord>>()
+  /** A Sparkplug host application per sparkplug subscription; the first one's hostId announces STATE. */
+  private readonly sparkplug: Map<MqttClientSubscription, SparkplugService> = new Map()
+  /** The timestamp of the current STATE (Sparkplug 3.0: the will's and the online message's are the same). */
+  private stateTimestamp = 0
   private readonly messages: Counter<'component_id' | 'decoder'>
   private readonly redeliveries: Counter<'component_id'>
   private readonly events: Counter<'component_id' | 'event'>
@@ -77,21 +80,27 @@ export class MqttClientSource implements Source {
           rename: new Map(Object.entries(sub.lineProtocol.rename)),
           lookup: (value) => {
             const chip = sensorCommunityChipId(value)
-            const device = deps.registry.get(value) ?? (chip === null ? undefined : this.byMeta('sensorCommunityId', chip))
+            const device = deps.registry.get(value) ?? (chip === null ? undefined : deps.registry.byMetadata('sensorCommunityId', chip))
             return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
           },
         })
+      } else if (sub.decoder === 'sparkplug') {
+        const service = new SparkplugService(id, sub.sparkplug, { registry: deps.registry, metrics: deps.metrics, logger: deps.logger }, deps.decodeOptions)
+        // Rebirth requests go out on any connection that is up (edge nodes subscribe to NCMD at QoS 0).
+        service.publishTo((topic, payload) => {
+          for (const s of this.states) if (s.connection.publish(topic, payload, { qos: 0, retain: false })) return
+        })
+        this.sparkplug.set(sub, service)
       } else if (sub.decoder === 'chirpstack') {
         this.chirpMapping.set(sub, {
           fields: new Map(Object.entries(sub.chirpstack.fields)),
           byDevEui: (eui) => {
-            const device = this.byMeta('devEui', eui)
+            const device = deps.registry.byMetadata('devEui', eui)
             return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
           },
         })
       }
     }
-    deps.registry.onAnyChange(() => this.byMetadata.clear())
   }
 
   /** Connects; resolves once every connection is logged in and subscribed, or after connectTimeoutMs (then it keeps trying and reports not ready). Binds no port. */
@@ -120,6 +129,12 @@ export class MqttClientSource implements Source {
     const password = (this.deps.env ?? process.env)[envKey] ?? c.password
     const filters = c.subscriptions.map((s) => (c.connections > 1 ? `$share/${c.shareGroup}/${s.filter}` : s.filter))
     const prefix = c.clientId ?? `gridline-${this.id}`
+    // A Sparkplug host's STATE rides on the first connection: its will says offline if gridline dies, its first message after each CONNACK online.
+    const hostId = [...this.sparkplug.values()][0]?.config.hostId
+    const will = hostId === undefined ? undefined : () => {
+      this.stateTimestamp = Date.now()
+      return { ...hostState(hostId, false, this.stateTimestamp), qos: 1 as const, retain: true }
+    }
     for (let i = 0; i < c.connections; i++) {
       const state: ConnectionState = { connection: undefined as unknown as MqttClientConnection, shareRows: 0, acks: null, session: null, full: false }
       state.connection = new MqttClientConnection({
@@ -136,11 +151,17 @@ export class MqttClientSource implements Source {
         reconnect: c.reconnect,
         filters,
         receiveMaximum: Math.min(65_535, Math.max(16, this.deps.maxPendingRowsPerConnection)),
+        ...(i === 0 && will !== undefined ? { will } : {}),
       }, {
         publish: (packet, session) => this.onPublish(state, packet, session),
         change: (now) => {
-          if (now === 'connected') this.connects.inc({ component_id: this.id })
-          else this.disconnects.inc({ component_id: this.id })
+          if (now === 'connected') {
+            this.connects.inc({ component_id: this.id })
+            if (i === 0 && hostId !== undefined) {
+              const online = hostState(hostId, true, this.stateTimestamp)
+              state.connection.publish(online.topic, online.payload, { qos: 1, retain: true })
+            }
+          } else this.disconnects.inc({ component_id: this.id })
           this.connected.set({ component_id: this.id }, this.states.filter((s) => s.connection.state === 'connected').length)
         },
       }, this.deps.logger)
@@ -183,6 +204,12 @@ export class MqttClientSource implements Source {
   /** DISCONNECT: the broker keeps each session and what it holds unacknowledged for the next start. */
   async close(): Promise<void> {
     this.stopIntake()
+    // A DISCONNECT discards the will: the STATE offline is published before it.
+    const hostId = [...this.sparkplug.values()][0]?.config.hostId
+    if (hostId !== undefined) {
+      const offline = hostState(hostId, false, this.stateTimestamp)
+      this.states[0]?.connection.publish(offline.topic, offline.payload, { qos: 1, retain: true })
+    }
     await Promise.all(this.states.map((s) => s.connection.close()))
     this.connected.set({ component_id: this.id }, 0)
   }
@@ -210,6 +237,11 @@ export class MqttClientSource implements Source {
     } else if (sub.decoder === 'line_protocol') {
       const { decoded } = decodeLineProtocol(payload, sub.lineProtocol.precision, null, receivedAt, this.deps.decodeOptions, this.lineMapping.get(sub)!)
       envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
+    } else if (sub.decoder === 'sparkplug') {
+      const message = { source: this.id, topic, clientId: null, principal: null, receivedAt, payload }
+      const out = this.sparkplug.get(sub)!.handle(message)
+      envelope = intake.decode(message, out.decoded)
+      if (out.statuses.length > 0) envelope.statuses = out.statuses
     } else {
       const { decoded, event } = decodeChirpStack(topic, payload, receivedAt, this.deps.decodeOptions, this.chirpMapping.get(sub)!)
       if (event !== 'up') this.events.inc({ component_id: this.id, event: event === null ? 'none' : event.slice(0, 32) })
@@ -260,7 +292,7 @@ export class MqttClientSource implements Source {
     if (sub.device !== undefined) {
       const name = topic.split('/')[sub.device.topicLevel]
       if (name === undefined || name === '') return refuse('topic_unmapped', `topic "${topic.slice(0, 200)}" has no level ${sub.device.topicLevel}, which subscription ${sub.filter} says names the device`, null)
-      const device = sub.device.match === 'id' ? this.deps.registry.get(name) : this.byMeta(sub.device.match, name)
+      const device = sub.device.match === 'id' ? this.deps.registry.get(name) : this.deps.registry.byMetadata(sub.device.match, name)
       if (!device || device.kind !== 'device') {
         return refuse('device_unknown', `no registered device has ${sub.device.match === 'id' ? 'id' : `${sub.device.match}`} "${name.slice(0, 64)}" (topic level ${sub.device.topicLevel} of "${topic.slice(0, 200)}")`, null)
       }
@@ -276,19 +308,6 @@ export class MqttClientSource implements Source {
     const login = this.deps.registry.get(id)
     if (!login) return refuse('device_unknown', `"${id}" (from topic "${topic.slice(0, 200)}") is not registered`, id)
     return intake.decode({ ...message, principal: principalOf(login) })
-  }
-
-  private byMeta(key: string, value: string): DeviceRecord | undefined {
-    let index = this.byMetadata.get(key)
-    if (!index) {
-      index = new Map()
-      for (const device of this.deps.registry.all()) {
-        const v = device.metadata[key]
-        if (typeof v === 'string' || typeof v === 'number') index.set(String(v).toLowerCase(), device)
-      }
-      this.byMetadata.set(key, index)
-    }
-    return index.get(value.toLowerCase())
   }
 }
 

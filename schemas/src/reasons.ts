@@ -40,6 +40,12 @@ export const REJECT_REASONS = {
   metric_unknown: 'The metric is well-formed but not in the catalogue for the domain (with catalogue.unknownMetrics: reject, the default): often a typo such as pm2_5 for pm25.',
   metric_limit: 'The device already has as many distinct metrics outside the catalogue as catalogue.maxUnknownMetricsPerDevice allows (with catalogue.unknownMetrics: store).',
   ts_conflict: 'A reading has the same device, metric and ts as one already stored but a different value (and not the same seq): the first one stored is kept, this one is refused.',
+  protobuf_malformed: 'The payload is not a Sparkplug B protobuf Payload (truncated or garbage bytes; protobufjs\'s wording is in the detail).',
+  sparkplug_topic_invalid: 'The topic is not spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|DBIRTH|DDATA|DDEATH>/<edgeNode>[/<device>] (a device message without its device level, an unknown message type, an empty level).',
+  sparkplug_no_birth: 'A Sparkplug data or death message arrived for an edge node or device whose birth certificate this host has not seen (data before birth, after its death, or after a restart of gridline); a rebirth was requested.',
+  sparkplug_birth_invalid: 'A Sparkplug birth certificate cannot define its metrics: a metric without a name or a datatype, or two metrics sharing an alias (an alias collision, also with another device of the same edge node). The edge node or device stays unborn.',
+  sparkplug_alias_unknown: 'A Sparkplug data metric names an alias (or a name) its last birth certificate did not define; a rebirth was requested.',
+  sparkplug_datatype_mismatch: 'A Sparkplug data metric carries a datatype, or a value field, other than the one its birth certificate declared.',
   decode_failed: 'The message could not be decoded at all (for example JSON nested too deeply to process); nothing of it was stored.',
   storage_rejected: 'The database refused the rows (a constraint or data error); the message is kept here instead.',
 } as const

@@ -22,6 +22,20 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 }
 
 /**
+ * Polls `read` until `done` says its value is the one awaited, or `timeoutMs`
+ * passes; returns the last value either way, so the test's expect shows what
+ * was there instead of a timeout.
+ */
+export async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await read()
+    if (done(v) || Date.now() > deadline) return v
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/**
  * A folder of the recorded data sets (`../shared/datasets`, never copied into
  * the repository): GRIDLINE_DATASETS, else next to the checkout, else the
  * workplace's copy. Missing data fails the test rather than skipping it.

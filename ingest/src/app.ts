@@ -13,6 +13,7 @@ import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { RuntimeIntake } from './pipeline/intake.ts'
 import { repliesRoute } from './routes/replies.ts'
 import { statusRoute } from './routes/status.ts'
+import { SparkplugService } from './sparkplug/sparkplug-service.ts'
 import { TimescaleSink } from './sinks/timescale/timescale-sink.ts'
 import { ProcessorHost } from './processing/processor-host.ts'
 import { registerProcessorMetrics } from './processing/processor-metrics.ts'
@@ -137,6 +138,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const intake = new RuntimeIntake(pipeline, { decodeOptions, processing, metrics, logger: logger.child({ component: 'intake' }), shedAtPendingRows: config.ingest.shedAtPendingRows })
   intake.route(statusRoute(decodeOptions, metrics))
   intake.route(repliesRoute(commands, decodeOptions.rejectedPayloadMaxBytes))
+  const sparkplug = config.sparkplug.enabled
+    ? new SparkplugService(mqtt.id, config.sparkplug, { registry, metrics, logger: logger.child({ component: 'sparkplug', source: mqtt.id }) }, decodeOptions, (topic, payload, options) => publisher.publish(topic, payload, options))
+    : undefined
+  if (sparkplug) intake.route(sparkplug.route())
   const source = new MqttSource(broker, { id: mqtt.id, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection }, metrics)
   const sources: Source[] = [source]
   const tokens = new TokenVerifier(new TokenStore(pgSqlClient(pool)))
@@ -247,6 +252,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         await operatorConsole?.start()
         const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
         const sourcePorts: Record<string, Record<string, number | null>> = { [source.id]: { port: mqttPort, tlsPort: mqttTlsPort } }
+        sparkplug?.announce(true)
         for (const s of sources) if (s !== source) sourcePorts[s.id] = await s.start(intake)
         notices.start()
         try {
@@ -278,6 +284,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
 
     async stop() {
       logger.info({ pendingRows: pipeline.pendingRows }, 'Stopping: no new messages; committing what was taken in.')
+      sparkplug?.announce(false)
       for (const s of sources) s.stopIntake()
       // Pending commands become timeout ("service stopped") while the console still hears of it.
       await commands.stop()

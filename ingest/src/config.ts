@@ -2,6 +2,7 @@ import { EVEN_WITH_OTHER_PROBLEMS, type EnvOverride, applyEnvOverrides, bothNumb
 import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, RollupConfigSchema, SequenceConfigSchema } from '@gridline/processors'
 import { z } from 'zod'
 import { type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema, componentMap } from './plugins.ts'
+import { SparkplugSchema } from './sparkplug/config.ts'
 import { LegacyMqttSchema, type MqttBrokerSourceConfig, MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 
 const port = z.number().int().min(0).max(65535)
@@ -79,6 +80,9 @@ export const IngestConfigSchema = z.strictObject({
       maxEventsPerSecond: z.number().int().min(1).default(10).describe('Most events per second a `gridline in` node may receive (decimated like any slow subscriber).'),
     }).prefault({}),
   }).prefault({}),
+  sparkplug: SparkplugSchema.extend({
+    enabled: z.boolean().default(true).describe('The embedded broker\'s Sparkplug B host application: edge nodes (logged in as their gateways) publish births, data and deaths on spBv1.0/...; false leaves the namespace to the telemetry decoder, which refuses it.'),
+  }).prefault({}).describe('Sparkplug B on the embedded broker (docs/sparkplug.md); MQTT client sources have their own, per subscription.'),
   commands: z.strictObject({
     timeoutMs: z.number().int().min(100).default(10_000).describe('A device command not answered within this long is marked timeout (docs/protocol.md#device-commands).'),
   }).prefault({}),

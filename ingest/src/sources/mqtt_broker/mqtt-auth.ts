@@ -108,9 +108,21 @@ export class MqttAuth {
 /**
  * What a device or gateway may subscribe to: its own command topics and its
  * own rejections topic (exactly, no wildcards); an integration: alarm events.
+ * A gateway that is a Sparkplug edge node also its own NCMD and DCMD topics
+ * and the host applications' STATE (docs/sparkplug.md).
  */
 export function mayReceive(principal: Principal, topic: string): boolean {
   if (principal.kind === 'device') return topic === `commands/${principal.domain}/${principal.id}` || topic === `rejections/${principal.domain}/${principal.id}`
   if (principal.kind === 'integration') return topic.startsWith('alarms/')
-  return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`) || topic === `gateways/${principal.id}/rejections`
+  return topic === `gateways/${principal.id}/commands` || topic.startsWith(`gateways/${principal.id}/commands/`) || topic === `gateways/${principal.id}/rejections` || sparkplugMayReceive(principal.id, topic)
+}
+
+/** `spBv1.0/<group>/NCMD|DCMD/<edgeNode>[/<device>|/+|/#]` of this edge node (group may be `+`), or `spBv1.0/STATE/<hostId>|+`. */
+function sparkplugMayReceive(edgeNode: string, topic: string): boolean {
+  const levels = topic.split('/')
+  if (levels[0] !== 'spBv1.0') return false
+  if (levels[1] === 'STATE') return levels.length === 3 && levels[2] !== '' && levels[2] !== '#'
+  const [, group, type, node, device, ...rest] = levels
+  if (group === undefined || group === '' || group === '#' || (type !== 'NCMD' && type !== 'DCMD') || node !== edgeNode || rest.length > 0) return false
+  return device === undefined || (device !== '' && (type === 'DCMD' || device === '#'))
 }

@@ -1,13 +1,14 @@
 import { METRIC_NAME_PATTERN } from '@gridline/schemas'
 import { z } from 'zod'
+import { SparkplugSchema } from '../../sparkplug/config.ts'
 
 /** How a subscription's messages are read (docs/mqtt-client.md#decoders). */
-export const MQTT_CLIENT_DECODERS = ['gridline', 'line_protocol', 'chirpstack'] as const
+export const MQTT_CLIENT_DECODERS = ['gridline', 'line_protocol', 'chirpstack', 'sparkplug'] as const
 export type MqttClientDecoder = (typeof MQTT_CLIENT_DECODERS)[number]
 
 const Subscription = z.strictObject({
   filter: z.string().min(1).max(1_024).describe('An MQTT topic filter (`+` one level, `#` the rest); with connections > 1 it is subscribed as $share/<shareGroup>/<filter>.'),
-  decoder: z.enum(MQTT_CLIENT_DECODERS).default('gridline').describe('gridline: gridline JSON (docs/protocol.md); line_protocol: InfluxDB line protocol payloads (Telegraf\'s MQTT output); chirpstack: ChirpStack v4 integration events (application/<id>/device/<devEui>/event/<type>).'),
+  decoder: z.enum(MQTT_CLIENT_DECODERS).default('gridline').describe('gridline: gridline JSON (docs/protocol.md); line_protocol: InfluxDB line protocol payloads (Telegraf\'s MQTT output); chirpstack: ChirpStack v4 integration events (application/<id>/device/<devEui>/event/<type>); sparkplug: Sparkplug B (spBv1.0/#), gridline as the host application.'),
   device: z.strictObject({
     topicLevel: z.number().int().min(0).max(64).describe('Which level of the topic (0 is the first) names the device.'),
     match: z.string().min(1).max(64).default('id').describe('What that name is: `id`, the registry\'s device id, or a metadata key (`devEui`, `serial`) whose value it is, compared case-insensitively.'),
@@ -20,6 +21,7 @@ const Subscription = z.strictObject({
   chirpstack: z.strictObject({
     fields: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('A decoded `object` field (dotted path for nested ones: `water.flow`) to a catalogue metric, for fields not named like one.'),
   }).prefault({}),
+  sparkplug: SparkplugSchema.prefault({}).describe('sparkplug decoder: the host application (hostId, metric mapping); docs/sparkplug.md.'),
 })
 
 /** `sources.<id>` with `type: mqtt_client`: gridline connects to an external broker as a client, PUBACK to the broker after the commit. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { until } from '../../../../test/support.ts'
 import { type TestService, startTestService } from '../../testing/index.ts'
 import { mosquittoPub } from './test-helpers.ts'
 
@@ -17,15 +18,6 @@ const T0 = Date.parse('2026-12-07T01:00:00Z')
 let t: TestService
 
 const publish = (topic: string, lines: string[]) => mosquittoPub(['-h', '127.0.0.1', '-p', '1883', '-i', `${RUN}-pub-${randomBytes(2).toString('hex')}`], topic, lines)
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await read()
-    if (done(v) || Date.now() > deadline) return v
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 const count = async (device: string): Promise<number> =>
   Number((await t.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM telemetry WHERE device_id = $1', [device])).rows[0]!.n)

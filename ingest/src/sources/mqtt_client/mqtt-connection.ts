@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   filters: string[]
   /** MQTT 5: how many unacknowledged QoS 1 messages the broker may send at once. */
   receiveMaximum: number
+  /** The will of each CONNECT (a Sparkplug host's STATE offline), made when the CONNECT is. */
+  will?: () => { topic: string; payload: Buffer; qos: 0 | 1; retain: boolean }
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'waiting' | 'closed'
@@ -38,6 +40,9 @@ const CONNACK_REFUSALS: Record<number, string> = {
   0x80: 'unspecified error', 0x84: 'unsupported protocol version', 0x85: 'client id not valid', 0x86: 'bad user name or password', 0x87: 'not authorized',
   0x88: 'server unavailable', 0x89: 'server busy', 0x8a: 'banned', 0x8c: 'bad authentication method', 0x95: 'packet too large', 0x97: 'quota exceeded',
 }
+
+/** The packet id of gridline's own QoS 1 PUBLISHes; SUBSCRIBEs use 1..65000. */
+const OWN_PUBLISH_ID = 65_535
 
 /**
  * One socket's life, from TCP connect to close. Acknowledgements are tied to
@@ -154,6 +159,19 @@ export class MqttClientConnection {
     clearTimeout(timer)
   }
 
+  /**
+   * Publishes on the current connection, fire and forget (a Sparkplug rebirth
+   * request, a host's STATE); false when it is not connected. QoS 1 uses one
+   * packet id of its own, above those of the SUBSCRIBEs; its PUBACK is read
+   * and ignored.
+   */
+  publish(topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }): boolean {
+    const session = this.session
+    if (this.state !== 'connected' || !session?.alive) return false
+    this.send(session, { cmd: 'publish', topic, payload, qos: options.qos, retain: options.retain, dup: false, ...(options.qos === 1 ? { messageId: OWN_PUBLISH_ID } : {}) })
+    return true
+  }
+
   /** Closes `session`'s socket (if it is still the current one) and reconnects after the backoff. */
   drop(session: Session, reason: string): void {
     if (!session.alive) return
@@ -181,6 +199,7 @@ export class MqttClientConnection {
         clientId: o.clientId,
         clean: false,
         keepalive: o.keepaliveSeconds,
+        ...(o.will !== undefined ? { will: o.will() } : {}),
         ...(o.username !== undefined ? { username: o.username } : {}),
         ...(o.password !== undefined ? { password: Buffer.from(o.password) } : {}),
         ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds, receiveMaximum: o.receiveMaximum } } : {}),

@@ -66,6 +66,12 @@ export interface SparkplugOutcome {
 interface BirthMetric {
   name: string
   datatype: number
+  /**
+   * The catalogue metric this definition was last stored as, and for which
+   * mapping, catalogue and domain: a data message resolves each metric by
+   * its birth, so the name is worked out once per birth, not per message.
+   */
+  named?: { mapping: SparkplugMapping; catalogue: DecodeOptions['catalogue']; domain: string | null; metric: string | null }
 }
 
 interface Birth {
@@ -89,7 +95,7 @@ interface NodeState {
 }
 
 /** protobufjs's 64-bit integers (the `long` package's Long), or a number. */
-interface Long { toSigned(): Long; toNumber(): number; toString(): string }
+interface Long { high: number; low: number; toSigned(): Long; toNumber(): number; toString(): string }
 type ProtoLong = Long | number
 interface ProtoMetric {
   name?: string
@@ -129,7 +135,8 @@ const Payload = (protoRoot as unknown as { org: { eclipse: { tahu: { protobuf: {
 const codec = (sparkplugPayload as unknown as { get(ns: string): { encodePayload(p: unknown): Uint8Array } }).get(SPARKPLUG_NAMESPACE)
 
 const has = (m: object, field: string): boolean => Object.hasOwn(m, field)
-const longText = (v: ProtoLong): string => (typeof v === 'number' ? String(v) : v.toString())
+// The usual alias or number fits in the low 32 bits: read those rather than Long's general toString (a profile's hot spot).
+const longText = (v: ProtoLong): string => (typeof v === 'number' ? String(v) : v.high === 0 ? String(v.low >>> 0) : v.toString())
 const longNumber = (v: ProtoLong, signed = false): number => (typeof v === 'number' ? v : (signed ? v.toSigned() : v).toNumber())
 
 export interface SparkplugHostOptions {
@@ -328,7 +335,6 @@ export class SparkplugHost {
    * reading per instant for the reading rules.
    */
   private store(out: SparkplugOutcome, p: ProtoPayload, birth: Birth, device: LineDevice | undefined, edgeNode: string, deviceName: string | null, receivedAt: number, options: DecodeOptions, mapping: SparkplugMapping, messageTime: number, onUnknownAlias?: () => void): void {
-    const skip = (why: string) => out.skipped.set(why, (out.skipped.get(why) ?? 0) + 1)
     const rules = new ReadingValidator(out.decoded, receivedAt, options, true)
     const readings = new Map<number, Record<string, unknown>>()
     const deviceId = device?.id ?? null
@@ -344,7 +350,7 @@ export class SparkplugHost {
       }
       if (def.name === 'bdSeq' || CONTROL_PREFIXES.some((prefix) => def!.name.startsWith(prefix))) {
         if (mapping.metric(def.name, edgeNode, deviceName) === undefined) {
-          skip('control')
+          skipOne(out, 'control')
           continue
         }
       }
@@ -353,16 +359,16 @@ export class SparkplugHost {
         continue
       }
       if (!isNumeric(def.datatype)) {
-        skip('datatype')
+        skipOne(out, 'datatype')
         continue
       }
       if (!device) {
-        skip('node')
+        skipOne(out, 'node')
         continue
       }
-      const mapped = mapping.metric(def.name, edgeNode, deviceName)
+      const mapped = catalogueName(def, mapping, edgeNode, deviceName, device.domain, options)
       if (mapped === null) {
-        skip('unmapped')
+        skipOne(out, 'unmapped')
         continue
       }
       let value: unknown
@@ -380,7 +386,7 @@ export class SparkplugHost {
           value = numericValue(def.datatype, m[field] as ProtoLong | boolean)
         }
       }
-      const metric = mapped ?? defaultMetricName(def.name, device.domain, options)
+      const metric = mapped
       const time = has(m, 'timestamp') && m.timestamp !== undefined ? longNumber(m.timestamp) : messageTime
       let values = readings.get(time)
       if (!values) readings.set(time, (values = {}))
@@ -438,6 +444,30 @@ function numericValue(datatype: number, raw: ProtoLong | boolean): number | bool
   }
 }
 
+function snake(s: string): string {
+  let out = s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '')
+  if (!/^[a-z]/.test(out)) out = `m_${out}`
+  return out.slice(0, 64)
+}
+
+function skipOne(out: SparkplugOutcome, why: string): void {
+  out.skipped.set(why, (out.skipped.get(why) ?? 0) + 1)
+}
+
+/**
+ * A birth metric's catalogue name (null: mapped to nothing): the mapping's,
+ * else the default rule's; kept on the definition while the mapping, the
+ * catalogue and the device's domain stay the same.
+ */
+function catalogueName(def: BirthMetric, mapping: SparkplugMapping, edgeNode: string, deviceName: string | null, domain: string | null, options: DecodeOptions): string | null {
+  const named = def.named
+  if (named !== undefined && named.mapping === mapping && named.catalogue === options.catalogue && named.domain === domain) return named.metric
+  const mapped = mapping.metric(def.name, edgeNode, deviceName)
+  const metric = mapped === undefined ? defaultMetricName(def.name, domain, options) : mapped
+  def.named = { mapping, catalogue: options.catalogue, domain, metric }
+  return metric
+}
+
 /**
  * The default catalogue name of a Sparkplug metric: the whole path in snake
  * case (`Inputs/Flow Rate` -> `inputs_flow_rate`) when the catalogue has it,
@@ -445,11 +475,6 @@ function numericValue(datatype: number, raw: ProtoLong | boolean): number | bool
  * whole path (the unknown-metric policy then applies).
  */
 export function defaultMetricName(name: string, domain: string | null, options: DecodeOptions): string {
-  const snake = (s: string) => {
-    let out = s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '')
-    if (!/^[a-z]/.test(out)) out = `m_${out}`
-    return out.slice(0, 64)
-  }
   const whole = snake(name)
   if (domain === null || options.catalogue.metric(domain, whole)) return whole
   const last = snake(name.slice(name.lastIndexOf('/') + 1))

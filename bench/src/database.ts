@@ -91,6 +91,12 @@ export class BenchDatabase {
     return Number(rows[0]?.n ?? 0)
   }
 
+  /** Rows in telemetry, and distinct (device_id, metric, time) among them: the kill -9 checks' duplicates. */
+  async countDistinctTelemetry(): Promise<{ rows: number; distinct: number }> {
+    const { rows } = await this.pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT (device_id, metric, time)) AS d FROM telemetry')
+    return { rows: Number(rows[0]?.n ?? 0), distinct: Number(rows[0]?.d ?? 0) }
+  }
+
   async countRejected(): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM rejected')
     return Number(rows[0]?.n ?? 0)

@@ -5,7 +5,7 @@
  */
 import os from 'node:os'
 import { type ChildLog, ChildHandle } from './ipc.ts'
-import type { CountPhase, OverloadPhase, WindowPhase } from './load-generator.ts'
+import type { CountPhase, OverloadPhase, PrepareRequest, WindowPhase } from './load-generator.ts'
 import type { BenchSettings, MetricsSample, PartyKind, RunContext, TargetObservation } from './results.ts'
 import { median } from './stats.ts'
 import type { StartRequest, StartResult, TargetKind, TargetSample } from './target-process.ts'
@@ -137,9 +137,23 @@ export class Target implements Observed {
     return this.handle.request('heapSnapshot', path, 120_000)
   }
 
+  /** One look at the process now (CPU since the previous look). */
+  async sampleOnce(): Promise<TargetSample> {
+    return this.handle.request<TargetSample>('sample', undefined, 10_000)
+  }
+
   /** The service's uncommitted rows now (null for bare aedes). */
   async pendingRows(): Promise<number | null> {
-    return (await this.handle.request<TargetSample>('sample', undefined, 10_000)).pendingRows
+    return (await this.sampleOnce()).pendingRows
+  }
+
+  /** kill -9 of the target process, resolved once it is gone: nothing is committed, closed or acknowledged on the way. */
+  async kill9(): Promise<void> {
+    await this.handle.kill('SIGKILL')
+  }
+
+  get exited(): boolean {
+    return this.handle.exited
   }
 
   /** The service's alarm engine counters (null without an engine); the shape of the engine's stats(). */
@@ -212,6 +226,11 @@ export class LoadSet {
       throw err
     }
     return set
+  }
+
+  /** Makes every connection's payloads before the clock starts (and publishes Sparkplug births); see PrepareRequest. */
+  async prepare(request: PrepareRequest, timeoutMs: number): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.request('prepare', request, timeoutMs)))
   }
 
   /** Runs the same phase in every load process at once; resolves with each one's result. */

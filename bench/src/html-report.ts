@@ -64,6 +64,8 @@ const THROUGHPUT_CHARTS: [string, string, Pick][] = [
   ['ingest-single and ack-latency (warm-up included)', 'msg/s', (r) => [...rate('ingest-single', r.ingestSingle?.timeline), ...rate('do-nothing sink', r.singleSink?.timeline), ...rate('ack-latency (paced)', r.ackLatency?.timeline)]],
   ['alarm-latency: background load (warm-up included)', 'msg/s', (r) => rate('background', r.alarmLatency?.background.timeline)],
   ['peers: rows stored', 'rows/s', (r) => [...rate('naive subscriber', r.peers?.naive.timeline), ...rate('Node-RED', r.peers?.nodeRed.timeline)]],
+  ['sparkplug: readings acknowledged', 'readings/s', (r) => [...rate('Sparkplug B', r.sparkplug?.sparkplug.timeline), ...rate('JSON', r.sparkplug?.json.timeline)]],
+  ['mqtt-client: rows stored (warm-up included)', 'rows/s', (r) => [...rate('gridline mqtt_client', r.mqttClient?.gridline.timeline), ...rate('naive subscriber', r.mqttClient?.naive.timeline)]],
   ['overload: PUBACKs', 'msg/s', (r) => (r.overload?.levels ?? []).map((l) => {
     // Each generator's cumulative acks, turned into rates and added up sample by sample.
     const perGenerator = l.samples.generators.map((g) => ratesFromCumulative(g.map((x) => ({ atMs: x.atMs, total: x.acked }))))
@@ -80,6 +82,8 @@ const LATENCY_CHARTS: [string, (r: RoundResult) => Histogram | null | undefined]
   ['ack latency, ingest-single paced at half its rate (ack-latency)', (r) => r.ackLatency?.latencyHistogram],
   ['ack latency, ingest-single at full load', (r) => r.ingestSingle?.latencyHistogram],
   ['ack latency, ingest-batched at full load', (r) => r.ingestBatched?.latencyHistogram],
+  ['ack latency, sparkplug: Sparkplug B DDATA', (r) => r.sparkplug?.sparkplug.latencyHistogram],
+  ['ack latency, sparkplug: the same readings as JSON', (r) => r.sparkplug?.json.latencyHistogram],
 ]
 
 function summaryTable(rows: SummaryRow[]): string {

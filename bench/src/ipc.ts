@@ -210,6 +210,12 @@ export class ChildHandle {
     })
   }
 
+  /** Sends the child a signal (SIGKILL: the kill -9 checks) and resolves once it has exited. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    this.child.kill(signal)
+    if (!(await waitForExit(this.child, 10_000))) throw new Error(`${this.name} did not exit within 10 s of ${signal}`)
+  }
+
   /** Asks the child to finish (its `stop` handler), then makes sure it has exited. */
   async stop(timeoutMs: number): Promise<void> {
     if (this.exitReason) return

@@ -13,7 +13,8 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { serveRequests } from './ipc.ts'
 import { IndexRanges } from './overload.ts'
 import { Timeline } from './series.ts'
-import { benchTopic, messagePayload } from './workload.ts'
+import { SPARKPLUG_DOMAIN, benchTopic, messagePayload, sparkplugBirths, sparkplugData, sparkplugDataTopic, waterJson } from './workload.ts'
+import { deviceTopic } from '@gridline/schemas'
 
 export interface ConnectRequest {
   port: number
@@ -26,6 +27,18 @@ export interface ConnectRequest {
   topicPrefix?: string
   /** Connect over TLS (mqtts), trusting this CA (PEM file). Default plain MQTT. */
   caFile?: string | undefined
+}
+
+/**
+ * Payloads made before the clock starts (the `sparkplug` scenario), used by
+ * the phases after it instead of the bench's one-reading JSON: `sparkplug`,
+ * each login an edge node: its NBIRTH and DBIRTH are published (QoS 1,
+ * acknowledged) at once, then DDATA 0 .. messages - 1; `water-json`, each
+ * login a water device: the same readings as gridline JSON on its own topic.
+ */
+export interface PrepareRequest {
+  kind: 'sparkplug' | 'water-json'
+  messages: number
 }
 
 /** Publish a fixed number of messages per connection as fast as the in-flight cap allows. */
@@ -198,6 +211,8 @@ interface Connection {
   inflight: number
   /** Set when the connection closes; this generator does not reconnect within a phase. */
   closed: boolean
+  /** Prepared payloads (a `prepare` request): message nextReading is prepared[nextReading]. */
+  prepared: Buffer[] | null
 }
 
 let connections: Connection[] = []
@@ -232,7 +247,7 @@ async function openConnection(request: ConnectRequest, deviceId: string, nextRea
     connectTimeout: request.timeoutMs,
     keepalive: 60,
   })
-  const connection: Connection = { client, deviceId, topic: `${request.topicPrefix ?? ''}${benchTopic(deviceId)}`, nextReading, inflight: 0, closed: false }
+  const connection: Connection = { client, deviceId, topic: `${request.topicPrefix ?? ''}${benchTopic(deviceId)}`, nextReading, inflight: 0, closed: false, prepared: null }
   // An error ends in 'close', which is what gets counted and reported.
   client.on('error', () => undefined)
   client.on('close', () => {
@@ -260,9 +275,40 @@ async function reopenClosed(): Promise<number> {
   return reopened
 }
 
-function publish(connection: Connection, readings: number, onAck: (err: Error | undefined) => void): void {
+async function prepare(body: unknown): Promise<{ ms: number }> {
+  const request = body as PrepareRequest
+  const started = performance.now()
+  await Promise.all(connections.map(async (connection) => {
+    const prepared: Buffer[] = new Array(request.messages)
+    if (request.kind === 'sparkplug') {
+      for (let i = 0; i < request.messages; i++) prepared[i] = sparkplugData(baseTimeMs, i)
+      connection.topic = sparkplugDataTopic(connection.deviceId)
+      // Births at an earlier time than any data, so they do not collide with DDATA 0's rows.
+      for (const birth of sparkplugBirths(connection.deviceId, baseTimeMs - 60_000)) await connection.client.publishAsync(birth.topic, birth.payload, { qos: 1 })
+    } else {
+      for (let i = 0; i < request.messages; i++) prepared[i] = Buffer.from(waterJson(baseTimeMs, i))
+      connection.topic = deviceTopic(SPARKPLUG_DOMAIN, connection.deviceId)
+    }
+    connection.prepared = prepared
+    connection.nextReading = 0
+  }))
+  return { ms: performance.now() - started }
+}
+
+/** The next message of a connection: its prepared payload, else `readings` bench readings as JSON. */
+function nextPayload(connection: Connection, readings: number): string | Buffer {
+  if (connection.prepared) {
+    const payload = connection.prepared[connection.nextReading++]
+    if (payload === undefined) throw new Error(`load generator: only ${connection.prepared.length} messages were prepared`)
+    return payload
+  }
   const payload = messagePayload(baseTimeMs, connection.nextReading, readings)
   connection.nextReading += readings
+  return payload
+}
+
+function publish(connection: Connection, readings: number, onAck: (err: Error | undefined) => void): void {
+  const payload = nextPayload(connection, readings)
   connection.inflight++
   connection.client.publish(connection.topic, payload, { qos: 1 }, (err) => {
     connection.inflight--
@@ -272,8 +318,7 @@ function publish(connection: Connection, readings: number, onAck: (err: Error | 
 
 /** Fire and forget: a QoS 0 message, nothing comes back. */
 function publishQos0(connection: Connection, readings: number): void {
-  const payload = messagePayload(baseTimeMs, connection.nextReading, readings)
-  connection.nextReading += readings
+  const payload = nextPayload(connection, readings)
   connection.client.publish(connection.topic, payload, { qos: 0 })
 }
 
@@ -620,6 +665,7 @@ async function closeAll(): Promise<void> {
 
 serveRequests({
   connect,
+  prepare,
   count: async (body) => runCount(body as CountPhase),
   window: async (body) => runWindow(body as WindowPhase),
   overload: async (body) => runOverload(body as OverloadPhase),

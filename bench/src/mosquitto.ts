@@ -2,8 +2,14 @@
  * The machine's Mosquitto as a phase target: it is not ours to start, so it
  * is watched from /proc (CPU and resident memory of its process, found by
  * its pid file) when that is readable, and reported as unknown otherwise.
+ * And a private Mosquitto of the bench's own (`mqtt-client`), on a free port.
  */
-import { readFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { trackChild } from './ipc.ts'
 import { type Observed, type Sampled, pollEvery, processObservation } from './harness.ts'
 import type { BenchSettings, TargetObservation } from './results.ts'
 import type { TargetSample } from './target-process.ts'
@@ -80,4 +86,60 @@ export async function procStat(pid: number): Promise<{ cpuTicks: number; rssByte
   const rssPages = Number(fields[21])
   if (!Number.isFinite(utime) || !Number.isFinite(rssPages)) return null
   return { cpuTicks: utime + stime, rssBytes: rssPages * PAGE_BYTES }
+}
+
+/**
+ * A Mosquitto of the bench's own on a free 127.0.0.1 port, anonymous, no
+ * persistence (its sessions live as long as it does), and no queue or
+ * in-flight limits: `max_queued_messages 0` (the machine's keeps 1,000 a
+ * session and drops the rest, which would count as the subscriber's loss)
+ * and `max_inflight_messages 0` (MQTT 5 clients still get their Receive
+ * Maximum). Stop it with `stop()`.
+ */
+export async function startPrivateMosquitto(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const port = await freePort()
+  const dir = await mkdtemp(join(tmpdir(), 'gridline-bench-mosquitto-'))
+  const config = join(dir, 'mosquitto.conf')
+  await writeFile(config, [
+    `listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'max_queued_bytes 0',
+    'max_inflight_messages 0', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error', 'log_type warning', '',
+  ].join('\n'))
+  const child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+  trackChild(child)
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = async () => {
+    child.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+  }
+  const deadline = performance.now() + 10_000
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || performance.now() > deadline) {
+      await stop()
+      throw new Error(`the bench's Mosquitto did not start on port ${port}: ${stderr.trim() || 'no output'}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return { port, pid: child.pid!, stop }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))))
+    })
+  })
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
 }

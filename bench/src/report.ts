@@ -235,6 +235,41 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     }
   }
 
+  if (all('sparkplug')) {
+    const k = rounds.map((r) => r.sparkplug!)
+    const spb = k.map((x) => x.sparkplug.readingsPerSecond)
+    const json = k.map((x) => x.json.readingsPerSecond)
+    const shape = `${k[0]!.nodes} edge nodes, ${k[0]!.readingsPerMessage} readings a message, QoS 1`
+    const complete = k.every((x) => [x.sparkplug, x.json].every((b) => b.complete && b.storedRows === b.readingsSent))
+    out.push(row(`sparkplug: gridline JSON, the same readings (${shape})`, 'rows/s', json))
+    const ratio = ratioOf('JSON', spb, json)
+    out.push(row(`sparkplug: Sparkplug B DDATA by alias, embedded broker (${shape})`, 'rows/s', spb, ratio, { text: '>= 0.8 x JSON', pass: complete && ratio.value.median >= 0.8 }))
+    out.push(row('sparkplug: publish-to-PUBACK p99, JSON', 'ms', k.map((x) => x.json.latencyMs?.p99 ?? NaN)))
+    out.push(row('sparkplug: publish-to-PUBACK p99, Sparkplug B', 'ms', k.map((x) => x.sparkplug.latencyMs?.p99 ?? NaN)))
+    cpuRows('sparkplug: JSON', k.map((x) => x.json.cpuPerReading))
+    cpuRows('sparkplug: Sparkplug B', k.map((x) => x.sparkplug.cpuPerReading))
+  }
+
+  if (all('mqttClient')) {
+    const m = rounds.map((r) => r.mqttClient!)
+    const g = m.map((x) => x.gridline.storedPerSecond)
+    const naive = m.map((x) => x.naive.storedPerSecond)
+    out.push(row('mqtt-client: naive subscriber (private Mosquitto, acks at once, INSERT per row)', 'rows/s', naive, null, null,
+      boundNote(naive, m.map((x) => x.naive.offeredPerSecond), 'its offered load')))
+    const ratio = ratioOf('naive', g, naive)
+    out.push(row(`mqtt-client: gridline mqtt_client source (${m[0]!.connections} connections, $share, MQTT 5, ack after commit)`, 'rows/s', g, ratio,
+      { text: '>= 5x naive', pass: ratio.value.median >= 5 }, boundNote(g, m.map((x) => x.gridline.offeredPerSecond), 'its offered load (the ratio is then a floor)')))
+    const drain = m.map((x) => x.backlog.storedPerSecond)
+    out.push(row(`(context) mqtt-client: gridline draining a backlog of ${count(m[0]!.backlog.published)} messages from its sessions`, 'rows/s', drain, ratioOf('naive', drain, naive)))
+    out.push(row('mqtt-client: kill -9, gridline: published', 'msgs', m.map((x) => x.kill.gridline.published)))
+    out.push(row('mqtt-client: kill -9, gridline: lost', 'rows', m.map((x) => x.kill.gridline.lost), null,
+      { text: '0 lost, 0 duplicates in every round', pass: m.every((x) => x.kill.gridline.lost === 0 && x.kill.gridline.duplicates === 0) }))
+    out.push(row('mqtt-client: kill -9, gridline: duplicate rows', 'rows', m.map((x) => x.kill.gridline.duplicates)))
+    out.push(row('mqtt-client: kill -9, naive subscriber: published', 'msgs', m.map((x) => x.kill.naive.published)))
+    out.push(row('mqtt-client: kill -9, naive subscriber: lost', 'rows', m.map((x) => x.kill.naive.lost)))
+    out.push(row('mqtt-client: kill -9, naive subscriber: duplicate rows', 'rows', m.map((x) => x.kill.naive.duplicates)))
+  }
+
   const overloadRounds = rounds.filter((r): r is RoundResult & { overload: OverloadResult; ingestSingle: WindowSummary } => r.overload !== undefined && r.ingestSingle !== undefined)
   if (overloadRounds.length === rounds.length && rounds.length > 0) out.push(...overloadRows(overloadRounds))
 
@@ -390,6 +425,25 @@ export function findings(rounds: RoundResult[]): string[] {
         }
       }
     }
+    if (r.sparkplug) {
+      for (const [name, b] of [['Sparkplug B', r.sparkplug.sparkplug], ['JSON', r.sparkplug.json]] as const) {
+        if (!b.complete || b.storedRows !== b.readingsSent) out.push(`${at} sparkplug ${name}: ${b.ackedMessages} messages acknowledged, ${b.storedRows ?? '?'} data rows stored of ${b.readingsSent} readings sent.`)
+        if (b.failedMessages > 0 || b.disconnects > 0) out.push(`${at} sparkplug ${name}: ${b.failedMessages} publishes failed, ${b.disconnects} connections dropped.`)
+        observationFindings(`${at} sparkplug ${name}`, b.observed, out)
+      }
+    }
+    if (r.mqttClient) {
+      const k = r.mqttClient.kill.gridline
+      const d = r.mqttClient.backlog
+      if (d.stored !== d.published) out.push(`${at} mqtt-client backlog: gridline stored ${d.stored} rows of the ${d.published} messages its sessions held.`)
+      if (k.lost !== 0 || k.duplicates !== 0) out.push(`${at} mqtt-client kill -9: gridline stored ${k.distinctRows} distinct rows (${k.storedRows} in all) of ${k.published} messages Mosquitto took: ${k.lost} lost, ${k.duplicates} twice.`)
+      for (const p of [r.mqttClient.gridline, r.mqttClient.naive]) {
+        if (p.errors > 0) out.push(`${at} mqtt-client ${p.peer}: ${p.errors} errors (failed INSERTs or a lost connection).`)
+        if (p.storedPerSecond >= GENERATOR_BOUND_SHARE * p.offeredPerSecond) {
+          out.push(`${at} mqtt-client ${p.peer}: it stored ${fmt(p.storedPerSecond)} rows/s of ${fmt(p.offeredPerSecond)} offered, so it may be faster than measured (the load generators offered what they could of mqttClientRate ${fmt(r.mqttClient.gridline.offeredPerSecond)}).`)
+        }
+      }
+    }
     if (r.soak) {
       const d = r.soak
       if (Math.abs(d.throughputDrift.change) > 0.1) out.push(`${at} soak: throughput moved ${fmtRatio(d.throughputDrift.change * 100)}% from the first third to the last.`)
@@ -504,6 +558,7 @@ export function markdownReport(record: RunRecord): string {
     '',
     ...inProcessSection(record),
     ...peersSection(record),
+    ...mqttClientSection(record),
     ...soakSection(record),
     ...alarmLatencySection(record),
     sinkCheck(record.results),
@@ -597,6 +652,25 @@ function peersSection(record: RunRecord): string[] {
     '| round | peer | offered msg/s | stored rows/s | stored | peer CPU | peer peak RSS | errors | start-up | gridline (ingest-single) as a multiple |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
+    '',
+  ]
+}
+
+function mqttClientSection(record: RunRecord): string[] {
+  const rounds = record.results.filter((r) => r.mqttClient)
+  if (rounds.length === 0) return []
+  const s = record.settings
+  return [
+    '## mqtt-client: gridline\'s mqtt_client source against the naive subscriber, and kill -9',
+    '',
+    `Both read a private Mosquitto of the bench's (no queue or in-flight limit). Throughput: ${s.peerConnections} connections publish 1 reading per QoS 1 message at up to ${fmt(s.mqttClientRate)} msg/s; rows stored per second over a ${fmt(s.peerWindowMs / 1000)} s window after ${fmt(s.peerWarmupMs / 1000)} s of warm-up. ` +
+      `gridline: ${s.mqttClientConnections} connections, MQTT 5, persistent sessions, \`$share\` subscription, PUBACK after the commit. kill -9: ${fmt(s.mqttClientKillRate)} msg/s for ${fmt(s.mqttClientKillStreamMs / 1000)} s, ` +
+      'the subscriber\'s process killed with SIGKILL halfway and started again at once; counted once the stream ended and the count settled. Lost: published minus distinct (device_id, metric, time) rows.',
+    '',
+    '| round | subscriber | offered msg/s | stored rows/s | CPU | peak RSS | kill -9: published | stored at kill | stored | distinct | duplicates | lost | down | settle |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rounds.flatMap((r) => ([[r.mqttClient!.gridline, r.mqttClient!.kill.gridline], [r.mqttClient!.naive, r.mqttClient!.kill.naive]] as const).map(([p, k]) =>
+      `| ${r.round} | ${p.peer} | ${fmt(p.offeredPerSecond)} | ${fmt(p.storedPerSecond)} | ${fmt(p.peerCpuPercent)}% | ${mib(p.peerRssPeakBytes)} | ${count(k.published)} | ${count(k.storedAtKill)} | ${count(k.storedRows)} | ${count(k.distinctRows)} | ${count(k.duplicates)} | ${count(k.lost)} | ${fmt(k.downMs)} ms | ${fmt(k.settleMs)} ms |`)),
     '',
   ]
 }
@@ -711,6 +785,9 @@ function phases(r: RoundResult): { name: string; rate: number; unit: string; loa
   if (r.ackLatency) out.push(windowed('ack-latency', r.ackLatency))
   if (r.sinkAckLatency) out.push(windowed('paced load -> do-nothing sink', r.sinkAckLatency))
   if (r.alarmLatency) out.push(windowed('alarm-latency (background)', r.alarmLatency.background))
+  for (const [name, b] of r.sparkplug ? [['sparkplug: Sparkplug B', r.sparkplug.sparkplug], ['sparkplug: JSON', r.sparkplug.json]] as const : []) {
+    out.push({ name, rate: b.readingsPerSecond, unit: 'rows/s', load: b.loadCpuPercent, machine: b.machineCpuPercent, o: b.observed })
+  }
   for (const l of r.overload?.levels ?? []) out.push({ name: `overload ${l.level}x`, rate: l.ackedPerSecond, unit: 'msg/s', load: l.loadCpuPercent, machine: l.machineCpuPercent, o: l.observed })
   if (r.soak) out.push(windowed('soak', r.soak.window))
   return out

@@ -80,6 +80,17 @@ export interface BenchSettings {
   /** sensor-community: simulated sensors, each its own device and login, and the closed loop's requests in flight. */
   sensors: number
   sensorConcurrency: number
+  /** `sparkplug`: edge nodes (one connection and one device each), DDATA messages per node, unacknowledged per connection. */
+  sparkplugNodes: number
+  sparkplugMessagesPerNode: number
+  sparkplugMaxInflight: number
+  /** `mqtt-client`: the gridline source's connections; the paced load offered into the private Mosquitto (msg/s); the kill -9 stream's rate and length. */
+  mqttClientConnections: number
+  mqttClientRate: number
+  mqttClientKillRate: number
+  mqttClientKillStreamMs: number
+  /** `mqtt-client` context: messages published into gridline's sessions while it is stopped, then drained. */
+  mqttClientBacklog: number
 }
 
 export interface RunContext {
@@ -127,9 +138,9 @@ export interface BrokerResult {
   qos0: { aedes: WindowSummary; mosquitto: WindowSummary; sink: WindowSummary }
 }
 
-/** One "what a user would build" peer. */
+/** One "what a user would build" peer (or, in `mqtt-client`, gridline's mqtt_client source measured the same way). */
 export interface PeerResult {
-  peer: 'naive-subscriber' | 'node-red'
+  peer: 'naive-subscriber' | 'node-red' | 'gridline'
   /** Messages per second the load generators published into Mosquitto (paced). */
   offeredPerSecond: number
   /** Rows the peer stored per second inside the window (counted in the database). */
@@ -151,6 +162,53 @@ export interface PeerResult {
 export interface PeersResult {
   naive: PeerResult
   nodeRed: PeerResult
+}
+
+/** `sparkplug`: the same readings as Sparkplug B DDATA and as gridline JSON, on the same load. */
+export interface SparkplugResult {
+  nodes: number
+  messagesPerNode: number
+  readingsPerMessage: number
+  sparkplug: BatchedResult
+  json: BatchedResult
+  /** sparkplug / json rows per second. */
+  ratio: number
+}
+
+/** A kill -9 of a subscriber mid-stream and its restart: what was stored of what the broker took. */
+export interface KillCheck {
+  subscriber: 'gridline' | 'naive-subscriber'
+  /** Messages the broker acknowledged to the publishers (1 reading, 1 row each). */
+  published: number
+  /** Rows stored at the kill, and at the end: count(*) and count(DISTINCT (device_id, metric, time)). */
+  storedAtKill: number
+  storedRows: number
+  distinctRows: number
+  duplicates: number
+  lost: number
+  /** From the kill until the restarted subscriber was back (its start-up). */
+  downMs: number
+  /** From the end of the stream until the count settled (every message stored, or no change for settleMs). */
+  settleMs: number
+}
+
+/** gridline draining a backlog its sessions took while it was stopped: its rate without the load generators in the way. */
+export interface BacklogDrain {
+  published: number
+  stored: number
+  /** Rows per second from a tenth of the backlog stored to nine tenths; NaN if it did not get there. */
+  storedPerSecond: number
+}
+
+/** `mqtt-client`: gridline's mqtt_client source against the naive subscriber on one private Mosquitto, and the kill -9 check of both. */
+export interface MqttClientResult {
+  connections: number
+  gridline: PeerResult
+  naive: PeerResult
+  /** gridline / naive rows per second. */
+  ratio: number
+  backlog: BacklogDrain
+  kill: { gridline: KillCheck; naive: KillCheck }
 }
 
 export interface SoakResult {
@@ -494,6 +552,8 @@ export interface RoundResult {
   lineProtocol?: LineProtocolResult
   sensorCommunity?: SensorCommunityResult
   influxSink?: InfluxSinkResult
+  sparkplug?: SparkplugResult
+  mqttClient?: MqttClientResult
 }
 
 /** ingest-batched side by side without and with open operator dashboards (live streams read throughout). */

@@ -14,11 +14,13 @@ import { measureBroker } from './broker.ts'
 import { measurePeers } from './peers.ts'
 import { measureAlarmLatency } from './alarm-latency.ts'
 import { measureInfluxSink, measureLineProtocol, measureSensorCommunity } from './http-ingest.ts'
+import { measureMqttClient } from './mqtt-client.ts'
+import { measureSparkplug } from './sparkplug.ts'
 import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
 import { measureSoak } from './soak.ts'
-import { latencyOf, runWindow, singleClosedLoop, singlePaced } from './window.ts'
+import { runCount, runWindow, singleClosedLoop, singlePaced } from './window.ts'
 import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { percentile, sortSamples } from './stats.ts'
 import type { TargetKind } from './target-process.ts'
@@ -94,9 +96,11 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
     if (has('line-protocol')) result.lineProtocol = await measureLineProtocol(ctx, db, round)
     if (has('sensor-community')) result.sensorCommunity = await measureSensorCommunity(ctx, db, round)
     if (has('influxdb-sink')) result.influxSink = await measureInfluxSink(ctx, db, round, (options) => measureBatched(ctx, 'gridline', db, 0, options))
+    if (has('sparkplug')) result.sparkplug = await measureSparkplug(ctx, db, round)
     if (has('ingest-single')) Object.assign(result, await measureSingleMessages(ctx, db, round, has('overload')))
     if (has('alarm-latency')) result.alarmLatency = await measureAlarmLatency(ctx, db, round, result.ingestSingle?.ackedPerSecond)
     if (has('peers')) result.peers = await measurePeers(ctx, db, round)
+    if (has('mqtt-client')) result.mqttClient = await measureMqttClient(ctx, db, round)
     if (has('soak')) result.soak = await measureSoak(ctx, db, round, result.ingestSingle?.ackedPerSecond ?? NaN)
     return result
   } finally {
@@ -136,46 +140,10 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
         timeoutMs: s.countTimeoutMs,
         recordLatency: true,
       }
-      const cpu = await startCpuMeter(target, db !== null)
-      const waits = await startStageWaits(target.httpPort)
-      const sampler = target.sample(s.sampleIntervalMs)
-      const cpuBefore = os.cpus()
-      let results: CountResult[]
-      let sampled: Sampled
-      try {
-        results = await load.run<CountResult>('count', phase, s.countTimeoutMs + 10_000)
-      } finally {
-        sampled = await sampler.stop()
-      }
-      const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
-      const cpuUsed = await cpu.stop()
-      const stageWaits = await waits.stop()
-      const observation = await target.observe(sampled)
-      const ackedMessages = sum(results.map((r) => r.ackedMessages))
-      const elapsedMs = Math.max(...results.map((r) => r.lastAckEpochMs)) - Math.min(...results.map((r) => r.firstPublishEpochMs))
+      const { firstPublishEpochMs, ...result } = await runCount(target, load, phase, db, s.batchedConnections)
       const dashboardStats = await dashboards?.stop()
-      const storedRows = db ? await db.countTelemetry() : null
-      const counted = storedRows ?? ackedMessages * s.readingsPerBatchMessage
-      await options.afterLoad?.(Math.min(...results.map((r) => r.firstPublishEpochMs)), counted)
-      return {
-        ...(dashboardStats ? { dashboards: dashboardStats } : {}),
-        target: kind,
-        readingsSent: phase.messagesPerConnection * s.batchedConnections * s.readingsPerBatchMessage,
-        ackedMessages,
-        failedMessages: sum(results.map((r) => r.failedMessages)),
-        storedRows,
-        elapsedMs,
-        readingsPerSecond: counted / (elapsedMs / 1000),
-        complete: results.every((r) => r.complete),
-        disconnects: sum(results.map((r) => r.disconnects)),
-        loadCpuPercent: results.map((r) => r.cpuPercent),
-        machineCpuPercent: machineCpu,
-        cpuPerReading: perReading(cpuUsed, counted),
-        stageWaits,
-        observed: observation,
-        ...latencyOf(concat(results.map((r) => r.latenciesMs))),
-        timeline: ratesOf(results.map((r) => r.ackTimeline), results[0]?.timelineBucketMs ?? 500),
-      }
+      await options.afterLoad?.(firstPublishEpochMs, result.storedRows ?? result.ackedMessages * s.readingsPerBatchMessage)
+      return { ...(dashboardStats ? { dashboards: dashboardStats } : {}), ...result }
     } finally {
       await dashboards?.stop()
       await load.stop()

@@ -15,9 +15,11 @@ export const SCENARIOS = [
   'line-protocol',
   'sensor-community',
   'influxdb-sink',
+  'sparkplug',
   'ingest-single',
   'alarm-latency',
   'peers',
+  'mqtt-client',
   'overload',
   'soak',
 ] as const

@@ -51,6 +51,17 @@ export const FULL: BenchSettings = {
   httpDevices: 200,
   sensors: 1_000,
   sensorConcurrency: 32,
+  // 100 edge nodes, 1,000,000 readings a side, as copy-limit stores.
+  sparkplugNodes: 100,
+  sparkplugMessagesPerNode: 1_000,
+  sparkplugMaxInflight: 50,
+  mqttClientConnections: 4,
+  // Above what gridline stores through the source, so the figure is its capacity.
+  mqttClientRate: 40_000,
+  // Below what the naive subscriber stores (about 2,500 rows/s): what it loses is the kill's, not its queue's.
+  mqttClientKillRate: 1_000,
+  mqttClientKillStreamMs: 10_000,
+  mqttClientBacklog: 400_000,
 }
 
 /** `--quick`: a smoke run by hand, small counts and short windows. */
@@ -68,6 +79,9 @@ export const QUICK: BenchSettings = {
   soakSampleMs: 2_000,
   alarmCrossings: 100,
   httpRequests: 40,
+  sparkplugMessagesPerNode: 200,
+  mqttClientKillStreamMs: 4_000,
+  mqttClientBacklog: 100_000,
 }
 
 /** The CI smoke test: every scenario in a second or two, on a few connections. */
@@ -107,4 +121,11 @@ export const TINY: BenchSettings = {
   httpDevices: 20,
   sensors: 20,
   sensorConcurrency: 4,
+  sparkplugNodes: 4,
+  sparkplugMessagesPerNode: 50,
+  sparkplugMaxInflight: 10,
+  mqttClientRate: 500,
+  mqttClientKillRate: 200,
+  mqttClientKillStreamMs: 1_500,
+  mqttClientBacklog: 1_000,
 }

@@ -5,8 +5,8 @@
  */
 import os from 'node:os'
 import type { BenchDatabase } from './database.ts'
-import { type LoadSet, type Observed, type Sampled, concat, machineCpuPercent, sum } from './harness.ts'
-import type { WindowPhase, WindowResult } from './load-generator.ts'
+import { type LoadSet, type Observed, type Sampled, type Target, concat, machineCpuPercent, sum } from './harness.ts'
+import type { CountPhase, CountResult, WindowPhase, WindowResult } from './load-generator.ts'
 import type { BatchedResult, BenchSettings, LatencySummary, WindowSummary } from './results.ts'
 import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -79,4 +79,53 @@ export async function runWindow(target: Observed, load: LoadSet, phase: WindowPh
 function rssSeries({ samples }: Sampled): { atSeconds: number; value: number }[] {
   const t0 = samples[0]?.sample.atMs ?? 0
   return samples.map((x) => ({ atSeconds: (x.sample.atMs - t0) / 1000, value: x.sample.rssBytes / 2 ** 20 }))
+}
+
+/**
+ * A count phase (a fixed number of messages per connection, closed loop) of a
+ * load set against a target, summarised: first PUBLISH to last PUBACK, rows
+ * stored in the database after it (`countStored`, default every row of
+ * telemetry; null without a database), CPU per stored reading, latencies.
+ */
+export async function runCount(target: Target, load: LoadSet, phase: CountPhase, db: BenchDatabase | null, connections: number,
+  countStored: (() => Promise<number>) | null = db ? () => db.countTelemetry() : null): Promise<Omit<BatchedResult, 'dashboards'> & { firstPublishEpochMs: number }> {
+  const cpu = await startCpuMeter(target, db !== null)
+  const waits = await startStageWaits(target.httpPort)
+  const sampler = target.sample(target.settings.sampleIntervalMs)
+  const cpuBefore = os.cpus()
+  let results: CountResult[]
+  let sampled: Sampled
+  try {
+    results = await load.run<CountResult>('count', phase, phase.timeoutMs + 10_000)
+  } finally {
+    sampled = await sampler.stop()
+  }
+  const machineCpu = machineCpuPercent(cpuBefore, os.cpus())
+  const cpuUsed = await cpu.stop()
+  const stageWaits = await waits.stop()
+  const observation = await target.observe(sampled)
+  const ackedMessages = sum(results.map((r) => r.ackedMessages))
+  const firstPublishEpochMs = Math.min(...results.map((r) => r.firstPublishEpochMs))
+  const elapsedMs = Math.max(...results.map((r) => r.lastAckEpochMs)) - firstPublishEpochMs
+  const storedRows = countStored ? await countStored() : null
+  const counted = storedRows ?? ackedMessages * phase.readingsPerMessage
+  return {
+    target: target.kind,
+    readingsSent: phase.messagesPerConnection * connections * phase.readingsPerMessage,
+    ackedMessages,
+    failedMessages: sum(results.map((r) => r.failedMessages)),
+    storedRows,
+    elapsedMs,
+    readingsPerSecond: counted / (elapsedMs / 1000),
+    complete: results.every((r) => r.complete),
+    disconnects: sum(results.map((r) => r.disconnects)),
+    loadCpuPercent: results.map((r) => r.cpuPercent),
+    machineCpuPercent: machineCpu,
+    cpuPerReading: perReading(cpuUsed, counted),
+    stageWaits,
+    observed: observation,
+    ...latencyOf(concat(results.map((r) => r.latenciesMs))),
+    timeline: ratesOf(results.map((r) => r.ackTimeline), results[0]?.timelineBucketMs ?? 500),
+    firstPublishEpochMs,
+  }
 }

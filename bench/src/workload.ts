@@ -1,3 +1,4 @@
+import { SPARKPLUG_NAMESPACE, encodeSparkplug } from '@gridline/processors'
 import { deviceTopic } from '@gridline/schemas'
 
 /**
@@ -87,4 +88,66 @@ export function sensorValues(i: number): { value_type: string; value: string }[]
     { value_type: 'max_micro', value: '26719' },
     { value_type: 'signal', value: '-61' },
   ]
+}
+
+/**
+ * The `sparkplug` scenario's readings: 10 Double metrics of a water pump
+ * station, by their Sparkplug names (each maps to the water catalogue metric
+ * of its snake case: `Inputs/Pump Speed` -> pump_speed) and their catalogue
+ * names, each value inside the metric's plausible range. Alias k + 1 is metric k.
+ */
+export const SPARKPLUG_METRICS = [
+  { name: 'Inputs/Flow', metric: 'flow', base: 120 },
+  { name: 'Inputs/Pressure', metric: 'pressure', base: 3 },
+  { name: 'Inputs/Level', metric: 'level', base: 4 },
+  { name: 'Inputs/PH', metric: 'ph', base: 7 },
+  { name: 'Inputs/Turbidity', metric: 'turbidity', base: 1 },
+  { name: 'Inputs/Chlorine', metric: 'chlorine', base: 0.5 },
+  { name: 'Inputs/Pump Speed', metric: 'pump_speed', base: 60 },
+  { name: 'Inputs/Pump Current', metric: 'pump_current', base: 40 },
+  { name: 'Inputs/Inflow', metric: 'inflow', base: 300 },
+  { name: 'Inputs/Outflow', metric: 'outflow', base: 290 },
+] as const
+
+export const SPARKPLUG_DOMAIN = 'water'
+/** The Sparkplug device id of every bench edge node's one device (its registry metadata `sparkplugDevice`). */
+export const SPARKPLUG_DEVICE = 'PLC1'
+export const sparkplugGatewayId = (i: number) => `bench-spb-gw-${String(i).padStart(4, '0')}`
+export const sparkplugDeviceId = (i: number) => `bench-spb-${String(i).padStart(4, '0')}`
+
+/** Value of metric k in message i. */
+export const sparkplugValue = (k: number, i: number) => SPARKPLUG_METRICS[k]!.base + (i % 50) / 100
+
+/** Message i of a water device as gridline JSON: the same 10 values as DDATA i, at baseTimeMs + i. */
+export function waterJson(baseTimeMs: number, i: number): string {
+  const values = SPARKPLUG_METRICS.map((m, k) => `"${m.metric}":${sparkplugValue(k, i)}`).join(',')
+  return `{"ts":${baseTimeMs + i},"seq":${i},"values":{${values}}}`
+}
+
+const SPARKPLUG_GROUP = 'Water'
+const sparkplugTopic = (type: string, edgeNode: string, device?: string) => `${SPARKPLUG_NAMESPACE}/${SPARKPLUG_GROUP}/${type}/${edgeNode}${device ? `/${device}` : ''}`
+
+/**
+ * An edge node's births, before its data: NBIRTH (bdSeq, Node Control/Rebirth;
+ * seq 0) and its device's DBIRTH defining the 10 metrics with aliases (seq 1),
+ * stamped `atMs`, outside the data's time range.
+ */
+export function sparkplugBirths(edgeNode: string, atMs: number): { topic: string; payload: Buffer }[] {
+  return [
+    {
+      topic: sparkplugTopic('NBIRTH', edgeNode),
+      payload: encodeSparkplug({ timestamp: atMs, seq: 0, metrics: [{ name: 'bdSeq', type: 'UInt64', value: 0 }, { name: 'Node Control/Rebirth', type: 'Boolean', value: false }] }),
+    },
+    {
+      topic: sparkplugTopic('DBIRTH', edgeNode, SPARKPLUG_DEVICE),
+      payload: encodeSparkplug({ timestamp: atMs, seq: 1, metrics: SPARKPLUG_METRICS.map((m, k) => ({ name: m.name, alias: k + 1, type: 'Double', value: sparkplugValue(k, 0) })) }),
+    },
+  ]
+}
+
+export const sparkplugDataTopic = (edgeNode: string) => sparkplugTopic('DDATA', edgeNode, SPARKPLUG_DEVICE)
+
+/** DDATA i of an edge node's device: the 10 metrics by alias only, one timestamp (baseTimeMs + i), seq after the births mod 256. */
+export function sparkplugData(baseTimeMs: number, i: number): Buffer {
+  return encodeSparkplug({ timestamp: baseTimeMs + i, seq: (i + 2) % 256, metrics: SPARKPLUG_METRICS.map((_, k) => ({ alias: k + 1, type: 'Double', value: sparkplugValue(k, i) })) })
 }

@@ -29,6 +29,13 @@ const decode = (body: unknown, topic = TOPIC) => decodeChirpStack(topic, Buffer.
 const reasons = (body: unknown, topic = TOPIC) => decode(body, topic).decoded.rejections.map((r) => r.reason)
 
 describe('ChirpStack v4 uplinks', () => {
+  test('a codec field named __proto__ is refused by name and does not reach the values\' prototype', () => {
+    const { decoded } = decode(`{"deviceInfo":{"devEui":"${EUI}"},"time":"2026-12-07T02:59:58Z","object":{"__proto__":5,"pressure":2}}`)
+    expect(decoded.rejections.map((r) => r.reason)).toEqual(['metric_name_invalid'])
+    expect(decoded.rows.length).toBe(1)
+    expect(decoded.rows.metric[0]).toBe('pressure')
+  })
+
   test('the codec\'s object becomes one reading of the device with that DevEUI: time as ts, fCnt as seq, nested fields mapped', () => {
     const { decoded, event } = decode(uplink())
     expect(event).toBe('up')

@@ -91,6 +91,7 @@ export function flattenCodecOutput(object: Record<string, unknown>, prefix: stri
     const plain = path.replaceAll('.', '_')
     const metric = renamed ?? (options.catalogue.metric(domain, plain) ? plain : plain.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase())
     // The reading rules judge the value (numbers and booleans only) and the metric (the catalogue, the unknown-metric policy).
-    if (!Object.hasOwn(values, metric)) values[metric] = value
+    // Defined, not assigned: a field named __proto__ must not reach the object's prototype (the rules then refuse its name).
+    if (!Object.hasOwn(values, metric)) Object.defineProperty(values, metric, { value, enumerable: true, writable: true, configurable: true })
   }
 }

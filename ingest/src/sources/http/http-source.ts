@@ -68,8 +68,6 @@ export class HttpSource implements Source {
   private readonly shares = new Map<string, number>()
   /** Writes waiting for their login's share to have room, by login. */
   private readonly shareWaiters = new Map<string, Set<() => void>>()
-  /** Registered device ids by a metadata key's value (lower case), built on first use and dropped on any registry change. */
-  private readonly byMetadata = new Map<string, Map<string, string>>()
   private readonly auth: HttpAuth
   private readonly limiter: RateLimiter
   private readonly mapping: LineMapping
@@ -97,7 +95,7 @@ export class HttpSource implements Source {
     this.thingsStack = {
       fields: new Map(Object.entries(config.thingsStack.fields)),
       byDevEui: (eui) => {
-        const device = this.byMeta('devEui', eui)
+        const device = this.deps.registry.byMetadata('devEui', eui)
         return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
       },
     }
@@ -137,7 +135,6 @@ export class HttpSource implements Source {
       }
     }
     this.intake = intake
-    this.deps.registry.onAnyChange(() => this.byMetadata.clear())
     const c = this.config
     let port: number
     if (c.tls.certFile !== undefined && c.tls.keyFile !== undefined) {
@@ -445,22 +442,7 @@ export class HttpSource implements Source {
 
   /** The device whose metadata `sensorCommunityId` is this chip id. */
   private byChip(chip: string | null): DeviceRecord | undefined {
-    return chip === null ? undefined : this.byMeta('sensorCommunityId', chip)
-  }
-
-  /** The device whose metadata `key` holds `value` (a string or a number, compared case-insensitively): a chip id, a DevEUI. */
-  private byMeta(key: string, value: string): DeviceRecord | undefined {
-    let index = this.byMetadata.get(key)
-    if (!index) {
-      index = new Map()
-      for (const d of this.deps.registry.all()) {
-        const v = d.metadata[key]
-        if (typeof v === 'string' || typeof v === 'number') index.set(String(v).toLowerCase(), d.id)
-      }
-      this.byMetadata.set(key, index)
-    }
-    const id = index.get(value.toLowerCase())
-    return id === undefined ? undefined : this.deps.registry.get(id)
+    return chip === null ? undefined : this.deps.registry.byMetadata('sensorCommunityId', chip)
   }
 }
 

@@ -277,7 +277,7 @@ export class SparkplugHost {
       if (!device) return refuse('device_unknown', `Sparkplug device "${clip(name, 64)}" of edge node "${clip(edgeNode, 64)}" is not registered (gridline devices add ${clip(name, 64)} --domain <domain> --gateway ${node.gatewayId})`)
       if (device.domain === null) return refuse('device_not_authorized', `"${device.id}" is a gateway or integration login, which has no telemetry of its own`, device.id)
       // Its aliases leave the node's table before the new birth's are checked against the others'.
-      for (const [alias, owner] of node.aliasOwners) if (owner === name) node.aliasOwners.delete(alias)
+      releaseAliases(node, name)
       node.devices.delete(name)
       const birth = this.readBirth(decodedPayload.metrics, name, node.aliasOwners, out, options, payload, device.id)
       if (!birth) return
@@ -294,7 +294,7 @@ export class SparkplugHost {
     }
     if (kind === 'DDEATH') {
       node.devices.delete(name)
-      for (const [alias, owner] of node.aliasOwners) if (owner === name) node.aliasOwners.delete(alias)
+      releaseAliases(node, name)
       status(born.device.id, born.device.domain, 'offline')
       return
     }
@@ -418,6 +418,11 @@ export function encodeSparkplug(payload: { timestamp?: number; seq?: number; met
 /** The retained STATE message of Sparkplug 3.0 (`spBv1.0/STATE/<hostId>`, JSON, QoS 1). */
 export function hostState(hostId: string, online: boolean, timestamp: number): { topic: string; payload: Buffer } {
   return { topic: `${SPARKPLUG_NAMESPACE}/STATE/${hostId}`, payload: Buffer.from(JSON.stringify({ online, timestamp })) }
+}
+
+/** Frees the aliases a device of the node held (its birth is gone or being replaced). */
+function releaseAliases(node: NodeState, device: string): void {
+  for (const [alias, owner] of node.aliasOwners) if (owner === device) node.aliasOwners.delete(alias)
 }
 
 function bdSeqOf(p: ProtoPayload): string | null {

@@ -55,6 +55,8 @@ export class MqttClientSource implements Source {
   private readonly chirpMapping: Map<MqttClientSubscription, ChirpStackMapping> = new Map()
   /** A Sparkplug host application per sparkplug subscription; the first one's hostId announces STATE. */
   private readonly sparkplug: Map<MqttClientSubscription, SparkplugService> = new Map()
+  /** The host id whose STATE this source announces: the first sparkplug subscription's; undefined without one. */
+  private readonly hostId: string | undefined
   /** The timestamp of the current STATE (Sparkplug 3.0: the will's and the online message's are the same). */
   private stateTimestamp = 0
   private readonly messages: Counter<'component_id' | 'decoder'>
@@ -101,6 +103,7 @@ export class MqttClientSource implements Source {
         })
       }
     }
+    this.hostId = [...this.sparkplug.values()][0]?.config.hostId
   }
 
   /** Connects; resolves once every connection is logged in and subscribed, or after connectTimeoutMs (then it keeps trying and reports not ready). Binds no port. */
@@ -130,7 +133,7 @@ export class MqttClientSource implements Source {
     const filters = c.subscriptions.map((s) => (c.connections > 1 ? `$share/${c.shareGroup}/${s.filter}` : s.filter))
     const prefix = c.clientId ?? `gridline-${this.id}`
     // A Sparkplug host's STATE rides on the first connection: its will says offline if gridline dies, its first message after each CONNACK online.
-    const hostId = [...this.sparkplug.values()][0]?.config.hostId
+    const hostId = this.hostId
     const will = hostId === undefined ? undefined : () => {
       this.stateTimestamp = Date.now()
       return { ...hostState(hostId, false, this.stateTimestamp), qos: 1 as const, retain: true }
@@ -205,9 +208,8 @@ export class MqttClientSource implements Source {
   async close(): Promise<void> {
     this.stopIntake()
     // A DISCONNECT discards the will: the STATE offline is published before it.
-    const hostId = [...this.sparkplug.values()][0]?.config.hostId
-    if (hostId !== undefined) {
-      const offline = hostState(hostId, false, this.stateTimestamp)
+    if (this.hostId !== undefined) {
+      const offline = hostState(this.hostId, false, this.stateTimestamp)
       this.states[0]?.connection.publish(offline.topic, offline.payload, { qos: 1, retain: true })
     }
     await Promise.all(this.states.map((s) => s.connection.close()))

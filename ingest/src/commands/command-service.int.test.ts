@@ -149,6 +149,45 @@ describe('a command and its reply', () => {
   })
 })
 
+describe('command transports', () => {
+  test('a device a transport reaches gets its commands that way, settled by the transport; the others stay on MQTT', async () => {
+    const sent: { deviceId: string; action: string; params: Record<string, unknown> }[] = []
+    const remove = commands.addTransport({ name: 'fake', reaches: (id) => id === 'lamp-4', send: (c) => { sent.push({ deviceId: c.deviceId, action: c.action, params: c.params }) } })
+    try {
+      const viaTransport = await commands.send({ deviceId: 'lamp-4', action: 'dim', params: { level: 30 } }, 'tester')
+      expect(sent).toEqual([{ deviceId: 'lamp-4', action: 'dim', params: { level: 30 } }])
+      expect(commands.pendingFor('lamp-4').map((c) => c.id)).toEqual([viaTransport.id])
+      // Another device's settle changes nothing; the right one finishes the command.
+      expect(commands.settle(viaTransport.id, 'lamp-3', 'ok', null)).toBe(false)
+      expect(commands.settle(viaTransport.id, 'lamp-4', 'ok', 'acknowledged by the device')).toBe(true)
+      const done = await commands.waitForResult(viaTransport.id)
+      expect(done).toMatchObject({ status: 'ok', detail: 'acknowledged by the device' })
+      expect(done.repliedAt).not.toBeNull()
+      expect(commands.settle(viaTransport.id, 'lamp-4', 'failed', null)).toBe(false)
+      expect((await commands.get(viaTransport.id))?.status).toBe('ok')
+
+      const lamp = await device('lamp-5', 'lighting')
+      const viaMqtt = await commands.send({ deviceId: 'lamp-5', action: 'switch', params: { on: true } }, 'tester')
+      expect((await commands.waitForResult(viaMqtt.id)).status).toBe('ok')
+      expect(lamp.received).toHaveLength(1)
+      expect(sent).toHaveLength(1)
+    } finally {
+      remove()
+    }
+  })
+
+  test('a transport that cannot send fails the command with its sentence, stored', async () => {
+    const remove = commands.addTransport({ name: 'fake', reaches: (id) => id === 'lamp-4', send: () => { throw new Error('no downlink mapping for lighting.switch') } })
+    try {
+      const record = await commands.send({ deviceId: 'lamp-4', action: 'switch', params: { on: false } }, 'tester')
+      expect(record).toMatchObject({ status: 'failed', detail: 'fake: no downlink mapping for lighting.switch' })
+      expect(await commands.get(record.id)).toMatchObject({ status: 'failed', detail: 'fake: no downlink mapping for lighting.switch' })
+    } finally {
+      remove()
+    }
+  })
+})
+
 describe('replies that change nothing', () => {
   test('a command nobody answers times out; the late reply is counted and changes nothing', async () => {
     const lamp = await device('lamp-2', 'lighting', () => null)
@@ -257,7 +296,7 @@ describe('metrics and shutdown', () => {
       expect(await metric(`gridline_commands_total{outcome="${outcome}"}`)).toBe(s[outcome])
     }
     expect(s.ok).toBeGreaterThanOrEqual(3)
-    expect(s.failed).toBe(1)
+    expect(s.failed).toBe(2) // a device's failed reply, and the transport that could not send
     expect(s.rejected).toBe(1)
     expect(await metric('gridline_command_replies_ignored_total{reason="unknown"}')).toBe(s.unknownReplies)
     expect(await metric('gridline_commands_pending')).toBe(s.pending)

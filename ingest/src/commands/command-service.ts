@@ -36,6 +36,33 @@ export interface CommandServiceDeps {
   registry?: Registry
 }
 
+/** A command as a transport gets it: the wire command and whom it is for. */
+export interface OutgoingCommand extends DeviceCommand {
+  deviceId: string
+  domain: string
+}
+
+/**
+ * A way to a device other than gridline's own `commands/{domain}/{deviceId}`
+ * topic: a Sparkplug B DCMD, a LoRaWAN network server's downlink queue
+ * (docs/protocol.md#commands-over-other-protocols). The first transport that
+ * `reaches` a device takes its commands; a device none reaches gets them on
+ * gridline's topic. A transport reports each command's result through
+ * `CommandService.settle` (or lets it time out).
+ */
+export interface CommandTransport {
+  /** Names the transport in logs and in a failure's detail: `sparkplug`, `chirpstack:<source>`. */
+  readonly name: string
+  /** Whether this device's commands go this way (it is a Sparkplug device, it has a DevEUI on this network server). */
+  reaches(deviceId: string): boolean
+  /**
+   * Sends the command; throws, with a sentence for the operator, when it
+   * cannot (no mapping for the action, the device not born, the broker down):
+   * the command is then `failed` with that sentence.
+   */
+  send(command: OutgoingCommand): void
+}
+
 export type ReplyResult = { ok: true } | { ok: false; reason: 'reply_invalid'; detail: string }
 
 export interface CommandStats {
@@ -80,6 +107,7 @@ export class CommandService {
   private readonly counts = { sent: 0, ok: 0, rejected: 0, failed: 0, timeout: 0, lateReplies: 0, unknownReplies: 0 }
   /** Results being stored: stop() waits for them, so the pool is not ended under them. */
   private readonly finishing = new Set<Promise<void>>()
+  private readonly transports: CommandTransport[] = []
   private running = false
   private sweepTimer: NodeJS.Timeout | undefined
 
@@ -99,6 +127,15 @@ export class CommandService {
       this.sweepOrphans().catch((err) => this.deps.logger.error({ err }, 'Marking commands left pending by an earlier run as timed out failed; they stay pending.'))
     }, this.deps.timeoutMs)
     this.sweepTimer.unref()
+  }
+
+  /** Adds a way to devices (sources add theirs as they are built); returns the function that removes it. */
+  addTransport(transport: CommandTransport): () => void {
+    this.transports.push(transport)
+    return () => {
+      const at = this.transports.indexOf(transport)
+      if (at >= 0) this.transports.splice(at, 1)
+    }
   }
 
   /** Refuses new commands; every pending one becomes `timeout` with detail "service stopped". */
@@ -154,14 +191,25 @@ export class CommandService {
       ts: new Date(record.sentAt).toISOString(),
       expiresAt: new Date(record.sentAt + this.deps.timeoutMs).toISOString(),
     }
+    const transport = this.transports.find((t) => {
+      try {
+        return t.reaches(deviceId)
+      } catch (err) {
+        this.deps.logger.error({ err, transport: t.name, deviceId }, 'A command transport failed to say whether it reaches a device; it is passed over.')
+        return false
+      }
+    })
     try {
-      this.deps.publish(commandTopic(record.domain, deviceId), JSON.stringify(command))
+      if (transport) transport.send({ ...command, deviceId, domain: record.domain })
+      else this.deps.publish(commandTopic(record.domain, deviceId), JSON.stringify(command))
     } catch (err) {
-      this.deps.logger.error({ err, commandId: record.id, deviceId }, 'Publishing a command failed.')
-      await this.finish(entry, 'failed', `The service could not publish the command: ${(err as Error).message}`, null)
+      this.deps.logger.error({ err, commandId: record.id, deviceId, transport: transport?.name ?? 'mqtt' }, 'Sending a command failed.')
+      await this.finish(entry, 'failed', transport
+        ? `${transport.name}: ${(err as Error).message}`
+        : `The service could not publish the command: ${(err as Error).message}`, null)
       return { ...entry.record }
     }
-    this.deps.logger.info({ commandId: record.id, deviceId, action, params: record.params, user }, 'Sent a device command.')
+    this.deps.logger.info({ commandId: record.id, deviceId, action, params: record.params, user, transport: transport?.name ?? 'mqtt' }, 'Sent a device command.')
     this.emit({ ...record })
     return { ...record }
   }
@@ -201,6 +249,26 @@ export class CommandService {
     this.metrics.ignoredReplies.inc({ reason })
     this.deps.logger.debug({ deviceId, domain, commandId: reply.id, status: reply.status, reason }, 'Ignored a command reply.')
     return { ok: true }
+  }
+
+  /**
+   * A transport's word on a command it sent (the network server's ack, the
+   * device's reported value): the command takes that status unless it has
+   * one already. False when it changed nothing (unknown id, another
+   * device's command, already finished).
+   */
+  settle(id: string, deviceId: string, status: Exclude<CommandStatus, 'pending' | 'timeout'>, detail: string | null): boolean {
+    const entry = this.pending.get(id)
+    if (!entry || entry.settling || entry.record.deviceId !== deviceId) return false
+    void this.finish(entry, status, detail, Date.now())
+    return true
+  }
+
+  /** The commands of a device still waiting for their result, oldest first. */
+  pendingFor(deviceId: string): CommandRecord[] {
+    const out: CommandRecord[] = []
+    for (const entry of this.pending.values()) if (entry.record.deviceId === deviceId && !entry.settling) out.push({ ...entry.record })
+    return out
   }
 
   /**

@@ -153,6 +153,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         metrics,
         logger: logger.child({ component: 'mqtt-client-source', source: id }),
         maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection,
+        commands,
       }))
       continue
     }

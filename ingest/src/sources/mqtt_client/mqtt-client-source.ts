@@ -4,6 +4,7 @@ import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChi
 import { parseStatusTopic, parseTopic, topicMatches } from '@gridline/schemas'
 import type { IPublishPacket } from 'mqtt-packet'
 import { Counter, Gauge } from 'prom-client'
+import type { CommandService } from '../../commands/command-service.ts'
 import { principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
@@ -19,6 +20,8 @@ export interface MqttClientSourceDeps {
   logger: Logger
   /** While a connection has this many rows uncommitted, it is not read further (ingest.maxPendingRowsPerConnection). */
   maxPendingRowsPerConnection: number
+  /** Where the source adds its ways to devices (ChirpStack downlinks, Sparkplug DCMD) and reports their results; absent: it sends no commands. */
+  commands?: Pick<CommandService, 'addTransport' | 'settle' | 'pendingFor'>
   /** Where GRIDLINE_SOURCE_<ID>_PASSWORD is read; default process.env. */
   env?: NodeJS.ProcessEnv
 }

@@ -167,6 +167,52 @@ describe('Sparkplug B host: births, aliases, statuses', () => {
 // The bad-input table: each case is one message to a host that has seen
 // ps-7's NBIRTH (seq 0) and PLC1's DBIRTH (seq 1), its reason, and whether it
 // asks the edge node for a rebirth.
+const decodeRaw = (bytes: Buffer) => (protoRoot as unknown as { org: { eclipse: { tahu: { protobuf: { Payload: { decode(b: Uint8Array): { toJSON(): Record<string, unknown> } } } } } } }).org.eclipse.tahu.protobuf.Payload.decode(bytes).toJSON()
+
+describe('Sparkplug B host: writes (DCMD, NCMD) and their confirmation', () => {
+  test('a write to a born metric is a DCMD by alias only, with its datatype and a timestamp, no seq', () => {
+    const host = bornHost()
+    const w = host.write('ps-7', 'plc-7', 'Outputs/Pump Running', false, NOW)
+    if ('error' in w) throw new Error(w.error)
+    expect(w).toMatchObject({ topic: 'spBv1.0/Water/DCMD/ps-7/PLC1', metric: 'Outputs/Pump Running', datatype: 'Boolean', value: false })
+    const sent = decodeRaw(w.payload)
+    expect(sent).toEqual({ timestamp: String(NOW), metrics: [{ alias: '3', datatype: 11, booleanValue: false }] })
+  })
+
+  test('an edge node\'s own metric is an NCMD; a metric born without an alias is written by name', () => {
+    const host = bornHost()
+    const w = host.write('ps-7', null, 'Node Control/Rebirth', true, NOW)
+    if ('error' in w) throw new Error(w.error)
+    expect(w.topic).toBe('spBv1.0/Water/NCMD/ps-7')
+    expect(decodeRaw(w.payload)).toMatchObject({ metrics: [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }] })
+  })
+
+  test.each([
+    { name: 'a device not born', gateway: 'ps-7', device: 'plc-7b', metric: 'Inputs/Flow', value: 1, error: 'device "plc-7b" is not born' },
+    { name: 'an edge node not born', gateway: 'ps-8', device: null, metric: 'x', value: 1, error: 'edge node "ps-8" is not born' },
+    { name: 'a metric not in the birth', gateway: 'ps-7', device: 'plc-7', metric: 'Outputs/Valve', value: true, error: 'has no metric "Outputs/Valve" in its birth certificate' },
+    { name: 'a number for a Boolean', gateway: 'ps-7', device: 'plc-7', metric: 'Outputs/Pump Running', value: 1, error: 'is Boolean: a write needs true or false, got 1' },
+    { name: 'a fraction for an Int16', gateway: 'ps-7', device: 'plc-7', metric: 'Inputs/Level', value: 2.5, error: '2.5 is not an integer' },
+    { name: 'out of an Int16\'s range', gateway: 'ps-7', device: 'plc-7', metric: 'Inputs/Level', value: 40_000, error: '40000 is outside -32768..32767' },
+    { name: 'a String metric', gateway: 'ps-7', device: 'plc-7', metric: 'Info/Firmware', value: 2, error: 'gridline writes only numbers and booleans' },
+    { name: 'a string for a Double', gateway: 'ps-7', device: 'plc-7', metric: 'Inputs/Flow', value: '12', error: 'a write needs a number, got "12"' },
+  ])('refused with a sentence: $name', (c) => {
+    const w = bornHost().write(c.gateway, c.device, c.metric, c.value, NOW)
+    expect('error' in w ? w.error : w).toContain(c.error)
+  })
+
+  test('a watched metric\'s reported values come out, from DDATA by alias and from a rebirth, until unwatched', () => {
+    const host = bornHost()
+    host.watch('plc-7', 'Outputs/Pump Running')
+    const data = host.handle(topic('DDATA', 'PLC1'), payload([{ alias: 3, type: 'Boolean', value: false }, { alias: 1, type: 'Double', value: 9 }], 2), NOW, GW, options, mapping)
+    expect(data.reported).toEqual([{ deviceId: 'plc-7', metric: 'Outputs/Pump Running', value: false }])
+    const reborn = host.handle(topic('DBIRTH', 'PLC1'), DBIRTH(3), NOW, GW, options, mapping)
+    expect(reborn.reported).toEqual([{ deviceId: 'plc-7', metric: 'Outputs/Pump Running', value: true }])
+    host.unwatch('plc-7', 'Outputs/Pump Running')
+    expect(host.handle(topic('DDATA', 'PLC1'), payload([{ alias: 3, type: 'Boolean', value: false }], 4), NOW, GW, options, mapping).reported).toEqual([])
+  })
+})
+
 const NAMED = (name: string, type: string, value: unknown, extra: Partial<Metric> = {}) => ({ name, type, value, ...extra })
 const BAD: { name: string; topic: string; payload: Buffer; principal?: Principal | null; reasons: string[]; rebirth?: boolean; fresh?: boolean }[] = [
   { name: 'garbage bytes', topic: topic('DDATA', 'PLC1'), payload: Buffer.from('garbage!!'), reasons: ['protobuf_malformed'] },

@@ -61,11 +61,25 @@ export interface SparkplugOutcome {
   skipped: Map<string, number>
   /** Why a rebirth was asked for: `no_birth`, `seq_gap`, `alias_unknown`. */
   rebirthReason: string | null
+  /** Values of watched metrics (`SparkplugHost.watch`) the message reported, by the registry id of their device. */
+  reported: { deviceId: string; metric: string; value: number | boolean }[]
+}
+
+/** A write to a born metric (`SparkplugHost.write`): the NCMD/DCMD to publish (QoS 0, not retained), and the value as the metric's datatype takes it. */
+export interface SparkplugWrite {
+  topic: string
+  payload: Buffer
+  /** The metric's full name and its datatype, as born. */
+  metric: string
+  datatype: string
+  value: number | boolean
 }
 
 interface BirthMetric {
   name: string
   datatype: number
+  /** Its alias when the birth gave one: commands must then name it by alias only. */
+  alias?: string
   /**
    * The catalogue metric this definition was last stored as, and for which
    * mapping, catalogue and domain: a data message resolves each metric by
@@ -85,6 +99,8 @@ interface DeviceState {
 }
 
 interface NodeState {
+  group: string
+  edgeNode: string
   gatewayId: string
   bdSeq: string | null
   seq: number
@@ -149,6 +165,8 @@ export interface SparkplugHostOptions {
 export class SparkplugHost {
   private readonly nodes = new Map<string, NodeState>()
   private readonly lastRebirth = new Map<string, number>()
+  /** Registry device id -> watched Sparkplug metric names (with how many watch each). */
+  private readonly watched = new Map<string, Map<string, number>>()
   private readonly rebirthIntervalMs: number
   private readonly maxNodes: number
 
@@ -171,15 +189,77 @@ export class SparkplugHost {
    * broker, or auth off). Never throws.
    */
   handle(topic: string, payload: Buffer, receivedAt: number, principal: Principal | null, options: DecodeOptions, mapping: SparkplugMapping): SparkplugOutcome {
-    const out: SparkplugOutcome = { decoded: emptyDecoded(), type: null, statuses: [], rebirth: null, skipped: new Map(), rebirthReason: null }
+    const out: SparkplugOutcome = { decoded: emptyDecoded(), type: null, statuses: [], rebirth: null, skipped: new Map(), rebirthReason: null, reported: [] }
     try {
       this.handleUnguarded(out, topic, payload, receivedAt, principal, options, mapping)
     } catch (err) {
       const what = err instanceof Error ? `${err.name}: ${err.message}` : 'a non-error value was thrown'
       out.decoded = refuseMessage(emptyDecoded(), options, payload, 'decode_failed', `the Sparkplug message could not be handled (${clip(what, 200)})`, null)
       out.statuses = []
+      out.reported = []
     }
     return out
+  }
+
+  /**
+   * Reports each value `metric` (its Sparkplug name) of the device with
+   * registry id `deviceId` is sent with, in `SparkplugOutcome.reported`,
+   * until `unwatch`: how a write is seen to have been carried out. Counted:
+   * watch twice, unwatch twice.
+   */
+  watch(deviceId: string, metric: string): void {
+    let metrics = this.watched.get(deviceId)
+    if (!metrics) this.watched.set(deviceId, (metrics = new Map()))
+    metrics.set(metric, (metrics.get(metric) ?? 0) + 1)
+  }
+
+  unwatch(deviceId: string, metric: string): void {
+    const metrics = this.watched.get(deviceId)
+    const n = metrics?.get(metric)
+    if (!metrics || n === undefined) return
+    if (n > 1) metrics.set(metric, n - 1)
+    else metrics.delete(metric)
+    if (metrics.size === 0) this.watched.delete(deviceId)
+  }
+
+  /** Whether the device with this registry id (or, with `device` null, the edge node of this gateway) is born now. */
+  born(gatewayId: string, deviceId: string | null): boolean {
+    return this.target(gatewayId, deviceId) !== undefined
+  }
+
+  /**
+   * A write of `value` to the metric `metric` of a born device (`deviceId`,
+   * its registry id, behind the edge node `gatewayId`), or with `deviceId`
+   * null of the edge node itself: the DCMD (NCMD) carrying it by alias when
+   * the birth gave one, else by name, with the datatype of the birth
+   * (Sparkplug 3.0: commands carry a timestamp and no seq). A sentence for
+   * the operator when it cannot be written: not born, no such metric, a value
+   * the datatype cannot hold.
+   */
+  write(gatewayId: string, deviceId: string | null, metric: string, value: unknown, now: number): SparkplugWrite | { error: string } {
+    const target = this.target(gatewayId, deviceId)
+    const who = deviceId === null ? `edge node "${gatewayId}"` : `device "${deviceId}"`
+    if (!target) return { error: `${who} is not born: its ${deviceId === null ? 'NBIRTH' : 'DBIRTH'} has not been seen since it (or gridline) last connected, so it is offline or unknown to this host` }
+    const def = target.birth.byName.get(metric)
+    if (!def) return { error: `${who} has no metric "${clip(metric, 64)}" in its birth certificate (it has ${[...target.birth.byName.keys()].slice(0, 8).map((n) => `"${clip(n, 64)}"`).join(', ')})` }
+    const datatype = SPARKPLUG_DATATYPES[def.datatype]!
+    const checked = writable(def.datatype, value)
+    if (typeof checked === 'string') return { error: `"${clip(metric, 64)}" is ${datatype}: ${checked}` }
+    const topic = `${SPARKPLUG_NAMESPACE}/${target.node.group}/${deviceId === null ? 'NCMD' : 'DCMD'}/${target.node.edgeNode}${target.name === null ? '' : `/${target.name}`}`
+    const written = def.alias === undefined
+      ? { name: def.name, type: datatype, value: checked }
+      : { alias: Number(def.alias), type: datatype, value: checked }
+    return { topic, payload: encodeSparkplug({ timestamp: now, metrics: [written] }), metric: def.name, datatype, value: checked }
+  }
+
+  private target(gatewayId: string, deviceId: string | null): { node: NodeState; name: string | null; birth: Birth } | undefined {
+    let found: { node: NodeState; name: string | null; birth: Birth } | undefined
+    for (const node of this.nodes.values()) {
+      if (node.gatewayId !== gatewayId) continue
+      if (deviceId === null) found = { node, name: null, birth: node.birth }
+      else for (const [name, d] of node.devices) if (d.device.id === deviceId) found = { node, name, birth: d.birth }
+    }
+    return found
   }
 
   private handleUnguarded(out: SparkplugOutcome, topic: string, payload: Buffer, receivedAt: number, principal: Principal | null, options: DecodeOptions, mapping: SparkplugMapping): void {
@@ -250,7 +330,7 @@ export class SparkplugHost {
       if (!birth) return
       this.nodes.delete(key) // a new birth ends the old session and its devices' births
       if (this.nodes.size >= this.maxNodes) this.nodes.delete(this.nodes.keys().next().value!)
-      const fresh: NodeState = { gatewayId: gateway.id, bdSeq: bdSeqOf(decodedPayload), seq: seq ?? 0, birth: birth.birth, devices: new Map(), aliasOwners: birth.owners }
+      const fresh: NodeState = { group, edgeNode, gatewayId: gateway.id, bdSeq: bdSeqOf(decodedPayload), seq: seq ?? 0, birth: birth.birth, devices: new Map(), aliasOwners: birth.owners }
       this.nodes.set(key, fresh)
       status(gateway.id, null, 'online')
       this.store(out, decodedPayload, fresh.birth, mapping.nodeDevice(gateway.id), edgeNode, null, receivedAt, options, mapping, messageTime)
@@ -317,6 +397,7 @@ export class SparkplugHost {
       birth.byName.set(m.name, def)
       if (has(m, 'alias') && m.alias !== undefined) {
         const alias = longText(m.alias)
+        def.alias = alias
         const clash = birth.byAlias.get(alias)
         if (clash) return invalid(`alias ${alias} is given to both "${clip(clash.name, 64)}" and "${clip(m.name, 64)}"`)
         const other = taken.get(alias)
@@ -338,6 +419,7 @@ export class SparkplugHost {
     const rules = new ReadingValidator(out.decoded, receivedAt, options, true)
     const readings = new Map<number, Record<string, unknown>>()
     const deviceId = device?.id ?? null
+    const watched = deviceId === null ? undefined : this.watched.get(deviceId)
     for (const m of p.metrics) {
       let def: BirthMetric | undefined
       if (has(m, 'name') && m.name !== undefined && m.name !== '') def = birth.byName.get(m.name)
@@ -357,6 +439,9 @@ export class SparkplugHost {
       if (has(m, 'datatype') && m.datatype !== 0 && m.datatype !== def.datatype) {
         rules.reject('sparkplug_datatype_mismatch', `"${clip(def.name, 64)}" was born ${SPARKPLUG_DATATYPES[def.datatype]}, this message sends it as ${SPARKPLUG_DATATYPES[m.datatype!] ?? `datatype ${m.datatype}`}`, deviceId, { name: def.name, datatype: m.datatype })
         continue
+      }
+      if (watched !== undefined && watched.has(def.name) && isNumeric(def.datatype) && m.isNull !== true && m.value === valueFieldOf(def.datatype)) {
+        out.reported.push({ deviceId: deviceId!, metric: def.name, value: numericValue(def.datatype, m[m.value] as ProtoLong | boolean) })
       }
       if (!isNumeric(def.datatype)) {
         skipOne(out, 'datatype')
@@ -421,6 +506,25 @@ export function hostState(hostId: string, online: boolean, timestamp: number): {
 }
 
 /** Frees the aliases a device of the node held (its birth is gone or being replaced). */
+/** Integer datatypes' ranges (Int64/UInt64 as far as a JavaScript number is exact). */
+const INTEGER_RANGES: Readonly<Record<number, readonly [number, number]>> = {
+  1: [-128, 127], 2: [-32_768, 32_767], 3: [-2_147_483_648, 2_147_483_647], 4: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  5: [0, 255], 6: [0, 65_535], 7: [0, 4_294_967_295], 8: [0, Number.MAX_SAFE_INTEGER],
+}
+
+/** `value` as a write to a metric of this datatype takes it, or why it cannot. */
+function writable(datatype: number, value: unknown): number | boolean | string {
+  if (datatype === 11) return typeof value === 'boolean' ? value : `a write needs true or false, got ${JSON.stringify(value)}`
+  if (!isNumeric(datatype)) return 'gridline writes only numbers and booleans'
+  const n = typeof value === 'boolean' ? (value ? 1 : 0) : value
+  if (typeof n !== 'number' || !Number.isFinite(n)) return `a write needs a number, got ${JSON.stringify(value)}`
+  const range = INTEGER_RANGES[datatype]
+  if (range === undefined) return n
+  if (!Number.isInteger(n)) return `${n} is not an integer`
+  if (n < range[0] || n > range[1]) return `${n} is outside ${range[0]}..${range[1]}`
+  return n
+}
+
 function releaseAliases(node: NodeState, device: string): void {
   for (const [alias, owner] of node.aliasOwners) if (owner === device) node.aliasOwners.delete(alias)
 }

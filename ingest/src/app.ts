@@ -141,7 +141,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const sparkplug = config.sparkplug.enabled
     ? new SparkplugService(mqtt.id, config.sparkplug, { registry, metrics, logger: logger.child({ component: 'sparkplug', source: mqtt.id }) }, decodeOptions, (topic, payload, options) => publisher.publish(topic, payload, options))
     : undefined
-  if (sparkplug) intake.route(sparkplug.route())
+  if (sparkplug) {
+    intake.route(sparkplug.route())
+    commands.addTransport(sparkplug.commandTransport(commands))
+  }
   const source = new MqttSource(broker, { id: mqtt.id, maxPendingRowsPerConnection: config.ingest.maxPendingRowsPerConnection }, metrics)
   const sources: Source[] = [source]
   const tokens = new TokenVerifier(new TokenStore(pgSqlClient(pool)))

@@ -63,3 +63,12 @@ export function sparkplugMapping(registry: LiveDeviceDirectory, config: Sparkplu
     },
   }
 }
+
+/** The configured write of command `<domain>.<action>` for a device of an edge node (device over node over all), or undefined. */
+export function commandWrite(config: SparkplugConfig, edgeNode: string, device: string | null, command: string): SparkplugConfig['commands'][string] | undefined {
+  const node = config.nodes[edgeNode]
+  const own = device === null ? undefined : node?.devices[device]?.commands
+  if (own && Object.hasOwn(own, command)) return own[command]
+  if (node && Object.hasOwn(node.commands, command)) return node.commands[command]
+  return Object.hasOwn(config.commands, command) ? config.commands[command] : undefined
+}

@@ -1,13 +1,22 @@
 import type { InboundMessage, Logger, MessageRoute, RouteResult } from '@gridline/core'
 import { type DecodeOptions, SPARKPLUG_NAMESPACE, type SparkplugMapping, type SparkplugOutcome, SparkplugHost, hostState } from '@gridline/processors'
 import { Counter } from 'prom-client'
+import type { CommandService, CommandTransport, OutgoingCommand } from '../commands/command-service.ts'
 import type { LiveDeviceDirectory } from '../devices/directory.ts'
 import { type IngestMetrics, sharedMetric } from '../metrics.ts'
 import type { SparkplugConfig } from './config.ts'
-import { sparkplugMapping } from './mapping.ts'
+import { NODE_METRICS, SPARKPLUG_DEVICE_KEY, commandWrite, sparkplugMapping } from './mapping.ts'
 
-/** Where a Sparkplug host's messages go out: the broker its edge nodes are on. */
-export type SparkplugPublish = (topic: string, payload: Buffer, options: { retain: boolean }) => void
+/** Where a Sparkplug host's messages go out: the broker its edge nodes are on. False: it could not go (no connection is up). */
+export type SparkplugPublish = (topic: string, payload: Buffer, options: { retain: boolean }) => boolean | void
+
+/** A command written to a metric, waiting for the device to report the value. */
+interface PendingWrite {
+  deviceId: string
+  metric: string
+  datatype: string
+  value: number | boolean
+}
 
 /**
  * gridline as a Sparkplug B host application on one broker (docs/sparkplug.md):
@@ -22,6 +31,10 @@ export class SparkplugService {
   private readonly messages: Counter<'component_id' | 'type'>
   private readonly rebirths: Counter<'component_id' | 'reason'>
   private readonly skipped: Counter<'component_id' | 'reason'>
+  private readonly registry: LiveDeviceDirectory
+  /** Commands written and not yet confirmed, by command id. */
+  private readonly writes = new Map<string, PendingWrite>()
+  private commands: Pick<CommandService, 'settle' | 'onChange'> | null = null
 
   constructor(
     readonly componentId: string,
@@ -32,6 +45,7 @@ export class SparkplugService {
   ) {
     this.host = new SparkplugHost({ rebirthIntervalMs: config.rebirthIntervalMs })
     this.mapping = sparkplugMapping(deps.registry, config)
+    this.registry = deps.registry
     const registry = deps.metrics.registry
     this.messages = sharedMetric(registry, 'gridline_sparkplug_messages_total', () => new Counter({ name: 'gridline_sparkplug_messages_total', help: 'Sparkplug B messages a host application read, by source and message type (NBIRTH, DDATA, ..., STATE; none for a topic outside the namespace\'s types).', labelNames: ['component_id', 'type'] as const, registers: [registry] }))
     this.rebirths = sharedMetric(registry, 'gridline_sparkplug_rebirth_requests_total', () => new Counter({ name: 'gridline_sparkplug_rebirth_requests_total', help: 'Rebirth requests (NCMD Node Control/Rebirth) sent to edge nodes, by source and reason: no_birth (data before a birth), seq_gap, alias_unknown.', labelNames: ['component_id', 'reason'] as const, registers: [registry] }))
@@ -51,7 +65,77 @@ export class SparkplugService {
       this.rebirths.inc({ component_id: this.componentId, reason: out.rebirthReason ?? 'unknown' })
       this.publish?.(out.rebirth.topic, out.rebirth.payload, { retain: false })
     }
+    if (this.writes.size > 0) this.confirm(out)
     return out
+  }
+
+  /**
+   * The way device commands reach Sparkplug devices (docs/sparkplug.md#commands):
+   * a command configured in `commands` becomes a DCMD (an NCMD for the
+   * device mapped to `$node`) writing the metric, and is `ok` once the device
+   * reports the written value (in a DDATA or a rebirth); `failed` when it
+   * dies first; else it times out. Add it to the command service once.
+   */
+  commandTransport(commands: Pick<CommandService, 'settle' | 'onChange'>): CommandTransport {
+    this.commands = commands
+    commands.onChange((record) => {
+      if (record.status !== 'pending') this.forget(record.id)
+    })
+    return {
+      name: `sparkplug (${this.componentId})`,
+      reaches: (deviceId) => {
+        const d = this.registry.get(deviceId)
+        if (!d || d.kind !== 'device' || d.gateway === null) return false
+        // A device of a live edge node, or one registered with a Sparkplug name.
+        return this.host.born(d.gateway, null) || typeof d.metadata[SPARKPLUG_DEVICE_KEY] === 'string'
+      },
+      send: (command) => this.write(command),
+    }
+  }
+
+  private write(command: OutgoingCommand): void {
+    const d = this.registry.get(command.deviceId)
+    if (!d || d.gateway === null) throw new Error(`"${command.deviceId}" is no device behind an edge node`)
+    const named = d.metadata[SPARKPLUG_DEVICE_KEY]
+    const name = typeof named === 'string' && named !== '' ? named : d.id
+    const node = name === NODE_METRICS
+    const key = `${command.domain}.${command.action}`
+    const write = commandWrite(this.config, d.gateway, node ? null : name, key)
+    if (!write) throw new Error(`no Sparkplug write is configured for "${key}": set sparkplug.commands["${key}"] (or the edge node's) to { metric: "<its Sparkplug metric>" } (docs/sparkplug.md#commands)`)
+    const params = Object.keys(command.params)
+    const value = write.value ?? (write.param !== undefined ? command.params[write.param] : params.length === 1 ? command.params[params[0]!] : true)
+    const w = this.host.write(d.gateway, node ? null : d.id, write.metric, value, Date.now())
+    if ('error' in w) throw new Error(w.error)
+    if (!this.publish || this.publish(w.topic, w.payload, { retain: false }) === false) throw new Error('no connection to the edge nodes\' broker is up; the command was not sent')
+    this.host.watch(d.id, w.metric)
+    this.writes.set(command.id, { deviceId: d.id, metric: w.metric, datatype: w.datatype, value: w.value })
+  }
+
+  /** Settles the writes a message confirms (the value reported) or ends (the device offline). */
+  private confirm(out: SparkplugOutcome): void {
+    for (const r of out.reported) {
+      for (const [id, w] of this.writes) {
+        if (w.deviceId !== r.deviceId || w.metric !== r.metric || !sameValue(w, r.value)) continue
+        this.forget(id)
+        this.commands?.settle(id, w.deviceId, 'ok', `The device reported ${w.metric} = ${String(r.value)}.`)
+      }
+    }
+    for (const s of out.statuses) {
+      if (s.state !== 'offline') continue
+      for (const [id, w] of this.writes) {
+        // An NDEATH names the gateway: the edge node's own ($node) device dies with it.
+        if (w.deviceId !== s.deviceId && this.registry.get(w.deviceId)?.gateway !== s.deviceId) continue
+        this.forget(id)
+        this.commands?.settle(id, w.deviceId, 'failed', `The device went offline (Sparkplug death) before it reported ${w.metric} = ${String(w.value)}.`)
+      }
+    }
+  }
+
+  private forget(id: string): void {
+    const w = this.writes.get(id)
+    if (!w) return
+    this.writes.delete(id)
+    this.host.unwatch(w.deviceId, w.metric)
   }
 
   /** The retained STATE: online when the host starts, offline when it stops (Sparkplug 3.0 host application). */
@@ -71,4 +155,10 @@ export class SparkplugService {
       },
     }
   }
+}
+
+/** A reported value is the written one: a Float as float32 holds it. */
+function sameValue(w: PendingWrite, reported: number | boolean): boolean {
+  if (typeof w.value === 'number' && typeof reported === 'number' && w.datatype === 'Float') return Math.fround(w.value) === Math.fround(reported)
+  return w.value === reported
 }

@@ -21,7 +21,7 @@ export interface MqttClientSourceDeps {
   /** While a connection has this many rows uncommitted, it is not read further (ingest.maxPendingRowsPerConnection). */
   maxPendingRowsPerConnection: number
   /** Where the source adds its ways to devices (ChirpStack downlinks, Sparkplug DCMD) and reports their results; absent: it sends no commands. */
-  commands?: Pick<CommandService, 'addTransport' | 'settle' | 'pendingFor'>
+  commands?: Pick<CommandService, 'addTransport' | 'settle' | 'pendingFor' | 'onChange'>
   /** Where GRIDLINE_SOURCE_<ID>_PASSWORD is read; default process.env. */
   env?: NodeJS.ProcessEnv
 }
@@ -92,9 +92,8 @@ export class MqttClientSource implements Source {
       } else if (sub.decoder === 'sparkplug') {
         const service = new SparkplugService(id, sub.sparkplug, { registry: deps.registry, metrics: deps.metrics, logger: deps.logger }, deps.decodeOptions)
         // Rebirth requests go out on any connection that is up (edge nodes subscribe to NCMD at QoS 0).
-        service.publishTo((topic, payload) => {
-          for (const s of this.states) if (s.connection.publish(topic, payload, { qos: 0, retain: false })) return
-        })
+        service.publishTo((topic, payload) => this.states.some((s) => s.connection.publish(topic, payload, { qos: 0, retain: false })))
+        if (deps.commands) deps.commands.addTransport(service.commandTransport(deps.commands))
         this.sparkplug.set(sub, service)
       } else if (sub.decoder === 'chirpstack') {
         this.chirpMapping.set(sub, {

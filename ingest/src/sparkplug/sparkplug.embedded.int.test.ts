@@ -16,6 +16,8 @@ const NODE = `ps-${RUN}` // the edge node: a registered gateway
 const OTHER_NODE = `ps2-${RUN}`
 const PLC = `plc-${RUN}` // registered behind NODE, Sparkplug name "PLC1"
 const FAR = `far-${RUN}` // registered behind OTHER_NODE
+const CMD_NODE = `ps3-${RUN}` // the edge node of the command tests
+const PUMP = `pump-${RUN}` // behind CMD_NODE, Sparkplug name "PUMP1": takes water.pump as a DCMD
 const GROUP = 'Water'
 const T0 = Date.now() - 60_000
 let t: TestService
@@ -36,8 +38,13 @@ beforeAll(async () => {
       { id: OTHER_NODE, kind: 'gateway' },
       { id: PLC, domain: 'water', gateway: NODE, metadata: { sparkplugDevice: 'PLC1' } },
       { id: FAR, domain: 'water', gateway: OTHER_NODE },
+      { id: CMD_NODE, kind: 'gateway' },
+      { id: PUMP, domain: 'water', gateway: CMD_NODE, metadata: { sparkplugDevice: 'PUMP1' } },
     ],
-    config: { sparkplug: { hostId: `gl-${RUN}`, metrics: { 'Outputs/Pump Running': 'pump_on' }, rebirthIntervalMs: 200 } },
+    config: {
+      sparkplug: { hostId: `gl-${RUN}`, metrics: { 'Outputs/Pump Running': 'pump_on' }, rebirthIntervalMs: 200, commands: { 'water.pump': { metric: 'Outputs/Pump Running' } } },
+      commands: { timeoutMs: 3_000 },
+    },
   })
 }, 60_000)
 
@@ -138,5 +145,48 @@ describe('Sparkplug B host application on the embedded broker, with Tahu\'s edge
     expect(state.body).toMatchObject({ online: true, timestamp: expect.any(Number) })
     await client.publishAsync(`spBv1.0/STATE/gl-${RUN}`, JSON.stringify({ online: false, timestamp: Date.now() }), { qos: 1 })
     await soon(() => rejected('topic_not_authorized'), (r) => r.some((x) => x.topic === `spBv1.0/STATE/gl-${RUN}`))
+  }, 30_000)
+})
+
+describe('device commands as Sparkplug writes, to Tahu\'s edge node', () => {
+  test('water.pump becomes a DCMD of the mapped metric by alias; ok once the device reports the value; failed when it cannot go or the device dies', async () => {
+    const node = await edgeNode(CMD_NODE)
+    const dcmds: { device: string; metrics: unknown[] }[] = []
+    let acts = true
+    // The PLC does what it is told, and reports it as a real edge node would: a DDATA by alias.
+    node.on('dcmd', (device: string, payload: { metrics?: { alias?: unknown; value?: unknown }[] }) => {
+      const metrics = (payload.metrics ?? []).map((m) => ({ alias: Number(m.alias), value: m.value }))
+      dcmds.push({ device, metrics })
+      if (acts) node.publishDeviceData(device, { timestamp: Date.now(), metrics: metrics.map((m) => ({ alias: m.alias, type: 'Boolean', value: m.value })) })
+    })
+    bornOnRequest(node, 'PUMP1', () => Date.now())
+    await soon(() => status(PUMP), (s) => s === 'online')
+    const commands = t.service.commands
+
+    const sent = await commands.send({ deviceId: PUMP, action: 'pump', params: { running: false } }, 'operator')
+    const done = await commands.waitForResult(sent.id)
+    expect(done).toMatchObject({ status: 'ok', detail: 'The device reported Outputs/Pump Running = false.' })
+    // By alias only (the birth gave one), as Sparkplug 3.0 asks.
+    expect(dcmds).toEqual([{ device: 'PUMP1', metrics: [{ alias: 3, value: false }] }])
+    expect((await rows(PUMP)).some((r) => r.metric === 'pump_on' && r.value === 0)).toBe(true)
+
+    // An action with no write configured fails at once with the key to set.
+    const unmapped = await commands.send({ deviceId: PUMP, action: 'schedule', params: {} }, 'operator')
+    expect(unmapped.status).toBe('failed')
+    expect(unmapped.detail).toContain('sparkplug.commands["water.schedule"]')
+
+    // A device that takes the write and never reports it: timeout; one that dies first: failed.
+    acts = false
+    const silent = await commands.send({ deviceId: PUMP, action: 'pump', params: { running: true } }, 'operator')
+    expect((await commands.waitForResult(silent.id)).status).toBe('timeout')
+    const dying = await commands.send({ deviceId: PUMP, action: 'pump', params: { running: true } }, 'operator')
+    node.publishDeviceDeath('PUMP1', { timestamp: Date.now() })
+    expect(await commands.waitForResult(dying.id)).toMatchObject({ status: 'failed', detail: expect.stringContaining('went offline') })
+    await soon(() => status(PUMP), (s) => s === 'offline')
+    // Not born now: refused with the reason, nothing published.
+    const offline = await commands.send({ deviceId: PUMP, action: 'pump', params: { running: true } }, 'operator')
+    expect(offline).toMatchObject({ status: 'failed', detail: expect.stringContaining('is not born') })
+    expect(dcmds).toHaveLength(3)
+    node.stop()
   }, 30_000)
 })

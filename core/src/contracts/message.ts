@@ -81,4 +81,19 @@ export interface StatusChange {
   /** The device's ts, or the receive time when it sent none (a will cannot know the time). */
   time: number
   receivedAt: number
+  /**
+   * What the device said of its power and link (a LoRaWAN DevStatusAns, ChirpStack's
+   * `status` event). Absent on a plain online/offline change, which keeps the last one stored.
+   */
+  power?: DevicePower
+}
+
+/** A device's battery and link margin as its last device-status answer gave them (docs/storage.md#device-status). */
+export interface DevicePower {
+  /** Battery level in %; null when the device cannot measure it or runs on external power. */
+  batteryPercent: number | null
+  /** The device runs on external power. */
+  externalPower: boolean
+  /** The demodulation margin of the device's last received request, in dB (LoRaWAN DevStatusAns Margin, -32..31). */
+  marginDb: number
 }

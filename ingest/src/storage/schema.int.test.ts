@@ -60,7 +60,7 @@ describe('plain PostgreSQL (the machine\'s server)', () => {
     const first = await migrate(sql)
     expect(first.engine).toBe('postgres')
     expect(first.applied).toEqual([
-      '1 devices and rejected', '2 telemetry (postgres)', '3 device status', '4 integration accounts',
+      '1 devices and rejected', '2 telemetry (postgres)', '3 device status', '4 integration accounts', '5 device status battery and margin',
       ...PROCESSOR_MIGRATIONS.map((m) => `${m.version} ${m.name}`),
       '30 console users, sessions and audit log', '31 device commands', '41 device login method', '42 api tokens',
     ])

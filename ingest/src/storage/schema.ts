@@ -138,6 +138,22 @@ ALTER TABLE devices ADD COLUMN auth text NOT NULL DEFAULT 'password' CHECK (auth
 `,
 }
 
+/**
+ * A device's battery and link margin from its device-status answers (ChirpStack's
+ * `status` event, docs/storage.md#device-status): the last one on device_status,
+ * each one on device_status_history. All null until a device sends one.
+ */
+const DEVICE_POWER_MIGRATION: SchemaMigration = {
+  version: 5,
+  name: 'device status battery and margin',
+  sql: `
+ALTER TABLE device_status ADD COLUMN battery_percent double precision, ADD COLUMN external_power boolean,
+  ADD COLUMN margin_db smallint, ADD COLUMN power_reported_at timestamptz;
+ALTER TABLE device_status_history ADD COLUMN battery_percent double precision, ADD COLUMN external_power boolean,
+  ADD COLUMN margin_db smallint;
+`,
+}
+
 const TELEMETRY_COLUMNS = `
   time timestamptz NOT NULL,
   device_id text NOT NULL,
@@ -206,8 +222,8 @@ export interface MigrationReport {
 
 /**
  * The storage's own migrations: devices and dead letters, telemetry (a
- * hypertable or plain partitions), device status, integration accounts and
- * login methods. The processors', the console's and the commands' tables are
+ * hypertable or plain partitions), device status (with battery and margin),
+ * integration accounts and login methods. The processors', the console's and the commands' tables are
  * added by the composition (ingest/src/migrations.ts).
  */
 export const STORAGE_MIGRATIONS: readonly SchemaMigration[] = [
@@ -216,6 +232,7 @@ export const STORAGE_MIGRATIONS: readonly SchemaMigration[] = [
   DEVICE_STATUS_MIGRATION,
   INTEGRATION_ACCOUNTS_MIGRATION,
   DEVICE_AUTH_MIGRATION,
+  DEVICE_POWER_MIGRATION,
 ]
 
 /**

@@ -341,7 +341,8 @@ function collectStatuses(envelopes: readonly Envelope[]): StatusChange[] {
 /**
  * Appends every report to the history and moves each device's current state
  * forward, never back: reports can arrive out of order (a will published late,
- * a buffered "online" resent), so the newest `since` wins.
+ * a buffered "online" resent), so the newest `since` wins. A change with
+ * `power` (a device-status answer) also sets the device's battery and margin.
  */
 async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): Promise<void> {
   const params = [
@@ -350,10 +351,15 @@ async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): 
     statuses.map((s) => new Date(s.time).toISOString()),
     statuses.map((s) => new Date(s.receivedAt).toISOString()),
   ]
+  const power = [
+    statuses.map((s) => s.power?.batteryPercent ?? null),
+    statuses.map((s) => s.power?.externalPower ?? null),
+    statuses.map((s) => s.power?.marginDb ?? null),
+  ]
   await client.query(
-    `INSERT INTO device_status_history (device_id, state, time, received_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])`,
-    params,
+    `INSERT INTO device_status_history (device_id, state, time, received_at, battery_percent, external_power, margin_db)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[], $6::boolean[], $7::smallint[])`,
+    [...params, ...power],
   )
   await client.query(
     `INSERT INTO device_status (device_id, state, since, received_at)
@@ -362,6 +368,23 @@ async function recordStatuses(client: pg.PoolClient, statuses: StatusChange[]): 
      ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, received_at = EXCLUDED.received_at
      WHERE device_status.since <= EXCLUDED.since`,
     params,
+  )
+  // The newest power report per device, on its own: a plain online/offline change keeps the last one,
+  // and a report older than the one stored (out of order) does not replace it.
+  const reports = statuses.filter((s) => s.power !== undefined)
+  if (reports.length === 0) return
+  await client.query(
+    `UPDATE device_status d SET battery_percent = p.battery_percent, external_power = p.external_power, margin_db = p.margin_db, power_reported_at = p.time
+       FROM (SELECT DISTINCT ON (device_id) * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::boolean[], $5::smallint[])
+               AS r (device_id, time, battery_percent, external_power, margin_db) ORDER BY device_id, time DESC) p
+      WHERE d.device_id = p.device_id AND (d.power_reported_at IS NULL OR d.power_reported_at <= p.time)`,
+    [
+      reports.map((s) => s.deviceId),
+      reports.map((s) => new Date(s.time).toISOString()),
+      reports.map((s) => s.power!.batteryPercent),
+      reports.map((s) => s.power!.externalPower),
+      reports.map((s) => s.power!.marginDb),
+    ],
   )
 }
 

@@ -35,7 +35,7 @@ export const REJECT_REASONS = {
   too_many_values: 'A reading has more values than the contract allows.',
   metric_name_invalid: 'A metric name does not match ^[a-z][a-z0-9_]{0,63}$.',
   value_invalid: 'A value is not a finite number or a boolean (strings, null, objects are refused).',
-  status_invalid: 'A status message is not {"state": "online" | "offline"} with an optional ts.',
+  status_invalid: 'A status message is not {"state": "online" | "offline"} with an optional ts, or a ChirpStack status event has a field of the wrong type or range (margin an integer from -32 to 31 dB, batteryLevel 0-100 %, externalPowerSource and batteryLevelUnavailable true or false).',
   reply_invalid: 'A command reply is not {"id", "status": "ok" | "rejected" | "failed", "detail"?, "ts"?}.',
   metric_unknown: 'The metric is well-formed but not in the catalogue for the domain (with catalogue.unknownMetrics: reject, the default): often a typo such as pm2_5 for pm25.',
   metric_limit: 'The device already has as many distinct metrics outside the catalogue as catalogue.maxUnknownMetricsPerDevice allows (with catalogue.unknownMetrics: store).',

@@ -25,6 +25,10 @@ function uplink(overrides: Record<string, unknown> = {}): Record<string, unknown
     ...overrides,
   }
 }
+/** A status event (DevStatusAns) as ChirpStack v4 publishes it: proto3 defaults (false, 0) left out. */
+function status(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { deduplicationId: '9b0d2f31-7e55-4a0c-9d3e-2f6c1b0a8e44', time: '2026-12-07T02:59:59.5Z', deviceInfo: { applicationId: '4f1e2c9a-1b2c-4d5e-8f90-123456789abc', deviceName: 'hai-chau-01', devEui: EUI }, margin: 9, batteryLevel: 88.58, ...overrides }
+}
 const decode = (body: unknown, topic = TOPIC) => decodeChirpStack(topic, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), NOW, options, mapping)
 const reasons = (body: unknown, topic = TOPIC) => decode(body, topic).decoded.rejections.map((r) => r.reason)
 
@@ -55,8 +59,42 @@ describe('ChirpStack v4 uplinks', () => {
     expect(decoded.rows.time[0]).toBeGreaterThanOrEqual(NOW)
   })
 
-  test('events other than up carry no readings and are named for the caller to count', () => {
-    for (const event of ['join', 'status', 'ack', 'txack', 'log', 'location']) {
+  test('a status event is the device online with its battery (%), external power and link margin (dB), at its time', () => {
+    const out = decode(status(), TOPIC.replace(/up$/, 'status'))
+    expect(out.decoded.rows.length + out.decoded.rejections.length).toBe(0)
+    expect(out.status).toEqual({ deviceId: 'wm-hai-chau-01', domain: 'water', state: 'online', time: Date.parse('2026-12-07T02:59:59.5Z'), receivedAt: NOW, power: { batteryPercent: 88.58, externalPower: false, marginDb: 9 } })
+    expect(out).toMatchObject({ applicationId: '4f1e2c9a-1b2c-4d5e-8f90-123456789abc', devEui: EUI })
+  })
+
+  test.each([
+    ['on external power: no battery level', { externalPowerSource: true, batteryLevel: undefined }, { batteryPercent: null, externalPower: true, marginDb: 9 }],
+    ['battery level unavailable', { batteryLevelUnavailable: true, batteryLevel: undefined }, { batteryPercent: null, externalPower: false, marginDb: 9 }],
+    ['proto3 defaults left out: margin 0, battery 0 %', { margin: undefined, batteryLevel: undefined }, { batteryPercent: 0, externalPower: false, marginDb: 0 }],
+    ['a negative margin, no time (the receive time)', { margin: -5, time: undefined }, { batteryPercent: 88.58, externalPower: false, marginDb: -5 }],
+  ])('status: %s', (_name, overrides, power) => {
+    const out = decode(status(overrides), TOPIC.replace(/up$/, 'status'))
+    expect(out.decoded.rejections).toEqual([])
+    expect(out.status?.power).toEqual(power)
+    if (!('time' in overrides) || overrides.time !== undefined) return
+    expect(out.status?.time).toBe(NOW)
+  })
+
+  test('ack and txack name the downlink they report on (queueItemId), for the transport to settle', () => {
+    const ack = decode({ deduplicationId: 'x', time: '2026-12-07T03:00:00Z', deviceInfo: { devEui: EUI.toUpperCase() }, queueItemId: '2b8f7c3e-4d5a-4e6f-9a0b-1c2d3e4f5a6b', acknowledged: true, fCntDown: 3 }, TOPIC.replace(/up$/, 'ack'))
+    expect(ack.downlink).toEqual({ queueItemId: '2b8f7c3e-4d5a-4e6f-9a0b-1c2d3e4f5a6b', acknowledged: true, gatewayId: null, devEui: EUI })
+    // proto3 JSON leaves out false: an ack without acknowledged is a negative one.
+    expect(decode({ queueItemId: 'q1' }, TOPIC.replace(/up$/, 'ack')).downlink).toMatchObject({ acknowledged: false, devEui: EUI })
+    const tx = decode({ downlinkId: 1234, deviceInfo: { devEui: EUI }, queueItemId: 'q2', fCntDown: 3, gatewayId: '0016c001ff10a235' }, TOPIC.replace(/up$/, 'txack'))
+    expect(tx.downlink).toEqual({ queueItemId: 'q2', acknowledged: null, gatewayId: '0016c001ff10a235', devEui: EUI })
+    for (const bad of ['{', '[]', '{"queueItemId": 5}', '{}']) {
+      const out = decode(bad, TOPIC.replace(/up$/, 'txack'))
+      expect(out.downlink).toBeUndefined()
+      expect(out.decoded.rejections).toEqual([])
+    }
+  })
+
+  test('events other than up and status carry no readings and are named for the caller to count', () => {
+    for (const event of ['join', 'ack', 'txack', 'log', 'location']) {
       const out = decode({ deviceInfo: { devEui: EUI }, batteryLevel: 87.5, margin: 9 }, TOPIC.replace(/up$/, event))
       expect(out.event).toBe(event)
       expect(out.decoded.rows.length + out.decoded.rejections.length).toBe(0)
@@ -65,7 +103,7 @@ describe('ChirpStack v4 uplinks', () => {
   })
 
   // Bad input: each case refused with its reason, never thrown.
-  test.each([
+  test.each<[string, unknown, string, string?, string?]>([
     ['garbage bytes', '\u0000\u00ff{{', 'json_malformed'],
     ['truncated JSON', JSON.stringify(uplink()).slice(0, 120), 'json_malformed'],
     ['an array', [uplink()], 'payload_not_object'],
@@ -82,8 +120,27 @@ describe('ChirpStack v4 uplinks', () => {
     ['time an hour ahead', uplink({ time: '2026-12-07T04:00:00Z' }), 'ts_in_future'],
     ['a field the catalogue does not know', uplink({ object: { batteryVoltage: 3.6 } }), 'metric_unknown'],
     ['a string value', uplink({ object: { pressure: 'high' } }), 'value_invalid'],
-  ])('%s', (_name, body, reason) => {
-    expect(reasons(body)).toContain(reason)
+    // status events (DevStatusAns): refused as uplinks are, never a status change.
+    ['status: garbage bytes', '\u0000{', 'json_malformed', 'status'],
+    ['status: an array', [status()], 'payload_not_object', 'status'],
+    ['status: an unknown DevEUI', status({ deviceInfo: { devEui: '1111111111111111' } }), 'device_unknown', 'status', '1111111111111111'],
+    ['status: a DevEUI that is no EUI-64', status({ deviceInfo: { devEui: 'zz' } }), 'device_invalid', 'status'],
+    ['status: the topic and payload disagree on the DevEUI', status({ deviceInfo: { devEui: '00000000000000ff' } }), 'device_invalid', 'status'],
+    ['status: a gateway\'s DevEUI', status({ deviceInfo: { devEui: '00000000000000ff' } }), 'device_not_authorized', 'status', '00000000000000ff'],
+    ['status: margin a string', status({ margin: '9' }), 'status_invalid', 'status'],
+    ['status: margin a fraction', status({ margin: 9.5 }), 'status_invalid', 'status'],
+    ['status: margin past the 6-bit range', status({ margin: 64 }), 'status_invalid', 'status'],
+    ['status: batteryLevel a string', status({ batteryLevel: '88' }), 'status_invalid', 'status'],
+    ['status: batteryLevel over 100 %', status({ batteryLevel: 254 }), 'status_invalid', 'status'],
+    ['status: batteryLevel negative', status({ batteryLevel: -1 }), 'status_invalid', 'status'],
+    ['status: externalPowerSource a number', status({ externalPowerSource: 1 }), 'status_invalid', 'status'],
+    ['status: batteryLevelUnavailable a string', status({ batteryLevelUnavailable: 'yes' }), 'status_invalid', 'status'],
+    ['status: time without offset', status({ time: '2026-12-07T02:59:58' }), 'ts_invalid', 'status'],
+    ['status: time a number', status({ time: 1764982800000 }), 'ts_invalid', 'status'],
+  ])('%s', (_name, body, reason, event = 'up', eui = EUI) => {
+    const out = decode(body, TOPIC.replace(EUI, eui).replace(/up$/, event))
+    expect(out.decoded.rejections.map((r) => r.reason)).toContain(reason)
+    expect(out.status).toBeUndefined()
   })
 
   test('an unknown DevEUI is refused as device_unknown, with the command that registers it', () => {

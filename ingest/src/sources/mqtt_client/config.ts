@@ -1,6 +1,12 @@
-import { METRIC_NAME_PATTERN } from '@gridline/schemas'
+import { COMMAND_CATALOGUE, METRIC_NAME_PATTERN } from '@gridline/schemas'
 import { z } from 'zod'
 import { SparkplugSchema } from '../../sparkplug/config.ts'
+
+/** `<domain>.<action>` of a command the catalogue defines. */
+function isCatalogueCommand(key: string): boolean {
+  const [domain, action, ...rest] = key.split('.')
+  return rest.length === 0 && (COMMAND_CATALOGUE[domain ?? '']?.some((c) => c.action === action) ?? false)
+}
 
 /** How a subscription's messages are read (docs/mqtt-client.md#decoders). */
 export const MQTT_CLIENT_DECODERS = ['gridline', 'line_protocol', 'chirpstack', 'sparkplug'] as const
@@ -20,6 +26,13 @@ const Subscription = z.strictObject({
   }).prefault({}),
   chirpstack: z.strictObject({
     fields: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('A decoded `object` field (dotted path for nested ones: `water.flow`) to a catalogue metric, for fields not named like one.'),
+    downlinks: z.record(
+      z.string().refine(isCatalogueCommand, 'expected <domain>.<action> of the command catalogue (lighting.dim, water.pump, ...)'),
+      z.strictObject({
+        fPort: z.number().int().min(1).max(223).describe('The LoRaWAN FPort the device profile\'s encodeDownlink codec expects for this action (1-223).'),
+        confirmed: z.boolean().default(false).describe('A confirmed downlink: the command is ok once the device acknowledges it (ChirpStack\'s ack event); unconfirmed: once a gateway takes it for transmission (txack).'),
+      }),
+    ).default({}).describe('Commands sent as ChirpStack downlinks, by <domain>.<action> (`lighting.dim: { fPort: 10, confirmed: true }`): published on application/<applicationId>/device/<devEui>/command/down with {"action", ...params} as the object for the codec. Empty: this subscription sends no commands.'),
   }).prefault({}),
   sparkplug: SparkplugSchema.prefault({}).describe('sparkplug decoder: the host application (hostId, metric mapping); docs/sparkplug.md.'),
 })

@@ -11,7 +11,11 @@ import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
 import { SparkplugService } from '../../sparkplug/sparkplug-service.ts'
 import { AckSequencer } from '../../transport/ack-sequencer.ts'
 import type { MqttClientSourceConfig, MqttClientSubscription } from './config.ts'
+import { ChirpStackDownlinks } from './chirpstack-downlinks.ts'
 import { type ConnectionOptions, MqttClientConnection, type Session } from './mqtt-connection.ts'
+
+/** DevEUIs whose ChirpStack application id is remembered (for downlinks); past it the oldest is forgotten. */
+const REMEMBERED_APPLICATIONS = 100_000
 
 export interface MqttClientSourceDeps {
   decodeOptions: DecodeOptions
@@ -58,6 +62,12 @@ export class MqttClientSource implements Source {
   private readonly chirpMapping: Map<MqttClientSubscription, ChirpStackMapping> = new Map()
   /** A Sparkplug host application per sparkplug subscription; the first one's hostId announces STATE. */
   private readonly sparkplug: Map<MqttClientSubscription, SparkplugService> = new Map()
+  /** The ChirpStack downlink transport of each chirpstack subscription with `chirpstack.downlinks`. */
+  private readonly downlinks: Map<MqttClientSubscription, ChirpStackDownlinks> = new Map()
+  /** Lower-case DevEUI -> the ChirpStack application id its last event came under. */
+  private readonly applications = new Map<string, string>()
+  /** Removes the downlink transports from the command service at close. */
+  private readonly removeTransports: (() => void)[] = []
   /** The host id whose STATE this source announces: the first sparkplug subscription's; undefined without one. */
   private readonly hostId: string | undefined
   /** The timestamp of the current STATE (Sparkplug 3.0: the will's and the online message's are the same). */
@@ -78,7 +88,7 @@ export class MqttClientSource implements Source {
     this.connects = shared('gridline_mqtt_client_connects_total', () => new Counter({ name: 'gridline_mqtt_client_connects_total', help: 'Logins accepted by the broker (CONNACK 0), by source.', labelNames: ['component_id'] as const, registers: [registry] }))
     this.disconnects = shared('gridline_mqtt_client_disconnects_total', () => new Counter({ name: 'gridline_mqtt_client_disconnects_total', help: 'Connections to the broker lost or refused (each followed by a reconnect after the backoff), by source; the reason is logged.', labelNames: ['component_id'] as const, registers: [registry] }))
     this.connected = shared('gridline_mqtt_client_connections', () => new Gauge({ name: 'gridline_mqtt_client_connections', help: 'Connections to the broker that are logged in, by source.', labelNames: ['component_id'] as const, registers: [registry] }))
-    for (const sub of config.subscriptions) {
+    for (const [at, sub] of config.subscriptions.entries()) {
       if (sub.decoder === 'line_protocol') {
         this.lineMapping.set(sub, {
           deviceTags: sub.lineProtocol.deviceTags,
@@ -103,6 +113,16 @@ export class MqttClientSource implements Source {
             return device ? { id: device.id, domain: device.kind === 'device' ? device.domain : null } : undefined
           },
         })
+        if (deps.commands && Object.keys(sub.chirpstack.downlinks).length > 0) {
+          this.downlinks.set(sub, new ChirpStackDownlinks(id, at, sub, {
+            registry: deps.registry,
+            commands: deps.commands,
+            applicationOf: (eui) => this.applications.get(eui),
+            // Downlinks go out on any connection that is up: ChirpStack's integration takes them from any client.
+            publish: (topic, payload) => this.states.some((s) => s.connection.publish(topic, payload, { qos: 1, retain: false })),
+            logger: deps.logger,
+          }))
+        }
       }
     }
     this.hostId = [...this.sparkplug.values()][0]?.config.hostId
@@ -111,6 +131,7 @@ export class MqttClientSource implements Source {
   /** Connects; resolves once every connection is logged in and subscribed, or after connectTimeoutMs (then it keeps trying and reports not ready). Binds no port. */
   async start(intake: Intake): Promise<Record<string, number | null>> {
     this.intake = intake
+    if (this.deps.commands) for (const transport of this.downlinks.values()) this.removeTransports.push(this.deps.commands.addTransport(transport))
     intake.onCongestion((held) => {
       this.congested = held
       for (const s of this.states) this.applyPause(s)
@@ -209,6 +230,7 @@ export class MqttClientSource implements Source {
   /** DISCONNECT: the broker keeps each session and what it holds unacknowledged for the next start. */
   async close(): Promise<void> {
     this.stopIntake()
+    for (const remove of this.removeTransports.splice(0)) remove()
     // A DISCONNECT discards the will: the STATE offline is published before it.
     if (this.hostId !== undefined) {
       const offline = hostState(this.hostId, false, this.stateTimestamp)
@@ -247,9 +269,14 @@ export class MqttClientSource implements Source {
       envelope = intake.decode(message, out.decoded)
       if (out.statuses.length > 0) envelope.statuses = out.statuses
     } else {
-      const { decoded, event } = decodeChirpStack(topic, payload, receivedAt, this.deps.decodeOptions, this.chirpMapping.get(sub)!)
+      const out = decodeChirpStack(topic, payload, receivedAt, this.deps.decodeOptions, this.chirpMapping.get(sub)!)
+      const event = out.event
       if (event !== 'up') this.events.inc({ component_id: this.id, event: event === null ? 'none' : event.slice(0, 32) })
-      envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
+      this.rememberApplication(out.devEui, out.applicationId)
+      if (out.downlink && (event === 'ack' || event === 'txack')) this.downlinks.get(sub)?.onResult(event, out.downlink)
+      envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, out.decoded)
+      // Committed with the envelope, and acknowledged to the broker after it, like an uplink.
+      if (out.status) envelope.statuses = [out.status]
     }
     const share = Math.max(1, envelope.decoded.rows.length)
     state.shareRows += share
@@ -264,6 +291,16 @@ export class MqttClientSource implements Source {
       this.applyPause(state)
     }
     intake.submit(envelope)
+  }
+
+  /** The application a registered DevEUI's events come under, for its downlinks (the newest wins). */
+  private rememberApplication(devEui: string | null, applicationId: string | null): void {
+    if (devEui === null || applicationId === null || applicationId === '' || applicationId.length > 64 || this.downlinks.size === 0) return
+    if (this.applications.get(devEui) === applicationId) return
+    if (!this.deps.registry.byMetadata('devEui', devEui)) return
+    this.applications.delete(devEui)
+    this.applications.set(devEui, applicationId)
+    if (this.applications.size > REMEMBERED_APPLICATIONS) this.applications.delete(this.applications.keys().next().value!)
   }
 
   /** A settled message gives its rows back; a connection paused for its own share reads on once it is under it. */

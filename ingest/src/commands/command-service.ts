@@ -53,8 +53,15 @@ export interface OutgoingCommand extends DeviceCommand {
 export interface CommandTransport {
   /** Names the transport in logs and in a failure's detail: `sparkplug`, `chirpstack:<source>`. */
   readonly name: string
-  /** Whether this device's commands go this way (it is a Sparkplug device, it has a DevEUI on this network server). */
+  /** Whether this device's commands go this way now (its Sparkplug edge node is live here, it has a DevEUI on this network server). */
   reaches(deviceId: string): boolean
+  /**
+   * Whether the device is of this transport's kind even when no transport
+   * reaches it now (a Sparkplug device whose edge node is offline): its
+   * commands then go to the first transport that claims it, whose `send`
+   * fails them with its reason, rather than to gridline's topic.
+   */
+  claims?(deviceId: string): boolean
   /**
    * Sends the command; throws, with a sentence for the operator, when it
    * cannot (no mapping for the action, the device not born, the broker down):
@@ -191,14 +198,15 @@ export class CommandService {
       ts: new Date(record.sentAt).toISOString(),
       expiresAt: new Date(record.sentAt + this.deps.timeoutMs).toISOString(),
     }
-    const transport = this.transports.find((t) => {
+    const asks = (t: CommandTransport, question: 'reaches' | 'claims'): boolean => {
       try {
-        return t.reaches(deviceId)
+        return t[question]?.(deviceId) === true
       } catch (err) {
         this.deps.logger.error({ err, transport: t.name, deviceId }, 'A command transport failed to say whether it reaches a device; it is passed over.')
         return false
       }
-    })
+    }
+    const transport = this.transports.find((t) => asks(t, 'reaches')) ?? this.transports.find((t) => asks(t, 'claims'))
     try {
       if (transport) transport.send({ ...command, deviceId, domain: record.domain })
       else this.deps.publish(commandTopic(record.domain, deviceId), JSON.stringify(command))

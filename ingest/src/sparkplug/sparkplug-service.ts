@@ -83,11 +83,14 @@ export class SparkplugService {
     })
     return {
       name: `sparkplug (${this.componentId})`,
+      // A device of an edge node live on this host; else, one registered with a Sparkplug name is still Sparkplug's (and offline).
       reaches: (deviceId) => {
         const d = this.registry.get(deviceId)
-        if (!d || d.kind !== 'device' || d.gateway === null) return false
-        // A device of a live edge node, or one registered with a Sparkplug name.
-        return this.host.born(d.gateway, null) || typeof d.metadata[SPARKPLUG_DEVICE_KEY] === 'string'
+        return d !== undefined && d.kind === 'device' && d.gateway !== null && this.host.born(d.gateway, null)
+      },
+      claims: (deviceId) => {
+        const d = this.registry.get(deviceId)
+        return d !== undefined && d.kind === 'device' && d.gateway !== null && typeof d.metadata[SPARKPLUG_DEVICE_KEY] === 'string'
       },
       send: (command) => this.write(command),
     }

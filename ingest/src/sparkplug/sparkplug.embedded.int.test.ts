@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TEST_PASSWORD, type TestService, startTestService } from '../testing/index.ts'
@@ -154,7 +155,7 @@ describe('device commands as Sparkplug writes, to Tahu\'s edge node', () => {
     const dcmds: { device: string; metrics: unknown[] }[] = []
     let acts = true
     // The PLC does what it is told, and reports it as a real edge node would: a DDATA by alias.
-    node.on('dcmd', (device: string, payload: { metrics?: { alias?: unknown; value?: unknown }[] }) => {
+    node.on('dcmd', (device: string, payload: UPayload) => {
       const metrics = (payload.metrics ?? []).map((m) => ({ alias: Number(m.alias), value: m.value }))
       dcmds.push({ device, metrics })
       if (acts) node.publishDeviceData(device, { timestamp: Date.now(), metrics: metrics.map((m) => ({ alias: m.alias, type: 'Boolean', value: m.value })) })

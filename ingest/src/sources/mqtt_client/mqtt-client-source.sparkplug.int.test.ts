@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type EdgeNode, bornOnRequest, edgeNode, mqttOf, soon, storedBy } from '../../sparkplug/test-helpers.ts'
@@ -47,7 +48,7 @@ beforeAll(async () => {
           type: 'mqtt_client',
           url: 'mqtt://127.0.0.1:1883',
           clientId: RUN,
-          subscriptions: [{ filter: `spBv1.0/${GROUP}/#`, decoder: 'sparkplug', sparkplug: { hostId: HOST, rebirthIntervalMs: 200, metrics: { 'Outputs/Pump Running': 'pump_on' } } }],
+          subscriptions: [{ filter: `spBv1.0/${GROUP}/#`, decoder: 'sparkplug', sparkplug: { hostId: HOST, rebirthIntervalMs: 200, metrics: { 'Outputs/Pump Running': 'pump_on' }, commands: { 'water.pump': { metric: 'Outputs/Pump Running' } } } }],
         },
       },
     },
@@ -99,6 +100,14 @@ describe('Sparkplug B through the MQTT client source, on Mosquitto', () => {
       { metric: 'discharge_pressure', value: 4.5, ts: T0 + 4_000 },
     ])
     expect(await metric('gridline_sparkplug_rebirth_requests_total', 'component_id="scada",reason="no_birth"')).toBe(1)
+
+    // A device command becomes a DCMD through Mosquitto; the PLC reports the value and the command is ok.
+    node.on('dcmd', (device: string, payload: UPayload) => {
+      node!.publishDeviceData(device, { timestamp: T0 + 5_000, metrics: (payload.metrics ?? []).map((m) => ({ alias: Number(m.alias), type: 'Boolean', value: m.value })) })
+    })
+    const sent = await t.service.commands.send({ deviceId: PLC, action: 'pump', params: { running: false } }, 'operator')
+    expect(await t.service.commands.waitForResult(sent.id)).toMatchObject({ status: 'ok', detail: 'The device reported Outputs/Pump Running = false.' })
+    expect((await rows(PLC)).filter((r) => r.ts === T0 + 5_000)).toEqual([{ metric: 'pump_on', value: 0, ts: T0 + 5_000 }])
 
     // The edge node's connection cut: Mosquitto publishes its NDEATH will, gridline sets it and its device offline.
     mqttOf(node).stream.destroy()

@@ -1,5 +1,6 @@
-import { DEVICE_ID_PATTERN, METRIC_NAME_PATTERN } from '@gridline/schemas'
+import { METRIC_NAME_PATTERN } from '@gridline/schemas'
 import { z } from 'zod'
+import { autoRegisterSchema } from '../../devices/auto-register.ts'
 
 const port = z.number().int().min(0).max(65535)
 
@@ -32,11 +33,10 @@ export const HttpSourceSchema = z.strictObject({
     deviceTags: z.array(z.string().min(1)).min(1).default(['device']).describe('Tags that name the device, tried in order: add `host` for Telegraf, `node` for airrohr\'s InfluxDB option.'),
     rename: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('Field (or measurement.field) to catalogue metric, for fields not named like one: {"temp": "temperature", "env.rh": "humidity"}.'),
   }).prefault({}),
-  autoRegister: z.strictObject({
-    domain: z.string().min(1).describe('The catalogue domain the new devices get (environment, water, ...).'),
-    gateway: z.string().regex(DEVICE_ID_PATTERN).describe('The registered gateway they are put behind; only writes logged in as this gateway (its API token or password), or any write with ingest.auth: none, register devices.'),
-    maxPerHour: z.number().int().min(1).default(1_000).describe('New devices registered per hour at most (a bucket of this size, refilled over the hour); past it an unknown device is refused as device_unknown, as with autoRegister off.'),
-  }).optional().describe('Off by default: a write naming an unregistered device (a line protocol device tag, an airrohr chip id, a gateway batch reading) is refused as device_unknown. When set, the device is registered behind the gateway first (no password of its own) and the write stored.'),
+  autoRegister: autoRegisterSchema(
+    'only writes logged in as this gateway (its API token or password), or any write with ingest.auth: none, register devices.',
+    'Off by default: a write naming an unregistered device (a line protocol device tag, an airrohr chip id, a gateway batch reading) is refused as device_unknown. When set, the device is registered behind the gateway first (no password of its own) and the write stored.',
+  ),
   thingsStack: z.strictObject({
     header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name').default('X-Gridline-Token').describe('POST /things-stack: the header that carries the API token of the gateway the application\'s devices are registered behind, for a webhook that cannot set Authorization: Bearer <token> (which works too). Its value is the token alone (or Bearer <token>).'),
     fields: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('decoded_payload field (dotted path for a nested one) to catalogue metric, for fields not named like one: {"temperature_c": "temperature", "meter.flowRate": "flow"}.'),

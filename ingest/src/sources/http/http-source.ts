@@ -4,6 +4,7 @@ import { type DecodedMessage, type DeliveryStatus, GridlineError, type Intake, t
 import { type DecodeOptions, type LineMapping, type ThingsStackMapping, decodeLineProtocol, decodeSensorCommunity, decodeThingsStack, emptyDecoded, isPrecision, lineProtocolDeviceNames, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
 import { DEVICE_ID_PATTERN, deviceTopic, gatewayTopic } from '@gridline/schemas'
 import { Counter, Histogram } from 'prom-client'
+import { AutoRegistrar } from '../../devices/auto-register.ts'
 import type { DeviceRecord } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { TokenVerifier } from '../../devices/tokens.ts'
@@ -78,8 +79,8 @@ export class HttpSource implements Source {
   private readonly autoRegistered: Counter<'component_id' | 'outcome'>
   private readonly tlsRefused: Counter<'component_id' | 'reason'>
   private readonly thingsStackEvents: Counter<'component_id' | 'event'>
-  /** New devices `autoRegister` may still register (a bucket of maxPerHour). */
-  private readonly registrations: RateLimiter | undefined
+  /** `autoRegister`: registers unknown devices behind its gateway, maxPerHour at most. */
+  private readonly registrar: AutoRegistrar | undefined
 
   constructor(readonly id: string, private readonly config: HttpSourceConfig, private readonly deps: HttpSourceDeps) {
     this.auth = new HttpAuth(deps.authMode, deps.registry, deps.tokens)
@@ -107,8 +108,7 @@ export class HttpSource implements Source {
     this.autoRegistered = shared('gridline_http_auto_registered_total', () => new Counter({ name: 'gridline_http_auto_registered_total', help: 'Unknown devices an http source\'s autoRegister met, by source and outcome: registered, or over_limit (maxPerHour; refused as device_unknown).', labelNames: ['component_id', 'outcome'] as const, registers: [registry] }))
     this.tlsRefused = shared('gridline_http_tls_refused_total', () => new Counter({ name: 'gridline_http_tls_refused_total', help: 'TLS connections to an http source closed before HTTP, by source and reason: tls_handshake (failed handshake), bad_certificate (a client certificate that did not verify: another CA, expired).', labelNames: ['component_id', 'reason'] as const, registers: [registry] }))
     this.thingsStackEvents = shared('gridline_http_things_stack_events_total', () => new Counter({ name: 'gridline_http_things_stack_events_total', help: 'The Things Stack webhook messages that carry no readings (join_accept, downlink_ack, downlink_sent, location_solved, ...), answered 204 and not stored, by source and message type.', labelNames: ['component_id', 'event'] as const, registers: [registry] }))
-    const auto = config.autoRegister
-    this.registrations = auto ? new RateLimiter(auto.maxPerHour / 3_600, auto.maxPerHour) : undefined
+    this.registrar = config.autoRegister ? new AutoRegistrar(id, config.autoRegister, { registry: deps.registry, counter: this.autoRegistered, logger: deps.logger }) : undefined
     this.server = createServer({
       requestTimeout: config.requestTimeoutMs,
       headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
@@ -125,15 +125,7 @@ export class HttpSource implements Source {
   }
 
   async start(intake: Intake): Promise<{ port: number }> {
-    const auto = this.config.autoRegister
-    if (auto) {
-      if (!this.deps.decodeOptions.catalogue.hasDomain(auto.domain)) {
-        throw new GridlineError('GRIDLINE_CONFIG_INVALID', `sources.${this.id}.autoRegister.domain: "${auto.domain}" is not a catalogue domain (${[...this.deps.decodeOptions.catalogue.domains.keys()].join(', ')}).`)
-      }
-      if (this.deps.registry.get(auto.gateway)?.kind !== 'gateway') {
-        this.deps.logger.warn({ source: this.id, gateway: auto.gateway }, `sources.${this.id}.autoRegister.gateway "${auto.gateway}" is no registered gateway; no device is registered until it is (gridline devices add ${auto.gateway} --kind gateway).`)
-      }
-    }
+    this.registrar?.check(this.deps.decodeOptions.catalogue)
     this.intake = intake
     const c = this.config
     let port: number
@@ -322,24 +314,7 @@ export class HttpSource implements Source {
     } else if (principal !== null || new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('gateway') === auto.gateway) {
       for (const name of gatewayBatchDevices(body)) want(name, null)
     }
-    if (wanted.size === 0) return
-    const allowed: { id: string; metadata: Record<string, unknown> }[] = []
-    for (const [id, metadata] of wanted) {
-      if (this.registrations!.take('autoRegister') === 0) allowed.push({ id, metadata })
-    }
-    const over = wanted.size - allowed.length
-    if (over > 0) {
-      this.autoRegistered.inc({ component_id: this.id, outcome: 'over_limit' }, over)
-      this.deps.logger.warn({ source: this.id, devices: over, maxPerHour: auto.maxPerHour }, `autoRegister is over ${auto.maxPerHour} new devices per hour; the rest are refused as device_unknown.`)
-    }
-    if (allowed.length === 0) return
-    const added = await this.deps.registry.registerBehindGateway(allowed, auto.domain, auto.gateway)
-    if (added.length > 0) {
-      this.autoRegistered.inc({ component_id: this.id, outcome: 'registered' }, added.length)
-      this.deps.logger.info({ source: this.id, gateway: auto.gateway, domain: auto.domain, devices: added.slice(0, 20), count: added.length }, `autoRegister registered ${added.length} device(s) behind gateway ${auto.gateway}.`)
-    } else if (this.deps.registry.get(auto.gateway)?.kind !== 'gateway') {
-      this.deps.logger.warn({ source: this.id, gateway: auto.gateway }, `autoRegister could not register devices: "${auto.gateway}" is no registered gateway.`)
-    }
+    await this.registrar!.register(wanted)
   }
 
   /** Why no write is taken now, or null. */

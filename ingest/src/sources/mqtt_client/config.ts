@@ -1,5 +1,6 @@
 import { COMMAND_CATALOGUE, METRIC_NAME_PATTERN } from '@gridline/schemas'
 import { z } from 'zod'
+import { autoRegisterSchema } from '../../devices/auto-register.ts'
 import { SparkplugSchema } from '../../sparkplug/config.ts'
 
 /** `<domain>.<action>` of a command the catalogue defines. */
@@ -62,6 +63,10 @@ export const MqttClientSourceSchema = z.strictObject({
     maxMs: z.number().int().min(100).default(30_000).describe('Delays double per failure up to this; each is a random time from half of it to all of it (jitter), so a city of gateways does not reconnect in step.'),
   }).prefault({}),
   subscriptions: z.array(Subscription).min(1).max(64),
+  autoRegister: autoRegisterSchema(
+    'the source\'s own broker login is what registers them (the broker\'s access control decides who may publish on the subscribed topics).',
+    'Off by default: a message whose device mapping (device.topicLevel, a line protocol device tag, a ChirpStack uplink\'s DevEUI) names no registered device is dead-lettered as device_unknown. When set, the device is registered behind the gateway first (no password of its own) and the message stored.',
+  ),
 }).superRefine((c, ctx) => {
   if (c.connections > 1 && c.shareGroup === undefined) ctx.addIssue({ code: 'custom', path: ['shareGroup'], message: 'connections > 1 needs shareGroup: without a shared subscription every connection gets every message' })
   if (c.tls.caFile !== undefined && !c.url.startsWith('mqtts://')) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but the url is mqtt://; use mqtts://' })

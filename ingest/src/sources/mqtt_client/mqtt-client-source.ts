@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { type Acknowledgement, type DeliveryStatus, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth } from '@gridline/core'
-import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, hostState, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
-import { parseStatusTopic, parseTopic, topicMatches } from '@gridline/schemas'
+import { type Acknowledgement, type DeliveryStatus, type Envelope, GridlineError, type Intake, type Logger, type Principal, type Source, type SourceHealth } from '@gridline/core'
+import { type ChirpStackMapping, type DecodeOptions, type LineMapping, decodeChirpStack, decodeLineProtocol, emptyDecoded, hostState, lineProtocolDeviceNames, refuseMessage, sensorCommunityChipId } from '@gridline/processors'
+import { DEVICE_ID_PATTERN, parseStatusTopic, parseTopic, topicMatches } from '@gridline/schemas'
 import type { IPublishPacket } from 'mqtt-packet'
 import { Counter, Gauge } from 'prom-client'
 import type { CommandService } from '../../commands/command-service.ts'
+import { AutoRegistrar } from '../../devices/auto-register.ts'
 import { principalOf } from '../../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import { type IngestMetrics, sharedMetric } from '../../metrics.ts'
@@ -66,6 +67,11 @@ export class MqttClientSource implements Source {
   private readonly downlinks: Map<MqttClientSubscription, ChirpStackDownlinks> = new Map()
   /** Lower-case DevEUI -> the ChirpStack application id its last event came under. */
   private readonly applications = new Map<string, string>()
+  /** `autoRegister`: registers the unknown devices messages name, behind its gateway. */
+  private readonly registrar: AutoRegistrar | undefined
+  /** Device ids being registered now, so a second message naming one waits for it rather than registering it again. */
+  private readonly registering = new Map<string, Promise<unknown>>()
+  private readonly autoRegistered: Counter<'component_id' | 'outcome'>
   /** Removes the downlink transports from the command service at close. */
   private readonly removeTransports: (() => void)[] = []
   /** The host id whose STATE this source announces: the first sparkplug subscription's; undefined without one. */
@@ -88,6 +94,8 @@ export class MqttClientSource implements Source {
     this.connects = shared('gridline_mqtt_client_connects_total', () => new Counter({ name: 'gridline_mqtt_client_connects_total', help: 'Logins accepted by the broker (CONNACK 0), by source.', labelNames: ['component_id'] as const, registers: [registry] }))
     this.disconnects = shared('gridline_mqtt_client_disconnects_total', () => new Counter({ name: 'gridline_mqtt_client_disconnects_total', help: 'Connections to the broker lost or refused (each followed by a reconnect after the backoff), by source; the reason is logged.', labelNames: ['component_id'] as const, registers: [registry] }))
     this.connected = shared('gridline_mqtt_client_connections', () => new Gauge({ name: 'gridline_mqtt_client_connections', help: 'Connections to the broker that are logged in, by source.', labelNames: ['component_id'] as const, registers: [registry] }))
+    this.autoRegistered = shared('gridline_mqtt_client_auto_registered_total', () => new Counter({ name: 'gridline_mqtt_client_auto_registered_total', help: 'Unknown devices an mqtt_client source\'s autoRegister met, by source and outcome: registered, or over_limit (maxPerHour; dead-lettered as device_unknown).', labelNames: ['component_id', 'outcome'] as const, registers: [registry] }))
+    this.registrar = config.autoRegister ? new AutoRegistrar(id, config.autoRegister, { registry: deps.registry, counter: this.autoRegistered, logger: deps.logger }) : undefined
     for (const [at, sub] of config.subscriptions.entries()) {
       if (sub.decoder === 'line_protocol') {
         this.lineMapping.set(sub, {
@@ -130,6 +138,7 @@ export class MqttClientSource implements Source {
 
   /** Connects; resolves once every connection is logged in and subscribed, or after connectTimeoutMs (then it keeps trying and reports not ready). Binds no port. */
   async start(intake: Intake): Promise<Record<string, number | null>> {
+    this.registrar?.check(this.deps.decodeOptions.catalogue)
     this.intake = intake
     if (this.deps.commands) for (const transport of this.downlinks.values()) this.removeTransports.push(this.deps.commands.addTransport(transport))
     intake.onCongestion((held) => {
@@ -254,7 +263,38 @@ export class MqttClientSource implements Source {
     if (packet.dup) this.redeliveries.inc({ component_id: this.id })
     const sub = this.config.subscriptions.find((s) => topicMatches(s.filter, topic))
     this.messages.inc({ component_id: this.id, decoder: sub?.decoder ?? 'none' })
-    let envelope
+    let inner: Acknowledgement | null = null
+    if (packet.qos > 0 && packet.messageId !== undefined) {
+      const messageId = packet.messageId
+      // Enqueued now, so its PUBACK keeps its place even when it is decoded later (autoRegister).
+      inner = state.acks!.enqueue((error) => (error ? session.fail(`not stored: ${error.message}`) : session.ack(messageId)))
+    }
+    const wanted = this.registrar !== undefined && sub !== undefined ? this.unknownDevices(sub, topic, payload) : undefined
+    if (wanted === undefined || wanted.size === 0) {
+      this.submit(intake, state, this.envelopeOf(intake, sub, topic, payload, receivedAt), inner)
+      return
+    }
+    // autoRegister: held (one row of the connection's share) until its devices are registered, then decoded as usual.
+    // Not registered (the registry cannot be written, a shutdown meanwhile): not acknowledged, so the broker sends it again.
+    state.shareRows += 1
+    this.checkShare(state)
+    this.registerUnknown(wanted).then(
+      () => {
+        this.released(state, 1)
+        if (this.draining) inner?.settle('errored', new Error('gridline stopped before the devices the message names were registered'))
+        else this.submit(intake, state, this.envelopeOf(intake, sub, topic, payload, receivedAt), inner)
+      },
+      (err: Error) => {
+        this.released(state, 1)
+        this.deps.logger.warn({ err, source: this.id, devices: [...wanted.keys()].slice(0, 20) }, `MQTT client source ${this.id}: registering the unknown devices a message names failed (autoRegister); it is not acknowledged, and the broker sends it again after the reconnect.`)
+        inner?.settle('errored', new Error(`the devices it names could not be registered: ${err.message}`))
+      },
+    ).catch((err: unknown) => this.deps.logger.error({ err, source: this.id, topic: topic.slice(0, 200) }, 'Submitting a message after autoRegister failed.'))
+  }
+
+  /** The message decoded by its subscription's decoder (a refusal when it matches none). Synchronous: the registry is in memory. */
+  private envelopeOf(intake: Intake, sub: MqttClientSubscription | undefined, topic: string, payload: Buffer, receivedAt: number): Envelope {
+    let envelope: Envelope
     if (sub === undefined) {
       const decoded = refuseMessage(emptyDecoded(), this.deps.decodeOptions, payload, 'topic_unmapped', `topic "${topic.slice(0, 200)}" matches none of source ${this.id}'s subscriptions (${this.config.subscriptions.map((s) => s.filter).join(', ')}): a filter an earlier configuration left in the broker's session?`, null)
       envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, decoded)
@@ -278,19 +318,87 @@ export class MqttClientSource implements Source {
       // Committed with the envelope, and acknowledged to the broker after it, like an uplink.
       if (out.status) envelope.statuses = [out.status]
     }
+    return envelope
+  }
+
+  /** Hands the envelope to the pipeline with its claim on the connection's share and its PUBACK. */
+  private submit(intake: Intake, state: ConnectionState, envelope: Envelope, inner: Acknowledgement | null): void {
     const share = Math.max(1, envelope.decoded.rows.length)
     state.shareRows += share
-    let inner: Acknowledgement | null = null
-    if (packet.qos > 0 && packet.messageId !== undefined) {
-      const messageId = packet.messageId
-      inner = state.acks!.enqueue((error) => (error ? session.fail(`not stored: ${error.message}`) : session.ack(messageId)))
-    }
     envelope.ack = new Share(this, state, share, inner)
+    this.checkShare(state)
+    intake.submit(envelope)
+  }
+
+  private checkShare(state: ConnectionState): void {
     if (state.shareRows >= this.deps.maxPendingRowsPerConnection) {
       state.full = true
       this.applyPause(state)
     }
-    intake.submit(envelope)
+  }
+
+  /**
+   * autoRegister: the devices a message names that no registered device is,
+   * as id -> metadata, by the subscription's device mapping (a topic level,
+   * a line protocol device tag, a ChirpStack uplink's DevEUI); empty when it
+   * names none (most messages: a few map lookups). Never throws.
+   */
+  private unknownDevices(sub: MqttClientSubscription, topic: string, payload: Buffer): Map<string, Record<string, unknown>> {
+    const wanted = new Map<string, Record<string, unknown>>()
+    const registry = this.deps.registry
+    // An id being registered by an earlier message is still wanted: registerUnknown waits for that registration.
+    const free = (id: string) => DEVICE_ID_PATTERN.test(id) && !registry.get(id)
+    if (sub.decoder === 'gridline' && sub.device !== undefined) {
+      const name = topic.split('/')[sub.device.topicLevel]
+      if (name === undefined || name === '') return wanted
+      if (sub.device.match === 'id') {
+        if (free(name)) wanted.set(name, {})
+      } else if (!registry.byMetadata(sub.device.match, name) && free(name)) {
+        wanted.set(name, { [sub.device.match]: name })
+      }
+    } else if (sub.decoder === 'line_protocol') {
+      for (const name of lineProtocolDeviceNames(payload, sub.lineProtocol.deviceTags)) {
+        const chip = sensorCommunityChipId(name)
+        if (chip !== null && registry.byMetadata('sensorCommunityId', chip)) continue
+        if (free(name)) wanted.set(name, chip === null ? {} : { sensorCommunityId: chip })
+      }
+    } else if (sub.decoder === 'chirpstack') {
+      const levels = topic.split('/')
+      const eui = levels[3]
+      // Uplinks only: the DevEUI in the topic, checked against the payload's by the decoder afterwards.
+      if (levels[0] !== 'application' || levels[2] !== 'device' || levels[4] !== 'event' || levels[5] !== 'up' || eui === undefined || !/^[0-9A-Fa-f]{16}$/.test(eui)) return wanted
+      if (registry.byMetadata('devEui', eui)) return wanted
+      let name: unknown
+      try {
+        const body: unknown = JSON.parse(payload.toString('utf8'))
+        name = typeof body === 'object' && body !== null ? (body as { deviceInfo?: { deviceName?: unknown } }).deviceInfo?.deviceName : undefined
+      } catch {
+        return wanted // Not JSON: the decoder dead-letters it as json_malformed.
+      }
+      // The device's name in ChirpStack when gridline has no device of that id, else eui-<DevEUI>.
+      const id = typeof name === 'string' && free(name) ? name : `eui-${eui.toLowerCase()}`
+      if (free(id)) wanted.set(id, { devEui: eui.toLowerCase(), chirpstackApplicationId: levels[1] })
+    }
+    return wanted
+  }
+
+  /** Registers `wanted`; an id already being registered (by an earlier message) is waited for, not registered twice. */
+  private async registerUnknown(wanted: Map<string, Record<string, unknown>>): Promise<void> {
+    const fresh = new Map<string, Record<string, unknown>>()
+    const waits: Promise<unknown>[] = []
+    for (const [id, metadata] of wanted) {
+      const pending = this.registering.get(id)
+      if (pending) waits.push(pending)
+      else fresh.set(id, metadata)
+    }
+    if (fresh.size > 0) {
+      const registering = this.registrar!.register(fresh)
+      for (const id of fresh.keys()) this.registering.set(id, registering.catch(() => undefined))
+      waits.push(registering.finally(() => {
+        for (const id of fresh.keys()) this.registering.delete(id)
+      }))
+    }
+    await Promise.all(waits)
   }
 
   /** The application a registered DevEUI's events come under, for its downlinks (the newest wins). */

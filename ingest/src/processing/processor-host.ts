@@ -9,6 +9,7 @@ import {
   type DeviceInfo,
   type DeviceLookup,
   type IndicatorEvent,
+  IndicatorHistory,
   type Indicators,
   type QualityChecker,
   type Reading,
@@ -56,6 +57,8 @@ export class ProcessorHost {
   readonly rollups: RollupProcessor | null
   readonly indicators: Indicators | null
   readonly alarms: AlarmEngine | null
+  /** Indicator values stored, warmed up at start, corrected by late readings (docs/indicators.md#history). */
+  readonly history: IndicatorHistory | null
   /** The live stream: what dashboards, Node-RED and other in-process consumers subscribe to. */
   readonly hub: StreamHub
   private readonly readings$ = new Subject<ReadingBatch>()
@@ -89,6 +92,15 @@ export class ProcessorHost {
     this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup, scheduler }) : null
     this.indicatorMetrics = this.indicators?.metrics ?? new Set()
     this.hub = new StreamHub({ lookup: this.lookup, logger: deps.logger })
+    this.history = this.indicators && config.indicators.history.enabled
+      ? new IndicatorHistory(config.indicators.history, config.indicators, {
+        db: deps.pool,
+        devices: this.lookup,
+        listDevices: () => registeredDevices(deps.directory),
+        logger: deps.logger.child({ component: 'indicator-history' }),
+        onCorrection: (event) => this.hub.publish(event),
+      })
+      : null
     this.alarms = config.alarms.enabled
       ? createAlarmEngine(config.alarms, {
         db: deps.pool,
@@ -120,10 +132,21 @@ export class ProcessorHost {
     }
     if (this.rollups) this.follow('rollups', this.readings$, this.rollups.operator, (event) => this.hub.publish(event))
     if (this.indicators) {
+      const history = this.history
       this.follow('indicators', this.indicatorReadings$, this.indicators.operator, (event) => {
+        if (history && !history.accept(event)) return
         this.alarms?.onIndicator(event)
         this.hub.publish(event)
       })
+      if (history) {
+        history.start()
+        // Before the first commit: the windows open when the service last stopped are filled from storage.
+        try {
+          await history.warmUp((reading) => this.indicatorReadings$.next(reading), this.indicatorMetrics)
+        } catch (err) {
+          this.deps.logger.warn({ err }, 'Warming the indicators up from stored telemetry failed; they start empty (windows open at the last stop are partial).')
+        }
+      }
     }
   }
 
@@ -151,8 +174,12 @@ export class ProcessorHost {
       if (indicatorMetrics.size > 0) {
         const indicatorReadings$ = this.indicatorReadings$
         const metrics = readings.metric
+        const history = this.history
         for (let i = 0; i < readings.length; i++) {
-          if (indicatorMetrics.has(metrics[i]!)) indicatorReadings$.next(readings.reading(i))
+          if (!indicatorMetrics.has(metrics[i]!)) continue
+          const reading = readings.reading(i)
+          history?.observe(reading)
+          indicatorReadings$.next(reading)
         }
       }
     } finally {
@@ -163,7 +190,9 @@ export class ProcessorHost {
   /** Completes the streams and writes what the rollups still hold. */
   async stop(): Promise<void> {
     this.readings$.complete()
+    this.history?.closeWindows()
     this.indicatorReadings$.complete()
+    await this.history?.stop()
     await this.rollups?.flush()
     await this.alarms?.stop()
     for (const s of this.subscriptions) s.unsubscribe()

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { AirQualityConfigSchema } from './air-quality/config.ts'
 import { FloodConfigSchema } from './flood/config.ts'
+import { IndicatorHistoryConfigSchema } from './history/config.ts'
 import { LightingConfigSchema } from './lighting/config.ts'
 import { TrafficConfigSchema } from './traffic/config.ts'
 import { WaterConfigSchema } from './water/config.ts'
@@ -17,6 +18,7 @@ export const IndicatorsConfigSchema = z.strictObject({
   water: WaterConfigSchema,
   lighting: LightingConfigSchema,
   flood: FloodConfigSchema,
+  history: IndicatorHistoryConfigSchema.describe('Indicator history: indicator_values, the warm-up at start, corrections by late readings (docs/indicators.md#history).'),
 }).prefault({})
 
 export type IndicatorsConfig = z.output<typeof IndicatorsConfigSchema>

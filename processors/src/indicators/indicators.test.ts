@@ -33,7 +33,7 @@ describe('indicator operator (event time, watermark)', () => {
       const speedPct = 22 // mean 11 km/h of 50 km/h free flow -> 22 % -> LOS F (<= 30 %)
       const los: IndicatorEvent = {
         kind: 'indicator', name: 'traffic_los', scope: 'road_segment', key: 'nguyen-hue', time: 60_000, value: speedPct, level: 'F',
-        details: { intervalStart: new Date(0).toISOString(), speedKmh: 11, freeFlowSpeedKmh: 50, speedPct, congested: true, devices: 1 },
+        details: { intervalStart: new Date(0).toISOString(), speedKmh: 11, freeFlowSpeedKmh: 50, speedPct, congested: true, devices: 1, speedAveraging: 'arithmetic', hcmEdition: '2010' },
       }
       const congestion: IndicatorEvent = { ...los, name: 'traffic_congestion', value: 0.78 }
       expectObservable(source.pipe(indicators.operator), '^ 119999ms !').toBe('65000ms (xy)', { x: los, y: congestion })

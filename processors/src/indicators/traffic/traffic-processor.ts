@@ -2,13 +2,15 @@ import type { DeviceInfo, IndicatorEvent, Reading } from '../../stream/events.ts
 import { type IndicatorProcessor, type IndicatorStats, groupOf } from '../shared/processor.ts'
 import { bucketStart } from '../shared/time.ts'
 import type { TrafficConfig } from './config.ts'
-import { congestionIndex, levelOfService } from './level-of-service.ts'
+import { congestionIndex, levelOfService, losThresholds } from './level-of-service.ts'
+
+/** One detector's report at one time: its speed and its count, paired for the volume weighting. */
+interface Row { speed: number | undefined; count: number | undefined }
 
 interface Interval {
-  speedSum: number; speedN: number
+  /** Device -> event time -> row; a repeated reading of the same time keeps the first. */
+  rows: Map<string, Map<number, Row>>
   occupancySum: number; occupancyN: number
-  vehicles: number; vehicleReadings: number
-  devices: Set<string>
   freeFlowKmh: number | undefined
   scope: 'device' | 'road_segment'
 }
@@ -16,7 +18,11 @@ interface Interval {
 /**
  * Level of service and congestion index per road segment (metadata `roadSegment`,
  * or the device itself) per interval, from `avg_speed` against the segment's
- * `freeFlowSpeedKmh` and `occupancy` where reported.
+ * `freeFlowSpeedKmh` and `occupancy` where reported. Speeds are weighted by the
+ * `vehicle_count` reported with them (same device, same time), so the interval's
+ * speed is that of the vehicles, not of the reports; without counts, a plain mean.
+ * A detector's spot speed is not HCM's segment travel speed (it misses the delay
+ * at signals), so the LOS is optimistic on signalised streets (docs/indicators.md#traffic).
  */
 export class TrafficProcessor implements IndicatorProcessor {
   readonly name = 'traffic'
@@ -25,7 +31,11 @@ export class TrafficProcessor implements IndicatorProcessor {
   private readonly open = new Map<number, Map<string, Interval>>()
   private closedBefore = -Infinity
 
-  constructor(private readonly config: TrafficConfig, private readonly stats: IndicatorStats) {}
+  private readonly thresholdsPct: readonly number[]
+
+  constructor(private readonly config: TrafficConfig, private readonly stats: IndicatorStats) {
+    this.thresholdsPct = losThresholds(config)
+  }
 
   onReading(reading: Reading, device: DeviceInfo | undefined): void {
     const m = reading.metric
@@ -38,15 +48,18 @@ export class TrafficProcessor implements IndicatorProcessor {
     if (segments === undefined) { segments = new Map(); this.open.set(start, segments) }
     let iv = segments.get(segment)
     if (iv === undefined) {
-      iv = { speedSum: 0, speedN: 0, occupancySum: 0, occupancyN: 0, vehicles: 0, vehicleReadings: 0, devices: new Set(), freeFlowKmh: undefined, scope: roadSegment === undefined ? 'device' : 'road_segment' }
+      iv = { rows: new Map(), occupancySum: 0, occupancyN: 0, freeFlowKmh: undefined, scope: roadSegment === undefined ? 'device' : 'road_segment' }
       segments.set(segment, iv)
     }
-    iv.devices.add(reading.deviceId)
+    let rows = iv.rows.get(reading.deviceId)
+    if (rows === undefined) { rows = new Map(); iv.rows.set(reading.deviceId, rows) }
     const ff = device?.metadata.freeFlowSpeedKmh
     if (typeof ff === 'number' && ff > 0) iv.freeFlowKmh = ff
-    if (m === 'avg_speed') { iv.speedSum += reading.value; iv.speedN++ }
-    else if (m === 'occupancy') { iv.occupancySum += reading.value; iv.occupancyN++ }
-    else { iv.vehicles += reading.value; iv.vehicleReadings++ }
+    if (m === 'occupancy') { iv.occupancySum += reading.value; iv.occupancyN++; return }
+    let row = rows.get(reading.time)
+    if (row === undefined) { row = { speed: undefined, count: undefined }; rows.set(reading.time, row) }
+    if (m === 'avg_speed') row.speed ??= reading.value
+    else row.count ??= reading.value
   }
 
   onWatermark(watermark: number, out: IndicatorEvent[]): void {
@@ -59,23 +72,41 @@ export class TrafficProcessor implements IndicatorProcessor {
   }
 
   private closeInterval(start: number, segment: string, iv: Interval, out: IndicatorEvent[]): void {
-    if (iv.speedN === 0) return
-    // Zero speed with zero vehicles is the absence of a measurement (a dead detector reports it), not a jam.
-    if (iv.speedSum === 0 && iv.vehicleReadings > 0 && iv.vehicles === 0) return
-    if (iv.freeFlowKmh === undefined) { this.stats.missingMetadata++; return }
-    const speed = iv.speedSum / iv.speedN
-    const speedPct = (speed / iv.freeFlowKmh) * 100
+    let speedN = 0, speedSum = 0, weightedSum = 0, weight = 0, vehicles = 0, vehicleRows = 0
+    let unpaired = false
+    for (const rows of iv.rows.values()) {
+      for (const row of rows.values()) {
+        if (row.count !== undefined) { vehicles += row.count; vehicleRows++ }
+        if (row.speed === undefined) continue
+        speedN++
+        speedSum += row.speed
+        if (row.count === undefined) unpaired = true
+        else { weightedSum += row.speed * row.count; weight += row.count }
+      }
+    }
+    if (speedN === 0) return
     const occupancy = iv.occupancyN > 0 ? iv.occupancySum / iv.occupancyN : undefined
-    const los = levelOfService(speedPct, this.config.losThresholdsPct, occupancy, this.config.occupancyJamPct)
+    // Zero speed with zero vehicles and no occupancy is the absence of a measurement
+    // (a dead detector reports it), not a jam; with occupancy a queue stands on the
+    // detector: nothing passes, so nothing is counted and no speed is measured.
+    if (speedSum === 0 && vehicleRows > 0 && vehicles === 0 && (occupancy === undefined || occupancy <= 0)) return
+    if (iv.freeFlowKmh === undefined) { this.stats.missingMetadata++; return }
+    // Volume weighting needs every speed paired with its count; a zero total (no vehicle passed) has no weights.
+    const volumeWeighted = !unpaired && weight > 0
+    const speed = volumeWeighted ? weightedSum / weight : speedSum / speedN
+    const speedPct = (speed / iv.freeFlowKmh) * 100
+    const los = levelOfService(speedPct, this.thresholdsPct, occupancy, this.config.occupancyJamPct)
     const index = congestionIndex(speed, iv.freeFlowKmh)
     const scope = iv.scope
     const details: Record<string, number | string | boolean> = {
       intervalStart: new Date(start).toISOString(),
       speedKmh: round1(speed), freeFlowSpeedKmh: iv.freeFlowKmh, speedPct: round1(speedPct),
-      congested: this.config.congestedLevels.includes(los), devices: iv.devices.size,
+      congested: this.config.congestedLevels.includes(los), devices: iv.rows.size,
     }
     if (occupancy !== undefined) details.occupancyPct = round1(occupancy)
-    if (iv.vehicleReadings > 0) details.vehicles = iv.vehicles
+    if (vehicleRows > 0) details.vehicles = vehicles
+    details.speedAveraging = volumeWeighted ? 'volume_weighted' : 'arithmetic'
+    details.hcmEdition = this.config.losThresholdsPct === undefined ? this.config.hcmEdition : 'custom'
     const time = start + this.config.intervalMs
     out.push({ kind: 'indicator', name: 'traffic_los', scope, key: segment, time, value: round1(speedPct), level: los, details })
     out.push({ kind: 'indicator', name: 'traffic_congestion', scope, key: segment, time, value: Math.round(index * 1000) / 1000, level: los, details })

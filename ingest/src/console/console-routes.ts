@@ -1,5 +1,5 @@
 import { GridlineError, type Logger } from '@gridline/core'
-import { type AlarmEngine, type AlarmRecord, type AlarmSeverity, queryTelemetry } from '@gridline/processors'
+import { type AlarmEngine, type AlarmRecord, type AlarmSeverity, type IndicatorEvent, IndicatorHistoryStore, queryTelemetry } from '@gridline/processors'
 import { commandsFor, defaultCatalogue } from '@gridline/schemas'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
@@ -34,6 +34,9 @@ export interface ConsoleRouteDeps {
 
 const SEVERITY_ORDER: Record<AlarmSeverity, number> = { critical: 0, major: 1, minor: 2, warning: 3, info: 4 }
 const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const
+const DAY_MS = 86_400_000
+const INDICATOR_RANGES = { '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS, '90d': 90 * DAY_MS, '365d': 365 * DAY_MS } as const
+const INDICATOR_SCOPES: readonly IndicatorEvent['scope'][] = ['device', 'district', 'road_segment', 'metered_area', 'circuit']
 
 /** The operator console's API (docs/console-api.md). */
 export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDeps): void {
@@ -145,6 +148,35 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       range,
       resolution: series.resolution,
       points: series.points.map((p) => (rollup ? { t: p.time, v: p.value, min: p.min, max: p.max } : { t: p.time, v: p.value })),
+    }
+  })
+
+  // ---- indicator history (docs/console-api.md#indicators)
+  const indicators = new IndicatorHistoryStore(deps.pool)
+  app.get('/api/indicators', viewer, async () => ({ indicators: await indicators.catalog() }))
+  app.get('/api/indicators/:name', viewer, async (req) => {
+    const name = (req.params as { name: string }).name
+    const q = req.query as Record<string, string | undefined>
+    const scope = q.scope === undefined || q.scope === '' ? undefined : q.scope as IndicatorEvent['scope']
+    if (scope !== undefined && !INDICATOR_SCOPES.includes(scope)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `scope: one of ${INDICATOR_SCOPES.join(', ')}.`)
+    const key = q.key === undefined || q.key === '' ? undefined : q.key
+    let from: number
+    let to: number
+    if (q.from !== undefined || q.to !== undefined) {
+      from = Date.parse(q.from ?? '')
+      to = q.to === undefined ? Date.now() : Date.parse(q.to)
+      if (Number.isNaN(from) || Number.isNaN(to) || to <= from) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'from and to: RFC 3339 times, from before to (e.g. ?from=2026-11-01T00:00:00%2B07:00&to=2026-12-01T00:00:00%2B07:00).')
+      if (to - from > INDICATOR_RANGES['365d']) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'from and to: at most 365 days apart.')
+    } else {
+      const range = (q.range ?? '30d') as keyof typeof INDICATOR_RANGES
+      if (!(range in INDICATOR_RANGES)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `range: one of ${Object.keys(INDICATOR_RANGES).join(', ')} (or from and to).`)
+      to = Date.now()
+      from = to - INDICATOR_RANGES[range]
+    }
+    const values = await indicators.query({ name, ...(scope ? { scope } : {}), ...(key ? { key } : {}), from, to, limit: intParam(q.limit, 2_000, 1, 10_000) })
+    return {
+      name, scope: scope ?? null, key: key ?? null, from, to,
+      points: values.map((v) => ({ t: v.time, v: v.value, scope: v.scope, key: v.key, level: v.level, revision: v.revision, ...(v.details ? { details: v.details } : {}) })),
     }
   })
 
@@ -334,7 +366,8 @@ async function alarmHistory(deps: ConsoleRouteDeps, filter: { severity?: string 
 
 function deviceView(device: DeviceRecord, city: CityState, now: number) {
   const { status, lastSeen } = city.status(device.id, now)
-  return { id: device.id, domain: device.domain, kind: device.kind, status, lastSeen, metadata: device.metadata ?? {} }
+  const power = city.power(device.id)
+  return { id: device.id, domain: device.domain, kind: device.kind, status, lastSeen, metadata: device.metadata ?? {}, ...(power ? { power } : {}) }
 }
 
 function findDevice(deps: ConsoleRouteDeps, id: string): DeviceRecord {

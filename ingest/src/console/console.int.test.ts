@@ -250,6 +250,35 @@ describe('devices, overview and charts', () => {
   })
 })
 
+describe('indicator history', () => {
+  test('a district\'s daily VN_AQI over a month, from indicator_values; the catalogue of what is stored; bad queries are 400, no session 401', async () => {
+    const day = 86_400_000
+    const start = Date.UTC(2026, 9, 31, 17) // 2026-11-01 00:00 +07:00
+    await db.pool.query(
+      `INSERT INTO indicator_values (name, scope, key, time, value, level, revision)
+       SELECT 'vn_aqi_daily', 'district', 'Hải Châu', to_timestamp(($1::float8 + i * $2::float8) / 1000), 50 + i, 'moderate', CASE WHEN i = 3 THEN 1 ELSE 0 END FROM generate_series(0, 29) AS i`,
+      [start, day],
+    )
+    await db.pool.query(`INSERT INTO indicator_values (name, scope, key, time, value) VALUES ('vn_aqi_daily', 'device', 'aq-hc-1', to_timestamp($1 / 1000.0), 77)`, [start])
+    const { cookie } = await login('vic', PASSWORDS.vic)
+    const month = (await call(cookie, 'GET', `/api/indicators/vn_aqi_daily?scope=district&key=${encodeURIComponent('Hải Châu')}&from=2026-11-01T00:00:00%2B07:00&to=2026-12-01T00:00:00%2B07:00`)).body
+    expect(month).toMatchObject({ name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu' })
+    expect(month.points).toHaveLength(30)
+    expect(month.points[0]).toEqual({ t: start, v: 50, scope: 'district', key: 'Hải Châu', level: 'moderate', revision: 0 })
+    expect(month.points[3].revision).toBe(1)
+    expect(month.points.map((p: { v: number }) => p.v)).toEqual(Array.from({ length: 30 }, (_, i) => 50 + i))
+    // Without scope and key: every series of the indicator.
+    const all = (await call(cookie, 'GET', '/api/indicators/vn_aqi_daily?from=2026-11-01T00:00:00%2B07:00&to=2026-11-02T00:00:00%2B07:00')).body
+    expect(all.points.map((p: { key: string }) => p.key).sort()).toEqual(['Hải Châu', 'aq-hc-1'])
+    const catalog = (await call(cookie, 'GET', '/api/indicators')).body.indicators
+    expect(catalog).toEqual(expect.arrayContaining([{ name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu', first: start, last: start + 29 * day, values: 30 }]))
+    expect((await call(cookie, 'GET', '/api/indicators/vn_aqi_daily?scope=planet')).status).toBe(400)
+    expect((await call(cookie, 'GET', '/api/indicators/vn_aqi_daily?range=2y')).status).toBe(400)
+    expect((await call(cookie, 'GET', '/api/indicators/vn_aqi_daily?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z')).status).toBe(400)
+    expect((await call('', 'GET', '/api/indicators/vn_aqi_daily')).status).toBe(401)
+  })
+})
+
 describe('the live stream', () => {
   test('a reading published by a device reaches the browser stream, filtered by device', async () => {
     const { cookie } = await login('vic', PASSWORDS.vic)

@@ -29,7 +29,17 @@ interface DeviceState {
   heardAt: number
   /** The last status report, if any. */
   reported?: { state: 'online' | 'offline'; since: number }
+  /** The last device-status answer's battery and margin (a ChirpStack status event), if any. */
+  power?: DevicePowerView
   latest: Map<string, LatestValue>
+}
+
+/** A device's battery (%, null on external power or unmeasured), external power and link margin (dB), and when it said so (epoch ms). */
+export interface DevicePowerView {
+  batteryPercent: number | null
+  externalPower: boolean
+  marginDb: number
+  time: number
 }
 
 export interface CityStateOptions {
@@ -128,6 +138,11 @@ export class CityState {
     if (reported?.state === 'offline' && reported.since >= state.heardAt) return { status: 'offline', lastSeen }
     if (lastSeen === null) return { status: 'offline', lastSeen }
     return { status: now - lastSeen <= this.options.staleAfterMs ? 'online' : 'stale', lastSeen }
+  }
+
+  /** The device's last battery and margin report, as of the last status reload; undefined when it has sent none. */
+  power(deviceId: string): DevicePowerView | undefined {
+    return this.devices.get(deviceId)?.power
   }
 
   latest(deviceId: string): { metric: string; value: number; time: number; quality: number }[] {
@@ -357,12 +372,15 @@ export class CityState {
   }
 
   private async refreshStatus(): Promise<void> {
-    const { rows } = await this.deps.db.query<{ device_id: string; state: 'online' | 'offline'; since: Date; received_at: Date }>(
-      'SELECT device_id, state, since, received_at FROM device_status',
+    const { rows } = await this.deps.db.query<{ device_id: string; state: 'online' | 'offline'; since: Date; received_at: Date; battery_percent: number | null; external_power: boolean | null; margin_db: number | null; power_reported_at: Date | null }>(
+      'SELECT device_id, state, since, received_at, battery_percent, external_power, margin_db, power_reported_at FROM device_status',
     )
     for (const r of rows) {
       const state = this.stateOf(r.device_id)
       state.reported = { state: r.state, since: r.received_at.getTime() }
+      if (r.power_reported_at !== null) {
+        state.power = { batteryPercent: r.battery_percent === null ? null : Number(r.battery_percent), externalPower: r.external_power === true, marginDb: Number(r.margin_db), time: r.power_reported_at.getTime() }
+      }
       if (r.state === 'online') state.heardAt = Math.max(state.heardAt, r.received_at.getTime())
     }
     this.cached = undefined

@@ -16,7 +16,7 @@ export interface ChirpStackDownlinkDeps {
 
 /**
  * Commands as ChirpStack v4 downlinks, for one `chirpstack` subscription with
- * `chirpstack.downlinks` (docs/mqtt-client.md#commands-as-downlinks): a
+ * `chirpstack.downlinks` (docs/mqtt-client.md#commands-as-chirpstack-downlinks): a
  * DownlinkCommand on `application/<applicationId>/device/<devEui>/command/down`
  * whose `object` ({"action", ...params}) the device profile's encodeDownlink
  * codec turns into bytes, with the gridline command id as its `id`, which

@@ -49,6 +49,7 @@ beforeAll(async () => {
       { id: LAMP_UNSEEN.id, domain: 'lighting', metadata: { devEui: LAMP_UNSEEN.eui } },
       { id: METER.id, domain: 'water', metadata: { devEui: METER.eui } },
     ],
+    users: [{ name: 'vic', role: 'viewer' }],
     config: {
       commands: { timeoutMs: 20_000 },
       sources: {
@@ -86,6 +87,15 @@ describe('ChirpStack status events', () => {
     expect(await until(() => power(METER.id), (p) => p !== undefined)).toEqual({ state: 'online', battery_percent: 88.58, external_power: false, margin_db: 7 })
     await event(METER.eui, 'status', { deduplicationId: randomUUID(), time: new Date().toISOString(), deviceInfo: { devEui: METER.eui }, margin: -2, externalPowerSource: true })
     expect(await until(() => power(METER.id), (p) => p?.margin_db === -2)).toEqual({ state: 'online', battery_percent: null, external_power: true, margin_db: -2 })
+  })
+
+  test('the console\'s device API shows the battery and margin', async () => {
+    const cookie = await t.login('vic')
+    const view = await until(async () => {
+      const res = await fetch(`${t.httpUrl}/api/devices?q=${METER.id}`, { headers: { cookie } })
+      return ((await res.json()) as { devices: { id: string; power?: unknown }[] }).devices.find((d) => d.id === METER.id)
+    }, (d) => d?.power !== undefined, 12_000)
+    expect(view?.power).toEqual({ batteryPercent: null, externalPower: true, marginDb: -2, time: expect.any(Number) })
   })
 
   test('a status event with a wrong type, or for a DevEUI no device has, is dead-lettered with its reason', async () => {

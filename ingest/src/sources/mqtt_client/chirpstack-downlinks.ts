@@ -4,11 +4,12 @@ import type { CommandService, CommandTransport, OutgoingCommand } from '../../co
 import type { LiveDeviceDirectory } from '../../devices/directory.ts'
 import type { MqttClientSubscription } from './config.ts'
 
+/** DevEUIs whose ChirpStack application id a subscription remembers; past it the oldest is forgotten. */
+const REMEMBERED_APPLICATIONS = 100_000
+
 export interface ChirpStackDownlinkDeps {
   registry: LiveDeviceDirectory
   commands: Pick<CommandService, 'settle' | 'pendingFor'>
-  /** The application id the source last saw this DevEUI's events under (lower-case DevEUI), or undefined. */
-  applicationOf(devEui: string): string | undefined
   /** Publishes at QoS 1 on a connection that is up; false when none is. */
   publish(topic: string, payload: Buffer): boolean
   logger: Logger
@@ -27,6 +28,8 @@ export interface ChirpStackDownlinkDeps {
  */
 export class ChirpStackDownlinks implements CommandTransport {
   readonly name: string
+  /** Lower-case DevEUI -> the application id its last event on this subscription came under (most recent last). */
+  private readonly applications = new Map<string, string>()
 
   constructor(
     private readonly sourceId: string,
@@ -38,10 +41,32 @@ export class ChirpStackDownlinks implements CommandTransport {
     this.name = `chirpstack:${sourceId}`
   }
 
-  /** A registered device with a DevEUI: ChirpStack devices are registered with their devEui metadata. */
+  /** A device with a DevEUI whose application is known: an event of it came through this subscription, or its chirpstackApplicationId metadata. */
   reaches(deviceId: string): boolean {
     const device = this.deps.registry.get(deviceId)
+    const devEui = device?.kind === 'device' ? devEuiOf(device.metadata) : null
+    return devEui !== null && this.applicationOf(devEui, device!.metadata) !== undefined
+  }
+
+  /** Any registered device with a DevEUI is ChirpStack's: when no subscription knows its application, `send` says so rather than gridline's topic taking it. */
+  claims(deviceId: string): boolean {
+    const device = this.deps.registry.get(deviceId)
     return device?.kind === 'device' && devEuiOf(device.metadata) !== null
+  }
+
+  /** The application a registered DevEUI's events come under on this subscription (the newest wins); at most REMEMBERED_APPLICATIONS, the oldest forgotten. */
+  remember(devEui: string | null, applicationId: string | null): void {
+    if (devEui === null || applicationId === null || applicationId === '' || applicationId.length > 64) return
+    if (this.applications.get(devEui) === applicationId) return
+    if (!this.deps.registry.byMetadata('devEui', devEui)) return
+    this.applications.delete(devEui)
+    this.applications.set(devEui, applicationId)
+    if (this.applications.size > REMEMBERED_APPLICATIONS) this.applications.delete(this.applications.keys().next().value!)
+  }
+
+  private applicationOf(devEui: string, metadata: Record<string, unknown>): string | undefined {
+    const meta = metadata.chirpstackApplicationId
+    return this.applications.get(devEui) ?? (typeof meta === 'string' && meta !== '' ? meta : undefined)
   }
 
   send(command: OutgoingCommand): void {
@@ -53,8 +78,7 @@ export class ChirpStackDownlinks implements CommandTransport {
     if (!mapping) {
       throw new Error(`no downlink is configured for ${key}: set sources.${this.sourceId}.subscriptions[${this.at}].chirpstack.downlinks."${key}" to { fPort, confirmed } for the device profile's codec.`)
     }
-    const meta = device.metadata.chirpstackApplicationId
-    const applicationId = this.deps.applicationOf(devEui) ?? (typeof meta === 'string' && meta !== '' ? meta : undefined)
+    const applicationId = this.applicationOf(devEui, device.metadata)
     if (applicationId === undefined) {
       throw new Error(`the ChirpStack application of DevEUI ${devEui} is not known: no event of it has come through source ${this.sourceId} since gridline started, and the device has no chirpstackApplicationId metadata; set it (gridline devices set-metadata ${device.id} '{"chirpstackApplicationId": "<id>"}') or wait for its next uplink.`)
     }

@@ -19,6 +19,7 @@ const LAMP = { id: `lamp-${RUN}`, eui: hex() }
 const LAMP_META = { id: `lampm-${RUN}`, eui: hex() }
 const LAMP_UNSEEN = { id: `lampu-${RUN}`, eui: hex() }
 const METER = { id: `wm-${RUN}`, eui: hex() }
+const PLAIN = `lampg-${RUN}`
 let t: TestService
 let chirpstack: mqtt.MqttClient
 const downs: { topic: string; body: Record<string, unknown> }[] = []
@@ -48,6 +49,7 @@ beforeAll(async () => {
       { id: LAMP_META.id, domain: 'lighting', metadata: { devEui: LAMP_META.eui, chirpstackApplicationId: APP_META } },
       { id: LAMP_UNSEEN.id, domain: 'lighting', metadata: { devEui: LAMP_UNSEEN.eui } },
       { id: METER.id, domain: 'water', metadata: { devEui: METER.eui } },
+      { id: PLAIN, domain: 'lighting' },
     ],
     users: [{ name: 'vic', role: 'viewer' }],
     config: {
@@ -157,5 +159,16 @@ describe('ChirpStack downlinks', () => {
     const unseen = await send(LAMP_UNSEEN.id, 'switch', { on: false })
     expect(unseen).toMatchObject({ status: 'failed', detail: expect.stringMatching(/^chirpstack:lns: the ChirpStack application of DevEUI .* chirpstackApplicationId/) })
     expect(downs.some((d) => d.body.id === unseen.id)).toBe(false)
+  })
+
+  test('a device without a DevEUI still gets its commands on gridline\'s own commands topic', async () => {
+    const device = await t.connect(PLAIN)
+    const got: string[] = []
+    device.on('message', (_topic, payload) => got.push(payload.toString()))
+    await device.subscribeAsync(`commands/lighting/${PLAIN}`, { qos: 1 })
+    const command = await send(PLAIN, 'switch', { on: true })
+    expect(await until(async () => got, (g) => g.length >= 1, 5_000)).toHaveLength(1)
+    expect(JSON.parse(got[0]!)).toMatchObject({ id: command.id, action: 'switch', params: { on: true } })
+    expect(downs.some((d) => d.body.id === command.id)).toBe(false)
   })
 })

@@ -15,9 +15,6 @@ import type { MqttClientSourceConfig, MqttClientSubscription } from './config.ts
 import { ChirpStackDownlinks } from './chirpstack-downlinks.ts'
 import { type ConnectionOptions, MqttClientConnection, type Session } from './mqtt-connection.ts'
 
-/** DevEUIs whose ChirpStack application id is remembered (for downlinks); past it the oldest is forgotten. */
-const REMEMBERED_APPLICATIONS = 100_000
-
 export interface MqttClientSourceDeps {
   decodeOptions: DecodeOptions
   registry: LiveDeviceDirectory
@@ -65,8 +62,6 @@ export class MqttClientSource implements Source {
   private readonly sparkplug: Map<MqttClientSubscription, SparkplugService> = new Map()
   /** The ChirpStack downlink transport of each chirpstack subscription with `chirpstack.downlinks`. */
   private readonly downlinks: Map<MqttClientSubscription, ChirpStackDownlinks> = new Map()
-  /** Lower-case DevEUI -> the ChirpStack application id its last event came under. */
-  private readonly applications = new Map<string, string>()
   /** `autoRegister`: registers the unknown devices messages name, behind its gateway. */
   private readonly registrar: AutoRegistrar | undefined
   /** Device ids being registered now, so a second message naming one waits for it rather than registering it again. */
@@ -125,7 +120,6 @@ export class MqttClientSource implements Source {
           this.downlinks.set(sub, new ChirpStackDownlinks(id, at, sub, {
             registry: deps.registry,
             commands: deps.commands,
-            applicationOf: (eui) => this.applications.get(eui),
             // Downlinks go out on any connection that is up: ChirpStack's integration takes them from any client.
             publish: (topic, payload) => this.states.some((s) => s.connection.publish(topic, payload, { qos: 1, retain: false })),
             logger: deps.logger,
@@ -312,7 +306,7 @@ export class MqttClientSource implements Source {
       const out = decodeChirpStack(topic, payload, receivedAt, this.deps.decodeOptions, this.chirpMapping.get(sub)!)
       const event = out.event
       if (event !== 'up') this.events.inc({ component_id: this.id, event: event === null ? 'none' : event.slice(0, 32) })
-      this.rememberApplication(out.devEui, out.applicationId)
+      this.downlinks.get(sub)?.remember(out.devEui, out.applicationId)
       if (out.downlink && (event === 'ack' || event === 'txack')) this.downlinks.get(sub)?.onResult(event, out.downlink)
       envelope = intake.decode({ source: this.id, topic, clientId: null, principal: null, receivedAt, payload }, out.decoded)
       // Committed with the envelope, and acknowledged to the broker after it, like an uplink.
@@ -399,16 +393,6 @@ export class MqttClientSource implements Source {
       }))
     }
     await Promise.all(waits)
-  }
-
-  /** The application a registered DevEUI's events come under, for its downlinks (the newest wins). */
-  private rememberApplication(devEui: string | null, applicationId: string | null): void {
-    if (devEui === null || applicationId === null || applicationId === '' || applicationId.length > 64 || this.downlinks.size === 0) return
-    if (this.applications.get(devEui) === applicationId) return
-    if (!this.deps.registry.byMetadata('devEui', devEui)) return
-    this.applications.delete(devEui)
-    this.applications.set(devEui, applicationId)
-    if (this.applications.size > REMEMBERED_APPLICATIONS) this.applications.delete(this.applications.keys().next().value!)
   }
 
   /** A settled message gives its rows back; a connection paused for its own share reads on once it is under it. */

@@ -48,6 +48,13 @@ export const DEFAULT_QUALITY_RULES: Readonly<Record<string, QualityRule>> = {
   // indicators.
   pressure: { stuckReadings: 30, stuckMinDurationMs: HOUR },
   flow: { stuckReadings: 30, stuckMinDurationMs: HOUR, stuckIgnoreValues: [0] },
-  // A flash flood raises a street gauge by centimetres per second, not metres: 3 m/min is a glitch.
+  // Tank level (water.tankMetric): a service reservoir fills and drains by centimetres a
+  // minute; 3 m/min is a glitch.
   level: { maxRatePerSecond: 3 / 60 },
+  // Flood gauges (flood.levelMetric, docs/indicators.md#flood) publish water_level. A flash
+  // flood raises a street gauge by centimetres per second, not metres: 3 m/min is a glitch
+  // (an echo off debris or a bird in an ultrasonic beam). Kept loose on purpose: a real surge
+  // flagged as a spike would never reach the flood indicators, which check plausibility
+  // themselves (a jump must be confirmed by the next reading).
+  water_level: { maxRatePerSecond: 3 / 60 },
 }

@@ -35,6 +35,8 @@ export interface DeviceMetadata {
   freeFlowSpeedKmh?: number
   /** District metered area a water meter or pressure sensor belongs to. */
   meteredArea?: string
+  /** A flow meter's sign in its area's total: `in` (default) adds, `out` (water leaving the area) subtracts. */
+  flowDirection?: 'in' | 'out'
   /** Lighting circuit a street light is on. */
   circuit?: string
   /** Flood gauge kind. */

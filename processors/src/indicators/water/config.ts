@@ -5,6 +5,8 @@ export const WaterConfigSchema = z.strictObject({
   nightStartMinute: z.number().int().min(0).max(1439).default(120).describe('Start of the minimum-night-flow window, minutes after local midnight (02:00).'),
   nightEndMinute: z.number().int().min(1).max(1440).default(240).describe('End of the minimum-night-flow window (04:00).'),
   nightFlowBucketMs: z.number().int().min(60_000).default(900_000).describe('Flow is averaged over buckets of this length before taking the night minimum (15 min smooths single-reading dips).'),
+  nightFlowMeterExpiryMs: z.number().int().min(0).default(604_800_000)
+    .describe('A meter of an area is expected in the area\'s night total while its newest flow reading is at most this old at the night\'s start (7 days); a bucket counts only when every expected meter reported in it.'),
   utcOffsetMinutes: z.number().int().min(-720).max(840).default(420).describe('Local time of the night window (Asia/Ho_Chi_Minh, UTC+7).'),
   burstWindowMs: z.number().int().min(60_000).default(600_000).describe('Y: the window within which a pressure drop and a flow rise make a burst.'),
   burstPressureDropPct: z.number().min(0).max(100).default(20).describe('X: pressure below the window\'s maximum by more than this %.'),

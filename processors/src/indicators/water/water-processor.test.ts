@@ -27,8 +27,52 @@ describe('water indicators', () => {
     p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN, out)
     const area = out.find((e) => e.scope === 'metered_area')!
     expect(area).toMatchObject({ name: 'night_flow_min', key: 'dma-7', value: 13, time: LOCAL_MIDNIGHT + 240 * MIN })
-    expect(area.details).toMatchObject({ night: '2026-01-10', minAt: new Date(LOCAL_MIDNIGHT + 180 * MIN).toISOString(), meters: 2 })
+    expect(area.details).toMatchObject({ night: '2026-01-10', minAt: new Date(LOCAL_MIDNIGHT + 180 * MIN).toISOString(), meters: 2, complete: true, buckets: 8, completeBuckets: 8 })
     expect(out.filter((e) => e.scope === 'device').map((e) => [e.key, e.value])).toEqual([['a', 8], ['b', 4]])
+  })
+
+  test('a meter silent for 15 minutes does not lower the area minimum: the bucket is incomplete and left out', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    // Two constant 10 m³/h meters every 5 min from 01:40; b silent 02:30-02:45.
+    // Summing what came would give 10 at 02:30 (a dropout reading as a 10 m³/h drop in leakage).
+    for (let t = LOCAL_MIDNIGHT + 100 * MIN; t < LOCAL_MIDNIGHT + 250 * MIN; t += 5 * MIN) {
+      const minute = (t - LOCAL_MIDNIGHT) / MIN
+      p.onReading(reading('a', 'flow', t, 10, 0, 'water'), meta('a', 'dma-7'), out)
+      if (minute < 150 || minute >= 165) p.onReading(reading('b', 'flow', t, 10, 0, 'water'), meta('b', 'dma-7'), out)
+    }
+    p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN, out)
+    const area = out.find((e) => e.scope === 'metered_area')!
+    expect(area).toMatchObject({ name: 'night_flow_min', key: 'dma-7', value: 20 })
+    expect(area.details).toMatchObject({ complete: false, buckets: 8, completeBuckets: 7, expectedMeters: 2, missingMeters: 'b', meters: 2 })
+  })
+
+  test('a meter of the area that reported before the night but not during it leaves no complete bucket', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    for (let t = LOCAL_MIDNIGHT; t < LOCAL_MIDNIGHT + 60 * MIN; t += 5 * MIN) p.onReading(reading('b', 'flow', t, 10, 0, 'water'), meta('b', 'dma-7'), out)
+    for (let t = LOCAL_MIDNIGHT; t < LOCAL_MIDNIGHT + 250 * MIN; t += 5 * MIN) p.onReading(reading('a', 'flow', t, 10, 0, 'water'), meta('a', 'dma-7'), out)
+    p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN, out)
+    const area = out.find((e) => e.scope === 'metered_area')!
+    // The value is then the smallest partial sum, flagged: not comparable with complete nights.
+    expect(area).toMatchObject({ value: 10, details: { complete: false, completeBuckets: 0, buckets: 8, expectedMeters: 2, missingMeters: 'b', meters: 1 } })
+  })
+
+  test('an outflow meter (flowDirection: out) is subtracted from the area total', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const outMeta = { id: 'o', domain: 'water', metadata: { meteredArea: 'dma-7', flowDirection: 'out' as const } }
+    for (let t = LOCAL_MIDNIGHT + 120 * MIN; t < LOCAL_MIDNIGHT + 240 * MIN; t += 5 * MIN) {
+      const minute = (t - LOCAL_MIDNIGHT) / MIN
+      p.onReading(reading('i', 'flow', t, 30, 0, 'water'), { id: 'i', domain: 'water', metadata: { meteredArea: 'dma-7', flowDirection: 'in' as const } }, out)
+      // Export to the next DMA: 12 m³/h, 15 at 03:00-03:15 (the area's own use is lowest then: 15).
+      p.onReading(reading('o', 'flow', t, minute >= 180 && minute < 195 ? 15 : 12, 0, 'water'), outMeta, out)
+    }
+    p.onWatermark(LOCAL_MIDNIGHT + 240 * MIN, out)
+    const area = out.find((e) => e.scope === 'metered_area')!
+    expect(area).toMatchObject({ value: 15, details: { complete: true, inflowMeters: 1, outflowMeters: 1, minAt: new Date(LOCAL_MIDNIGHT + 180 * MIN).toISOString() } })
+    // The meter's own night flow keeps its sign: what it measures.
+    expect(out.find((e) => e.scope === 'device' && e.key === 'o')).toMatchObject({ value: 12 })
   })
 
   test('a burst is a pressure drop beyond X % with a flow rise beyond Z % within Y minutes, raised once and cleared', () => {

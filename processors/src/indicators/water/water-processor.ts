@@ -5,14 +5,19 @@ import { MonotonicWindow, slopePerHour } from '../shared/windows.ts'
 import type { WaterConfig } from './config.ts'
 
 interface NightMeter { area: string | undefined; buckets: Map<number, { sum: number; n: number }> }
-interface Night { end: number; meters: Map<string, NightMeter> }
+interface Night { start: number; end: number; meters: Map<string, NightMeter> }
+/** A flow meter as last seen: its area, the sign of its flow in the area's total, its newest flow reading. */
+interface NightArea { reported: Map<string, NightMeter>; expected: Set<string> }
+interface KnownMeter { area: string | undefined; sign: 1 | -1; directionValid: boolean; lastSeen: number }
 interface BurstArea { pressure: Map<string, MonotonicWindow>; flow: Map<string, MonotonicWindow>; lastPressure: Map<string, number>; lastFlow: Map<string, number>; active: boolean }
 interface Tank { times: number[]; values: number[]; nextEmit: number; device: DeviceInfo | undefined }
 
 /**
  * Minimum night flow per metered area (leak indicator), burst detection (pressure
  * drop with flow rise) and tank level trends. Groups by metadata `meteredArea`,
- * or the device itself.
+ * or the device itself. An area's night flow is the inflow minus the outflow
+ * (metadata `flowDirection: out`) summed per bucket, and a bucket counts only when
+ * every meter expected in the area reported in it (docs/indicators.md#water).
  */
 export class WaterProcessor implements IndicatorProcessor {
   readonly name = 'water'
@@ -20,6 +25,8 @@ export class WaterProcessor implements IndicatorProcessor {
   private readonly nights = new Map<number, Night>()
   private readonly areas = new Map<string, BurstArea>()
   private readonly tanks = new Map<string, Tank>()
+  /** Every flow meter seen, for the set a night's area total expects; bounded by the fleet. */
+  private readonly flowMeters = new Map<string, KnownMeter>()
   private nightsClosedBefore = -Infinity
 
   constructor(private readonly config: WaterConfig, private readonly stats: IndicatorStats) {}
@@ -45,6 +52,7 @@ export class WaterProcessor implements IndicatorProcessor {
   }
 
   private nightFlow(reading: Reading, device: DeviceInfo | undefined): void {
+    this.knowMeter(reading, device)
     const { utcOffsetMinutes, nightStartMinute, nightEndMinute } = this.config
     const minute = localMinuteOfDay(reading.time, utcOffsetMinutes)
     if (minute < nightStartMinute || minute >= nightEndMinute) return
@@ -52,7 +60,7 @@ export class WaterProcessor implements IndicatorProcessor {
     const end = dayStart + nightEndMinute * MINUTE_MS
     if (end <= this.nightsClosedBefore) { this.stats.late++; return }
     let night = this.nights.get(dayStart)
-    if (night === undefined) { night = { end, meters: new Map() }; this.nights.set(dayStart, night) }
+    if (night === undefined) { night = { start: dayStart + nightStartMinute * MINUTE_MS, end, meters: new Map() }; this.nights.set(dayStart, night) }
     let meter = night.meters.get(reading.deviceId)
     if (meter === undefined) { meter = { area: groupOf(device, 'meteredArea'), buckets: new Map() }; night.meters.set(reading.deviceId, meter) }
     const b = bucketStart(reading.time, this.config.nightFlowBucketMs)
@@ -61,9 +69,23 @@ export class WaterProcessor implements IndicatorProcessor {
     else { acc.sum += reading.value; acc.n++ }
   }
 
+  private knowMeter(reading: Reading, device: DeviceInfo | undefined): void {
+    const direction = device?.metadata.flowDirection
+    const area = groupOf(device, 'meteredArea')
+    const known = this.flowMeters.get(reading.deviceId)
+    const lastSeen = Math.max(known?.lastSeen ?? -Infinity, reading.time)
+    if (known !== undefined && known.area === area && (direction === 'out') === (known.sign === -1)) { known.lastSeen = lastSeen; return }
+    this.flowMeters.set(reading.deviceId, { area, sign: direction === 'out' ? -1 : 1, directionValid: direction === undefined || direction === 'in' || direction === 'out', lastSeen })
+  }
+
   private closeNight(dayStart: number, night: Night, out: IndicatorEvent[]): void {
     const date = localDate(dayStart, this.config.utcOffsetMinutes)
-    const areaBuckets = new Map<string, { buckets: Map<number, number>; meters: number }>()
+    const areas = new Map<string, NightArea>()
+    const areaOf = (name: string): NightArea => {
+      let a = areas.get(name)
+      if (a === undefined) { a = { reported: new Map(), expected: new Set() }; areas.set(name, a) }
+      return a
+    }
     for (const [deviceId, meter] of night.meters) {
       let min = Infinity
       let minAt = 0
@@ -72,18 +94,59 @@ export class WaterProcessor implements IndicatorProcessor {
         if (mean < min) { min = mean; minAt = b }
       }
       out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'device', key: deviceId, time: night.end, value: round3(min), details: { night: date, minAt: new Date(minAt).toISOString() } })
-      if (meter.area === undefined) continue
-      let area = areaBuckets.get(meter.area)
-      if (area === undefined) { area = { buckets: new Map(), meters: 0 }; areaBuckets.set(meter.area, area) }
-      area.meters++
-      for (const [b, acc] of meter.buckets) area.buckets.set(b, (area.buckets.get(b) ?? 0) + acc.sum / acc.n)
+      if (meter.area !== undefined) areaOf(meter.area).reported.set(deviceId, meter)
     }
-    // The area's night flow is the minimum over time of the summed inflow, not the sum of each meter's minimum.
-    for (const [areaName, area] of areaBuckets) {
-      let min = Infinity
-      let minAt = 0
-      for (const [b, total] of area.buckets) if (total < min) { min = total; minAt = b }
-      out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'metered_area', key: areaName, time: night.end, value: round3(min), details: { night: date, minAt: new Date(minAt).toISOString(), meters: area.meters } })
+    // Expected: every meter of the area with a flow reading since `nightFlowMeterExpiryMs` before the night.
+    const since = night.start - this.config.nightFlowMeterExpiryMs
+    for (const [deviceId, known] of this.flowMeters) {
+      // Later nights expect it even less; a new reading brings it back.
+      if (known.lastSeen < since) { this.flowMeters.delete(deviceId); continue }
+      // An area none of whose meters reported this night emits nothing.
+      const a = known.area === undefined ? undefined : areas.get(known.area)
+      if (a === undefined) continue
+      a.expected.add(deviceId)
+    }
+    const bucketMs = this.config.nightFlowBucketMs
+    const firstBucket = bucketStart(night.start, bucketMs)
+    // The area's night flow is the minimum over time of the summed net inflow, not the sum of each meter's minimum.
+    for (const [areaName, area] of areas) {
+      for (const id of area.reported.keys()) area.expected.add(id)
+      let inflowMeters = 0
+      for (const id of area.expected) {
+        const known = this.flowMeters.get(id)
+        if (known?.directionValid === false) this.stats.missingMetadata++
+        if (known?.sign === -1) continue
+        inflowMeters++
+      }
+      const missing = new Set<string>()
+      let buckets = 0, completeBuckets = 0
+      let min = Infinity, minAt = 0
+      let partialMin = Infinity, partialMinAt = 0
+      for (let b = firstBucket; b < night.end; b += bucketMs) {
+        buckets++
+        let total = 0
+        let reported = 0
+        for (const id of area.expected) {
+          const acc = area.reported.get(id)?.buckets.get(b)
+          if (acc === undefined) { missing.add(id); continue }
+          reported++
+          total += (this.flowMeters.get(id)?.sign ?? 1) * (acc.sum / acc.n)
+        }
+        if (reported === 0) continue
+        if (reported === area.expected.size) {
+          completeBuckets++
+          if (total < min) { min = total; minAt = b }
+        } else if (total < partialMin) { partialMin = total; partialMinAt = b }
+      }
+      // Without one complete bucket the value is the smallest partial sum, flagged incomplete.
+      if (completeBuckets === 0) { min = partialMin; minAt = partialMinAt }
+      const details: Record<string, number | string | boolean> = {
+        night: date, minAt: new Date(minAt).toISOString(), meters: area.reported.size,
+        complete: completeBuckets === buckets, buckets, completeBuckets, expectedMeters: area.expected.size,
+        inflowMeters, outflowMeters: area.expected.size - inflowMeters,
+      }
+      if (missing.size > 0) details.missingMeters = [...missing].sort().slice(0, MAX_LISTED_METERS).join(',')
+      out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'metered_area', key: areaName, time: night.end, value: round3(min), details })
     }
   }
 
@@ -159,6 +222,9 @@ export class WaterProcessor implements IndicatorProcessor {
     out.push({ kind: 'indicator', name: 'tank_level_trend', scope: 'device', key: deviceId, time, value: round3(rate), level: String(details.trend), details })
   }
 }
+
+/** Meter ids listed in `details.missingMeters` at most. */
+const MAX_LISTED_METERS = 20
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
 const round3 = (x: number): number => Math.round(x * 1000) / 1000

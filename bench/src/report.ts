@@ -116,6 +116,19 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     }
   }
 
+  if (all('indicatorHistory')) {
+    const k = rounds.map((r) => r.indicatorHistory!)
+    const shape = `${k[0]!.sensors} sensors, a day, ${k[0]!.readings} readings`
+    const off = k.map((x) => x.without.readingsPerSecond)
+    const on = k.map((x) => x.with.readingsPerSecond)
+    out.push(row(`indicator-history: indicators, values emitted only (${shape})`, 'readings/s', off))
+    out.push(row('indicator-history: indicators, values also stored in indicator_values', 'readings/s', on, ratioOf('values emitted only', on, off), null,
+      k.every((x) => x.stored === x.values) ? null : `stored ${k.map((x) => `${x.stored}/${x.values}`).join(', ')} values`))
+    out.push(row('indicator-history: values stored', 'values', k.map((x) => x.stored)))
+    out.push(row('indicator-history: CPU per stored value (this process)', 'us', k.map((x) => (x.with.cpuMicros - x.without.cpuMicros) / x.values)))
+    out.push(row('indicator-history: wall time per stored value', 'us', k.map((x) => ((x.with.elapsedMs - x.without.elapsedMs) * 1000) / x.values)))
+  }
+
   if (all('broker')) {
     for (const qos of ['qos1', 'qos0'] as const) {
       const q = qos === 'qos1' ? 'QoS 1' : 'QoS 0'

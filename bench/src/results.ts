@@ -1,3 +1,4 @@
+import type { IndicatorHistoryResult } from './indicator-history.ts'
 /**
  * The shapes of a run: its settings, and every scenario's result as it goes
  * into the JSON. Types only.
@@ -548,6 +549,7 @@ export interface RoundResult {
   overload?: OverloadResult
   soak?: SoakResult
   alarmLatency?: AlarmLatencyResult
+  indicatorHistory?: IndicatorHistoryResult
   dashboards?: DashboardsResult
   lineProtocol?: LineProtocolResult
   sensorCommunity?: SensorCommunityResult

@@ -16,6 +16,7 @@ import { measureAlarmLatency } from './alarm-latency.ts'
 import { measureInfluxSink, measureLineProtocol, measureSensorCommunity } from './http-ingest.ts'
 import { measureMqttClient } from './mqtt-client.ts'
 import { measureSparkplug } from './sparkplug.ts'
+import { measureIndicatorHistory } from './indicator-history.ts'
 import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -85,6 +86,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       progress(`round ${round}: pipeline-processors`)
       result.pipelineProcessors = await measurePipeline(ctx, db, true)
     }
+    if (has('indicator-history')) result.indicatorHistory = await measureIndicatorHistory(ctx, db, round)
     if (has('broker')) result.broker = await measureBroker(ctx, round)
     if (has('ingest-batched')) {
       progress(`round ${round}: batched load against the do-nothing sink (load generator check)`)

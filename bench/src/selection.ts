@@ -9,6 +9,7 @@ export const SCENARIOS = [
   'writer',
   'pipeline',
   'pipeline-processors',
+  'indicator-history',
   'broker',
   'ingest-batched',
   'dashboards',

@@ -162,6 +162,14 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(k.ratio).toBeGreaterThan(0)
   })
 
+  test('indicator-history stored every value the day gave, both ways at a positive rate', () => {
+    const h = run.record.results[0]!.indicatorHistory!
+    expect(h.values).toBeGreaterThan(h.sensors * 24)
+    expect(h.stored).toBe(h.values)
+    expect(h.without.readingsPerSecond).toBeGreaterThan(0)
+    expect(h.with.readingsPerSecond).toBeGreaterThan(0)
+  })
+
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
     for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink']) {

@@ -137,6 +137,8 @@ describe('ChirpStack v4 uplinks', () => {
     ['status: batteryLevelUnavailable a string', status({ batteryLevelUnavailable: 'yes' }), 'status_invalid', 'status'],
     ['status: time without offset', status({ time: '2026-12-07T02:59:58' }), 'ts_invalid', 'status'],
     ['status: time a number', status({ time: 1764982800000 }), 'ts_invalid', 'status'],
+    ['status: time an hour ahead', status({ time: '2026-12-07T04:00:00Z' }), 'ts_in_future', 'status'],
+    ['status: time from 1999', status({ time: '1999-12-31T23:00:00Z' }), 'ts_too_old', 'status'],
   ])('%s', (_name, body, reason, event = 'up', eui = EUI) => {
     const out = decode(body, TOPIC.replace(EUI, eui).replace(/up$/, event))
     expect(out.decoded.rejections.map((r) => r.reason)).toContain(reason)
@@ -156,6 +158,13 @@ describe('ChirpStack v4 uplinks', () => {
     const { decoded } = decode(uplink({ object: { pressure: 3.1, level: 'n/a' } }))
     expect(decoded.rows.metric.slice(0, decoded.rows.length)).toEqual(['pressure'])
     expect(decoded.rejections.map((r) => r.reason)).toEqual(['value_invalid'])
+  })
+
+  test('any JSON at all as a status event is a status change or refused, never thrown', () => {
+    fc.assert(fc.property(fc.jsonValue(), fc.jsonValue(), fc.jsonValue(), (margin, batteryLevel, flag) => {
+      const out = decode({ ...status(), margin, batteryLevel, externalPowerSource: flag }, TOPIC.replace(/up$/, 'status'))
+      expect((out.status === undefined ? 0 : 1) + out.decoded.rejections.length).toBe(1)
+    }), { numRuns: 300 })
   })
 
   test('any JSON at all is decoded or refused, never thrown', () => {

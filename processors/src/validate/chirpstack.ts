@@ -103,6 +103,9 @@ export function decodeChirpStack(topic: string, payload: Buffer, receivedAt: num
   if (event === 'status') {
     const status = statusChange(body, device.id, device.domain, receivedAt)
     if (typeof status === 'string') refuseMessage(out, options, payload, status.startsWith('time') ? 'ts_invalid' : 'status_invalid', status, device.id)
+    // A time far ahead would hold the stored status and battery until then (only newer reports replace them).
+    else if (status.time > receivedAt + options.maxFutureSkewMs) refuseMessage(out, options, payload, 'ts_in_future', `time ${new Date(status.time).toISOString()} is more than ${options.maxFutureSkewMs} ms ahead of the receive time`, device.id)
+    else if (status.time < options.minTimestampMs) refuseMessage(out, options, payload, 'ts_too_old', `time ${new Date(status.time).toISOString()} is before the earliest accepted time ${new Date(options.minTimestampMs).toISOString()}`, device.id)
     else result.status = status
     return result
   }

@@ -27,8 +27,9 @@ const Subscription = z.strictObject({
   }).prefault({}),
   chirpstack: z.strictObject({
     fields: z.record(z.string().min(1), z.string().regex(METRIC_NAME_PATTERN)).default({}).describe('A decoded `object` field (dotted path for nested ones: `water.flow`) to a catalogue metric, for fields not named like one.'),
+    // The keys are checked against the command catalogue below, so the error names the key and says what is expected.
     downlinks: z.record(
-      z.string().refine(isCatalogueCommand, 'expected <domain>.<action> of the command catalogue (lighting.dim, water.pump, ...)'),
+      z.string(),
       z.strictObject({
         fPort: z.number().int().min(1).max(223).describe('The LoRaWAN FPort the device profile\'s encodeDownlink codec expects for this action (1-223).'),
         confirmed: z.boolean().default(false).describe('A confirmed downlink: the command is ok once the device acknowledges it (ChirpStack\'s ack event); unconfirmed: once a gateway takes it for transmission (txack).'),
@@ -70,6 +71,12 @@ export const MqttClientSourceSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.connections > 1 && c.shareGroup === undefined) ctx.addIssue({ code: 'custom', path: ['shareGroup'], message: 'connections > 1 needs shareGroup: without a shared subscription every connection gets every message' })
   if (c.tls.caFile !== undefined && !c.url.startsWith('mqtts://')) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but the url is mqtt://; use mqtts://' })
+  for (const [i, s] of c.subscriptions.entries()) {
+    if (s.decoder !== 'chirpstack' && Object.keys(s.chirpstack.downlinks).length > 0) ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'chirpstack', 'downlinks'], message: `downlinks need decoder: chirpstack (this subscription's is ${s.decoder})` })
+    for (const key of Object.keys(s.chirpstack.downlinks)) {
+      if (!isCatalogueCommand(key)) ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'chirpstack', 'downlinks', key], message: `expected <domain>.<action> of the command catalogue (${Object.entries(COMMAND_CATALOGUE).flatMap(([d, cs]) => cs.map((c) => `${d}.${c.action}`)).join(', ')})` })
+    }
+  }
 })
 
 export type MqttClientSourceConfig = z.output<typeof MqttClientSourceSchema>

@@ -263,7 +263,7 @@ export class MqttClientSource implements Source {
       // Enqueued now, so its PUBACK keeps its place even when it is decoded later (autoRegister).
       inner = state.acks!.enqueue((error) => (error ? session.fail(`not stored: ${error.message}`) : session.ack(messageId)))
     }
-    const wanted = this.registrar !== undefined && sub !== undefined ? this.unknownDevices(sub, topic, payload) : undefined
+    const wanted = this.registrar !== undefined && sub !== undefined ? this.unknownDevicesGuarded(sub, topic, payload) : undefined
     if (wanted === undefined || wanted.size === 0) {
       this.submit(intake, state, this.envelopeOf(intake, sub, topic, payload, receivedAt), inner)
       return
@@ -374,6 +374,16 @@ export class MqttClientSource implements Source {
       if (free(id)) wanted.set(id, { devEui: eui.toLowerCase(), chirpstackApplicationId: levels[1] })
     }
     return wanted
+  }
+
+  /** unknownDevices, and nothing (the message then decoded, its device unknown) if it ever throws: no input may throw out of a message's handling. */
+  private unknownDevicesGuarded(sub: MqttClientSubscription, topic: string, payload: Buffer): Map<string, Record<string, unknown>> | undefined {
+    try {
+      return this.unknownDevices(sub, topic, payload)
+    } catch (err) {
+      this.deps.logger.warn({ err, source: this.id, topic: topic.slice(0, 200) }, 'Finding the unknown devices a message names failed (autoRegister); it is decoded as it is.')
+      return undefined
+    }
   }
 
   /** Registers `wanted`; an id already being registered (by an earlier message) is waited for, not registered twice. */

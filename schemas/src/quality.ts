@@ -5,7 +5,11 @@
 export const Quality = {
   /** Plausible value, no flag from the device. */
   GOOD: 0,
-  /** Outside the catalogue's plausible range for the metric; stored, not trusted. */
+  /**
+   * Outside the plausible range for the metric; stored, not trusted (suspect). The
+   * catalogue's range (the decoder), or with RowFlags.IMPLAUSIBLE the region's
+   * narrower range (the plausibility check before the write).
+   */
   OUT_OF_RANGE: 1,
   /** The device flagged the value as bad. */
   BAD: 2,
@@ -26,4 +30,10 @@ export const RowFlags = {
   SERVER_TIME: 1,
   /** Forwarded from an edge agent's backlog after an outage: never raises live alarms. */
   BACKFILL: 2,
+  /**
+   * Set with quality OUT_OF_RANGE by the plausibility check: the value is outside the
+   * region's plausible range for the metric (processors.quality.plausibility), though
+   * inside the catalogue's. Without it, OUT_OF_RANGE is the catalogue's range check.
+   */
+  IMPLAUSIBLE: 4,
 } as const

@@ -1,6 +1,6 @@
 import { datasetPath } from '../../../test/support.ts'
 import { readFileSync, readdirSync } from 'node:fs'
-import { Quality, defaultCatalogue } from '@gridline/schemas'
+import { Quality, RowFlags, defaultCatalogue } from '@gridline/schemas'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { SequenceTracker } from '../sequence/sequence-tracker.ts'
 import { type DecodeOptions, type Principal, decodeMessage } from '../validate/decode.ts'
@@ -26,7 +26,7 @@ const options: DecodeOptions = {
 }
 const NOMINAL_INTERVAL_MS = 150_000
 
-interface Stored { time: number; metric: string; value: number; quality: number }
+interface Stored { time: number; metric: string; value: number; quality: number; flags: number }
 
 const stored: Stored[] = []
 const sequences = new SequenceTracker({ maxGapsPerDevice: 10_000 })
@@ -62,7 +62,7 @@ beforeAll(() => {
       sequences.apply(out.rows)
       quality.apply(out.rows)
       const r = out.rows
-      for (let i = 0; i < r.length; i++) stored.push({ time: r.time[i]!, metric: r.metric[i]!, value: r.value[i]!, quality: r.quality[i]! })
+      for (let i = 0; i < r.length; i++) stored.push({ time: r.time[i]!, metric: r.metric[i]!, value: r.value[i]!, quality: r.quality[i]!, flags: r.flags[i]! })
       csvRows++
     }
   }
@@ -105,6 +105,26 @@ describe('HCMC Nha Be replay', () => {
     // No other metric is stuck, and the hot 55 degC sun readings are not spikes (at most 2.2 degC/min).
     expect(stored.filter((s) => s.metric !== 'humidity' && s.quality === Quality.STUCK)).toEqual([])
     expect(quality.counts.spike).toBe(0)
+  })
+
+  test('the 674 temperatures above 45 degC (sun on the housing) are implausible for Vietnam, and no other reading is', () => {
+    // Counted from the Temp column with an independent script: 13,240 values, 674 above 45.0
+    // (up to 55.0), 24 exactly 45.0. The decoder's catalogue range (-20..60 degC) lets all of
+    // them through as GOOD; the vietnam preset (-5..45 degC, inclusive) flags the 674.
+    const temperature = stored.filter((s) => s.metric === 'temperature')
+    expect(temperature).toHaveLength(13_240)
+    const implausible = stored.filter((s) => (s.flags & RowFlags.IMPLAUSIBLE) !== 0)
+    expect(implausible).toHaveLength(674)
+    expect(implausible.every((s) => s.metric === 'temperature' && s.value > 45 && s.quality === Quality.OUT_OF_RANGE)).toBe(true)
+    expect(Math.max(...implausible.map((s) => s.value))).toBe(55)
+    expect(quality.counts.implausible).toBe(674)
+    // Every other temperature, 45.0 included, is stored GOOD: no stuck, spike or range flag.
+    const rest = temperature.filter((s) => s.value <= 45)
+    expect(rest).toHaveLength(13_240 - 674)
+    expect(rest.filter((s) => s.value === 45)).toHaveLength(24)
+    expect(rest.every((s) => s.quality === Quality.GOOD && s.flags === 0)).toBe(true)
+    // The decoder itself stored nothing OUT_OF_RANGE: every quality-1 row is the plausibility check's.
+    expect(stored.filter((s) => s.quality === Quality.OUT_OF_RANGE)).toEqual(implausible)
   })
 
   test('the gaps are in the ledger with their times', () => {

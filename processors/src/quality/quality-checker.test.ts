@@ -1,4 +1,4 @@
-import { Quality } from '@gridline/schemas'
+import { Quality, RowFlags } from '@gridline/schemas'
 import { describe, expect, test } from 'vitest'
 import { Rows } from '@gridline/core'
 import { QualityConfigSchema } from './config.ts'
@@ -57,7 +57,7 @@ describe('QualityChecker', () => {
     const checker = new QualityChecker()
     expect(run(checker, 'pm25', [999.9, 999.9], 150_000, Quality.BAD)).toEqual([Quality.BAD, Quality.BAD])
     expect(run(checker, 'pm25', [1200], 150_000, Quality.OUT_OF_RANGE)).toEqual([Quality.OUT_OF_RANGE])
-    expect(checker.counts).toEqual({ stuck: 0, saturated: 0, spike: 0 })
+    expect(checker.counts).toEqual({ stuck: 0, saturated: 0, spike: 0, implausible: 0 })
   })
 
   test('spikes are measured against the last accepted reading, so the return is good', () => {
@@ -90,9 +90,73 @@ describe('QualityChecker', () => {
   })
 
   test('an empty config is valid and a bad one names the path', () => {
-    expect(QualityConfigSchema.parse({})).toEqual({ enabled: true, useDefaults: true, rules: {} })
+    expect(QualityConfigSchema.parse({})).toEqual({ enabled: true, useDefaults: true, rules: {}, plausibility: { region: 'vietnam', ranges: {} } })
     const result = QualityConfigSchema.safeParse({ rules: { pm25: { stuckReadings: 'ten' } } })
     expect(result.success).toBe(false)
     expect(result.error?.issues[0]?.path).toEqual(['rules', 'pm25', 'stuckReadings'])
+  })
+})
+
+/** Like run(), but returns [quality, flags] per reading. */
+function runWithFlags(checker: QualityChecker, metric: string, values: number[], stepMs = 150_000): [number, number][] {
+  return values.map((value, i) => {
+    const rows = new Rows()
+    rows.push(T0 + i * stepMs, 'aq-1', metric, value, G, i, RowFlags.BACKFILL)
+    checker.apply(rows)
+    return [rows.quality[0]!, rows.flags[0]!]
+  })
+}
+
+const OR = Quality.OUT_OF_RANGE
+const B = RowFlags.BACKFILL
+const I = RowFlags.IMPLAUSIBLE
+
+describe('QualityChecker plausibility (region presets)', () => {
+  test.each([
+    // The vietnam preset: temperature -5..45 degC, inclusive; the catalogue allows -20..60.
+    ['45.0 degC is plausible (the bound is inclusive)', [44, 45], [[G, B], [G, B]]],
+    ['45.1 degC is not: OUT_OF_RANGE with the IMPLAUSIBLE flag, other flags kept', [44, 45.1, 44.5], [[G, B], [OR, B | I], [G, B]]],
+    ['55 degC (sun on the housing) is not', [50, 55], [[OR, B | I], [OR, B | I]]],
+    ['-5 degC is, -5.5 degC is not', [-5, -5.5], [[G, B], [OR, B | I]]],
+  ] as const)('%s', (_name, values, expected) => {
+    expect(runWithFlags(new QualityChecker(), 'temperature', [...values])).toEqual(expected)
+  })
+
+  test('counted apart from the other checks; a metric without a range is not judged', () => {
+    const checker = new QualityChecker()
+    run(checker, 'temperature', [30, 46, 47, 31])
+    run(checker, 'humidity', [100, 100])
+    expect(checker.counts).toEqual({ stuck: 0, saturated: 0, spike: 0, implausible: 2 })
+  })
+
+  test('an implausible reading is no spike baseline; the reading after it is judged against the last plausible one', () => {
+    // 150 s apart, 5 degC/min allows 12.5 degC per step: 30 -> 46 (implausible) -> 44 is +14 from 30 in 300 s: fine.
+    expect(run(new QualityChecker(), 'temperature', [30, 46, 44])).toEqual([G, OR, G])
+    // The first reading of a series being implausible leaves no baseline at all.
+    expect(run(new QualityChecker(), 'temperature', [50, 30, 31])).toEqual([OR, G, G])
+  })
+
+  test('saturation wins over implausibility', () => {
+    const checker = new QualityChecker({ plausibility: { ranges: { pm25: { max: 500 } } } })
+    expect(run(checker, 'pm25', [20, 600, 999.9])).toEqual([G, OR, SA])
+    expect(checker.counts).toMatchObject({ saturated: 1, implausible: 1 })
+  })
+
+  test('ranges merge key by key over the preset, null removes one, region none starts from nothing', () => {
+    // A Hanoi deployment tightening the top only: the preset's -5 stays.
+    const hanoi = new QualityChecker({ plausibility: { region: 'vietnam', ranges: { temperature: { max: 43 } } } })
+    expect(run(hanoi, 'temperature', [43, 43.5, -5, -6], 60_000 * 60)).toEqual([G, OR, G, OR])
+    expect(run(new QualityChecker({ plausibility: { ranges: { temperature: null } } }), 'temperature', [55])).toEqual([G])
+    expect(run(new QualityChecker({ plausibility: { region: 'none' } }), 'temperature', [55])).toEqual([G])
+    expect(run(new QualityChecker({ plausibility: { region: 'none', ranges: { rainfall: { max: 200 } } } }), 'rainfall', [150, 250])).toEqual([G, OR])
+    expect(run(new QualityChecker({ enabled: false }), 'temperature', [55])).toEqual([G])
+  })
+
+  test('a bad range fails: per path in the schema, and once merged over the preset', () => {
+    const result = QualityConfigSchema.safeParse({ plausibility: { region: 'mars', ranges: { temperature: { min: 10, max: 0 } } } })
+    expect(result.success).toBe(false)
+    expect(result.error?.issues.map((i) => i.path.join('.')).sort()).toEqual(['plausibility.ranges.temperature', 'plausibility.region'])
+    expect(() => new QualityChecker({ plausibility: { ranges: { temperature: { min: 50 } } } }))
+      .toThrow('processors.quality.plausibility.ranges.temperature: min 50 exceeds max 45')
   })
 })

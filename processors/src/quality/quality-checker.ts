@@ -1,7 +1,14 @@
-import { Quality } from '@gridline/schemas'
+import { Quality, RowFlags } from '@gridline/schemas'
 import { ROW_STRIDE, type Rows } from '@gridline/core'
-import { type QualityConfig, QualityConfigSchema, resolveQualityRules } from './config.ts'
+import { type QualityConfigInput, QualityConfigSchema, resolvePlausibleRanges, resolveQualityRules } from './config.ts'
 import type { QualityRule } from './defaults.ts'
+import type { PlausibleRange } from './plausibility.ts'
+
+/**
+ * judge()'s verdict for a reading outside the plausible range; apply() stores it as
+ * OUT_OF_RANGE with RowFlags.IMPLAUSIBLE (the reason), so it is no quality code itself.
+ */
+const IMPLAUSIBLE = -1
 
 /** A rule compiled to plain fields, so the per-row loop reads no optional chains. */
 interface CompiledRule {
@@ -11,6 +18,8 @@ interface CompiledRule {
   saturationMax: number
   saturationMin: number
   maxRatePerSecond: number
+  plausibleMin: number
+  plausibleMax: number
 }
 
 /** What the checker remembers about one (device, metric). */
@@ -27,10 +36,14 @@ export interface QualityCounts {
   stuck: number
   saturated: number
   spike: number
+  /** Readings outside the region's plausible range: stored OUT_OF_RANGE with RowFlags.IMPLAUSIBLE. */
+  implausible: number
 }
 
-function compile(rule: QualityRule): CompiledRule {
+function compile(rule: QualityRule, range: PlausibleRange): CompiledRule {
   return {
+    plausibleMin: range.min ?? -Infinity,
+    plausibleMax: range.max ?? Infinity,
     stuckReadings: rule.stuckReadings ?? 0,
     stuckMinDurationMs: rule.stuckMinDurationMs ?? 0,
     stuckIgnore: rule.stuckIgnoreValues ?? [],
@@ -41,12 +54,14 @@ function compile(rule: QualityRule): CompiledRule {
 }
 
 /**
- * Stuck, saturation and spike checks on the hot path, before the write.
+ * Plausibility, stuck, saturation and spike checks on the hot path, before the write.
  * `apply` is synchronous, allocates nothing per row once a series is known,
- * and only ever turns a GOOD row into STUCK, SATURATED or SPIKE: a device's
+ * and only ever turns a GOOD row into OUT_OF_RANGE (with RowFlags.IMPLAUSIBLE:
+ * outside the region's plausible range), STUCK, SATURATED or SPIKE: a device's
  * own BAD or UNCERTAIN, or the decoder's OUT_OF_RANGE, is kept and such rows
  * do not feed the checks' memory. When a row fails several checks the code is
- * SATURATED, then SPIKE, then STUCK.
+ * SATURATED, then OUT_OF_RANGE (implausible), then SPIKE, then STUCK; an
+ * implausible row, like a saturated one, is never a spike baseline.
  *
  * A stuck run is flagged from the reading that completes it (the Nth, once it
  * also spans `stuckMinDurationMs`) onwards. The first N-1 readings of the run
@@ -59,18 +74,20 @@ function compile(rule: QualityRule): CompiledRule {
  * Not safe to share between concurrent callers; the ingest hot path is one thread.
  */
 export class QualityChecker {
-  readonly counts: QualityCounts = { stuck: 0, saturated: 0, spike: 0 }
+  readonly counts: QualityCounts = { stuck: 0, saturated: 0, spike: 0, implausible: 0 }
   private readonly rules = new Map<string, CompiledRule>()
   private readonly series = new Map<string, Map<string, SeriesState>>()
   private readonly enabled: boolean
 
-  constructor(config: Partial<QualityConfig> = {}) {
+  constructor(config: QualityConfigInput = {}) {
     const parsed = QualityConfigSchema.parse(config)
     this.enabled = parsed.enabled
-    for (const [metric, rule] of resolveQualityRules(parsed)) this.rules.set(metric, compile(rule))
+    const rules = resolveQualityRules(parsed)
+    const ranges = resolvePlausibleRanges(parsed)
+    for (const metric of new Set([...rules.keys(), ...ranges.keys()])) this.rules.set(metric, compile(rules.get(metric) ?? {}, ranges.get(metric) ?? {}))
   }
 
-  /** Checks every row of one decoded message and rewrites `quality` in place. */
+  /** Checks every row of one decoded message and rewrites `quality` (and the IMPLAUSIBLE bit of `flags`) in place. */
   apply(rows: Rows): void {
     if (!this.enabled) return
     const data = rows.data
@@ -79,7 +96,10 @@ export class QualityChecker {
       const rule = this.rules.get(data[i + 2] as string)
       if (rule === undefined) continue
       const verdict = this.judge(rule, data[i + 1] as string, data[i + 2] as string, data[i] as number, data[i + 3] as number)
-      if (verdict !== Quality.GOOD) data[i + 4] = verdict
+      if (verdict === IMPLAUSIBLE) {
+        data[i + 4] = Quality.OUT_OF_RANGE
+        data[i + 6] = (data[i + 6] as number) | RowFlags.IMPLAUSIBLE
+      } else if (verdict !== Quality.GOOD) data[i + 4] = verdict
     }
   }
 
@@ -95,16 +115,15 @@ export class QualityChecker {
       this.series.set(deviceId, perDevice)
     }
     let state = perDevice.get(metric)
-    if (state === undefined) {
-      const saturated = value >= rule.saturationMax || value <= rule.saturationMin
-      // A saturated first reading is no baseline for the spike check: -Infinity lets the next one set it.
-      state = { runValue: value, runLength: 1, runStart: time, baseValue: value, baseTime: saturated ? -Infinity : time }
-      perDevice.set(metric, state)
-      return this.count(saturated ? Quality.SATURATED : Quality.GOOD)
-    }
-
     let verdict: number = Quality.GOOD
     if (value >= rule.saturationMax || value <= rule.saturationMin) verdict = Quality.SATURATED
+    else if (value > rule.plausibleMax || value < rule.plausibleMin) verdict = IMPLAUSIBLE
+    if (state === undefined) {
+      // A flagged first reading is no baseline for the spike check: -Infinity lets the next one set it.
+      state = { runValue: value, runLength: 1, runStart: time, baseValue: value, baseTime: verdict === Quality.GOOD ? time : -Infinity }
+      perDevice.set(metric, state)
+      return this.count(verdict)
+    }
 
     if (rule.maxRatePerSecond > 0 && time > state.baseTime) {
       // Floor the interval at one second so two readings a few ms apart are not judged on noise.
@@ -135,11 +154,12 @@ export class QualityChecker {
     if (verdict === Quality.STUCK) this.counts.stuck++
     else if (verdict === Quality.SATURATED) this.counts.saturated++
     else if (verdict === Quality.SPIKE) this.counts.spike++
+    else if (verdict === IMPLAUSIBLE) this.counts.implausible++
     return verdict
   }
 }
 
 /** Factory in the shape every processor has: (config, deps) -> instance. */
-export function createQualityChecker(config: Partial<QualityConfig> = {}): QualityChecker {
+export function createQualityChecker(config: QualityConfigInput = {}): QualityChecker {
   return new QualityChecker(config)
 }

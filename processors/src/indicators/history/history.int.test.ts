@@ -128,4 +128,17 @@ describe('indicator history', () => {
     expect((await stored('vn_aqi_hourly')).filter((r) => r.key === 'aq-hc' && r.time > day2 && r.time <= day2 + 5 * HOUR).every((r) => r.revision === 0)).toBe(true)
     await live.stop()
   }, 60_000)
+
+  test('a warm-up over more than maxWarmupRows readings starts later: the newest are replayed', async () => {
+    const capped = IndicatorsConfigSchema.parse({ allowedLatenessMs: 60_000, history: { maxWarmupRows: 30 } })
+    const now = DAY + 20 * HOUR // the first test stored a reading every 10 minutes of this day
+    const history = new IndicatorHistory(capped.history, capped, { db: db.pool, devices, listDevices: () => deviceList, logger: silentLogger(), now: () => now })
+    const fed: Reading[] = []
+    const report = await history.warmUp((r) => fed.push(r), new Set(['pm25']))
+    // 6 readings an hour: the last 5 hours hold 30, the 6th hour back would pass the cap.
+    expect(report.from).toBe(now - 5 * HOUR)
+    expect(fed.length).toBe(30)
+    expect(fed.every((r) => r.time >= now - 5 * HOUR && r.time < now)).toBe(true)
+    await history.stop()
+  })
 })

@@ -15,9 +15,9 @@ describe('flood indicators', () => {
     expect(floodLevelName(level, [1, 2, 3])).toBe(name)
   })
 
-  test('river gauge: level changes at once, level and rise rate every interval', () => {
+  test('river gauge without confirmation: level changes at once, level and rise rate every interval', () => {
     const stats = createIndicatorStats()
-    const p = new FloodProcessor(FloodConfigSchema.parse({ intervalMs: 15 * MIN }), stats)
+    const p = new FloodProcessor(FloodConfigSchema.parse({ intervalMs: 15 * MIN, riseWindowMs: 60 * MIN, riseMinPoints: 2, alertConfirmReadings: 1 }), stats)
     const out: IndicatorEvent[] = []
     const gauge = { id: 'han-river', domain: 'environment', metadata: { gauge: 'river' as const, alertLevelsM: [1.5, 2.5, 3.5] } }
     const t0 = Date.parse('2026-11-01T00:00:00Z')
@@ -44,5 +44,98 @@ describe('flood indicators', () => {
     p.onReading(reading('g', 'water_level', 0, 2), { id: 'g', domain: 'environment', metadata: { gauge: 'river' } }, out)
     expect(out[0]).toMatchObject({ level: 'unknown' })
     expect(stats.missingMetadata).toBe(1)
+  })
+})
+
+/** Deterministic noise in [-amp, +amp] (a fixed LCG: the same sequence on every run). */
+function noise(seed: number, amp: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    return ((s / 2 ** 32) * 2 - 1) * amp
+  }
+}
+
+const street = { id: 'flood-street-01', domain: 'environment', metadata: { gauge: 'street' as const } }
+
+describe('issue 19: flood faults', () => {
+  const T0 = Date.parse('2026-11-01T10:00:00+07:00')
+  const changes = (out: IndicatorEvent[]) => out.filter((e) => e.name === 'flood_level' && e.details?.change === true).map((e) => e.level)
+
+  test('±1 cm of noise around the 0.30 m alert level changes the level once, not on every reading', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const n = noise(7, 0.01)
+    // Water stands at 0.25 m, then rises to hover at 0.30 m ± 1 cm for an hour (one reading a minute).
+    for (let i = 0; i < 10; i++) p.onReading(reading(street.id, 'water_level', T0 + i * MIN, 0.25 + n()), street, out)
+    for (let i = 10; i < 70; i++) p.onReading(reading(street.id, 'water_level', T0 + i * MIN, 0.30 + n()), street, out)
+    expect(changes(out)).toEqual(['alert_1', 'alert_2'])
+  })
+
+  test('one implausible 0.62 m reading raises nothing; a jump the next reading confirms is accepted', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const levels = [0.05, 0.05, 0.06, 0.62, 0.06, 0.05, 0.05]
+    levels.forEach((v, i) => p.onReading(reading(street.id, 'water_level', T0 + i * MIN, v), street, out))
+    expect(changes(out)).toEqual([])
+    expect(p.implausibleReadings).toBe(1)
+    // A real surge: 0.05 -> 0.60 m and staying there is confirmed by the next reading.
+    ;[0.60, 0.61, 0.61].forEach((v, i) => p.onReading(reading(street.id, 'water_level', T0 + (10 + i) * MIN, v), street, out))
+    expect(changes(out)).toEqual(['alert_3'])
+  })
+
+  test('a real 1.8 m/h rise with ±1 cm noise shows close to 1.8 m/h by the time 0.27 m stands on the street', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const n = noise(11, 0.01)
+    // Dry for an hour, then 1.8 m/h (3 cm a minute) from 11:00: 0.27 m at 11:09.
+    const onset = T0 + 60 * MIN
+    let rateAt027: number | undefined
+    for (let i = 0; i <= 70; i++) {
+      const t = T0 + i * MIN
+      const depth = Math.max(0, (1.8 * (t - onset)) / 3_600_000)
+      p.onReading(reading(street.id, 'water_level', t, depth === 0 ? 0 : Math.max(0, depth + n())), street, out)
+      if (t === onset + 9 * MIN) rateAt027 = p.riseRate(street.id)
+    }
+    // A one-hour least-squares slope shows 0.11-0.12 m/h here (the issue's 0.121).
+    expect(rateAt027).toBeGreaterThan(1.5)
+    expect(rateAt027).toBeLessThan(2.1)
+    // The periodic rate is emitted every 5 minutes: the 11:10 event already shows the rise.
+    const at1110 = out.find((e) => e.name === 'flood_rise_rate' && e.time === onset + 10 * MIN)
+    expect(at1110?.value).toBeGreaterThan(1.5)
+  })
+
+  test('a gauge that stops reporting during rain raises flood_gauge_stale, and clears when it reports', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const rainGauge = { id: 'rain-01', domain: 'environment', metadata: {} }
+    p.onReading(reading(street.id, 'water_level', T0, 0.02), street, out)
+    // It keeps raining (another device's rainfall, mm/h), the gauge sends nothing more.
+    for (let i = 1; i <= 30; i++) {
+      p.onReading(reading('rain-01', 'rainfall', T0 + i * MIN, 12), rainGauge, out)
+      p.onWatermark(T0 + i * MIN - 2 * MIN, out)
+    }
+    const stale = out.filter((e) => e.name === 'flood_gauge_stale')
+    expect(stale).toHaveLength(1)
+    expect(stale[0]).toMatchObject({ key: street.id, value: 1, level: 'stale', details: { reason: 'rain' } })
+    expect(stale[0]!.time).toBeGreaterThanOrEqual(T0 + 15 * MIN)
+    p.onReading(reading(street.id, 'water_level', T0 + 31 * MIN, 0.04), street, out)
+    expect(out.filter((e) => e.name === 'flood_gauge_stale').at(-1)).toMatchObject({ value: 0, level: 'ok' })
+  })
+
+  test('a silent gauge at an alert level is stale without rain; a silent dry gauge in dry weather is not', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const dry = { id: 'flood-street-02', domain: 'environment', metadata: { gauge: 'street' as const } }
+    for (let i = 0; i < 3; i++) {
+      p.onReading(reading(street.id, 'water_level', T0 + i * MIN, 0.35), street, out)
+      p.onReading(reading(dry.id, 'water_level', T0 + i * MIN, 0), dry, out)
+    }
+    p.onWatermark(T0 + 60 * MIN, out)
+    const stale = out.filter((e) => e.name === 'flood_gauge_stale')
+    expect(stale.map((e) => [e.key, e.details?.reason])).toEqual([[street.id, 'alert']])
+    // The input ending is not silence.
+    p.onWatermark(Infinity, out)
+    expect(out.filter((e) => e.name === 'flood_gauge_stale')).toHaveLength(1)
   })
 })

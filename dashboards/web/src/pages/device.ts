@@ -108,6 +108,11 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       [t('devices.col.lastSeen'), `${lastSeenText(dev.lastSeen)} · ${formatDateTime(dev.lastSeen, lang)}`],
       [t('device.created'), formatDateTime(toTime(dev.createdAt), lang)],
     ]
+    if (dev.power) {
+      const p = dev.power
+      rows.push([t('device.battery'), `${p.externalPower ? t('device.externalPower') : p.batteryPercent === null ? '–' : `${Math.round(p.batteryPercent)} %`} · ${formatDateTime(p.time, lang)}`])
+      rows.push([t('device.margin'), `${p.marginDb} dB`])
+    }
     for (const [k, v] of Object.entries(dev.metadata ?? {})) rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)])
     replace(meta, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
 

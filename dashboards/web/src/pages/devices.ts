@@ -12,6 +12,8 @@ export interface DeviceSummary {
   status: string
   lastSeen: number | null
   metadata: Record<string, unknown>
+  /** A LoRaWAN device's last device-status answer (ChirpStack status event). */
+  power?: { batteryPercent: number | null; externalPower: boolean; marginDb: number; time: number }
 }
 
 const PAGE_SIZE = 100

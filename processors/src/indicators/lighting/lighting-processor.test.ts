@@ -57,3 +57,106 @@ describe('lighting indicators', () => {
     expect(byKey('lamp_burning_hours', 'device')).toEqual([['lamp-1', 8], ['lamp-2', 8]])
   })
 })
+
+describe('issue 19: lamp faults', () => {
+  const night = Date.parse('2026-01-10T21:00:00+07:00')
+  const noon = Date.parse('2026-01-11T12:00:00+07:00')
+  const rated = (id: string, circuit = 'cab-12') => ({ id, domain: 'lighting', metadata: { circuit, ratedPowerW: 120 } })
+  const named = (out: IndicatorEvent[], name: string) => out.filter((e) => e.name === name)
+  /** One report of a lamp controller, in the order firmware-sim's lamp sends it. */
+  const report = (p: LightingProcessor, id: string, time: number, values: Record<string, number>, out: IndicatorEvent[], device = rated(id)) => {
+    for (const [metric, value] of Object.entries(values)) p.onReading(reading(id, metric, time, value, 0, 'lighting'), device, out)
+  }
+
+  test('a lamp switched off by command at night is not failed', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    report(p, 'lamp-1', night, { lamp_on: 1, dim_level: 100, power: 121 }, out)
+    // switch {on: false} succeeded at 21:00:30: the controller reports itself off from then on.
+    for (let i = 1; i <= 10; i++) report(p, 'lamp-1', night + i * MIN, { lamp_on: 0, dim_level: 0, power: 0 }, out)
+    // A controller that sends power before its switch state in the same report changes nothing.
+    for (let i = 11; i <= 13; i++) report(p, 'lamp-1', night + i * MIN, { power: 0, lamp_on: 0 }, out)
+    p.onWatermark(night + 13 * MIN, out)
+    expect(named(out, 'lamp_failure')).toEqual([])
+    // Switched on again and still dark: that is a failure.
+    report(p, 'lamp-1', night + 20 * MIN, { lamp_on: 1, dim_level: 100, power: 0 }, out)
+    report(p, 'lamp-1', night + 21 * MIN, { lamp_on: 1, dim_level: 100, power: 0 }, out)
+    expect(named(out, 'lamp_failure')).toMatchObject([{ key: 'lamp-1', value: 1, level: 'failed' }])
+  })
+
+  test('a lamp drawing 55 W of 120 W rated is underpowered; 58 W dimmed to 50 % is not', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    report(p, 'lamp-1', night, { lamp_on: 1, dim_level: 50, power: 58 }, out)
+    report(p, 'lamp-1', night + MIN, { lamp_on: 1, dim_level: 50, power: 59 }, out)
+    expect(named(out, 'lamp_underpower')).toEqual([])
+    report(p, 'lamp-1', night + 2 * MIN, { lamp_on: 1, dim_level: 100, power: 55 }, out)
+    report(p, 'lamp-1', night + 3 * MIN, { lamp_on: 1, dim_level: 100, power: 55 }, out)
+    expect(named(out, 'lamp_underpower')).toMatchObject([
+      { key: 'lamp-1', value: 1, level: 'underpower', details: { powerW: 55, expectedW: 120, ratedPowerW: 120, circuit: 'cab-12' } },
+    ])
+    report(p, 'lamp-1', night + 4 * MIN, { lamp_on: 1, dim_level: 100, power: 119 }, out)
+    expect(named(out, 'lamp_underpower').at(-1)).toMatchObject({ value: 0, level: 'ok' })
+    expect(named(out, 'lamp_failure')).toEqual([])
+  })
+
+  test('a lamp burning at noon is a day burner, with the energy it wasted', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    for (let i = 0; i <= 60; i += 5) p.onReading(reading('lamp-1', 'power', noon + i * MIN, 120, 0, 'lighting'), rated('lamp-1'), out)
+    p.onReading(reading('lamp-1', 'power', noon + 65 * MIN, 0, 0, 'lighting'), rated('lamp-1'), out)
+    expect(named(out, 'lamp_day_burner')).toMatchObject([
+      { key: 'lamp-1', value: 1, level: 'day_burner', time: noon + 5 * MIN },
+      { key: 'lamp-1', value: 0, level: 'ok', details: { wastedKwh: 0.125 } },
+    ])
+  })
+
+  test('a lamp that sends nothing at night is silent', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    p.onReading(reading('lamp-1', 'power', night, 120, 0, 'lighting'), rated('lamp-1'), out)
+    for (let i = 1; i <= 30; i++) {
+      p.onReading(reading('lamp-2', 'power', night + i * MIN, 120, 0, 'lighting'), rated('lamp-2', 'cab-3'), out)
+      p.onWatermark(night + i * MIN - 2 * MIN, out)
+    }
+    expect(named(out, 'lamp_silent')).toMatchObject([{ key: 'lamp-1', value: 1, level: 'silent', details: { circuit: 'cab-12' } }])
+    p.onReading(reading('lamp-1', 'power', night + 31 * MIN, 120, 0, 'lighting'), rated('lamp-1'), out)
+    expect(named(out, 'lamp_silent').at(-1)).toMatchObject({ key: 'lamp-1', value: 0, level: 'ok' })
+  })
+
+  test('a whole circuit losing supply is one circuit fault, not a failure per lamp; one dark lamp of it is a lamp failure', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const ids = ['lamp-1', 'lamp-2', 'lamp-3', 'lamp-4', 'lamp-5']
+    const tick = (minute: number, power: (id: string) => number) => {
+      // Controllers report a few seconds apart within each minute.
+      ids.forEach((id, k) => report(p, id, night + minute * MIN + k * 7_000, { lamp_on: 1, power: power(id) }, out, rated(id, 'cab-7')))
+      p.onWatermark(night + minute * MIN - 2 * MIN, out)
+    }
+    for (let m = 0; m < 5; m++) tick(m, () => 120)
+    // Supply lost at 21:05 (the controllers have their own supply and keep reporting).
+    for (let m = 5; m < 20; m++) tick(m, () => 0)
+    expect(named(out, 'lamp_failure')).toEqual([])
+    expect(named(out, 'circuit_fault')).toMatchObject([
+      { scope: 'circuit', key: 'cab-7', value: 1, level: 'fault', details: { lamps: 'lamp-1,lamp-2,lamp-3,lamp-4,lamp-5', dark: 5, silent: 0, lampsKnown: 5 } },
+    ])
+    // Supply back at 21:20; lamp-3 stays dark: it alone has failed.
+    for (let m = 20; m < 35; m++) tick(m, (id) => (id === 'lamp-3' ? 0 : 120))
+    expect(named(out, 'circuit_fault').map((e) => e.value)).toEqual([1, 0])
+    expect(named(out, 'lamp_failure')).toMatchObject([{ key: 'lamp-3', value: 1, details: { circuit: 'cab-7' } }])
+  })
+
+  test('controllers of a circuit falling silent together are one circuit fault', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const ids = ['lamp-1', 'lamp-2', 'lamp-3', 'lamp-4']
+    for (let m = 0; m < 5; m++) ids.forEach((id, k) => report(p, id, night + m * MIN + k * 5_000, { power: 120 }, out, rated(id, 'cab-9')))
+    // Nothing more from cab-9; another circuit keeps the watermark moving.
+    for (let m = 5; m < 40; m++) {
+      report(p, 'lamp-x', night + m * MIN, { power: 120 }, out, rated('lamp-x', 'cab-1'))
+      p.onWatermark(night + m * MIN - 2 * MIN, out)
+    }
+    expect(named(out, 'lamp_silent')).toEqual([])
+    expect(named(out, 'circuit_fault')).toMatchObject([{ key: 'cab-9', value: 1, details: { dark: 0, silent: 4 } }])
+  })
+})

@@ -84,6 +84,16 @@ describe('issue 19: flood faults', () => {
     expect(changes(out)).toEqual(['alert_3'])
   })
 
+  test('a steady fast rise with readings further apart than the plausible step is accepted, not dropped reading by reading', () => {
+    const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    // A river gauge reporting every 5 minutes through a 3.6 m/h flood wave: 0.3 m a reading.
+    const river = { id: 'han-river', domain: 'environment', metadata: { gauge: 'river' as const, alertLevelsM: [1.5, 2.5, 3.5] } }
+    for (let i = 0; i <= 11; i++) p.onReading(reading(river.id, 'water_level', T0 + i * 5 * MIN, 1.0 + 0.3 * i), river, out)
+    expect(p.implausibleReadings).toBe(0)
+    expect(changes(out)).toEqual(['alert_1', 'alert_2', 'alert_3'])
+  })
+
   test('a real 1.8 m/h rise with ±1 cm noise shows close to 1.8 m/h by the time 0.27 m stands on the street', () => {
     const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
     const out: IndicatorEvent[] = []

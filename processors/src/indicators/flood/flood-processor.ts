@@ -89,22 +89,21 @@ export class FloodProcessor implements IndicatorProcessor {
 
   /**
    * The readings to accept now: a step larger than `plausibleStepM` from the last
-   * accepted reading is held as a suspect; the next reading confirms it (it lies
-   * within the step of the suspect) or drops it (it lies within the step of the
-   * last accepted one). After a silence longer than `staleAfterMs` anything goes.
+   * accepted reading is held as a suspect. The next reading confirms it when it
+   * lies nearer the suspect than the last accepted reading (the water stayed
+   * there, or rose on: a steady rise faster than a step per reading is accepted
+   * one reading late), and drops it otherwise (a lone echo); it is then judged
+   * itself. After a silence longer than `staleAfterMs` anything goes.
    */
   private plausible(g: Gauge, p: Point): Point[] {
-    const step = this.config.plausibleStepM
-    const prev = g.lastAccepted
     const suspect = g.suspect
     if (suspect !== undefined) {
-      if (Math.abs(p.value - suspect.value) <= step) { g.suspect = undefined; return [suspect, p] }
+      const prev = g.lastAccepted!
+      if (Math.abs(p.value - suspect.value) <= Math.abs(p.value - prev.value)) { g.suspect = undefined; return [suspect, p] }
       this.dropSuspect(g)
-      if (prev === undefined || Math.abs(p.value - prev.value) <= step) return [p]
-      g.suspect = p
-      return []
     }
-    if (prev !== undefined && p.time - prev.time <= this.config.staleAfterMs && Math.abs(p.value - prev.value) > step) {
+    const prev = g.lastAccepted
+    if (prev !== undefined && p.time - prev.time <= this.config.staleAfterMs && Math.abs(p.value - prev.value) > this.config.plausibleStepM) {
       g.suspect = p
       return []
     }

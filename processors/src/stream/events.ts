@@ -46,6 +46,8 @@ export interface DeviceMetadata {
   /** A tank's usable range, metres (tank level trend: hours to empty or full). */
   tankMinLevelM?: number
   tankMaxLevelM?: number
+  /** How often the device sends a reading, seconds: the expected readings per hour (air-quality completeness). */
+  reportingIntervalS?: number
   [key: string]: unknown
 }
 

@@ -12,8 +12,22 @@ const isPollutant = (metric: string): metric is Pollutant => (POLLUTANTS as read
 
 interface Sum { sum: number; n: number }
 
+/** Spacings between one pollutant's consecutive readings, to infer the reporting interval. */
+interface Spacing {
+  last: number
+  /** The last SPACING_SAMPLES spacings, ms, as a ring. */
+  ring: number[]
+  next: number
+}
+
+/** Spacings the inferred interval is the median of: a gap or two does not move it. */
+const SPACING_SAMPLES = 15
+
 interface SensorState {
   district: string | undefined
+  /** Registry metadata `reportingIntervalS`, ms; undefined: infer it from `spacing`. */
+  reportingIntervalMs: number | undefined
+  spacing: Map<Pollutant, Spacing>
   /** Open hours: hour start -> pollutant -> running sum. */
   open: Map<number, Map<Pollutant, Sum>>
   /** Closed hourly means: pollutant -> hour start -> mean. Kept for 36 h (NowCast, 8-hour and daily means). */
@@ -28,6 +42,13 @@ const HISTORY_MS = 36 * HOUR_MS
  * VN_AQI and US EPA AQI per sensor and per district. Hourly values are emitted when
  * the hour closes (time = the hour's end, as the decision labels hours); daily values
  * when the local day closes (time = the day's start).
+ *
+ * An hourly mean counts only when the hour holds `hourlyCompletenessPct` of the
+ * readings the device should have sent in it (and at least `minReadingsPerHour`):
+ * the expected count is one hour over the device's reporting interval, rounded, from
+ * registry metadata `reportingIntervalS`, else the median spacing of the pollutant's
+ * last 15 readings. An hour that falls short is a missing hour, which the decision's
+ * own rules then handle (NowCast needs 2 of c1..c3, a missing ci weighs 0).
  */
 export class AirQualityProcessor implements IndicatorProcessor {
   readonly name = 'air-quality'
@@ -38,6 +59,8 @@ export class AirQualityProcessor implements IndicatorProcessor {
   private closedBefore = -Infinity
   private nextDayEnd: number | undefined
   private lastHourWithData = -Infinity
+  /** Hourly means left out as incomplete (per sensor and pollutant), since start. */
+  incompleteHours = 0
 
   constructor(private readonly config: AirQualityConfig, private readonly stats: IndicatorStats) {}
 
@@ -47,9 +70,13 @@ export class AirQualityProcessor implements IndicatorProcessor {
     if (hour < this.closedBefore) { this.stats.late++; return }
     let sensor = this.sensors.get(reading.deviceId)
     if (sensor === undefined) {
-      sensor = { district: groupOf(device, 'district'), open: new Map(), hourly: new Map() }
+      sensor = { district: groupOf(device, 'district'), reportingIntervalMs: undefined, spacing: new Map(), open: new Map(), hourly: new Map() }
       this.sensors.set(reading.deviceId, sensor)
     }
+    // Read every time: a metadata change reaches the running service without a restart.
+    const intervalS = device?.metadata.reportingIntervalS
+    sensor.reportingIntervalMs = typeof intervalS === 'number' && intervalS > 0 ? intervalS * 1000 : undefined
+    trackSpacing(sensor.spacing, reading.metric, reading.time)
     let sums = sensor.open.get(hour)
     if (sums === undefined) {
       sums = new Map()
@@ -89,7 +116,7 @@ export class AirQualityProcessor implements IndicatorProcessor {
       sensor.open.delete(hour)
       if (sums === undefined) continue
       for (const [pollutant, s] of sums) {
-        if (s.n < this.config.minReadingsPerHour) continue
+        if (s.n < this.requiredReadings(sensor, pollutant)) { this.incompleteHours++; continue }
         let series = sensor.hourly.get(pollutant)
         if (series === undefined) { series = new Map(); sensor.hourly.set(pollutant, series) }
         series.set(hour, s.sum / s.n)
@@ -133,6 +160,22 @@ export class AirQualityProcessor implements IndicatorProcessor {
       this.emitDistricts('vn_aqi_hourly', vnWorst, time, out)
       this.emitDistricts('us_aqi_hourly', usWorst, time, out)
     }
+  }
+
+  /**
+   * Readings a pollutant's hour needs to count: `hourlyCompletenessPct` of the expected
+   * count (one hour over the reporting interval, rounded, at least 1), at least
+   * `minReadingsPerHour`. Infinity while the interval is unknown (no metadata and no two
+   * readings yet): completeness cannot be judged, so the hour does not count.
+   */
+  private requiredReadings(sensor: SensorState, pollutant: Pollutant): number {
+    const pct = this.config.hourlyCompletenessPct
+    if (pct <= 0) return this.config.minReadingsPerHour
+    const intervalMs = sensor.reportingIntervalMs ?? medianSpacing(sensor.spacing.get(pollutant))
+    if (intervalMs === undefined) return Infinity
+    const expected = Math.max(1, Math.round(HOUR_MS / intervalMs))
+    // The epsilon keeps 75 % of 24 at 18, not 18.000000000000004 -> 19.
+    return Math.max(this.config.minReadingsPerHour, Math.ceil((pct / 100) * expected - 1e-9))
   }
 
   private closeDay(dayStart: number, out: IndicatorEvent[]): void {
@@ -188,6 +231,25 @@ export class AirQualityProcessor implements IndicatorProcessor {
       })
     }
   }
+}
+
+function trackSpacing(spacing: Map<Pollutant, Spacing>, pollutant: Pollutant, time: number): void {
+  const s = spacing.get(pollutant)
+  if (s === undefined) { spacing.set(pollutant, { last: time, ring: [], next: 0 }); return }
+  // A repeat (same time) or an older reading says nothing about the interval.
+  if (time <= s.last) return
+  const gap = time - s.last
+  s.last = time
+  if (s.ring.length < SPACING_SAMPLES) s.ring.push(gap)
+  else s.ring[s.next] = gap
+  s.next = (s.next + 1) % SPACING_SAMPLES
+}
+
+/** Median of the recorded spacings (the lower middle of an even count), ms; undefined without any. */
+function medianSpacing(s: Spacing | undefined): number | undefined {
+  if (s === undefined || s.ring.length === 0) return undefined
+  const sorted = [...s.ring].sort((a, b) => a - b)
+  return sorted[(sorted.length - 1) >> 1]
 }
 
 function trackWorst(worst: Map<string, DistrictWorst>, district: string | undefined, sensor: string, value: number): void {

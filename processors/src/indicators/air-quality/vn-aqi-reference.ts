@@ -8,20 +8,47 @@ import type { Reading } from '../../stream/events.ts'
  */
 const HOUR = 3_600_000
 
-// An independent, deliberately plain computation: hourly means -> NowCast per the
-// decision's text -> AQI from Table 2 -> the larger of PM2.5 and PM10 -> rounded.
-export function independentHourlyVnAqi(readings: Reading[]): Map<number, number> {
+export interface ReferenceOptions {
+  /**
+   * Share of the expected readings an hour needs, % (default 75, the service's default);
+   * 0: any reading makes an hourly mean.
+   */
+  completenessPct?: number
+  /** The device's reporting interval, s; default: the median spacing of each metric's good readings over the whole input. */
+  intervalS?: number
+}
+
+// An independent, deliberately plain computation: hourly means of the hours complete
+// enough -> NowCast per the decision's text -> AQI from Table 2 -> the larger of PM2.5
+// and PM10 -> rounded. One device.
+export function independentHourlyVnAqi(readings: Reading[], options: ReferenceOptions = {}): Map<number, number> {
+  const completenessPct = options.completenessPct ?? 75
   const sums = new Map<string, { s: number; n: number }>()
+  const times = new Map<string, number[]>()
   for (const r of readings) {
     if (r.quality !== Quality.GOOD) continue
     const k = `${r.metric}@${Math.floor(r.time / HOUR) * HOUR}`
     const a = sums.get(k) ?? { s: 0, n: 0 }
     a.s += r.value; a.n++
     sums.set(k, a)
+    const t = times.get(r.metric)
+    if (t === undefined) times.set(r.metric, [r.time])
+    else t.push(r.time)
+  }
+  const needed = new Map<string, number>()
+  for (const [metric, t] of times) {
+    let intervalMs = (options.intervalS ?? 0) * 1000
+    if (intervalMs === 0) {
+      const sorted = [...new Set(t)].sort((a, b) => a - b)
+      const gaps = sorted.slice(1).map((x, i) => x - sorted[i]!).sort((a, b) => a - b)
+      intervalMs = gaps[Math.floor((gaps.length - 1) / 2)]!
+    }
+    const expected = Math.max(1, Math.round(HOUR / intervalMs))
+    needed.set(metric, Math.max(1, Math.ceil(Math.round(completenessPct * expected) / 100)))
   }
   const mean = (metric: string, hour: number): number | undefined => {
     const a = sums.get(`${metric}@${hour}`)
-    return a === undefined ? undefined : a.s / a.n
+    return a === undefined || a.n < needed.get(metric)! ? undefined : a.s / a.n
   }
   const nowcast = (metric: string, hour: number): number | undefined => {
     const c: (number | undefined)[] = []

@@ -60,6 +60,15 @@ describe('VN_AQI NowCast (2.2.1 a)', () => {
     expect(vnNowcast([10, 40, 20], { literalHalfWeight: true })).toBeCloseTo(17.5, 10)
   })
 
+  test('the literal w = 1/2 form applies the missing-hour rule too; the normalised one (gridline\'s choice) also rescales', () => {
+    // c2 missing, w* = 20/40 = 1/2: the decision drops c2's term, Σ (1/2)^i·ci over i = 1, 3:
+    // 0.5·20 + 0.125·40 = 15, below every hour present (its weights sum to 0.625, not 1).
+    // Normalised by the weights present: (20 + 0.25·40) / (1 + 0.25) = 24. Neither contradicts the
+    // missing-hour rule; they differ in whether the remaining weights are rescaled to sum to 1.
+    expect(vnNowcast([20, undefined, 40], { literalHalfWeight: true })).toBeCloseTo(15, 10)
+    expect(vnNowcast([20, undefined, 40])).toBeCloseTo(24, 10)
+  })
+
   test('with all 12 hours the literal and normalised forms differ by under 0.03 %', () => {
     const hours = [10, 40, 20, 30, 10, 40, 20, 30, 10, 40, 20, 30]
     const normalised = vnNowcast(hours)!

@@ -44,10 +44,14 @@ export function vnSubIndex(table: VnPollutantTable, concentrationUgM3: number | 
 
 export interface NowcastOptions {
   /**
-   * The decision writes the w = 1/2 case as Σ (1/2)^i·ci without dividing by the
-   * weight sum (≈ 2 when all 12 hours exist). true applies that literal form;
-   * false (default) divides by the weights actually present, which the decision's
-   * missing-hour rule ("if ci is missing, take w^(i-1) = 0") presupposes.
+   * The decision writes the w = 1/2 case as Σ (1/2)^i·ci, whose weights 1/2 ... 1/4096
+   * sum to just under 1 when all 12 hours exist. true applies that form as written: a
+   * missing hour's term is dropped, which is the decision's missing-hour rule ("if ci
+   * is missing, take w^(i-1) = 0"), and the rest is not rescaled. false (default),
+   * gridline's engineering choice, divides by the weights of the hours present, as the
+   * decision's formula for w > 1/2 does: both are consistent with the decision; the
+   * renormalised one keeps steady air at its own concentration when hours are missing
+   * (the literal one then reads low) and makes w = 1/2 the limit of the w > 1/2 case.
    */
   literalHalfWeight?: boolean
 }

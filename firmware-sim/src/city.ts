@@ -1,4 +1,4 @@
-import type { DeviceKind } from './models/index.ts'
+import { type DeviceKind, streetLightRatedW } from './models/index.ts'
 import type { DeviceSpec } from './simulator.ts'
 
 /**
@@ -41,12 +41,15 @@ export function cityMetadata(kind: DeviceKind, index: number): Record<string, un
 }
 
 /** The fleet plan's devices with their city metadata (index within their kind, so every kind spreads over the city). */
-export function withCityMetadata<T extends DeviceSpec>(specs: T[]): (T & { metadata: Record<string, unknown> })[] {
+export function withCityMetadata<T extends DeviceSpec>(specs: T[], seed = 1): (T & { metadata: Record<string, unknown> })[] {
   const perKind = new Map<string, number>()
   return specs.map((spec) => {
     const kind = spec.kind!
     const i = perKind.get(kind) ?? 0
     perKind.set(kind, i + 1)
-    return { ...spec, metadata: cityMetadata(kind, i) }
+    const metadata = cityMetadata(kind, i)
+    // The lamp's rated power as its model draws it, so the lighting indicators can tell an underpowered lamp.
+    if (kind === 'street_light') metadata.ratedPowerW = streetLightRatedW(spec.id, seed)
+    return { ...spec, metadata }
   })
 }

@@ -228,7 +228,7 @@ async function runFleet(args: string[], deps: SimCliDeps): Promise<number> {
     simStartMs -= durationMs !== undefined ? durationMs * timeScale : 86_400_000
   }
 
-  const specs = withCityMetadata(planFleet(counts, values.prefix))
+  const specs = withCityMetadata(planFleet(counts, values.prefix), seed)
   // Registered with where each device stands in Da Nang, so the indicators and the overview can group them.
   const passwords = await resolvePasswords(values, specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain, metadata: s.metadata })), deps)
   for (const spec of specs) {

@@ -39,6 +39,11 @@ export function defaultKind(domain: string): DeviceKind {
   }
 }
 
+/** A street light's rated power (W), 100-180 from its id and the seed: what its model draws at full output, and its `ratedPowerW` metadata. */
+export function streetLightRatedW(deviceId: string, seed: number): number {
+  return Math.round(100 + 80 * hashUnit(hashString(deviceId), seed))
+}
+
 /**
  * Builds a device's model. Its size (capacity, rated power, base level) comes
  * from its id and the seed, so a fleet is the same on every run with the same seed.
@@ -51,7 +56,7 @@ export function createModel(kind: DeviceKind, deviceId: string, seed: number): S
     case 'water_main': return new WaterMain(180 * scale)
     case 'tank': return new Tank(3 + 3 * u, 120 * scale)
     case 'pump': return new Pump(150 * scale)
-    case 'street_light': return new StreetLight(Math.round(100 + 80 * u), Math.round(500 + 4000 * u))
+    case 'street_light': return new StreetLight(streetLightRatedW(deviceId, seed), Math.round(500 + 4000 * u))
     case 'air_quality': return new AirQualityStation(scale, seed)
     case 'river_gauge': return new RiverGauge(0.8 + 0.8 * u, seed)
     case 'street_gauge': return new StreetGauge(25 + 20 * u, seed)

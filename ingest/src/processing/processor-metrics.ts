@@ -7,11 +7,12 @@ import type { ProcessorHost } from './processor-host.ts'
  * copy them into /metrics when it is read (docs/operations.md#metrics).
  */
 export function registerProcessorMetrics(registry: Registry, host: ProcessorHost): void {
-  const { sequences, quality, rollups, indicators, alarms, hub } = host
+  const { sequences, quality, rollups, indicators, alarms, hub, history } = host
   if (quality) {
     for (const reason of ['stuck', 'saturated', 'spike'] as const) {
       mirroredCounter(`gridline_quality_flagged_${reason}_total`, `Readings flagged ${reason.toUpperCase()} by the quality checks before the write.`, registry, () => quality.counts[reason])
     }
+    mirroredCounter('gridline_quality_flagged_implausible_total', 'Readings outside the region\'s plausible range (processors.quality.plausibility), stored OUT_OF_RANGE with the IMPLAUSIBLE flag.', registry, () => quality.counts.implausible)
   }
   if (sequences) {
     mirroredCounter('gridline_seq_duplicates_dropped_total', 'Readings dropped before the write because their seq was already committed (a resend).', registry, () => sequences.duplicates - sequences.duplicatesInFlight)
@@ -31,6 +32,17 @@ export function registerProcessorMetrics(registry: Registry, host: ProcessorHost
   if (indicators) {
     mirroredCounter('gridline_indicator_late_readings_total', 'Readings that arrived after their indicator window closed (left out).', registry, () => indicators.stats.late)
     mirroredCounter('gridline_indicator_events_total', 'Indicator values emitted.', registry, () => indicators.stats.events)
+  }
+  if (history) {
+    mirroredCounter('gridline_indicator_values_written_total', 'Indicator values written to indicator_values (new or changed).', registry, () => history.store.stats.written)
+    mirroredCounter('gridline_indicator_values_corrected_total', 'Stored indicator values rewritten with a new revision (late readings, a warm-up that found another value).', registry, () => history.store.stats.corrected)
+    mirroredCounter('gridline_indicator_history_write_errors_total', 'Writes of indicator values that failed and were retried at the next flush.', registry, () => history.store.stats.failedFlushes)
+    mirroredCounter('gridline_indicator_history_dropped_total', 'Indicator values dropped unwritten because the database was away too long (more than 200,000 waiting).', registry, () => history.store.dropped)
+    mirroredCounter('gridline_indicator_recomputations_total', 'Recomputations of indicators over late readings.', registry, () => history.counts.recomputations)
+    new Gauge({
+      name: 'gridline_indicator_values_pending', help: 'Indicator values waiting to be written.', registers: [registry],
+      collect() { this.set(history.store.stats.pending) },
+    })
   }
   if (alarms) {
     for (const transition of ['raised', 'cleared', 'acknowledged', 'flapping'] as const) {

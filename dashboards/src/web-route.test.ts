@@ -18,6 +18,9 @@ describe('hash routes', () => {
     ['#/admin', { name: 'admin' }],
     ['#/rejected', { name: 'rejected', query: {} }],
     ['#/rejected?device=aq-1&reason=value_invalid', { name: 'rejected', query: { device: 'aq-1', reason: 'value_invalid' } }],
+    ['#/indicators', { name: 'indicators', query: {} }],
+    ['#/indicators?name=vn_aqi_daily&scope=district&key=H%E1%BA%A3i%20Ch%C3%A2u&range=30d', { name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu', range: '30d' } }],
+    ['#/indicators/x', { name: 'notFound', path: '/indicators/x' }],
     ['#/rejected/x', { name: 'notFound', path: '/rejected/x' }],
     ['#/nowhere', { name: 'notFound', path: '/nowhere' }],
     ['#/devices/x/y', { name: 'notFound', path: '/devices/x/y' }],
@@ -32,12 +35,19 @@ describe('hash routes', () => {
     { name: 'alarms', tab: 'history' },
     { name: 'admin' },
     { name: 'rejected', query: { device: 'lamp 7/å', since: '24h' } },
+    { name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu & Sơn Trà', range: '7d' } },
   ])('routeHash round-trips %o', (route) => {
     expect(parseRoute(routeHash(route))).toEqual(route)
   })
 
   test('empty filters are left out of the devices hash', () => {
     expect(routeHash({ name: 'devices', query: { q: '', page: '' } })).toBe('#/devices')
+  })
+
+  test('empty choices are left out of the indicators hash, and every role may open it', () => {
+    expect(routeHash({ name: 'indicators', query: { name: 'traffic_los', scope: '', key: '', range: '' } })).toBe('#/indicators?name=traffic_los')
+    expect(routeHash({ name: 'indicators', query: {} })).toBe('#/indicators')
+    expect(mayOpen({ name: 'indicators', query: {} }, 'viewer')).toBe(true)
   })
 
   test('only admins may open the admin page', () => {

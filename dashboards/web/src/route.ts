@@ -8,6 +8,7 @@ export type Route =
   | { name: 'alarms'; tab: 'active' | 'history' }
   | { name: 'admin' }
   | { name: 'rejected'; query: Record<string, string> }
+  | { name: 'indicators'; query: Record<string, string> }
   | { name: 'notFound'; path: string }
 
 function parseQuery(text: string): Record<string, string> {
@@ -40,6 +41,8 @@ export function parseRoute(hash: string): Route {
       return second === undefined ? { name: 'admin' } : { name: 'notFound', path }
     case 'rejected':
       return second === undefined ? { name: 'rejected', query } : { name: 'notFound', path }
+    case 'indicators':
+      return second === undefined ? { name: 'indicators', query } : { name: 'notFound', path }
     default:
       return { name: 'notFound', path }
   }
@@ -63,9 +66,10 @@ export function routeHash(route: Route): string {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
       return qs ? `#/devices?${qs}` : '#/devices'
     }
-    case 'rejected': {
+    case 'rejected':
+    case 'indicators': {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
-      return qs ? `#/rejected?${qs}` : '#/rejected'
+      return qs ? `#/${route.name}?${qs}` : `#/${route.name}`
     }
     case 'alarms':
       return route.tab === 'history' ? '#/alarms?tab=history' : '#/alarms'

@@ -17,6 +17,7 @@ import { mountDevice } from './pages/device.ts'
 import { mountAlarms } from './pages/alarms.ts'
 import { mountAdmin } from './pages/admin.ts'
 import { mountRejected } from './pages/rejected.ts'
+import { mountIndicators } from './pages/indicators.ts'
 
 const LANG_KEY = 'gridline.lang'
 
@@ -66,7 +67,7 @@ live.onState(showLiveState)
 const appRoot = (): HTMLElement => document.getElementById('app') ?? document.body
 
 function header(current: Route, u: User): HTMLElement {
-  const navLink = (name: 'overview' | 'devices' | 'alarms' | 'rejected' | 'admin', label: string) =>
+  const navLink = (name: 'overview' | 'devices' | 'alarms' | 'indicators' | 'rejected' | 'admin', label: string) =>
     h('a', {
       href: `#/${name}`,
       'data-testid': `nav-${name}`,
@@ -84,6 +85,7 @@ function header(current: Route, u: User): HTMLElement {
       navLink('overview', t('nav.overview')),
       navLink('devices', t('nav.devices')),
       navLink('alarms', t('nav.alarms')),
+      navLink('indicators', t('nav.indicators')),
       canOperate(u.role) ? navLink('rejected', t('nav.rejected')) : null,
       u.role === 'admin' ? navLink('admin', t('nav.admin')) : null,
       u.role === 'admin' ? h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'nav-link', 'data-testid': 'nav-flows' }, t('nav.flows'), ' ↗') : null,
@@ -180,6 +182,9 @@ function render(): void {
       break
     case 'rejected':
       page = mountRejected(main, ctx, route.query)
+      break
+    case 'indicators':
+      page = mountIndicators(main, ctx, route.query)
       break
     case 'notFound':
       live.connect('kinds=alarm', { onEvent: () => {} })

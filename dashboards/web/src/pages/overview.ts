@@ -6,6 +6,7 @@ import {
 } from '../format.ts'
 import { getLang, t, tOr } from '../i18n.ts'
 import type { LiveEvent } from '../live.ts'
+import { routeHash } from '../route.ts'
 
 interface Counts { registered: number; online: number; stale: number; offline: number }
 export interface Overview {
@@ -123,7 +124,8 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
     if (ds.length === 0) replace(districts, h('p', { class: 'muted' }, t('app.noData')))
     else {
       keyed(districts, ds, (d) => d.district,
-        () => h('div', { class: 'tile aqi', 'data-testid': 'aqi-district' }, h('div', { class: 'tile-name' }), h('div', { class: 'tile-value' }), h('div', { class: 'tile-label' }), h('div', { class: 'tile-foot muted' })),
+        () => h('div', { class: 'tile aqi', 'data-testid': 'aqi-district' }, h('div', { class: 'tile-name' }), h('div', { class: 'tile-value' }), h('div', { class: 'tile-label' }), h('div', { class: 'tile-foot muted' }),
+          h('a', { class: 'tile-link', 'data-testid': 'aqi-history' }, t('indicators.history'), ' →')),
         (el, d) => {
           const level = aqiLevel(d.level, d.vnAqi)
           setAttr(el, 'data-district', d.district)
@@ -131,7 +133,9 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
           const bg = level ? AQI_COLORS[level] : '#37474f'
           el.style.setProperty('--band', bg)
           el.style.setProperty('--band-text', textOn(bg))
-          const [name, value, label, foot] = Array.from(el.children)
+          const [name, value, label, foot, history] = Array.from(el.children)
+          // The district's daily VN_AQI over 30 days (docs/dashboards.md#indicator-history).
+          setAttr(history!, 'href', routeHash({ name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: d.district, range: '30d' } }))
           setText(name!, d.district)
           setText(value!, d.vnAqi === null || d.vnAqi === undefined ? '–' : String(Math.round(d.vnAqi)))
           setText(label!, level ? t(`aqi.${level}`) : t('aqi.pending'))

@@ -11,6 +11,8 @@ export const WaterConfigSchema = z.strictObject({
   burstWindowMs: z.number().int().min(60_000).default(600_000).describe('Y: the window within which a pressure drop and a flow rise make a burst.'),
   burstPressureDropPct: z.number().min(0).max(100).default(20).describe('X: pressure below the window\'s maximum by more than this %.'),
   burstFlowRisePct: z.number().min(0).default(30).describe('Z: flow above the window\'s minimum by more than this %.'),
+  burstClearFraction: z.number().min(0).max(1).default(0.5)
+    .describe('A raised burst is held against the pre-burst baseline until the pressure drop or the flow rise against it is below this share of X or Z (0.5: within 10 % of the baseline pressure, or 15 % of the baseline flow).'),
   tankWindowMs: z.number().int().min(60_000).default(3_600_000).describe('Tank level trend: least-squares slope over this much history.'),
   tankIntervalMs: z.number().int().min(60_000).default(900_000).describe('How often a tank\'s trend is emitted (event time).'),
   tankMetric: z.string().default('level').describe('Metric holding a tank\'s level, m.'),

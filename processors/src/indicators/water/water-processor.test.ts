@@ -91,10 +91,35 @@ describe('water indicators', () => {
     // Still low pressure, high flow: no second event.
     p.onReading(reading('f1', 'flow', t0 + 4 * MIN, 150, 0, 'water'), meta('f1', 'dma-7'), out)
     expect(out).toHaveLength(1)
-    // Ten minutes on, the old high pressure and low flow left the window: cleared.
+    // Ten minutes on, the old high pressure and low flow left the window, but the pipe is still burst: latched.
     p.onReading(reading('p1', 'pressure', t0 + 14 * MIN, 3.0, 0, 'water'), meta('p1', 'dma-7'), out)
+    expect(out).toHaveLength(1)
+    // Flow back to its pre-burst level (the burst isolated): cleared.
+    p.onReading(reading('f1', 'flow', t0 + 20 * MIN, 105, 0, 'water'), meta('f1', 'dma-7'), out)
     expect(out).toHaveLength(2)
-    expect(out[1]).toMatchObject({ name: 'burst_suspected', value: 0, level: 'normal' })
+    expect(out[1]).toMatchObject({ name: 'burst_suspected', value: 0, level: 'normal', details: { flowRisePct: 5, raisedAt: new Date(t0 + 3 * MIN).toISOString() } })
+  })
+
+  test('a held burst (4.0 -> 2.5 bar, 100 -> 150 m³/h, staying there) stays raised until the level returns towards the pre-burst baseline', () => {
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    const t0 = LOCAL_MIDNIGHT
+    const at = (minute: number, bar: number, m3h: number): void => {
+      p.onReading(reading('p1', 'pressure', t0 + minute * MIN, bar, 0, 'water'), meta('p1', 'dma-7'), out)
+      p.onReading(reading('f1', 'flow', t0 + minute * MIN, m3h, 0, 'water'), meta('f1', 'dma-7'), out)
+    }
+    for (let m = 0; m < 20; m++) at(m, 4.0, 100)
+    // The burst at minute 20, held for two hours: raised once, never cleared.
+    for (let m = 20; m < 140; m++) at(m, 2.5, 150)
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ value: 1, level: 'burst', time: t0 + 20 * MIN, details: { pressureDropPct: 37.5, flowRisePct: 50, baselinePressureBar: 4, baselineFlowM3h: 100 } })
+    // Partly repaired: 3.5 bar (12.5 % below the baseline) and 125 m³/h (25 % above), still more than half of X and Z: held.
+    for (let m = 140; m < 150; m++) at(m, 3.5, 125)
+    expect(out).toHaveLength(1)
+    // Pressure back within half of X (10 %) of the baseline: cleared on that reading (the flow, 125, not yet read), once.
+    for (let m = 150; m < 170; m++) at(m, 3.8, 110)
+    expect(out).toHaveLength(2)
+    expect(out[1]).toMatchObject({ value: 0, level: 'normal', time: t0 + 150 * MIN, details: { pressureDropPct: 5, flowRisePct: 25, raisedAt: new Date(t0 + 20 * MIN).toISOString() } })
   })
 
   test('tank level trend: slope in m/h and hours to empty', () => {

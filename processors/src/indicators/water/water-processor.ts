@@ -9,7 +9,12 @@ interface Night { start: number; end: number; meters: Map<string, NightMeter> }
 /** A flow meter as last seen: its area, the sign of its flow in the area's total, its newest flow reading. */
 interface NightArea { reported: Map<string, NightMeter>; expected: Set<string> }
 interface KnownMeter { area: string | undefined; sign: 1 | -1; directionValid: boolean; lastSeen: number }
-interface BurstArea { pressure: Map<string, MonotonicWindow>; flow: Map<string, MonotonicWindow>; lastPressure: Map<string, number>; lastFlow: Map<string, number>; active: boolean }
+interface BurstArea {
+  pressure: Map<string, MonotonicWindow>; flow: Map<string, MonotonicWindow>; lastPressure: Map<string, number>; lastFlow: Map<string, number>
+  active: boolean
+  /** While raised: the onset's event time, and each sensor's pre-burst level (its window maximum pressure, minimum flow at onset). */
+  raisedAt: number; baselinePressure: Map<string, number>; baselineFlow: Map<string, number>
+}
 interface Tank { times: number[]; values: number[]; nextEmit: number; device: DeviceInfo | undefined }
 
 /**
@@ -155,7 +160,7 @@ export class WaterProcessor implements IndicatorProcessor {
     const scope = groupOf(device, 'meteredArea') === undefined ? 'device' : 'metered_area'
     let area = this.areas.get(key)
     if (area === undefined) {
-      area = { pressure: new Map(), flow: new Map(), lastPressure: new Map(), lastFlow: new Map(), active: false }
+      area = { pressure: new Map(), flow: new Map(), lastPressure: new Map(), lastFlow: new Map(), active: false, raisedAt: 0, baselinePressure: new Map(), baselineFlow: new Map() }
       this.areas.set(key, area)
     }
     const windows = kind === 'pressure' ? area.pressure : area.flow
@@ -164,28 +169,47 @@ export class WaterProcessor implements IndicatorProcessor {
     w.push(reading.time, reading.value)
     ;(kind === 'pressure' ? area.lastPressure : area.lastFlow).set(reading.deviceId, reading.value)
     const since = reading.time - this.config.burstWindowMs
-    let drop = 0
-    for (const [id, pw] of area.pressure) {
-      pw.evict(since)
-      const max = pw.value
-      const last = area.lastPressure.get(id)
-      if (max !== undefined && last !== undefined && max > 0) drop = Math.max(drop, ((max - last) / max) * 100)
-    }
-    let rise = 0
-    for (const [id, fw] of area.flow) {
-      fw.evict(since)
-      const min = fw.value
-      const last = area.lastFlow.get(id)
-      if (min !== undefined && last !== undefined && min > 0) rise = Math.max(rise, ((last - min) / min) * 100)
-    }
-    const burst = drop > this.config.burstPressureDropPct && rise > this.config.burstFlowRisePct
-    if (burst !== area.active) {
-      area.active = burst
-      out.push({
-        kind: 'indicator', name: 'burst_suspected', scope, key, time: reading.time, value: burst ? 1 : 0,
-        level: burst ? 'burst' : 'normal', details: { pressureDropPct: round1(drop), flowRisePct: round1(rise) },
-      })
-    }
+    for (const pw of area.pressure.values()) pw.evict(since)
+    for (const fw of area.flow.values()) fw.evict(since)
+    if (area.active) this.burstHeld(area, scope, key, reading.time, out)
+    else this.burstOnset(area, scope, key, reading.time, out)
+  }
+
+  /** Raises when, within the window, a pressure fell more than X % below its maximum and a flow rose more than Z % above its minimum. */
+  private burstOnset(area: BurstArea, scope: 'device' | 'metered_area', key: string, time: number, out: IndicatorEvent[]): void {
+    const drop = largestChange(area.lastPressure, (id) => area.pressure.get(id)?.value, -1)
+    const rise = largestChange(area.lastFlow, (id) => area.flow.get(id)?.value, 1)
+    if (!(drop.pct > this.config.burstPressureDropPct && rise.pct > this.config.burstFlowRisePct)) return
+    area.active = true
+    area.raisedAt = time
+    area.baselinePressure.clear()
+    area.baselineFlow.clear()
+    for (const [id, pw] of area.pressure) if (pw.value !== undefined) area.baselinePressure.set(id, pw.value)
+    for (const [id, fw] of area.flow) if (fw.value !== undefined) area.baselineFlow.set(id, fw.value)
+    out.push({
+      kind: 'indicator', name: 'burst_suspected', scope, key, time, value: 1, level: 'burst',
+      details: { pressureDropPct: round1(drop.pct), flowRisePct: round1(rise.pct), baselinePressureBar: round3(drop.baseline), baselineFlowM3h: round3(rise.baseline) },
+    })
+  }
+
+  /**
+   * A raised burst is latched: the window slides over the new level within minutes,
+   * so it is held against the pre-burst baseline instead, and clears once the
+   * pressure drop or the flow rise against it is back within `burstClearFraction` of X or Z.
+   */
+  private burstHeld(area: BurstArea, scope: 'device' | 'metered_area', key: string, time: number, out: IndicatorEvent[]): void {
+    const drop = largestChange(area.lastPressure, (id) => area.baselinePressure.get(id), -1)
+    const rise = largestChange(area.lastFlow, (id) => area.baselineFlow.get(id), 1)
+    const f = this.config.burstClearFraction
+    if (drop.pct > this.config.burstPressureDropPct * f && rise.pct > this.config.burstFlowRisePct * f) return
+    area.active = false
+    out.push({
+      kind: 'indicator', name: 'burst_suspected', scope, key, time, value: 0, level: 'normal',
+      details: {
+        pressureDropPct: round1(Math.max(0, drop.pct)), flowRisePct: round1(Math.max(0, rise.pct)),
+        baselinePressureBar: round3(drop.baseline), baselineFlowM3h: round3(rise.baseline), raisedAt: new Date(area.raisedAt).toISOString(),
+      },
+    })
   }
 
   private tank(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void {
@@ -221,6 +245,23 @@ export class WaterProcessor implements IndicatorProcessor {
     if (rate > 0 && maxLevel !== undefined) details.hoursToFull = round1((maxLevel - level) / rate)
     out.push({ kind: 'indicator', name: 'tank_level_trend', scope: 'device', key: deviceId, time, value: round3(rate), level: String(details.trend), details })
   }
+}
+
+/**
+ * The largest change, in % of its reference, of a sensor's last value from its
+ * reference (window extreme or baseline): `direction` -1 for a fall, 1 for a rise.
+ * Sensors without a positive reference are left out; `pct` is -Infinity with none.
+ */
+function largestChange(last: ReadonlyMap<string, number>, reference: (id: string) => number | undefined, direction: 1 | -1): { pct: number; baseline: number } {
+  let pct = -Infinity
+  let baseline = 0
+  for (const [id, value] of last) {
+    const ref = reference(id)
+    if (ref === undefined || ref <= 0) continue
+    const change = (direction * (value - ref) / ref) * 100
+    if (change > pct) { pct = change; baseline = ref }
+  }
+  return { pct, baseline }
 }
 
 /** Meter ids listed in `details.missingMeters` at most. */

@@ -6,6 +6,7 @@ import type pg from 'pg'
 import { type DeviceRecord, DeviceStore } from '../devices/device-store.ts'
 import { REJECTED_MAX_LIMIT, parseSince, queryRejected, rejectionSummary } from '../storage/rejected-store.ts'
 import type { SqlClient } from '../storage/sql-client.ts'
+import { registerExportRoutes } from '../exports/export-routes.ts'
 import type { AuditLog } from './audit.ts'
 import type { CityState } from './city-state.ts'
 import type { ConsoleCommands } from './commands-port.ts'
@@ -179,6 +180,9 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       points: values.map((v) => ({ t: v.time, v: v.value, scope: v.scope, key: v.key, level: v.level, revision: v.revision, ...(v.details ? { details: v.details } : {}) })),
     }
   })
+
+  // ---- exports and reports (docs/exports.md)
+  registerExportRoutes(app, { pool: deps.pool, devices: deps.devices, logger: deps.logger, viewer: viewer.preHandler })
 
   // ---- refusals (docs/console-api.md#rejected)
   app.get('/api/devices/:id/rejections', viewer, async (req) => {

@@ -33,6 +33,12 @@ Commands:
   rejected [--device ID] [--reason R] [--since DURATION|ISO] [--limit N] [--json]
                                 Refused messages, newest first: time, device, reason, topic,
                                 detail and the payload as text (--since 15m, 2h, 7d or a time).
+  export readings|rollups|indicators|alarms --from TIME --to TIME [--device ID|--area KIND:NAME]
+         [--metric M] [--resolution 1m|1h] [--name I] [--format csv|jsonl] [--output FILE]
+                                A device's or an area's readings, rollups, indicators or alarm
+                                history, streamed as CSV or JSON lines (docs/exports.md).
+  export air-quality --district NAME --date YYYY-MM-DD [--format csv|html|json] [--output FILE]
+                                The daily air-quality report of a district.
   users add NAME --role viewer|operator|admin [--password P] [--replace]
                                 Add an operator console user (prints a generated password when
                                 none is given); --replace sets a new password or role.
@@ -89,6 +95,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'tokens': return await tokensCommand(rest)
       case 'users': return await usersCommand(rest)
       case 'rejected': return await rejectedCommand(rest)
+      case 'export': {
+        const { exportCommand } = await import('./export.ts')
+        return await exportCommand(rest, loadIngestConfig)
+      }
       case 'validate-config': return validateConfigCommand(rest)
       case 'certs': return certsCommand(rest)
       case 'demo': return await runDemo(rest)

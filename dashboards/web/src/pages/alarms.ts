@@ -63,6 +63,14 @@ export function mountAlarms(root: HTMLElement, ctx: PageContext, initialTab: 'ac
     ...SEVERITIES.map((s) => h('option', { value: s }, t(`severity.${s}`))))
   const text = h('input', { type: 'search', 'data-testid': 'alarm-filter-text', placeholder: t('alarms.filter.text'), 'aria-label': t('alarms.filter.text'), autocomplete: 'off' })
   const count = h('span', { class: 'muted' })
+  // The alarm history as CSV (docs/exports.md): the last 30 days, the severity filter applied.
+  const exportLink = h('a', {
+    class: 'btn', 'data-testid': 'export-alarms', download: '', href: '#', title: t('export.csv.alarms'),
+    onclick: (e: Event) => {
+      const to = Date.now()
+      ;(e.currentTarget as HTMLAnchorElement).href = `/api/export/alarms${qs({ from: new Date(to - 30 * 86_400_000).toISOString(), to: new Date(to).toISOString(), format: 'csv', severity: severity.value })}`
+    },
+  }, t('export.csv'))
   const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const activeBody = h('tbody')
   const historyBody = h('tbody')
@@ -81,7 +89,7 @@ export function mountAlarms(root: HTMLElement, ctx: PageContext, initialTab: 'ac
   replace(root,
     h('div', { class: 'page-head' }, h('h1', {}, t('alarms.title')), count),
     h('div', { class: 'tabs', role: 'tablist' }, tabActive, tabHistory),
-    h('div', { class: 'toolbar' }, severity, text),
+    h('div', { class: 'toolbar' }, severity, text, exportLink),
     errorBox,
     body)
 

@@ -57,6 +57,15 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     type: 'button', class: 'btn seg', 'data-testid': `range-${r}`, 'aria-pressed': String(r === range), onclick: () => setRange(r),
   }, t(`device.range.${r}` as MessageKey)))
   const resolution = h('span', { class: 'muted' })
+  // A download of the chosen range's readings (docs/exports.md): the times are taken at the click.
+  const exportLink = h('a', {
+    class: 'btn', 'data-testid': 'export-readings', download: '', href: '#', title: t('export.csv.device'),
+    onclick: (e: Event) => {
+      const to = Date.now()
+      const span = range === '7d' ? 7 * 86_400_000 : range === '24h' ? 86_400_000 : 3_600_000
+      ;(e.currentTarget as HTMLAnchorElement).href = `/api/export/readings${qs({ device: id, from: new Date(to - span).toISOString(), to: new Date(to).toISOString(), format: 'csv' })}`
+    },
+  }, t('export.csv'))
   const chartsGrid = h('div', { class: 'charts' })
   const commandsBox = h('div', { class: 'commands' })
   const commandResults = h('div', { class: 'command-results' })
@@ -85,7 +94,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
         h('section', { class: 'panel' },
           h('div', { class: 'panel-head' },
             h('h2', { class: 'panel-title' }, t('device.charts')),
-            h('div', { class: 'segmented', role: 'group' }, ...rangeButtons), resolution),
+            h('div', { class: 'segmented', role: 'group' }, ...rangeButtons), resolution, exportLink),
           chartsGrid),
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.alarms')),
           h('table', { class: 'table compact' },

@@ -25,6 +25,7 @@ import { MqttClientSource } from './sources/mqtt_client/mqtt-client-source.ts'
 import { TokenStore, TokenVerifier } from './devices/tokens.ts'
 import { DiskBufferedSink } from './pipeline/disk-buffered-sink.ts'
 import { InfluxDbSink } from './sinks/influxdb/influxdb-sink.ts'
+import { NotificationService } from './notifications/notification-service.ts'
 import { join } from 'node:path'
 import { migrate } from './migrations.ts'
 import { InstanceLock } from './storage/instance-lock.ts'
@@ -40,6 +41,8 @@ export interface IngestService {
   readonly commands: CommandService
   /** The operator console (users, sessions, overview, live stream); undefined when `console.enabled` is false. */
   readonly console: OperatorConsole | undefined
+  /** Alarm events to webhooks and email (docs/notifications.md); undefined without an enabled endpoint. */
+  readonly notifications: NotificationService | undefined
   /** Listens on MQTT (plain and/or TLS), each further source and HTTP after migrating the database; resolves with the bound ports (null: that listener is off), `sources` by source id. */
   start(): Promise<{ mqttPort: number | null; mqttTlsPort: number | null; httpPort: number; engine: StorageEngine; sources: Record<string, Record<string, number | null>> }>
   /**
@@ -172,6 +175,18 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     }))
   }
   for (const s of sources) metrics.components.source(s.id, s.type)
+  // Alarm events to webhooks and email, queued in the database (docs/notifications.md).
+  const notifier = new NotificationService(config.notifications, {
+    pool,
+    logger: logger.child({ component: 'notifications' }),
+    registry: metrics.registry,
+    deviceDistrict: (deviceId) => {
+      const district = registry.get(deviceId)?.metadata?.district
+      return typeof district === 'string' ? district : undefined
+    },
+  })
+  const notifications = notifier.active ? notifier : undefined
+  if (notifications) processing.alarms?.events.subscribe((event) => notifications.offer(event))
   const operatorConsole = config.console.enabled
     ? new OperatorConsole(config.console, {
       pool,
@@ -182,6 +197,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       webRoot,
       registry: metrics.registry,
       logger: logger.child({ component: 'console' }),
+      notifications,
     })
     : undefined
   const http = buildHttpServer(metrics, {
@@ -206,6 +222,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     metrics,
     processing,
     console: operatorConsole,
+    notifications,
     commands,
 
     sourceHealth(id) {
@@ -251,6 +268,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
             retryMaxMs: c.retryMaxMs,
           }, metrics, logger.child({ component: 'sink', sink: id })))
         }
+        notifications?.start()
         await processing.start()
         await commands.start()
         await operatorConsole?.start()
@@ -311,6 +329,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       for (const b of buffered.splice(0)) await b.close(2_000)
       await sink.close()
       await processing.stop()
+      await notifications?.stop()
       await http.close()
       await registry.stop()
       await pool.end()

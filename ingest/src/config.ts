@@ -3,6 +3,7 @@ import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, Rollup
 import { z } from 'zod'
 import { type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema, componentMap } from './plugins.ts'
 import { SparkplugSchema } from './sparkplug/config.ts'
+import { NotificationsConfigSchema } from './notifications/config.ts'
 import { LegacyMqttSchema, type MqttBrokerSourceConfig, MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 
 const port = z.number().int().min(0).max(65535)
@@ -86,6 +87,7 @@ export const IngestConfigSchema = z.strictObject({
   commands: z.strictObject({
     timeoutMs: z.number().int().min(100).default(10_000).describe('A device command not answered within this long is marked timeout (docs/protocol.md#device-commands).'),
   }).prefault({}),
+  notifications: NotificationsConfigSchema.describe('Alarm events to webhooks and email: endpoints, routing, retries (docs/notifications.md).'),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. Env LOG_LEVEL.'),
   }).prefault({}),

@@ -20,6 +20,8 @@ import { hubSubscribe } from './node-red/runtime.ts'
 import { sessionOf } from './session-auth.ts'
 import { LoginThrottle, SessionStore, UserStore } from './users.ts'
 import { serveWebApp } from './web-files.ts'
+import type { NotificationService } from '../notifications/notification-service.ts'
+import { registerNotificationRoutes } from '../notifications/routes.ts'
 
 /** Where Node-RED's editor and its http-in endpoints live (http-guards gives it its own CSP). */
 export const NODE_RED_PATH = '/flows'
@@ -34,6 +36,8 @@ export interface OperatorConsoleDeps {
   webRoot: string | undefined
   registry: Registry
   logger: Logger
+  /** Alarm notifications (webhooks, email): their admin API; none without endpoints. */
+  notifications?: NotificationService | undefined
 }
 
 /**
@@ -93,6 +97,7 @@ export class OperatorConsole {
       sessionMaxAgeMs: this.config.sessionMaxHours * 3_600_000,
       secureCookies: this.config.secureCookies,
     })
+    if (this.deps.notifications) registerNotificationRoutes(app, { sessions: this.sessions, audit: this.audit, notifications: this.deps.notifications })
     if (this.deps.webRoot) serveWebApp(app, this.deps.webRoot)
     if (this.config.nodeRed.enabled) this.nodeRed = this.embedNodeRed(app)
   }

@@ -198,6 +198,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       registry: metrics.registry,
       logger: logger.child({ component: 'console' }),
       notifications,
+      traffic: config.processors.indicators.traffic,
     })
     : undefined
   const http = buildHttpServer(metrics, {

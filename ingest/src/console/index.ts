@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { join, resolve } from 'node:path'
 import type { Logger } from '@gridline/core'
-import type { AlarmEngine, StreamHub } from '@gridline/processors'
+import { type AlarmEngine, type HcmEdition, type StreamHub, losThresholds } from '@gridline/processors'
 import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import { Gauge, type Registry } from 'prom-client'
@@ -38,6 +38,8 @@ export interface OperatorConsoleDeps {
   logger: Logger
   /** Alarm notifications (webhooks, email): their admin API; none without endpoints. */
   notifications?: NotificationService | undefined
+  /** The traffic indicator's LOS table (processors.indicators.traffic), so the overview's live LOS agrees with the indicator's; default HCM 2010. */
+  traffic?: { hcmEdition: HcmEdition; losThresholdsPct?: readonly number[] | undefined; occupancyJamPct: number }
 }
 
 /**
@@ -59,7 +61,7 @@ export class OperatorConsole {
     this.audit = new AuditLog(sql, deps.logger)
     this.city = new CityState(
       { hub: deps.hub, db: sql, devices: deps.devices, alarms: deps.alarms, logger: deps.logger },
-      { staleAfterMs: config.staleAfterSeconds * 1000, statusRefreshMs: 5_000, losThresholdsPct: [85, 67, 50, 40, 30], occupancyJamPct: 35 },
+      { staleAfterMs: config.staleAfterSeconds * 1000, statusRefreshMs: 5_000, losThresholdsPct: [...losThresholds(deps.traffic ?? { hcmEdition: '2010' })], occupancyJamPct: deps.traffic?.occupancyJamPct ?? 35 },
     )
     this.live = new LiveStreams(
       { hub: deps.hub, overview: () => this.city.overview(), onCommand: (listener) => deps.commands?.onChange(listener) ?? (() => undefined), logger: deps.logger },

@@ -3,6 +3,7 @@ import type { Page, PageContext } from '../context.ts'
 import { h, replace } from '../dom.ts'
 import { formatDateTime } from '../format.ts'
 import { getLang, t, tOr } from '../i18n.ts'
+import { notificationsPanel } from './admin-notifications.ts'
 
 interface UserRow { name: string; role: string; createdAt: number | string | null; lastLoginAt: number | string | null }
 interface AuditEntry { at: number | string; actor: string; action: string; target: string | null; detail: unknown; outcome: string }
@@ -20,6 +21,7 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
   let disposed = false
   const usersBody = h('tbody')
   const auditBody = h('tbody')
+  const notifications = notificationsPanel(lang, () => void loadAudit())
   const userError = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const auditError = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const name = h('input', { id: 'user-name', autocomplete: 'off', required: true, spellcheck: 'false', autocapitalize: 'off' })
@@ -89,6 +91,7 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
           h('thead', {}, h('tr', {}, h('th', {}, t('admin.user.name')), h('th', {}, t('admin.user.role')), h('th', {}, t('admin.user.created')), h('th', {}, t('admin.user.lastLogin')), h('th'))),
           usersBody)),
       h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.devices')), deviceForm, deviceNote),
+      notifications.element,
       h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.audit')), auditError,
         h('div', { class: 'table-wrap' },
           h('table', { class: 'table compact' },
@@ -169,6 +172,7 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
 
   void loadUsers()
   void loadAudit()
+  void notifications.load()
   ctx.live.connect('kinds=alarm', { onEvent: () => {}, onReopen: () => void Promise.all([loadUsers(), loadAudit()]) })
   return { unmount: () => { disposed = true } }
 }

@@ -5,7 +5,8 @@ import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 
 // The console's download buttons in a real Chromium against the running service:
-// the device page's charts and the alarm history download what the export API streams.
+// the device page's charts and the alarm history download what the export API streams,
+// and a district's tile on the overview opens yesterday's printable report.
 
 let t: TestService
 let browser: Browser
@@ -57,4 +58,26 @@ test('the alarm history downloads as CSV', async () => {
   const lines = text.trimEnd().split('\r\n')
   expect(lines).toHaveLength(2)
   expect(lines[1]).toContain(',pm25-high,aq-dl,aq-dl,minor,raised,101,,,PM2.5 high')
+}, 60_000)
+
+test('the overview\'s district tile links to yesterday\'s printable report', async () => {
+  // The overview shows a district once one of its sensors has reported.
+  const sensor = await t.connect('aq-dl')
+  await sensor.publishAsync('telemetry/environment/aq-dl', JSON.stringify({ values: { pm25: 14 } }), { qos: 1 })
+  const context = await browser.newContext()
+  try {
+    const [name, value] = cookie.split('=') as [string, string]
+    await context.addCookies([{ name, value, url: t.httpUrl }])
+    const page = await context.newPage()
+    await page.goto(`${t.httpUrl}/#/`)
+    const link = page.locator('[data-testid=aqi-district][data-district="Hải Châu"] [data-testid=aqi-report]')
+    await link.waitFor()
+    const yesterday = new Date(Date.now() + 7 * 3_600_000 - 86_400_000).toISOString().slice(0, 10)
+    expect(await link.getAttribute('href')).toBe(`/api/reports/air-quality?district=H%E1%BA%A3i+Ch%C3%A2u&date=${yesterday}`)
+    const [report] = await Promise.all([context.waitForEvent('page'), link.click()])
+    await report.waitForLoadState()
+    expect(await report.textContent('#report-district')).toBe('Hải Châu')
+  } finally {
+    await context.close()
+  }
 }, 60_000)

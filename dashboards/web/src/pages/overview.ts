@@ -1,4 +1,4 @@
-import { api, errorMessage } from '../api.ts'
+import { api, errorMessage, qs } from '../api.ts'
 import type { Page, PageContext } from '../context.ts'
 import { h, keyed, replace, setAttr, setText } from '../dom.ts'
 import {
@@ -125,7 +125,8 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
     else {
       keyed(districts, ds, (d) => d.district,
         () => h('div', { class: 'tile aqi', 'data-testid': 'aqi-district' }, h('div', { class: 'tile-name' }), h('div', { class: 'tile-value' }), h('div', { class: 'tile-label' }), h('div', { class: 'tile-foot muted' }),
-          h('a', { class: 'tile-link', 'data-testid': 'aqi-history' }, t('indicators.history'), ' →')),
+          h('a', { class: 'tile-link', 'data-testid': 'aqi-history' }, t('indicators.history'), ' →'),
+          h('a', { class: 'tile-link', 'data-testid': 'aqi-report', target: '_blank', rel: 'noopener' }, t('report.yesterday'), ' ↗')),
         (el, d) => {
           const level = aqiLevel(d.level, d.vnAqi)
           setAttr(el, 'data-district', d.district)
@@ -133,7 +134,9 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
           const bg = level ? AQI_COLORS[level] : '#37474f'
           el.style.setProperty('--band', bg)
           el.style.setProperty('--band-text', textOn(bg))
-          const [name, value, label, foot, history] = Array.from(el.children)
+          const [name, value, label, foot, history, report] = Array.from(el.children)
+          // Yesterday's printable daily report (docs/exports.md#air-quality-report): the last whole local day (UTC+7).
+          setAttr(report!, 'href', `/api/reports/air-quality${qs({ district: d.district, date: new Date(Date.now() + 7 * 3_600_000 - 86_400_000).toISOString().slice(0, 10) })}`)
           // The district's daily VN_AQI over 30 days (docs/dashboards.md#indicator-history).
           setAttr(history!, 'href', routeHash({ name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: d.district, range: '30d' } }))
           setText(name!, d.district)

@@ -300,6 +300,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       } catch (err) {
         // A start that failed half-way must not keep other processes off the database.
         for (const b of buffered.splice(0)) await b.close(0).catch(() => undefined)
+        await notifications?.stop()
         await lock?.release()
         throw err
       }

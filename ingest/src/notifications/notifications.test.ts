@@ -107,3 +107,12 @@ test('a webhook whose secret variable is unset or short stops the service at sta
   expect(make({ IOC_SECRET: 'short' })).toThrow(expect.objectContaining({ code: 'GRIDLINE_CONFIG_INVALID', message: expect.not.stringContaining('short') }))
   expect(make({ IOC_SECRET: 'long-enough-secret-value' })().active).toBe(true)
 })
+
+test('sample.yaml is a valid notifications section', async () => {
+  const { readFileSync } = await import('node:fs')
+  const { parse } = await import('yaml')
+  const sample = parse(readFileSync(new URL('./sample.yaml', import.meta.url), 'utf8')) as { notifications: unknown }
+  const config = NotificationsConfigSchema.parse(sample.notifications)
+  expect(Object.keys(config.endpoints)).toEqual(['ioc', 'duty-mail'])
+  expect(config.smtp).toMatchObject({ host: 'smtp.danang.gov.vn', port: 587, requireTLS: true, passwordEnv: 'GRIDLINE_SMTP_PASSWORD' })
+})

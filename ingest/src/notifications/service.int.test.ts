@@ -8,7 +8,8 @@ const SECRET = 'service-test-secret-0123456789'
 const PASSWORD = 'a-long-test-password'
 let t: TestService
 let base: string
-const received: Array<{ body: string; signature: string }> = []
+const received: Array<{ body: string; signature: string; status: number }> = []
+let answer = 204
 let server: http.Server
 
 beforeAll(async () => {
@@ -17,8 +18,8 @@ beforeAll(async () => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: String(req.headers['x-gridline-signature']) })
-      res.writeHead(204).end()
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: String(req.headers['x-gridline-signature']), status: answer })
+      res.writeHead(answer).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -117,4 +118,21 @@ test('alarm changes made in the console reach the webhook in order, signed; admi
   expect(metrics).toMatch(/^gridline_notifications_dead_lettered_total\{endpoint="down"\} 1$/m)
   expect(metrics).toMatch(/^gridline_notifications_queue_depth\{endpoint="down"\} 1$/m)
   expect(metrics).not.toContain(SECRET)
+}, 40_000)
+
+test('a restart of the service while the receiver answers 503 delivers the rest afterwards, in order', async () => {
+  await t.restart({ notifications: { retryForMs: 60_000 } })
+  received.length = 0
+  answer = 503
+  const engine = t.service.processing.alarms!
+  const alarm = engine.raiseCustom({ ruleId: 'pump-notify', subject: 'pump-7', severity: 'critical', message: 'Pump 7 stopped' }, 'test')
+  await engine.acknowledge(alarm.alarmId, 'ada', 'on it')
+  engine.clearCustom({ ruleId: 'pump-notify', subject: 'pump-7' }, 'test')
+  await until(() => received.length >= 2 || undefined)
+  await t.restart()
+  answer = 200
+  const ok = await until(() => { const d = received.filter((r) => r.status === 200); return d.length >= 3 ? d : undefined })
+  expect(ok.map((r) => JSON.parse(r.body).type)).toEqual(['alarm.raised', 'alarm.acknowledged', 'alarm.cleared'])
+  expect(new Set(received.filter((r) => r.status === 503).map((r) => JSON.parse(r.body).type))).toEqual(new Set(['alarm.raised']))
+  expect(new Set(received.map((r) => JSON.parse(r.body).id)).size).toBe(3)
 }, 40_000)

@@ -107,7 +107,7 @@ test('alarm changes made in the console reach the webhook in order, signed; admi
   const replay = await call(ada, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {})
   expect(replay).toMatchObject({ status: 200, body: { delivery: { id: dead.id, status: 'pending', replays: 1, idempotencyKey: dead.idempotencyKey } } })
   const again = await call(ada, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {})
-  expect(again.body.error.code).toBe('GRIDLINE_NOT_FOUND')
+  expect(again).toMatchObject({ status: 404, body: { error: { code: 'GRIDLINE_NOT_FOUND' } } })
   const audit = await call(ada, 'GET', '/api/audit?limit=20')
   const replays = audit.body.entries.filter((e: { action: string }) => e.action === 'notification.replay')
   expect(replays.map((e: { outcome: string }) => e.outcome)).toEqual(['refused', 'ok'])

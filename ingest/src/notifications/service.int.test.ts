@@ -94,7 +94,8 @@ test('alarm changes made in the console reach the webhook in order, signed; admi
   // Admins only.
   expect((await call(olly, 'GET', '/api/notifications/deliveries')).status).toBe(403)
   expect((await call(olly, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {})).status).toBe(403)
-  const summary = await call(ada, 'GET', '/api/notifications')
+  // The receiver saw the requests before their answers were recorded: wait for the rows.
+  const summary = await until(async () => { const r = await call(ada, 'GET', '/api/notifications'); return r.body.endpoints.find((e: { endpoint: string; delivered: number }) => e.endpoint === 'ioc')?.delivered === 3 ? r : undefined })
   expect(summary.body.endpoints).toEqual(expect.arrayContaining([
     { endpoint: 'ioc', type: 'webhook', pending: 0, delivered: 3, dead: 0 },
     expect.objectContaining({ endpoint: 'down', dead: 1 }),
@@ -104,20 +105,22 @@ test('alarm changes made in the console reach the webhook in order, signed; admi
   expect(noOrigin).toMatchObject({ status: 403, body: { error: { code: 'GRIDLINE_CSRF' } } })
   const form = await call(ada, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {}, { origin: base, 'content-type': 'application/x-www-form-urlencoded' })
   expect(form.status).toBe(400)
+  const before = await (await fetch(`${base}/metrics`)).text()
+  expect(before).toMatch(/^gridline_notifications_delivered_total\{endpoint="ioc"\} 3$/m)
+  expect(before).toMatch(/^gridline_notifications_dead_lettered_total\{endpoint="down"\} 1$/m)
+  expect(before).toMatch(/^gridline_notifications_queue_depth\{endpoint="down"\} 0$/m)
+  expect(before).not.toContain(SECRET)
   const replay = await call(ada, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {})
   expect(replay).toMatchObject({ status: 200, body: { delivery: { id: dead.id, status: 'pending', replays: 1, idempotencyKey: dead.idempotencyKey } } })
-  const again = await call(ada, 'POST', `/api/notifications/deliveries/${dead.id}/replay`, {})
+  // Only a dead letter can be replayed: not a delivered one.
+  const delivered = (await call(ada, 'GET', '/api/notifications/deliveries?status=delivered&endpoint=ioc&limit=1')).body.deliveries[0]
+  const again = await call(ada, 'POST', `/api/notifications/deliveries/${delivered.id}/replay`, {})
   expect(again).toMatchObject({ status: 404, body: { error: { code: 'GRIDLINE_NOT_FOUND' } } })
   const audit = await call(ada, 'GET', '/api/audit?limit=20')
   const replays = audit.body.entries.filter((e: { action: string }) => e.action === 'notification.replay')
   expect(replays.map((e: { outcome: string }) => e.outcome)).toEqual(['refused', 'ok'])
   expect(replays[1]).toMatchObject({ actor: 'ada', target: dead.id, detail: { endpoint: 'down', alarmId } })
 
-  const metrics = await (await fetch(`${base}/metrics`)).text()
-  expect(metrics).toMatch(/^gridline_notifications_delivered_total\{endpoint="ioc"\} 3$/m)
-  expect(metrics).toMatch(/^gridline_notifications_dead_lettered_total\{endpoint="down"\} 1$/m)
-  expect(metrics).toMatch(/^gridline_notifications_queue_depth\{endpoint="down"\} 1$/m)
-  expect(metrics).not.toContain(SECRET)
 }, 40_000)
 
 test('a restart of the service while the receiver answers 503 delivers the rest afterwards, in order', async () => {

@@ -57,9 +57,11 @@ const CLEANUP_INTERVAL_MS = 600_000
  * A failed attempt is retried with capped exponential backoff and jitter
  * until `retryForMs` after it was queued, then dead-lettered with the reason.
  *
- * Lifecycle: `offer` may be called from construction on (events are held
- * until `start`); `start` once, after the migrations; `stop` once, which
- * waits for attempts in flight and the queue writes.
+ * Lifecycle: `offer` once the migrations have run (it writes at once; the
+ * alarm engine emits nothing before its own start, which follows them);
+ * `start` once, which begins sending; `stop` once, which waits for the
+ * attempts in flight and the queue writes. Never concurrent with another
+ * instance on the same database (one ingest process per database).
  */
 export class NotificationService {
   private readonly endpoints: ReadonlyMap<string, NotificationEndpoint>

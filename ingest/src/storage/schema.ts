@@ -34,7 +34,7 @@ export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
 
 /**
  * One schema step. Versions are owned per part so they never collide (1-9 and
- * 40-49 storage, 10-19 rollups, 20-29 alarms, 30 console, 31 commands). A
+ * 40-49 storage, 10-19 rollups, 20-29 alarms, 30 console, 31 commands, 35 notifications). A
  * migration never changes once released; add a new one. The list that
  * `migrate()` applies is assembled in ingest/src/migrations.ts: this module
  * knows how to apply migrations, not whose they are.

@@ -31,6 +31,8 @@ import { migrate } from './migrations.ts'
 import { InstanceLock } from './storage/instance-lock.ts'
 import { type StorageEngine, maintainStorage } from './storage/schema.ts'
 import { pgSqlClient } from './storage/sql-client.ts'
+import { DatastreamTracker } from './sta/datastreams.ts'
+import { registerStaRoutes } from './sta/routes.ts'
 
 export interface IngestService {
   readonly config: IngestConfig
@@ -124,6 +126,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     registry: metrics.registry,
   })
   pipeline.onCommitted((batch) => notices.onCommitted(batch))
+  // SensorThings API (docs/sensorthings.md): its Datastreams kept from what is committed, never from a telemetry scan.
+  const staTracker = config.sta.enabled ? new DatastreamTracker(pool, config.sta.datastreamFlushMs, logger.child({ component: 'sta' })) : undefined
+  if (staTracker) pipeline.onCommitted((batch) => staTracker.onCommitted(batch))
   const commands = new CommandService({
     pool,
     publish: (topic, payload) => publisher.publish(topic, payload),
@@ -208,7 +213,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       const listening = health.every((h) => h.ready || h.gating === false)
       return { ready: database && listening, checks: { database, broker: listening, sources: Object.fromEntries(health.map((h) => [h.id, h.ready])) } }
     },
-  }, (app) => operatorConsole?.register(app), {
+  }, (app) => {
+    operatorConsole?.register(app)
+    if (config.sta.enabled) registerStaRoutes(app, config.sta, { pool, logger: logger.child({ component: 'sta' }) })
+  }, {
     requestTimeoutMs: config.http.requestTimeoutMs,
     headersTimeoutMs: config.http.headersTimeoutMs,
     idleTimeoutMs: config.http.idleTimeoutMs,
@@ -273,6 +281,10 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
         await processing.start()
         await commands.start()
         await operatorConsole?.start()
+        if (staTracker) {
+          await staTracker.start()
+          processing.hub.subscribe({ name: 'sta:datastreams', kinds: ['indicator'] }, (event) => { if (event.kind === 'indicator') staTracker.onIndicator(event) })
+        }
         const { port: mqttPort = null, tlsPort: mqttTlsPort = null } = await source.start(intake)
         const sourcePorts: Record<string, Record<string, number | null>> = { [source.id]: { port: mqttPort, tlsPort: mqttTlsPort } }
         sparkplug?.announce(true)
@@ -326,6 +338,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
       }
       notices.stop()
       await operatorConsole?.stop()
+      await staTracker?.stop()
       for (const s of sources) await s.close()
       // What a secondary sink has not written yet stays in its buffer for the next start.
       for (const b of buffered.splice(0)) await b.close(2_000)

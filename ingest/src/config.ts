@@ -3,6 +3,7 @@ import { AlarmsConfigSchema, IndicatorsConfigSchema, QualityConfigSchema, Rollup
 import { z } from 'zod'
 import { type SinkConfig, SinkConfigSchema, type SourceConfig, SourceConfigSchema, componentMap } from './plugins.ts'
 import { SparkplugSchema } from './sparkplug/config.ts'
+import { StaConfigSchema } from './sta/config.ts'
 import { NotificationsConfigSchema } from './notifications/config.ts'
 import { LegacyMqttSchema, type MqttBrokerSourceConfig, MqttBrokerSourceSchema } from './sources/mqtt_broker/config.ts'
 
@@ -84,6 +85,7 @@ export const IngestConfigSchema = z.strictObject({
   sparkplug: SparkplugSchema.extend({
     enabled: z.boolean().default(true).describe('The embedded broker\'s Sparkplug B host application: edge nodes (logged in as their gateways) publish births, data and deaths on spBv1.0/...; false leaves the namespace to the telemetry decoder, which refuses it.'),
   }).prefault({}).describe('Sparkplug B on the embedded broker (docs/sparkplug.md); MQTT client sources have their own, per subscription.'),
+  sta: StaConfigSchema.describe('OGC SensorThings API 1.1, read side, under /sta/v1.1 (docs/sensorthings.md).'),
   commands: z.strictObject({
     timeoutMs: z.number().int().min(100).default(10_000).describe('A device command not answered within this long is marked timeout (docs/protocol.md#device-commands).'),
   }).prefault({}),

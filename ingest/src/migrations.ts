@@ -2,6 +2,7 @@ import { PROCESSOR_MIGRATIONS } from '@gridline/processors'
 import { COMMAND_MIGRATIONS } from './commands/migrations.ts'
 import { CONSOLE_MIGRATIONS } from './console/migrations.ts'
 import { TOKEN_MIGRATIONS } from './devices/tokens.ts'
+import { STA_MIGRATIONS } from './sta/migrations.ts'
 import { NOTIFICATION_MIGRATIONS } from './notifications/migrations.ts'
 import { DEFAULT_STORAGE_OPTIONS, type MigrationReport, STORAGE_MIGRATIONS, type SchemaMigration, type StorageOptions, migrateSchema } from './storage/schema.ts'
 import type { SqlClient } from './storage/sql-client.ts'
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly SchemaMigration[] = [
   ...CONSOLE_MIGRATIONS,
   ...COMMAND_MIGRATIONS,
   ...TOKEN_MIGRATIONS,
+  ...STA_MIGRATIONS,
   ...NOTIFICATION_MIGRATIONS,
 ].sort((a, b) => a.version - b.version)
 

@@ -62,7 +62,7 @@ describe('plain PostgreSQL (the machine\'s server)', () => {
     expect(first.applied).toEqual([
       '1 devices and rejected', '2 telemetry (postgres)', '3 device status', '4 integration accounts', '5 device status battery and margin',
       ...PROCESSOR_MIGRATIONS.map((m) => `${m.version} ${m.name}`),
-      '30 console users, sessions and audit log', '31 device commands', '35 notification deliveries', '41 device login method', '42 api tokens',
+      '30 console users, sessions and audit log', '31 device commands', '35 notification deliveries', '41 device login method', '42 api tokens', '70 sta_datastreams',
     ].sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10)))
     const second = await migrate(sql)
     expect(second).toEqual({ engine: 'postgres', applied: [], notes: [] })

@@ -212,14 +212,18 @@ export function filterSql(ctx: CompileContext, entity: EntityDef, a: string, e: 
   return coerce(t, 'bool').sql
 }
 
-export function orderSql(ctx: CompileContext, entity: EntityDef, a: string, orderby: OrderBy[] | undefined): string {
+export function orderSql(ctx: CompileContext, entity: EntityDef, a: string, orderby: OrderBy[] | undefined, withinDatastream = false): string {
   const keys = (orderby ?? []).map((o) => {
     const t = expr(ctx, entity, a, o.expr)
     if (t.type === 'geo' || t.type === 'json') throw new StaQueryError(`$orderby: ${describeType(t.type)} values cannot be ordered.`)
-    return `${t.type === 'any' ? `(${t.sql} #>> '{}')` : t.sql} ${o.desc ? 'DESC' : 'ASC'} NULLS LAST`
+    // PostgreSQL's default null placement (last ascending, first descending) is the btree's order, so
+    // phenomenonTime desc walks the primary key backwards instead of sorting.
+    return `${t.type === 'any' ? `(${t.sql} #>> '{}')` : t.sql} ${o.desc ? 'DESC' : 'ASC'}`
   })
-  // A unique tie-break keeps pages stable.
-  return [...keys, ...entity.defaultOrder(a).map((k) => `${k} ASC`)].join(', ')
+  // A unique tie-break keeps pages stable; within one Datastream the time is unique (the table's key).
+  const tie = withinDatastream ? [`${a}.phenomenon_time`] : entity.defaultOrder(a)
+  const asked = new Set((orderby ?? []).map((o) => (o.expr.k === 'prop' && o.expr.path.length === 1 && o.expr.path[0] === 'phenomenonTime' ? `${a}.phenomenon_time` : '')))
+  return [...keys, ...tie.filter((k) => !asked.has(k)).map((k) => `${k} ASC`)].join(', ')
 }
 
 /** A request's options after the server's defaults. */
@@ -281,7 +285,7 @@ export function collection(ctx: CompileContext, p: Plan, nav: NavDef | undefined
     // Filtered, ordered and cut per Datastream inside the LATERAL (alias o), then merged.
     const restrict = dsRestrict ?? (nav?.datastream && parentAlias ? nav.datastream('s', parentAlias) : 'TRUE')
     const where = `${filterSql(ctx, p.entity, 'o', p.options.filter)} AND ${extraWhere ? extraWhere('o') : 'TRUE'}`
-    const source = observationSource(restrict, where, orderSql(ctx, p.entity, 'o', p.options.orderby), ctx.params.add(limit + offset))
+    const source = observationSource(restrict, where, orderSql(ctx, p.entity, 'o', p.options.orderby, true), ctx.params.add(limit + offset))
     return `SELECT ${jsonOf(ctx, p, a)} AS j FROM ${source} ${a} ORDER BY ${orderSql(ctx, p.entity, a, p.options.orderby)} LIMIT ${lim} OFFSET ${off}`
   }
   const filter = filterSql(ctx, p.entity, a, p.options.filter)

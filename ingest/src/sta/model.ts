@@ -213,16 +213,17 @@ sta_feature AS NOT MATERIALIZED (
  * are walked in order and no Datastream is read past what the page needs.
  */
 export function observationSource(restrict: string, where: string, order: string, limit: string): string {
+  // Each source is filtered, ordered and cut on its own (a UNION ALL under one ORDER BY is not walked in index order).
+  const branch = (select: string) => `(SELECT * FROM (${select}) o WHERE ${where} ORDER BY ${order} LIMIT ${limit})`
   return `(SELECT o.* FROM sta_datastream s CROSS JOIN LATERAL (
-  SELECT * FROM (
-    SELECT s.id || '-' || floor(extract(epoch FROM t.time) * 1000)::bigint AS id, s.id AS datastream_id, t.time AS phenomenon_time, t.received_at AS result_time,
+  ${branch(`SELECT s.id || '-' || floor(extract(epoch FROM t.time) * 1000)::bigint AS id, s.id AS datastream_id, t.time AS phenomenon_time, t.received_at AS result_time,
            t.value AS result, t.quality, (ARRAY['good','out_of_range','bad','uncertain','stuck','saturated','spike'])[t.quality + 1] AS quality_name,
            NULL::jsonb AS parameters, s.thing_id AS foi_id
-      FROM telemetry t WHERE s.device_id IS NOT NULL AND t.device_id = s.device_id AND t.metric = s.metric
-    UNION ALL
-    SELECT s.id || '-' || floor(extract(epoch FROM v.time) * 1000)::bigint, s.id, v.time, v.computed_at, v.value, 0, 'good',
-           jsonb_build_object('level', v.level, 'revision', v.revision), s.thing_id
-      FROM indicator_values v WHERE s.indicator IS NOT NULL AND v.name = s.indicator AND v.scope = s.scope AND v.key = s.key
-  ) o WHERE ${where} ORDER BY ${order} LIMIT ${limit}) o
+      FROM telemetry t WHERE s.device_id IS NOT NULL AND t.device_id = s.device_id AND t.metric = s.metric`)}
+  UNION ALL
+  ${branch(`SELECT s.id || '-' || floor(extract(epoch FROM v.time) * 1000)::bigint AS id, s.id AS datastream_id, v.time AS phenomenon_time, v.computed_at AS result_time,
+           v.value AS result, 0::smallint AS quality, 'good'::text AS quality_name, jsonb_build_object('level', v.level, 'revision', v.revision) AS parameters, s.thing_id AS foi_id
+      FROM indicator_values v WHERE s.indicator IS NOT NULL AND v.name = s.indicator AND v.scope = s.scope AND v.key = s.key`)}
+  ) o
   WHERE ${restrict})`
 }

@@ -263,7 +263,6 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
       deps.logger.error({ err, url: req.url }, 'A SensorThings request failed.')
       return send(reply, 500, 'The request failed inside the service; it is logged.')
     })
-    scope.setNotFoundHandler((_req, reply) => send(reply, 404, 'Not found.'))
     scope.options(`${STA_PREFIX}/*`, async (req, reply) => { cors(req, reply); return reply.code(204).send() })
     scope.get(STA_PREFIX, async (req, reply) => landing(req, reply))
     scope.get(`${STA_PREFIX}/`, async (req, reply) => landing(req, reply))

@@ -169,7 +169,8 @@ describe('device commands as Sparkplug writes, to Tahu\'s edge node', () => {
     expect(done).toMatchObject({ status: 'ok', detail: 'The device reported Outputs/Pump Running = false.' })
     // By alias only (the birth gave one), as Sparkplug 3.0 asks.
     expect(dcmds).toEqual([{ device: 'PUMP1', metrics: [{ alias: 3, value: false }] }])
-    expect((await rows(PUMP)).some((r) => r.metric === 'pump_on' && r.value === 0)).toBe(true)
+    // The command settles when the host reads the DDATA; its rows are committed just after.
+    await soon(() => rows(PUMP), (r) => r.some((x) => x.metric === 'pump_on' && x.value === 0))
 
     // An action with no write configured fails at once with the key to set.
     const unmapped = await commands.send({ deviceId: PUMP, action: 'schedule', params: {} }, 'operator')

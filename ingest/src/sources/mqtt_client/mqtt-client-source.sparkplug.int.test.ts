@@ -107,7 +107,8 @@ describe('Sparkplug B through the MQTT client source, on Mosquitto', () => {
     })
     const sent = await t.service.commands.send({ deviceId: PLC, action: 'pump', params: { running: false } }, 'operator')
     expect(await t.service.commands.waitForResult(sent.id)).toMatchObject({ status: 'ok', detail: 'The device reported Outputs/Pump Running = false.' })
-    expect((await rows(PLC)).filter((r) => r.ts === T0 + 5_000)).toEqual([{ metric: 'pump_on', value: 0, ts: T0 + 5_000 }])
+    // The command settles when the host reads the DDATA; its rows are committed just after.
+    expect((await soon(() => rows(PLC), (r) => r.some((x) => x.ts === T0 + 5_000))).filter((r) => r.ts === T0 + 5_000)).toEqual([{ metric: 'pump_on', value: 0, ts: T0 + 5_000 }])
 
     // The edge node's connection cut: Mosquitto publishes its NDEATH will, gridline sets it and its device offline.
     mqttOf(node).stream.destroy()

@@ -52,3 +52,12 @@ export function datasetPath(name: string): string {
   }
   throw new Error(`Data set ${name} not found in ${candidates.join(', ')}; set GRIDLINE_DATASETS to the datasets folder.`)
 }
+
+/** Headless Chromium for the browser tests: Debian's (/usr/bin/chromium, or CHROMIUM_PATH), without the background traffic that would reach for the network. */
+export async function launchChromium(): Promise<import('playwright-core').Browser> {
+  const { chromium } = await import('playwright-core')
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+}

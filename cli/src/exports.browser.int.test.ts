@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { buildWebApp } from '@gridline/dashboards'
 import { type TestService, startTestService } from '@gridline/ingest/testing'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { launchChromium } from '../../test/support.ts'
 
 // The console's download buttons in a real Chromium against the running service:
 // the device page's charts and the alarm history download what the export API streams,
@@ -20,7 +21,7 @@ beforeAll(async () => {
   await t.db.pool.query(`INSERT INTO telemetry (time, device_id, metric, value, received_at) VALUES ($1, 'aq-dl', 'pm25', 12.5, $1), ($2, 'aq-dl', 'pm25', 13.5, $2)`, [new Date(now - 20 * 60_000), new Date(now - 10 * 60_000)])
   await t.db.pool.query(`INSERT INTO alarms (id, rule_id, subject, severity, state, message, raised_at, device_id) VALUES ('00000000-0000-4000-8000-0000000000d1', 'pm25-high', 'aq-dl', 'minor', 'raised', 'PM2.5 high', $1, 'aq-dl')`, [new Date(now - 60_000)])
   await t.db.pool.query(`INSERT INTO alarm_events (event_id, alarm_id, rule_id, subject, severity, transition, time, value, message) VALUES ('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-0000000000d1', 'pm25-high', 'aq-dl', 'minor', 'raised', $1, 101, 'PM2.5 high')`, [new Date(now - 60_000)])
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 import { type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt from 'mqtt'
-import { type Browser, type Page, chromium } from 'playwright-core'
+import { type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { launchChromium } from '../../test/support.ts'
 
 // The console's indicator history in Debian's chromium, against the real service and
 // PostgreSQL: a month of a district's daily VN_AQI written straight into indicator_values,
@@ -42,10 +43,7 @@ beforeAll(async () => {
   const device = await mqtt.connectAsync(t.mqttUrl, { username: 'aq-hc-1', password: 'aq-hc-1 password 0123456789', reconnectPeriod: 0 })
   await device.publishAsync('telemetry/environment/aq-hc-1', JSON.stringify({ ts: Date.now(), values: { pm25: 12 } }), { qos: 1 })
   await device.endAsync()
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {

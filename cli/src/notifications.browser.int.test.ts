@@ -1,9 +1,9 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type TestService, startTestService } from '@gridline/ingest/testing'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { waitFor } from '../../test/support.ts'
+import { waitFor, launchChromium } from '../../test/support.ts'
 
 // The admin page's notifications panel in Debian's chromium, against a real
 // service whose one webhook endpoint refuses connections: its delivery is
@@ -32,10 +32,7 @@ beforeAll(async () => {
   })
   t.service.processing.alarms!.raiseCustom({ ruleId: 'flood-notify', subject: 'district:Hải Châu', severity: 'critical', message: 'River above 2.5 m' }, 'test')
   await waitFor(async () => (await t.db.pool.query("SELECT count(*)::int AS n FROM notification_deliveries WHERE status = 'dead'")).rows[0].n === 1, 15_000, 'a dead letter')
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {

@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { DEVICE_KINDS, Simulator, planFleet, withCityMetadata } from '@gridline/firmware-sim'
 import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt from 'mqtt'
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { waitFor } from '../../test/support.ts'
+import { waitFor, launchChromium } from '../../test/support.ts'
 
 // The operator console in a real browser (Debian's chromium driven by
 // playwright-core) against the running ingest service with a simulated Da Nang
@@ -52,10 +52,7 @@ beforeAll(async () => {
   sim = new Simulator({ url: `mqtt://127.0.0.1:${servicePorts.mqttPort}`, devices, intervalMs: 500 })
   await sim.start()
   await sim.allConnected(20_000)
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { type TestDatabase, type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt, { type MqttClient } from 'mqtt'
-import { type Browser, type Page, chromium } from 'playwright-core'
+import { type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { waitFor } from '../../test/support.ts'
+import { waitFor, launchChromium } from '../../test/support.ts'
 
 // Refused messages in the operator console, in Debian's chromium: the
 // Rejected page shows a refused message's reason and payload as text (markup
@@ -37,10 +37,7 @@ beforeAll(async () => {
   await device.publishAsync('telemetry/environment/aq-1', MARKUP, { qos: 1 })
   await device.publishAsync('telemetry/environment/aq-1', JSON.stringify({ ts: Date.now(), values: { pm25: 12 } }), { qos: 1 })
   await waitFor(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM rejected`)).rows[0].n === 2, 10_000, 'two refusals')
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {

@@ -5,19 +5,7 @@ import pg from 'pg'
 import { Subject } from 'rxjs'
 import type { BenchDatabase } from './database.ts'
 import { progress } from './harness.ts'
-import type { RunContext } from './results.ts'
-
-/** `indicator-history`: the city indicators over a day of air-quality readings, without and with their values stored, side by side. */
-export interface IndicatorHistoryResult {
-  sensors: number
-  readings: number
-  /** Indicator values the day gives (hourly and daily VN_AQI and US AQI per sensor and per district). */
-  values: number
-  /** Values in indicator_values after the run with history (equal to `values` when nothing was lost). */
-  stored: number
-  without: { elapsedMs: number; cpuMicros: number; readingsPerSecond: number }
-  with: { elapsedMs: number; cpuMicros: number; readingsPerSecond: number }
-}
+import type { IndicatorHistoryResult, RunContext } from './results.ts'
 
 const HOUR = 3_600_000
 const DISTRICTS = ['hai-chau', 'thanh-khe', 'son-tra', 'ngu-hanh-son', 'lien-chieu', 'cam-le', 'hoa-vang', 'hoang-sa']

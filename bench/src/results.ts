@@ -1,4 +1,3 @@
-import type { IndicatorHistoryResult } from './indicator-history.ts'
 /**
  * The shapes of a run: its settings, and every scenario's result as it goes
  * into the JSON. Types only.
@@ -163,6 +162,18 @@ export interface PeerResult {
 export interface PeersResult {
   naive: PeerResult
   nodeRed: PeerResult
+}
+
+/** `indicator-history`: the city indicators over a day of air-quality readings, without and with their values stored, side by side. */
+export interface IndicatorHistoryResult {
+  sensors: number
+  readings: number
+  /** Indicator values the day gives (hourly and daily VN_AQI and US AQI per sensor and per district). */
+  values: number
+  /** Values in indicator_values after the run with history (equal to `values` when nothing was lost). */
+  stored: number
+  without: { elapsedMs: number; cpuMicros: number; readingsPerSecond: number }
+  with: { elapsedMs: number; cpuMicros: number; readingsPerSecond: number }
 }
 
 /** `sparkplug`: the same readings as Sparkplug B DDATA and as gridline JSON, on the same load. */

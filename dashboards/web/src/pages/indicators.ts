@@ -148,8 +148,12 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
       nameSelect.value = name
       fillSeries(name, `${query['scope'] ?? ''}\u0000${query['key'] ?? ''}`)
       if (!wanted || !query['scope'] || !query['key']) {
-        if (seriesSelect.value) go() // complete the hash: the page reloads with the first series
-        else {
+        if (seriesSelect.value) {
+          // The first series: the hash is completed in place (no hashchange, so no second drawing that would undo a choice made meanwhile).
+          const [scope = '', key = ''] = seriesSelect.value.split('\u0000')
+          history.replaceState(null, '', routeHash({ name: 'indicators', query: { name, scope, key, range: rangeSelect.value } }))
+          await loadSeries(name, scope, key)
+        } else {
           message.textContent = t('indicators.pickSeries')
           message.hidden = false
         }

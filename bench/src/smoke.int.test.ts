@@ -82,9 +82,13 @@ describe('gridline bench, every scenario at tiny size', () => {
 
   test('gridline phases report CPU per stored reading (service and PostgreSQL) and where each batch waited', () => {
     const r = run.record.results[0]!
-    for (const x of [r.ingestBatched!, r.ingestSingle!, r.ackLatency!]) {
+    // PostgreSQL's CPU is read in clock ticks (10 ms) of its live processes: at tiny size one phase can round to
+    // nothing (the CI run of 2026-12-07 11:42 saw 0), so each is a number and together they are more than nothing.
+    const phases = [r.ingestBatched!, r.ingestSingle!, r.ackLatency!]
+    expect(phases.reduce((sum, x) => sum + x.cpuPerReading!.postgresMicros, 0)).toBeGreaterThan(0)
+    for (const x of phases) {
       expect(x.cpuPerReading!.serviceMicros).toBeGreaterThan(0)
-      expect(x.cpuPerReading!.postgresMicros).toBeGreaterThan(0)
+      expect(Number.isFinite(x.cpuPerReading!.postgresMicros)).toBe(true)
       const waits = x.stageWaits!
       // Every committed batch had its linger, queue and commit observed once.
       expect(waits.commit.batches).toBeGreaterThan(0)

@@ -2,6 +2,7 @@ import type { InboundMessage, Logger, MessageRoute, RouteResult } from '@gridlin
 import { type DecodeOptions, SPARKPLUG_NAMESPACE, type SparkplugMapping, type SparkplugOutcome, SparkplugHost, hostState } from '@gridline/processors'
 import { Counter } from 'prom-client'
 import type { CommandService, CommandTransport, OutgoingCommand } from '../commands/command-service.ts'
+import type { DeviceRecord } from '../devices/device-store.ts'
 import type { LiveDeviceDirectory } from '../devices/directory.ts'
 import { type IngestMetrics, sharedMetric } from '../metrics.ts'
 import type { SparkplugConfig } from './config.ts'
@@ -85,20 +86,23 @@ export class SparkplugService {
       name: `sparkplug (${this.componentId})`,
       // A device of an edge node live on this host; else, one registered with a Sparkplug name is still Sparkplug's (and offline).
       reaches: (deviceId) => {
-        const d = this.registry.get(deviceId)
-        return d !== undefined && d.kind === 'device' && d.gateway !== null && this.host.born(d.gateway, null)
+        const d = this.behindGateway(deviceId)
+        return d !== undefined && this.host.born(d.gateway, null)
       },
-      claims: (deviceId) => {
-        const d = this.registry.get(deviceId)
-        return d !== undefined && d.kind === 'device' && d.gateway !== null && typeof d.metadata[SPARKPLUG_DEVICE_KEY] === 'string'
-      },
+      claims: (deviceId) => typeof this.behindGateway(deviceId)?.metadata[SPARKPLUG_DEVICE_KEY] === 'string',
       send: (command) => this.write(command),
     }
   }
 
+  /** The registered device with this id when it is a device behind a gateway (an edge node). */
+  private behindGateway(deviceId: string): (DeviceRecord & { gateway: string }) | undefined {
+    const d = this.registry.get(deviceId)
+    return d !== undefined && d.kind === 'device' && d.gateway !== null ? d as DeviceRecord & { gateway: string } : undefined
+  }
+
   private write(command: OutgoingCommand): void {
-    const d = this.registry.get(command.deviceId)
-    if (!d || d.gateway === null) throw new Error(`"${command.deviceId}" is no device behind an edge node`)
+    const d = this.behindGateway(command.deviceId)
+    if (!d) throw new Error(`"${command.deviceId}" is no device behind an edge node`)
     const named = d.metadata[SPARKPLUG_DEVICE_KEY]
     const name = typeof named === 'string' && named !== '' ? named : d.id
     const node = name === NODE_METRICS

@@ -151,6 +151,21 @@ export class IndicatorHistoryStore {
   }
 }
 
+/** Devices are asked for this many at a time (one `= ANY` array each). */
+const DEVICE_CHUNK = 1_000
+/** The rows of some devices' metrics over [$3, $4): `device_id = ANY` and `metric = ANY` lead the primary key (device_id, metric, time), an index range scan on either engine. */
+const TELEMETRY_RANGE = 'FROM telemetry WHERE device_id = ANY($1) AND metric = ANY($2) AND time >= to_timestamp($3 / 1000.0) AND time < to_timestamp($4 / 1000.0)'
+
+/** How many readings of these devices' metrics are stored in [from, to). */
+export async function countStoredReadings(db: SqlQueryable, q: { devices: readonly { id: string }[]; metrics: readonly string[]; from: number; to: number }): Promise<number> {
+  let n = 0
+  for (let i = 0; i < q.devices.length; i += DEVICE_CHUNK) {
+    const { rows } = await db.query<{ n: string | number }>(`SELECT count(*) AS n ${TELEMETRY_RANGE}`, [q.devices.slice(i, i + DEVICE_CHUNK).map((d) => d.id), q.metrics, q.from, q.to])
+    n += Number(rows[0]?.n ?? 0)
+  }
+  return n
+}
+
 /** Stored telemetry as readings, in time order, one slice of `sliceMs` at a time: what a replay or a recomputation runs the indicators over. */
 export async function* storedReadings(db: SqlQueryable, q: { devices: readonly { id: string; domain: string }[]; metrics: readonly string[]; from: number; to: number; sliceMs?: number; maxRows?: number }): AsyncGenerator<Reading[]> {
   const slice = q.sliceMs ?? 3_600_000
@@ -161,12 +176,10 @@ export async function* storedReadings(db: SqlQueryable, q: { devices: readonly {
   for (let start = q.from; start < q.to && left > 0; start += slice) {
     const end = Math.min(start + slice, q.to)
     const out: Reading[] = []
-    // device_id = ANY and metric = ANY lead the primary key (device_id, metric, time): an index range scan on either engine.
-    for (let i = 0; i < ids.length; i += 1_000) {
+    for (let i = 0; i < ids.length; i += DEVICE_CHUNK) {
       const { rows } = await db.query<{ t: string | number; r: string | number; device_id: string; metric: string; value: number; quality: number; seq: string | null; flags: number }>(
-        `SELECT (extract(epoch FROM time) * 1000)::bigint AS t, (extract(epoch FROM received_at) * 1000)::bigint AS r, device_id, metric, value, quality, seq, flags
-           FROM telemetry WHERE device_id = ANY($1) AND metric = ANY($2) AND time >= to_timestamp($3 / 1000.0) AND time < to_timestamp($4 / 1000.0)`,
-        [ids.slice(i, i + 1_000), q.metrics, start, end],
+        `SELECT (extract(epoch FROM time) * 1000)::bigint AS t, (extract(epoch FROM received_at) * 1000)::bigint AS r, device_id, metric, value, quality, seq, flags ${TELEMETRY_RANGE}`,
+        [ids.slice(i, i + DEVICE_CHUNK), q.metrics, start, end],
       )
       for (const row of rows) {
         out.push({ time: Number(row.t), receivedAt: Number(row.r), deviceId: row.device_id, domain: domains.get(row.device_id) ?? '', metric: row.metric, value: Number(row.value), quality: Number(row.quality), seq: row.seq === null ? -1 : Number(row.seq), flags: Number(row.flags) })

@@ -5,7 +5,7 @@ import type { SqlQueryable } from '../../rollup/sql.ts'
 import type { IndicatorsConfig } from '../config.ts'
 import { createIndicators } from '../indicators.ts'
 import type { IndicatorHistoryConfig } from './config.ts'
-import { IndicatorHistoryStore, type StoredIndicator, indicatorKey, storedReadings } from './history-store.ts'
+import { IndicatorHistoryStore, type StoredIndicator, countStoredReadings, indicatorKey, storedReadings } from './history-store.ts'
 
 const HOUR = 3_600_000
 /**
@@ -218,28 +218,16 @@ export class IndicatorHistory {
   private async newestFrom(devices: { id: string }[], metrics: string[], from: number, to: number): Promise<number> {
     const cap = this.config.maxWarmupRows
     if (devices.length === 0) return from
-    if (await this.countReadings(devices, metrics, from, to) <= cap) return from
+    if (await countStoredReadings(this.deps.db, { devices, metrics, from, to }) <= cap) return from
     let total = 0
     for (let end = to; end > from; end -= HOUR) {
       const start = Math.max(from, end - HOUR)
-      total += await this.countReadings(devices, metrics, start, end)
+      total += await countStoredReadings(this.deps.db, { devices, metrics, from: start, to: end })
       if (total > cap) {
         this.deps.logger.warn({ maxWarmupRows: cap, from: new Date(end).toISOString() }, 'The indicator warm-up would read more than maxWarmupRows readings; it starts later, and windows older than that start are not replayed.')
         return end
       }
     }
     return from
-  }
-
-  private async countReadings(devices: { id: string }[], metrics: string[], from: number, to: number): Promise<number> {
-    let n = 0
-    for (let i = 0; i < devices.length; i += 1_000) {
-      const { rows } = await this.deps.db.query<{ n: string | number }>(
-        'SELECT count(*) AS n FROM telemetry WHERE device_id = ANY($1) AND metric = ANY($2) AND time >= to_timestamp($3 / 1000.0) AND time < to_timestamp($4 / 1000.0)',
-        [devices.slice(i, i + 1_000).map((d) => d.id), metrics, from, to],
-      )
-      n += Number(rows[0]?.n ?? 0)
-    }
-    return n
   }
 }

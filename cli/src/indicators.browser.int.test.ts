@@ -53,6 +53,8 @@ afterAll(async () => {
 
 async function loggedIn(locale = 'en-GB'): Promise<Page & { errors: string[] }> {
   const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
+  // Every action and navigation bounded below the test's timeout, so a stuck step names itself.
+  context.setDefaultTimeout(15_000)
   const page = await context.newPage() as Page & { errors: string[] }
   page.errors = []
   page.on('pageerror', (err) => page.errors.push(err.message))
@@ -91,7 +93,7 @@ test('a viewer picks a district\'s daily VN_AQI: 30 points on the chart, the lat
   expect(await page.locator('[data-testid=indicator-summary]').textContent()).toBe('30 values · revised 1×')
   expect(page.errors).toEqual([])
   await page.context().close()
-}, 60_000)
+}, 90_000)
 
 test('the overview\'s district tile opens its 30-day history; an empty range and a refused query say so, in Vietnamese', async () => {
   const page = await loggedIn('vi-VN')

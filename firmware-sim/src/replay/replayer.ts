@@ -106,8 +106,9 @@ export class Replayer {
           pacedTs = Math.max(pacedTs, row.ts)
           // A row older than the newest so far keeps its distance behind it, scaled alike.
           if (paceStamps) ts = Math.floor(realStart + virtualMs - (pacedTs - row.ts) / speed)
-          const wait = realStart + virtualMs - Date.now()
-          if (wait >= 1) await sleep(wait)
+          // A timer may fire a millisecond before Date.now() reaches its due time:
+          // wait until it has, so that no reading is stamped after it is sent.
+          for (let wait = realStart + virtualMs - Date.now(); wait > 0; wait = realStart + virtualMs - Date.now()) await sleep(wait)
         }
         while (this.inFlight > maxInFlight && !this.stopped) await sleep(2)
         for (const reading of row.readings) {

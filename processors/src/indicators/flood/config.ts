@@ -14,7 +14,7 @@ export const FloodConfigSchema = z.strictObject({
   hysteresisM: z.number().min(0).default(0.03).describe('A level is left downwards only once the water is this far below its threshold (wider than the gauge\'s noise).'),
   plausibleStepM: z.number().positive().default(0.15).describe('A reading further than this from the last accepted one is held until the next reading confirms it (lies nearer it than the last accepted one); otherwise it is dropped as implausible.'),
   staleAfterMs: z.number().int().min(60_000).default(900_000).describe('A gauge silent this long while it rains or while it is at an alert level raises `flood_gauge_stale`.'),
-  rainMetric: z.string().default('rainfall').describe('Metric of the rain gauges (any device) that tells the flood indicators it is raining.'),
+  rainMetric: z.string().default('rainfall').describe('Metric of the rain gauges that tells the flood indicators it is raining: in a flood gauge\'s district (metadata `district`, compared without case or diacritics), or anywhere for a rain gauge or flood gauge without a district.'),
   rainLookbackMs: z.number().int().min(60_000).default(3_600_000).describe('Rain measured within this long counts as raining now.'),
 }).prefault({})
 

@@ -133,6 +133,55 @@ describe('issue 19: flood faults', () => {
     expect(out.filter((e) => e.name === 'flood_gauge_stale').at(-1)).toMatchObject({ value: 0, level: 'ok' })
   })
 
+  describe('rain is matched to a gauge by its district', () => {
+    const gauge = (id: string, district?: string) => ({ id, domain: 'environment', metadata: district === undefined ? { gauge: 'street' as const } : { gauge: 'street' as const, district } })
+    const rain = (id: string, district?: string) => ({ id, domain: 'environment', metadata: district === undefined ? {} : { district } })
+    /** Each flood gauge reports once at T0, then only the rain gauges report, every minute for 30 minutes. */
+    const staleAfterRain = (gauges: ReturnType<typeof gauge>[], rainGauges: ReturnType<typeof rain>[]) => {
+      const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+      const out: IndicatorEvent[] = []
+      for (const g of gauges) p.onReading(reading(g.id, 'water_level', T0, 0.02), g, out)
+      for (let i = 1; i <= 30; i++) {
+        for (const r of rainGauges) p.onReading(reading(r.id, 'rainfall', T0 + i * MIN, 8), r, out)
+        p.onWatermark(T0 + i * MIN - 2 * MIN, out)
+      }
+      return out.filter((e) => e.name === 'flood_gauge_stale')
+    }
+
+    test.each([
+      ['Hải Châu', 'Hải Châu'],
+      ['Hải Châu', 'hai-chau'],
+      ['hai-chau', 'Hai Chau'],
+      ['HẢI CHÂU', 'hai chau'],
+    ])('rain in %j raises a stale alarm for a silent gauge in %j', (rainDistrict, gaugeDistrict) => {
+      const stale = staleAfterRain([gauge('flood-hc-01', gaugeDistrict)], [rain('rain-hc', rainDistrict)])
+      expect(stale).toMatchObject([{ key: 'flood-hc-01', value: 1, details: { reason: 'rain', district: gaugeDistrict } }])
+    })
+
+    test('rain in another district does not make a silent gauge stale; rain in its own does', () => {
+      const stale = staleAfterRain([gauge('flood-hc-01', 'Hải Châu'), gauge('flood-st-01', 'Sơn Trà')], [rain('rain-st', 'son-tra')])
+      expect(stale.map((e) => e.key)).toEqual(['flood-st-01'])
+      expect(stale[0]!.details).toMatchObject({ reason: 'rain', district: 'Sơn Trà' })
+    })
+
+    test('a rain gauge without a district counts for every gauge; a gauge without a district hears rain anywhere', () => {
+      expect(staleAfterRain([gauge('flood-hc-01', 'Hải Châu')], [rain('rain-city')]).map((e) => e.key)).toEqual(['flood-hc-01'])
+      expect(staleAfterRain([gauge('flood-x')], [rain('rain-st', 'Sơn Trà')]).map((e) => e.key)).toEqual(['flood-x'])
+    })
+
+    test('a gauge moved to another district (set-metadata) is matched by its new one', () => {
+      const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
+      const out: IndicatorEvent[] = []
+      p.onReading(reading('flood-01', 'water_level', T0, 0.02), gauge('flood-01', 'Hải Châu'), out)
+      p.onReading(reading('flood-01', 'water_level', T0 + MIN, 0.02), gauge('flood-01', 'Sơn Trà'), out)
+      for (let i = 2; i <= 30; i++) {
+        p.onReading(reading('rain-hc', 'rainfall', T0 + i * MIN, 8), rain('rain-hc', 'Hải Châu'), out)
+        p.onWatermark(T0 + i * MIN - 2 * MIN, out)
+      }
+      expect(out.filter((e) => e.name === 'flood_gauge_stale')).toEqual([])
+    })
+  })
+
   test('a silent gauge at an alert level is stale without rain; a silent dry gauge in dry weather is not', () => {
     const p = new FloodProcessor(FloodConfigSchema.parse({}), createIndicatorStats())
     const out: IndicatorEvent[] = []

@@ -1,4 +1,5 @@
 import type { DeviceInfo, IndicatorEvent, Reading } from '../../stream/events.ts'
+import { districtKey } from '../shared/district.ts'
 import type { IndicatorProcessor, IndicatorStats } from '../shared/processor.ts'
 import { bucketStart } from '../shared/time.ts'
 import { slopePerHour } from '../shared/windows.ts'
@@ -15,6 +16,10 @@ interface Gauge {
   times: number[]
   values: number[]
   alertLevels: [number, number, number] | undefined
+  /** Its metadata `district` as a comparison key (districtKey); undefined: rain anywhere counts. */
+  district: string | undefined
+  /** Its metadata `district` as written (for details). */
+  districtName: string | undefined
   /** The confirmed level name; undefined until the first readings agree. */
   level: FloodLevelName | undefined
   /** A level change waiting for `alertConfirmReadings` readings: direction (+1 up, -1 down, 0 first), the least change seen, readings so far. */
@@ -36,8 +41,14 @@ interface Gauge {
  * changes once `alertConfirmReadings` readings agree, and is left downwards only
  * `hysteresisM` below its threshold. A change of level is emitted at once; level
  * and rate are also emitted every interval. A gauge that falls silent while it
- * rains (any device's `rainMetric` above 0) or while at an alert level raises
- * `flood_gauge_stale` on the watermark.
+ * rains (a `rainMetric` above 0 in its district) or while at an alert level
+ * raises `flood_gauge_stale` on the watermark.
+ *
+ * Rain and flood gauges are matched by their metadata `district`, compared
+ * without case or diacritics ("Hải Châu" is "hai-chau"): a flood gauge with a
+ * district is told of rain in it and of rain from rain gauges without one
+ * (which stand for the whole city); a flood gauge without a district, of rain
+ * anywhere.
  */
 export class FloodProcessor implements IndicatorProcessor {
   readonly name = 'flood'
@@ -45,7 +56,12 @@ export class FloodProcessor implements IndicatorProcessor {
   /** Readings dropped by the plausibility check since start. */
   implausibleReadings = 0
   private readonly gauges = new Map<string, Gauge>()
+  /** Newest rain anywhere, event time: for gauges without a district. */
   private lastRainAt = -Infinity
+  /** Newest rain from a rain gauge without a district: it counts for every gauge. */
+  private lastCityRainAt = -Infinity
+  /** District key -> newest rain in it, event time. */
+  private readonly rainByDistrict = new Map<string, number>()
 
   constructor(private readonly config: FloodConfig, private readonly stats: IndicatorStats) {}
 
@@ -57,7 +73,7 @@ export class FloodProcessor implements IndicatorProcessor {
 
   onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void {
     if (reading.metric === this.config.rainMetric && reading.metric !== this.config.levelMetric) {
-      if (reading.value > 0 && reading.time > this.lastRainAt) this.lastRainAt = reading.time
+      if (reading.value > 0) this.rained(reading.time, districtKey(device?.metadata.district))
       return
     }
     if (reading.metric !== this.config.levelMetric) return
@@ -68,11 +84,14 @@ export class FloodProcessor implements IndicatorProcessor {
       const alertLevels = alertLevelsFromMetadata(meta.alertLevelsM) ?? fallback
       if (alertLevels === undefined) this.stats.missingMetadata++
       g = {
-        times: [], values: [], alertLevels, level: undefined, pending: undefined, suspect: undefined, lastAccepted: undefined,
+        times: [], values: [], alertLevels, district: undefined, districtName: undefined, level: undefined, pending: undefined, suspect: undefined, lastAccepted: undefined,
         lastTime: -Infinity, nextEmit: bucketStart(reading.time, this.config.intervalMs) + this.config.intervalMs, implausible: 0, stale: false,
       }
       this.gauges.set(reading.deviceId, g)
     }
+    // Read every time: a metadata change reaches the running service without a restart.
+    g.district = districtKey(device?.metadata.district)
+    g.districtName = g.district === undefined ? undefined : String(device?.metadata.district)
     if (reading.time <= g.lastTime) { this.stats.late++; return }
     const silentMs = reading.time - g.lastTime
     g.lastTime = reading.time
@@ -158,20 +177,37 @@ export class FloodProcessor implements IndicatorProcessor {
     return NAMES[rank]
   }
 
+  private rained(time: number, district: string | undefined): void {
+    if (time > this.lastRainAt) this.lastRainAt = time
+    if (district === undefined) {
+      if (time > this.lastCityRainAt) this.lastCityRainAt = time
+    } else if (time > (this.rainByDistrict.get(district) ?? -Infinity)) {
+      this.rainByDistrict.set(district, time)
+    }
+  }
+
+  /** The newest rain that counts for this gauge (its district's, or the city's), event time. */
+  private lastRainFor(g: Gauge): number {
+    if (g.district === undefined) return this.lastRainAt
+    return Math.max(this.rainByDistrict.get(g.district) ?? -Infinity, this.lastCityRainAt)
+  }
+
   onWatermark(watermark: number, out: IndicatorEvent[]): void {
     // The input ending (Infinity) is not a silence.
     if (watermark === Infinity) return
-    const raining = this.lastRainAt >= watermark - this.config.rainLookbackMs
     for (const [deviceId, g] of this.gauges) {
       if (g.stale || watermark - g.lastTime < this.config.staleAfterMs) continue
       const atAlert = g.level !== undefined && rankOf(g.level) >= 1
+      const lastRainAt = this.lastRainFor(g)
+      const raining = lastRainAt >= watermark - this.config.rainLookbackMs
       if (!raining && !atAlert) continue
       g.stale = true
       const details: Record<string, string | number | boolean> = {
         reason: atAlert ? 'alert' : 'rain', silentMs: watermark - g.lastTime, lastReadingAt: new Date(g.lastTime).toISOString(), previous: g.level ?? 'unknown',
       }
       if (g.lastAccepted !== undefined) details.lastLevelM = g.lastAccepted.value
-      if (this.lastRainAt > -Infinity) details.lastRainAt = new Date(this.lastRainAt).toISOString()
+      if (lastRainAt > -Infinity) details.lastRainAt = new Date(lastRainAt).toISOString()
+      if (g.districtName !== undefined) details.district = g.districtName
       out.push({ kind: 'indicator', name: 'flood_gauge_stale', scope: 'device', key: deviceId, time: watermark, value: 1, level: 'stale', details })
     }
   }

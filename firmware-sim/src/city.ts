@@ -7,7 +7,48 @@ import type { DeviceSpec } from './simulator.ts'
  * Assigned round-robin from the device's position, so the same fleet plan
  * always gets the same places.
  */
-export const DA_NANG_DISTRICTS = ['Hải Châu', 'Thanh Khê', 'Sơn Trà', 'Ngũ Hành Sơn', 'Liên Chiểu', 'Cẩm Lệ'] as const
+export const DA_NANG_DISTRICTS = ['Hải Châu', 'Thanh Khê', 'Sơn Trà', 'Ngũ Hành Sơn', 'Liên Chiểu', 'Cẩm Lệ', 'Hòa Vang'] as const
+
+export type DaNangDistrict = (typeof DA_NANG_DISTRICTS)[number]
+
+/**
+ * Where each district's simulated devices stand: a box on land inside the district
+ * (WGS 84 degrees), drawn by hand from the city's map, kept clear of the sea, the
+ * Hàn river's mouth and the Sơn Trà forest. Hòa Vang is the rural ring west and
+ * south of the city; its box covers the villages along QL14B, not the mountains.
+ */
+export const DA_NANG_DISTRICT_AREAS: Record<DaNangDistrict, { south: number; north: number; west: number; east: number }> = {
+  'Hải Châu': { south: 16.030, north: 16.072, west: 108.205, east: 108.223 },
+  'Thanh Khê': { south: 16.055, north: 16.072, west: 108.170, east: 108.203 },
+  'Sơn Trà': { south: 16.055, north: 16.100, west: 108.232, east: 108.246 },
+  'Ngũ Hành Sơn': { south: 15.975, north: 16.038, west: 108.232, east: 108.250 },
+  'Liên Chiểu': { south: 16.050, north: 16.080, west: 108.120, east: 108.160 },
+  'Cẩm Lệ': { south: 15.995, north: 16.028, west: 108.180, east: 108.212 },
+  'Hòa Vang': { south: 15.960, north: 16.040, west: 108.050, east: 108.150 },
+}
+
+/**
+ * A device's place in its district: the same id always stands at the same point
+ * (a hash of the id, not the fleet's random stream, so adding a device moves no
+ * other), rounded to 6 decimals (about 0.1 m).
+ */
+export function placeInDistrict(district: DaNangDistrict, id: string): { latitude: number; longitude: number } {
+  const area = DA_NANG_DISTRICT_AREAS[district]
+  const u = hashUnit(`${id}\u0000lat`)
+  const v = hashUnit(`${id}\u0000lon`)
+  const round6 = (x: number) => Math.round(x * 1e6) / 1e6
+  return { latitude: round6(area.south + u * (area.north - area.south)), longitude: round6(area.west + v * (area.east - area.west)) }
+}
+
+/** FNV-1a of the text, as a number in [0, 1). */
+function hashUnit(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0) / 2 ** 32
+}
 
 /** Main roads, with the free-flow speed the level of service is measured against (km/h). */
 export const DA_NANG_ROADS = [
@@ -48,6 +89,8 @@ export function withCityMetadata<T extends DeviceSpec>(specs: T[], seed = 1): (T
     const i = perKind.get(kind) ?? 0
     perKind.set(kind, i + 1)
     const metadata = cityMetadata(kind, i)
+    // Where it stands, for the console's map and SensorThings' Locations (latitude/longitude, docs/indicators.md#device-metadata).
+    Object.assign(metadata, placeInDistrict(metadata.district as DaNangDistrict, spec.id))
     // The lamp's rated power as its model draws it, so the lighting indicators can tell an underpowered lamp.
     if (kind === 'street_light') metadata.ratedPowerW = streetLightRatedW(spec.id, seed)
     return { ...spec, metadata }

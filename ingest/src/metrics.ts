@@ -34,6 +34,21 @@ export function mirroredCounter(name: string, help: string, registry: Registry, 
   })
 }
 
+/** A counter per label value, each taken from `read()` (label value -> count) at collection time. */
+export function mirroredLabelledCounter<L extends string>(name: string, help: string, label: L, registry: Registry, read: () => Readonly<Record<string, number>>): Counter<L> {
+  const reported = new Map<string, number>()
+  return new Counter<L>({
+    name, help, labelNames: [label], registers: [registry],
+    collect() {
+      for (const [value, now] of Object.entries(read())) {
+        const before = reported.get(value) ?? 0
+        if (now > before) this.inc({ [label]: value } as Partial<Record<L, string>>, now - before)
+        reported.set(value, now)
+      }
+    },
+  })
+}
+
 /**
  * Per-component counts, labelled by the component's id in the config
  * (`sources.<id>`, `sinks.<id>`) and its type, as Vector labels its

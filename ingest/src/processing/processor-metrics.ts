@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client'
-import { mirroredCounter } from '../metrics.ts'
+import { mirroredCounter, mirroredLabelledCounter } from '../metrics.ts'
 import type { ProcessorHost } from './processor-host.ts'
 
 /**
@@ -32,6 +32,8 @@ export function registerProcessorMetrics(registry: Registry, host: ProcessorHost
   if (indicators) {
     mirroredCounter('gridline_indicator_late_readings_total', 'Readings that arrived after their indicator window closed (left out).', registry, () => indicators.stats.late)
     mirroredCounter('gridline_indicator_events_total', 'Indicator values emitted.', registry, () => indicators.stats.events)
+    mirroredLabelledCounter('gridline_indicator_incomplete_hours_total', 'Hourly air-quality means left out (a missing hour for AQI) because the hour held fewer than processors.indicators.airQuality.hourlyCompletenessPct of its expected readings, one per sensor and pollutant, by pollutant.', 'pollutant', registry, () => indicators.stats.incompleteHours)
+    mirroredCounter('gridline_indicator_night_flow_incomplete_total', 'District night-flow values (night_flow_min, scope metered_area) emitted marked incomplete: an expected meter missing from at least one bucket of the night.', registry, () => indicators.stats.incompleteNightFlows)
   }
   if (history) {
     mirroredCounter('gridline_indicator_values_written_total', 'Indicator values written to indicator_values (new or changed).', registry, () => history.store.stats.written)

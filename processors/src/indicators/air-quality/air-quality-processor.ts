@@ -116,7 +116,11 @@ export class AirQualityProcessor implements IndicatorProcessor {
       sensor.open.delete(hour)
       if (sums === undefined) continue
       for (const [pollutant, s] of sums) {
-        if (s.n < this.requiredReadings(sensor, pollutant)) { this.incompleteHours++; continue }
+        if (s.n < this.requiredReadings(sensor, pollutant)) {
+          this.incompleteHours++
+          this.stats.incompleteHours[pollutant] = (this.stats.incompleteHours[pollutant] ?? 0) + 1
+          continue
+        }
         let series = sensor.hourly.get(pollutant)
         if (series === undefined) { series = new Map(); sensor.hourly.set(pollutant, series) }
         series.set(hour, s.sum / s.n)

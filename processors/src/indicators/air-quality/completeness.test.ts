@@ -14,7 +14,8 @@ const STEP = 150_000
  * missing) and closes every hour; returns the VN hourly events by the hour they end (index).
  */
 function run(hours: [number, (number | null)[]][], options: { config?: Record<string, unknown>; metadata?: Record<string, unknown>; stepMs?: number } = {}) {
-  const processor = new AirQualityProcessor(AirQualityConfigSchema.parse({ usAqi: false, perDistrict: false, ...options.config }), createIndicatorStats())
+  const stats = createIndicatorStats()
+  const processor = new AirQualityProcessor(AirQualityConfigSchema.parse({ usAqi: false, perDistrict: false, ...options.config }), stats)
   const device: DeviceInfo = { id: 'aq-1', domain: 'environment', metadata: options.metadata ?? {} }
   const out: IndicatorEvent[] = []
   for (const [h, values] of hours) {
@@ -22,7 +23,7 @@ function run(hours: [number, (number | null)[]][], options: { config?: Record<st
     processor.onWatermark(T0 + (h + 1) * HOUR, out)
   }
   processor.onWatermark(Infinity, out)
-  return { processor, byHourEnd: new Map(out.filter((e) => e.name === 'vn_aqi_hourly').map((e) => [(e.time - T0) / HOUR, e])) }
+  return { processor, stats, byHourEnd: new Map(out.filter((e) => e.name === 'vn_aqi_hourly').map((e) => [(e.time - T0) / HOUR, e])) }
 }
 
 const full = (v: number): number[] => Array(24).fill(v)
@@ -42,6 +43,8 @@ describe('air-quality hourly completeness', () => {
     expect(after.byHourEnd.get(4)?.value).toBe(40)
     expect(after.byHourEnd.get(4)?.details?.pm25Nowcast).toBe(20)
     expect(after.processor.incompleteHours).toBe(1)
+    // The shared stats count it by pollutant, for /metrics (gridline_indicator_incomplete_hours_total).
+    expect(after.stats.incompleteHours).toEqual({ pm25: 1 })
   })
 
   test.each([

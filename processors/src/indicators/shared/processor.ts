@@ -14,10 +14,17 @@ export interface IndicatorStats {
   missingMetadata: number
   /** Indicator events emitted. */
   events: number
+  /**
+   * Hourly means left out because the hour held too few readings (air quality,
+   * docs/indicators.md#aq-completeness), one per sensor and pollutant, by pollutant.
+   */
+  incompleteHours: Record<string, number>
+  /** District night-flow values emitted marked incomplete (`details.complete: false`: a meter missing from a bucket). */
+  incompleteNightFlows: number
 }
 
 export function createIndicatorStats(): IndicatorStats {
-  return { readings: 0, notGood: 0, late: 0, missingMetadata: 0, events: 0 }
+  return { readings: 0, notGood: 0, late: 0, missingMetadata: 0, events: 0, incompleteHours: {}, incompleteNightFlows: 0 }
 }
 
 /**

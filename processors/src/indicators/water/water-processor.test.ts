@@ -32,7 +32,8 @@ describe('water indicators', () => {
   })
 
   test('a meter silent for 15 minutes does not lower the area minimum: the bucket is incomplete and left out', () => {
-    const p = new WaterProcessor(WaterConfigSchema.parse({}), createIndicatorStats())
+    const stats = createIndicatorStats()
+    const p = new WaterProcessor(WaterConfigSchema.parse({}), stats)
     const out: IndicatorEvent[] = []
     // Two constant 10 m³/h meters every 5 min from 01:40; b silent 02:30-02:45.
     // Summing what came would give 10 at 02:30 (a dropout reading as a 10 m³/h drop in leakage).
@@ -45,6 +46,8 @@ describe('water indicators', () => {
     const area = out.find((e) => e.scope === 'metered_area')!
     expect(area).toMatchObject({ name: 'night_flow_min', key: 'dma-7', value: 20 })
     expect(area.details).toMatchObject({ complete: false, buckets: 8, completeBuckets: 7, expectedMeters: 2, missingMeters: 'b', meters: 2 })
+    // Counted for /metrics (gridline_indicator_night_flow_incomplete_total); the meters' own values have no completeness.
+    expect(stats.incompleteNightFlows).toBe(1)
   })
 
   test('a meter of the area that reported before the night but not during it leaves no complete bucket', () => {

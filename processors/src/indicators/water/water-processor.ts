@@ -151,6 +151,7 @@ export class WaterProcessor implements IndicatorProcessor {
         inflowMeters, outflowMeters: area.expected.size - inflowMeters,
       }
       if (missing.size > 0) details.missingMeters = [...missing].sort().slice(0, MAX_LISTED_METERS).join(',')
+      if (!details.complete) this.stats.incompleteNightFlows++
       out.push({ kind: 'indicator', name: 'night_flow_min', scope: 'metered_area', key: areaName, time: night.end, value: round3(min), details })
     }
   }

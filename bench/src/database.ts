@@ -61,13 +61,18 @@ export class BenchDatabase {
     await new DeviceStore(pgSqlClient(this.pool)).addMany(devices, { replaceCredentials: true })
   }
 
+  /** Registers devices that write only through `gateway` (registered already): no password, so no scrypt each. */
+  async addBehindGateway(devices: { id: string; metadata?: Record<string, unknown> }[], domain: string, gateway: string): Promise<void> {
+    await new DeviceStore(pgSqlClient(this.pool)).addBehindGateway(devices, domain, gateway)
+  }
+
   /**
    * Empties telemetry and rejected and checkpoints, so every measurement
    * starts from the same table state and none pays for the previous one's
    * dirty pages. Call only while nothing writes.
    */
   async reset(): Promise<void> {
-    await this.pool.query('TRUNCATE telemetry, rejected, telemetry_1m, telemetry_1h, sequence_gaps, alarm_events, alarms, device_status, device_status_history')
+    await this.pool.query('TRUNCATE telemetry, rejected, telemetry_1m, telemetry_1h, sequence_gaps, alarm_events, alarms, device_status, device_status_history, indicator_values')
     await this.pool.query('CHECKPOINT')
   }
 

@@ -5,7 +5,7 @@
  * process itself, with the service's batch size and writer count, on the
  * same rows as copy-limit.
  */
-import { type Envelope, IngestPipeline, RuntimeIntake, TimescaleSink, createIngestMetrics, ingestConfig } from '@gridline/ingest'
+import { type Envelope, IngestPipeline, type LiveDeviceDirectory, RuntimeIntake, TimescaleSink, createIngestMetrics, ingestConfig } from '@gridline/ingest'
 import { type DecodeOptions, type Principal, type WritePosition, decodeMessage } from '@gridline/processors'
 import { createLogger } from '@gridline/core'
 import { defaultCatalogue } from '@gridline/schemas'
@@ -17,7 +17,7 @@ import { Timeline, ratesOf } from './series.ts'
 import { batchedMessagesPerConnection, devices, BENCH_DOMAIN, benchTopic, messagePayload } from './workload.ts'
 
 /** One message as the broker would hand it over. */
-interface RawMessage {
+export interface RawMessage {
   topic: string
   principal: Principal
   payload: Buffer
@@ -148,6 +148,12 @@ export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise
   }
 }
 
+/** Another workload than copy-limit's (pipeline-city's), and the registry its processors look devices up in. */
+export interface PipelineWorkload {
+  messages?: readonly RawMessage[]
+  directory?: LiveDeviceDirectory | null
+}
+
 /**
  * `pipeline` (no processors) and `pipeline-processors`: the service's own
  * intake and runtime (RuntimeIntake: decode, reading rules, pre-write
@@ -156,10 +162,10 @@ export async function measureWriter(ctx: RunContext, db: BenchDatabase): Promise
  * in this process: the ingest hot path without MQTT. While the runtime is
  * congested no message is fed, as the broker reads no socket then.
  */
-export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withProcessors: boolean): Promise<InProcessResult> {
+export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withProcessors: boolean, workload: PipelineWorkload = {}): Promise<InProcessResult> {
   const s = ctx.settings
   const config = ingestConfig()
-  const messages = rawMessages(s, ctx.baseTimeMs)
+  const messages = workload.messages ?? rawMessages(s, ctx.baseTimeMs)
   await db.reset()
   const pool = new pg.Pool({ connectionString: db.url, max: config.ingest.writers })
   pool.on('error', () => undefined)
@@ -179,7 +185,7 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withPr
     },
   }
   const pipeline = new IngestPipeline(counted, { ...config.ingest, maxBatchRows: s.inProcessBatchRows }, metrics, logger)
-  const stage = withProcessors ? await createProcessStage(db.url) : null
+  const stage = withProcessors ? await createProcessStage(db.url, workload.directory ?? null) : null
   let stageClosed = false
   const intake = new RuntimeIntake(pipeline, {
     decodeOptions: decodeOptions(),

@@ -1,5 +1,5 @@
 import { createLogger } from '@gridline/core'
-import { type Envelope, ProcessorHost, ingestConfig } from '@gridline/ingest'
+import { type Envelope, type LiveDeviceDirectory, ProcessorHost, ingestConfig } from '@gridline/ingest'
 import type { DecodedMessage, WritePosition } from '@gridline/processors'
 import pg from 'pg'
 
@@ -29,11 +29,12 @@ const BENCH_ALARM_RULES = [
 
 export const PROCESS_STAGE_NAME = 'all processors (seq, quality, rollups, indicators, alarms, live stream)'
 
-export async function createProcessStage(databaseUrl: string): Promise<ProcessStage> {
+/** `directory`: the registry the processors look devices up in (district, road segment, ...); none for the copy-limit workload. */
+export async function createProcessStage(databaseUrl: string, directory: LiveDeviceDirectory | null = null): Promise<ProcessStage> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
   pool.on('error', () => undefined)
   const config = ingestConfig({ processors: { alarms: { rules: BENCH_ALARM_RULES as never } } })
-  const host = new ProcessorHost(config.processors, { pool, directory: null, logger: createLogger({ level: 'silent' }) })
+  const host = new ProcessorHost(config.processors, { pool, directory, logger: createLogger({ level: 'silent' }) })
   await host.start()
   // A dashboard-like subscriber on the live stream, so fan-out is part of the cost.
   host.hub.subscribe({ name: 'bench-dashboard', kinds: ['reading', 'alarm'], maxEventsPerSecond: 100 }, () => undefined)

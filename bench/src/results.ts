@@ -176,6 +176,22 @@ export interface IndicatorHistoryResult {
   with: { elapsedMs: number; cpuMicros: number; readingsPerSecond: number }
 }
 
+/** `pipeline-city`: pipeline without and with every processor on a city's day, the indicator history written. */
+export interface PipelineCityResult {
+  devices: number
+  /** Event time the readings span. */
+  hours: number
+  readings: number
+  without: InProcessResult
+  with: InProcessResult
+  /** with / without readings per second. */
+  ratio: number
+  /** Rows in indicator_values after the run with processors. */
+  indicatorValues: number
+  /** The indicators among them. */
+  indicatorNames: string[]
+}
+
 /** `sparkplug`: the same readings as Sparkplug B DDATA and as gridline JSON, on the same load. */
 export interface SparkplugResult {
   nodes: number
@@ -561,6 +577,7 @@ export interface RoundResult {
   soak?: SoakResult
   alarmLatency?: AlarmLatencyResult
   indicatorHistory?: IndicatorHistoryResult
+  pipelineCity?: PipelineCityResult
   dashboards?: DashboardsResult
   lineProtocol?: LineProtocolResult
   sensorCommunity?: SensorCommunityResult

@@ -17,6 +17,7 @@ import { measureInfluxSink, measureLineProtocol, measureSensorCommunity } from '
 import { measureMqttClient } from './mqtt-client.ts'
 import { measureSparkplug } from './sparkplug.ts'
 import { measureIndicatorHistory } from './indicator-history.ts'
+import { measurePipelineCity } from './pipeline-city.ts'
 import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -87,6 +88,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       result.pipelineProcessors = await measurePipeline(ctx, db, true)
     }
     if (has('indicator-history')) result.indicatorHistory = await measureIndicatorHistory(ctx, db, round)
+    if (has('pipeline-city')) result.pipelineCity = await measurePipelineCity(ctx, db, round)
     if (has('broker')) result.broker = await measureBroker(ctx, round)
     if (has('ingest-batched')) {
       progress(`round ${round}: batched load against the do-nothing sink (load generator check)`)

@@ -10,6 +10,7 @@ export const SCENARIOS = [
   'pipeline',
   'pipeline-processors',
   'indicator-history',
+  'pipeline-city',
   'broker',
   'ingest-batched',
   'dashboards',

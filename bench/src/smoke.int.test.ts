@@ -174,6 +174,19 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(h.with.readingsPerSecond).toBeGreaterThan(0)
   })
 
+  test('pipeline-city stored every reading both ways, and indicator values only with the processors', () => {
+    const c = run.record.results[0]!.pipelineCity!
+    expect(c.hours).toBeGreaterThan(2)
+    for (const x of [c.without, c.with]) {
+      expect(x.storedRows).toBe(c.readings)
+      expect(x.readingsPerSecond).toBeGreaterThan(0)
+    }
+    // Hourly air quality per sensor and district, level of service per segment and interval.
+    expect(c.indicatorNames).toEqual(expect.arrayContaining(['traffic_los', 'vn_aqi_hourly']))
+    expect(c.indicatorValues).toBeGreaterThan(c.devices * c.hours * 0.3)
+    expect(c.ratio).toBeGreaterThan(0)
+  })
+
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
     for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink']) {

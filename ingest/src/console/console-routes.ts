@@ -11,6 +11,7 @@ import type { AuditLog } from './audit.ts'
 import type { CityState } from './city-state.ts'
 import type { ConsoleCommands } from './commands-port.ts'
 import type { LiveStreams } from './live.ts'
+import type { MapState } from './map-state.ts'
 import { SESSION_COOKIE, clearedSessionCookie, readCookie, requireRole, sendError, sessionCookie, sessionOf, statusForError } from './session-auth.ts'
 import { type LoginThrottle, ROLES, type Role, type SessionStore, type UserStore } from './users.ts'
 
@@ -23,6 +24,8 @@ export interface ConsoleRouteDeps {
   audit: AuditLog
   city: CityState
   live: LiveStreams
+  map: MapState
+  mapBase: MapBase
   devices: { all(): Iterable<DeviceRecord>; get(id: string): DeviceRecord | undefined }
   alarms: () => AlarmEngine | undefined
   commands: ConsoleCommands | undefined
@@ -33,9 +36,16 @@ export interface ConsoleRouteDeps {
   secureCookies: boolean
 }
 
+/** What the map page draws under the devices (config console.map, docs/dashboards.md#map). */
+export type MapBase =
+  & { center: readonly [number, number]; zoom: number; attribution: string }
+  & ({ kind: 'style'; url: string } | { kind: 'raster'; tiles: string[]; tileSizePx: number } | { kind: 'offline' })
+
 const SEVERITY_ORDER: Record<AlarmSeverity, number> = { critical: 0, major: 1, minor: 2, warning: 3, info: 4 }
 const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const
 const DAY_MS = 86_400_000
+/** The longest custom range of a device's series (GET /api/devices/:id/series?from&to). */
+const SERIES_MAX_RANGE_MS = 366 * DAY_MS
 const INDICATOR_RANGES = { '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS, '90d': 90 * DAY_MS, '365d': 365 * DAY_MS } as const
 const INDICATOR_SCOPES: readonly IndicatorEvent['scope'][] = ['device', 'district', 'road_segment', 'metered_area', 'circuit']
 
@@ -96,6 +106,12 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   // ---- overview and live stream
   app.get('/api/overview', viewer, async () => city.overview())
 
+  // Every placed device's position, state and worst alarm, as columns (docs/console-api.md#map); the live stream's `map` events follow it.
+  app.get('/api/map', viewer, async (_req, reply) => {
+    reply.header('cache-control', 'no-store')
+    return { ...deps.map.snapshot(), base: deps.mapBase }
+  })
+
   app.get('/api/live', viewer, async (req, reply) => {
     let request
     try {
@@ -130,8 +146,14 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   app.get('/api/devices/:id', viewer, async (req) => {
     const device = findDevice(deps, (req.params as { id: string }).id)
     const catalogue = defaultCatalogue()
-    const latest = city.latest(device.id).map((v) => ({ ...v, unit: catalogue.metric(device.domain ?? '', v.metric)?.unit ?? null }))
-    return { device: { ...deviceView(device, city, Date.now()), createdAt: device.createdAt }, latest, commands: device.kind === 'device' ? commandsFor(device.domain ?? '') : [] }
+    // The catalogue's unit and plausible range per metric: the charts' kind (bool is a state) and y bounds.
+    const latest = city.latest(device.id).map((v) => {
+      const definition = catalogue.metric(device.domain ?? '', v.metric)
+      return { ...v, unit: definition?.unit ?? null, min: definition?.min ?? null, max: definition?.max ?? null }
+    })
+    // The limits of the threshold rules that watch this device, drawn on its charts.
+    const thresholds = deps.alarms()?.thresholdsFor(device.id, device.domain ?? undefined) ?? []
+    return { device: { ...deviceView(device, city, Date.now()), createdAt: device.createdAt }, latest, thresholds, commands: device.kind === 'device' ? commandsFor(device.domain ?? '') : [] }
   })
 
   app.get('/api/devices/:id/series', viewer, async (req) => {
@@ -139,15 +161,31 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     const q = req.query as Record<string, string | undefined>
     const metric = q.metric
     if (!metric) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'metric: which metric to chart, e.g. ?metric=pm25.')
-    const range = (q.range ?? '1h') as keyof typeof RANGES
-    if (!(range in RANGES)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `range: one of ${Object.keys(RANGES).join(', ')}.`)
-    const to = Date.now()
-    const series = await queryTelemetry(deps.pool, { deviceId: device.id, metric, from: to - RANGES[range], to, maxPoints: 2_000 })
+    let range: string
+    let from: number
+    let to: number
+    if (q.from !== undefined || q.to !== undefined) {
+      // A custom range (the chart's from/to inputs, or a zoom): the resolution follows its length as for the presets.
+      range = 'custom'
+      from = Date.parse(q.from ?? '')
+      to = q.to === undefined ? Date.now() : Date.parse(q.to)
+      if (Number.isNaN(from) || Number.isNaN(to) || to <= from) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'from and to: RFC 3339 times, from before to (e.g. ?from=2026-11-29T08:00:00%2B07:00&to=2026-11-29T10:00:00%2B07:00).')
+      if (to - from > SERIES_MAX_RANGE_MS) throw new GridlineError('GRIDLINE_BAD_REQUEST', 'from and to: at most 366 days apart.')
+    } else {
+      range = q.range ?? '1h'
+      if (!(range in RANGES)) throw new GridlineError('GRIDLINE_BAD_REQUEST', `range: one of ${Object.keys(RANGES).join(', ')} (or from and to).`)
+      to = Date.now()
+      from = to - RANGES[range as keyof typeof RANGES]
+    }
+    const series = await queryTelemetry(deps.pool, { deviceId: device.id, metric, from, to, maxPoints: 2_000 })
     const rollup = series.resolution !== 'raw'
     return {
       metric,
       range,
+      from,
+      to,
       resolution: series.resolution,
+      stepMs: series.stepMs,
       points: series.points.map((p) => (rollup ? { t: p.time, v: p.value, min: p.min, max: p.max } : { t: p.time, v: p.value })),
     }
   })

@@ -245,6 +245,22 @@ describe('devices, overview and charts', () => {
     const week = (await call(cookie, 'GET', '/api/devices/aq-hc-1/series?metric=pm25&range=7d')).body
     expect(week.resolution).toBe('1h')
     expect((await call(cookie, 'GET', '/api/devices/aq-hc-1/series?metric=pm25&range=2y')).status).toBe(400)
+    // The charts' custom range: from and to, answered with the window asked for and the resolution it gets.
+    const now = Date.now()
+    const custom = (await call(cookie, 'GET', `/api/devices/aq-hc-1/series?metric=pm25&from=${new Date(now - 3_600_000).toISOString()}&to=${new Date(now + 60_000).toISOString()}`)).body
+    expect(custom).toMatchObject({ metric: 'pm25', range: 'custom', resolution: 'raw', stepMs: 0 })
+    expect(custom.to - custom.from).toBe(3_660_000)
+    expect(custom.points.map((p: { v: number }) => p.v)).toEqual([180, 30])
+    const empty = (await call(cookie, 'GET', '/api/devices/aq-hc-1/series?metric=pm25&from=2026-01-01T00:00:00%2B07:00&to=2026-01-02T00:00:00%2B07:00')).body
+    expect(empty).toMatchObject({ range: 'custom', from: Date.parse('2026-01-01T00:00:00+07:00'), resolution: '1m', stepMs: 60_000, points: [] })
+    for (const bad of ['from=yesterday', 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+      expect((await call(cookie, 'GET', `/api/devices/aq-hc-1/series?metric=pm25&${bad}`)).status, bad).toBe(400)
+    }
+    // The device page's catalogue entries (unit, plausible range) and the threshold rules that watch the device.
+    const aqPage = (await call(cookie, 'GET', '/api/devices/aq-hc-1')).body
+    expect(aqPage.latest).toEqual(expect.arrayContaining([expect.objectContaining({ metric: 'pm25', unit: 'ug/m3', min: 0, max: 1000 })]))
+    expect(aqPage.thresholds).toEqual([{ ruleId: 'pm25-high', metric: 'pm25', severity: 'major', direction: 'above', value: 100, clearValue: 50 }])
+    expect(page.thresholds).toEqual([])
     expect((await call(cookie, 'GET', '/api/devices?q=b%E1%BA%A1ch')).body.devices.map((d: { id: string }) => d.id)).toEqual(['lamp-1'])
     expect((await call(cookie, 'GET', '/api/devices/nope')).status).toBe(404)
   })

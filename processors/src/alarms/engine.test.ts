@@ -100,6 +100,29 @@ describe('threshold rules', () => {
   })
 })
 
+describe('the thresholds that watch a device', () => {
+  test('threshold rules that match its id and domain, with direction and clear limit; other rule types and devices left out', () => {
+    const engine = new AlarmEngine({
+      rules: [
+        pmHigh,
+        { id: 'pressure-low', type: 'threshold', metric: 'pressure', domains: ['water'], raiseBelow: 1.5, severity: 'critical' },
+        { id: 'aq-9-only', type: 'threshold', metric: 'pm10', devices: ['aq-9*'], raiseAbove: 100 },
+        { id: 'pm25-rise', type: 'rate_of_change', metric: 'pm25', raiseAbove: 20 },
+        { id: 'silent', type: 'stale', expectedIntervalSeconds: 60 },
+      ],
+    })
+    expect(engine.thresholdsFor('aq-1', 'environment')).toEqual([
+      { ruleId: 'pm25-high', metric: 'pm25', severity: 'major', direction: 'above', value: 50, clearValue: 40 },
+    ])
+    expect(engine.thresholdsFor('aq-90', 'environment').map((th) => th.ruleId)).toEqual(['pm25-high', 'aq-9-only'])
+    expect(engine.thresholdsFor('pump-1', 'water')).toEqual([
+      { ruleId: 'pm25-high', metric: 'pm25', severity: 'major', direction: 'above', value: 50, clearValue: 40 },
+      { ruleId: 'pressure-low', metric: 'pressure', severity: 'critical', direction: 'below', value: 1.5, clearValue: 1.5 },
+    ])
+    expect(new AlarmEngine({ enabled: false, rules: [pmHigh] }).thresholdsFor('aq-1', 'environment')).toEqual([])
+  })
+})
+
 describe('rate of change rules', () => {
   test('rate of rise over the window raises, and clears when the level steadies', () => {
     // River level in metres, a reading a minute; raise above 2 cm a minute over 2 minutes.

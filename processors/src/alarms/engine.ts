@@ -312,6 +312,24 @@ export class AlarmEngine {
     return event
   }
 
+  /**
+   * The limits of the threshold rules that watch a device (by its id and domain), for the
+   * console to draw on the device's charts: rule, metric, severity, the raise limit and
+   * which side of it raises, and the clear limit (hysteresis). Empty when alarms are off.
+   */
+  thresholdsFor(deviceId: string, domain: string | undefined): AlarmThreshold[] {
+    const out: AlarmThreshold[] = []
+    for (const c of this.rules) {
+      const rule = c.rule
+      if (rule.type !== 'threshold' || !c.matches(deviceId, domain)) continue
+      const above = rule.raiseAbove !== undefined
+      const value = above ? rule.raiseAbove! : rule.raiseBelow!
+      const clear = above ? rule.clearBelow ?? value : rule.clearAbove ?? value
+      out.push({ ruleId: rule.id, metric: rule.metric, severity: rule.severity, direction: above ? 'above' : 'below', value, clearValue: clear })
+    }
+    return out
+  }
+
   /** Alarms not yet cleared, oldest first. */
   listActive(): AlarmRecord[] {
     return [...this.active.values()].sort((a, b) => a.raisedAt - b.raisedAt).map((r) => ({ ...r }))
@@ -483,6 +501,18 @@ export class AlarmEngine {
     this.subject.next(event)
     return event
   }
+}
+
+/** A threshold rule's limit as a chart draws it (AlarmEngine.thresholdsFor). */
+export interface AlarmThreshold {
+  ruleId: string
+  metric: string
+  severity: AlarmSeverity
+  /** Raises above (raiseAbove) or below (raiseBelow) `value`. */
+  direction: 'above' | 'below'
+  value: number
+  /** Clears on the other side of this (clearBelow / clearAbove; `value` without hysteresis). */
+  clearValue: number
 }
 
 export interface CustomAlarmInput {

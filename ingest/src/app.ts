@@ -7,7 +7,7 @@ import { type IngestConfig, brokerConfig, primarySinkConfig } from './config.ts'
 import { LiveDeviceDirectory } from './devices/directory.ts'
 import { buildHttpServer } from './http.ts'
 import { CommandService } from './commands/command-service.ts'
-import { NODE_RED_PATH, OperatorConsole } from './console/index.ts'
+import { NODE_RED_PATH, OperatorConsole, mapOrigins } from './console/index.ts'
 import { type IngestMetrics, createIngestMetrics } from './metrics.ts'
 import { IngestPipeline } from './pipeline/ingest-pipeline.ts'
 import { RuntimeIntake } from './pipeline/intake.ts'
@@ -141,6 +141,8 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     registry: metrics.registry,
   })
   processing.publishAlarmsTo((topic, payload, retain) => publisher.publish(topic, payload, { retain }))
+  // Confirmed lamp commands set the switch state the lighting indicators judge a lamp by.
+  commands.onChange((record) => processing.onCommand(record))
 
   // The intake every source hands its messages to; the routes for what is not telemetry.
   const intake = new RuntimeIntake(pipeline, { decodeOptions, processing, metrics, logger: logger.child({ component: 'intake' }), shedAtPendingRows: config.ingest.shedAtPendingRows })
@@ -215,12 +217,13 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     },
   }, (app) => {
     operatorConsole?.register(app)
-    if (config.sta.enabled) registerStaRoutes(app, config.sta, { pool, logger: logger.child({ component: 'sta' }) })
+    if (config.sta.enabled) registerStaRoutes(app, config.sta, { pool, logger: logger.child({ component: 'sta' }), registry: metrics.registry })
   }, {
     requestTimeoutMs: config.http.requestTimeoutMs,
     headersTimeoutMs: config.http.headersTimeoutMs,
     idleTimeoutMs: config.http.idleTimeoutMs,
     editorPaths: config.console.enabled && config.console.nodeRed.enabled ? [NODE_RED_PATH] : [],
+    mapOrigins: config.console.enabled ? mapOrigins(config.console.map) : [],
   })
   let maintenance: NodeJS.Timeout | undefined
   let lock: InstanceLock | undefined

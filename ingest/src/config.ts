@@ -77,6 +77,15 @@ export const IngestConfigSchema = z.strictObject({
     staleAfterSeconds: z.number().int().min(1).default(60).describe('A device that reported online but sent nothing for this long shows as stale.'),
     liveQueueEvents: z.number().int().min(10).default(2_000).describe('Events queued for one browser\'s live stream at which it is dropped (it reconnects by itself).'),
     liveMaxRate: z.number().int().min(1).default(100).describe('Most readings, rollups and indicators per second one live stream may ask for (server-side decimation).'),
+    map: z.strictObject({
+      styleUrl: z.url({ protocol: /^https?$/ }).optional().describe('A MapLibre style (JSON) of the city\'s GIS server for the map page\'s base, e.g. https://gis.danang.gov.vn/styles/city.json. Its origin, and those of its tiles, sprites and glyphs, are added to the console\'s Content-Security-Policy. Unset (with tileUrl unset too): the shipped coastline and a graticule, nothing fetched from elsewhere.'),
+      tileUrl: z.string().regex(/^https?:\/\/[^/]+\/.*\{z\}.*\{x\}.*\{y\}/, 'an http(s) URL template with {z}, {x} and {y}').optional().describe('Raster XYZ tiles of the city\'s GIS server instead of a style, e.g. https://gis.danang.gov.vn/tiles/{z}/{x}/{y}.png (a WMTS in Web Mercator works too).'),
+      tileSizePx: z.number().int().min(64).max(1024).default(256).describe('Edge of one raster tile of tileUrl, in pixels.'),
+      extraOrigins: z.array(z.url({ protocol: /^https?$/ })).default([]).describe('More origins the base map loads from (a style\'s tiles, sprites or glyphs on other hosts), added to the Content-Security-Policy.'),
+      attribution: z.string().max(500).default('').describe('Credit shown in the map\'s corner for the base map (e.g. "© Sở TT&TT Đà Nẵng").'),
+      center: z.tuple([z.number().min(-180).max(180), z.number().min(-90).max(90)]).default([108.2022, 16.0544]).describe('Where the map opens before it fits the devices: [longitude, latitude], WGS 84 (default Da Nang).'),
+      zoom: z.number().min(0).max(22).default(11.5).describe('The zoom the map opens at before it fits the devices.'),
+    }).refine((m) => !(m.styleUrl && m.tileUrl), { message: 'set styleUrl or tileUrl, not both' }).prefault({}).describe('The map page\'s base map (docs/dashboards.md#map).'),
     nodeRed: z.strictObject({
       enabled: z.boolean().default(true).describe('Run Node-RED inside the service at /flows (admins only; docs/node-red.md).'),
       maxEventsPerSecond: z.number().int().min(1).default(10).describe('Most events per second a `gridline in` node may receive (decimated like any slow subscriber).'),

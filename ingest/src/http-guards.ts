@@ -14,21 +14,37 @@ export interface HttpGuardOptions {
    * framed only by this origin.
    */
   editorPaths?: readonly string[]
+  /**
+   * Origins the console's map loads its base from (console.map: the city's GIS
+   * server): allowed for images and fetches under the strict policy, nothing else.
+   */
+  mapOrigins?: readonly string[]
 }
 
-/** The web app and the API: nothing inline, nothing from elsewhere, never framed. */
-export const STRICT_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ')
+/**
+ * The web app and the API: nothing inline, nothing from elsewhere, never framed;
+ * the map's base-map origins (when configured) for images and fetches only.
+ * The map draws with WebGL in a module worker of this origin (`worker-src 'self'`).
+ */
+export function strictCsp(mapOrigins: readonly string[] = []): string {
+  const extra = mapOrigins.length > 0 ? ` ${mapOrigins.join(' ')}` : ''
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self'",
+    "style-src 'self'",
+    `img-src 'self' data: blob:${extra}`,
+    "font-src 'self'",
+    `connect-src 'self'${extra}`,
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ')
+}
+
+/** The strict policy without base-map origins. */
+export const STRICT_CSP = strictCsp()
 
 /** Node-RED's editor uses inline scripts, eval (its function editor) and blob workers; it may be framed by the console only. */
 export const EDITOR_CSP = [
@@ -93,12 +109,13 @@ function refuse(reply: FastifyReply, status: number, code: string, message: stri
 
 export function registerHttpGuards(app: FastifyInstance, options: HttpGuardOptions = {}): void {
   const editors = options.editorPaths ?? []
+  const strict = strictCsp([...new Set((options.mapOrigins ?? []).map((url) => new URL(url).origin))])
   app.addHook('onRequest', async (req, reply) => {
     const path = normalisedPath(req.raw.url)
     const editor = editors.some((prefix) => underPrefix(path, prefix))
     // On the raw response, so hijacked replies (Node-RED, the live stream) carry them too.
     const res = reply.raw
-    res.setHeader('content-security-policy', editor ? EDITOR_CSP : STRICT_CSP)
+    res.setHeader('content-security-policy', editor ? EDITOR_CSP : strict)
     res.setHeader('x-frame-options', editor ? 'SAMEORIGIN' : 'DENY')
     res.setHeader('x-content-type-options', 'nosniff')
     res.setHeader('referrer-policy', 'no-referrer')

@@ -266,6 +266,19 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     return reply.code(201).send({ device: { id: device.id, domain: device.domain, kind: device.kind, metadata: device.metadata }, password })
   })
 
+  // Merge (or replace) a device's metadata, as `gridline devices set-metadata` does: the admin page sets a location with it.
+  app.post('/api/devices/:id/metadata', admin, async (req) => {
+    const { id } = req.params as { id: string }
+    const body = objectBody(req)
+    const metadata = body.metadata
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw new GridlineError('GRIDLINE_BAD_REQUEST', 'metadata: a JSON object of the keys to set, e.g. {"latitude": 16.0544, "longitude": 108.2022}; null removes a key.')
+    }
+    const device = await new DeviceStore(deps.sql).setMetadata(id, metadata as Record<string, unknown>, { replace: body.replace === true })
+    audit.record(actor(req), 'device.metadata', id, { metadata, replace: body.replace === true })
+    return { device: { id: device.id, domain: device.domain, kind: device.kind, metadata: device.metadata } }
+  })
+
   app.delete('/api/devices/:id', admin, async (req, reply) => {
     const { id } = req.params as { id: string }
     await new DeviceStore(deps.sql).remove(id)

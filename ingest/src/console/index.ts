@@ -12,8 +12,9 @@ import { pgSqlClient } from '../storage/sql-client.ts'
 import { AuditLog } from './audit.ts'
 import { CityState } from './city-state.ts'
 import type { ConsoleCommands } from './commands-port.ts'
-import { registerConsoleRoutes, requireAlarms, requireCommands } from './console-routes.ts'
+import { type MapBase, registerConsoleRoutes, requireAlarms, requireCommands } from './console-routes.ts'
 import { LiveStreams } from './live.ts'
+import { MapState } from './map-state.ts'
 import { databaseIdentity, describeIdentity, readIdentity, sameIdentity, writeIdentity } from './node-red/database-identity.ts'
 import { type EmbeddedNodeRed, embedNodeRed } from './node-red/embed.ts'
 import { hubSubscribe } from './node-red/runtime.ts'
@@ -52,6 +53,7 @@ export class OperatorConsole {
   readonly audit: AuditLog
   readonly city: CityState
   readonly live: LiveStreams
+  readonly map: MapState
   private nodeRed: Promise<EmbeddedNodeRed> | undefined
 
   constructor(private readonly config: IngestConfig['console'], private readonly deps: OperatorConsoleDeps) {
@@ -63,8 +65,13 @@ export class OperatorConsole {
       { hub: deps.hub, db: sql, devices: deps.devices, alarms: deps.alarms, logger: deps.logger },
       { staleAfterMs: config.staleAfterSeconds * 1000, statusRefreshMs: 5_000, losThresholdsPct: [...losThresholds(deps.traffic ?? { hcmEdition: '2010' })], occupancyJamPct: deps.traffic?.occupancyJamPct ?? 35 },
     )
+    this.map = new MapState({
+      devices: deps.devices,
+      status: (id, now) => this.city.status(id, now),
+      alarms: () => deps.alarms()?.listActive() ?? [],
+    })
     this.live = new LiveStreams(
-      { hub: deps.hub, overview: () => this.city.overview(), onCommand: (listener) => deps.commands?.onChange(listener) ?? (() => undefined), logger: deps.logger },
+      { hub: deps.hub, overview: () => this.city.overview(), map: this.map, onCommand: (listener) => deps.commands?.onChange(listener) ?? (() => undefined), logger: deps.logger },
       { queueEvents: config.liveQueueEvents, maxRate: config.liveMaxRate, heartbeatMs: 15_000 },
     )
     // Every command is audited when sent and again with its outcome (ok, rejected, failed, timeout).
@@ -92,6 +99,8 @@ export class OperatorConsole {
       audit: this.audit,
       city: this.city,
       live: this.live,
+      map: this.map,
+      mapBase: mapBase(this.config.map),
       devices: this.deps.devices,
       alarms: this.deps.alarms,
       commands: this.deps.commands,
@@ -182,6 +191,19 @@ export class OperatorConsole {
     this.city.stop()
     await this.audit.flush()
   }
+}
+
+/** The base map the page draws (GET /api/map's `base`): the configured GIS server, or the shipped land and a graticule. */
+export function mapBase(map: IngestConfig['console']['map']): MapBase {
+  const view = { center: map.center, zoom: map.zoom, attribution: map.attribution }
+  if (map.styleUrl) return { kind: 'style', url: map.styleUrl, ...view }
+  if (map.tileUrl) return { kind: 'raster', tiles: [map.tileUrl], tileSizePx: map.tileSizePx, ...view }
+  return { kind: 'offline', ...view }
+}
+
+/** The origins the map's base loads from, for the Content-Security-Policy (http-guards.ts). */
+export function mapOrigins(map: IngestConfig['console']['map']): string[] {
+  return [map.styleUrl, map.tileUrl, ...map.extraOrigins].filter((u): u is string => u !== undefined).map((u) => new URL(u).origin)
 }
 
 /** True when the flow file holds at least one node (a fresh Node-RED writes `[]`). */

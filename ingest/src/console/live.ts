@@ -3,10 +3,11 @@ import type { Logger } from '@gridline/core'
 import { type HubSubscription, type StreamEvent, type StreamEventKind, type StreamHub, compileDeviceMatcher } from '@gridline/processors'
 import type { CommandRecord } from './commands-port.ts'
 import type { Overview } from './city-state.ts'
+import type { MapState } from './map-state.ts'
 
-export type LiveKind = StreamEventKind | 'command' | 'overview'
+export type LiveKind = StreamEventKind | 'command' | 'overview' | 'map'
 const HUB_KINDS: readonly StreamEventKind[] = ['reading', 'rollup', 'indicator', 'alarm']
-const ALL_KINDS: readonly LiveKind[] = [...HUB_KINDS, 'command', 'overview']
+const ALL_KINDS: readonly LiveKind[] = [...HUB_KINDS, 'command', 'overview', 'map']
 
 export interface LiveRequest {
   kinds: LiveKind[]
@@ -44,13 +45,19 @@ export interface LiveOptions {
 export class LiveStreams {
   private readonly clients = new Set<LiveClient>()
   private overviewTimer: NodeJS.Timeout | undefined
+  private mapTimer: NodeJS.Timeout | undefined
   readonly stats: LiveStats = { clients: 0, opened: 0, dropped: 0, events: 0 }
   private nextId = 1
 
   constructor(
-    private readonly deps: { hub: StreamHub; overview: () => Overview; onCommand: (listener: (c: CommandRecord) => void) => () => void; logger: Logger },
+    private readonly deps: { hub: StreamHub; overview: () => Overview; map?: MapState; onCommand: (listener: (c: CommandRecord) => void) => () => void; logger: Logger },
     private readonly options: LiveOptions,
   ) {
+    // Map changes, however they were found (the timer below, or a page fetching /api/map), serialised once for every map page.
+    this.unsubscribeMap = deps.map?.onDelta((delta) => {
+      const message = `data: ${JSON.stringify(delta)}\n\n`
+      for (const client of this.clients) if (client.wantsMap) client.write(message)
+    }) ?? (() => undefined)
     this.unsubscribeCommands = deps.onCommand((command) => {
       for (const client of this.clients) client.command(command)
     })
@@ -62,6 +69,7 @@ export class LiveStreams {
   }
 
   private readonly unsubscribeCommands: () => void
+  private readonly unsubscribeMap: () => void
   private readonly heartbeat: NodeJS.Timeout
 
   /** Parses `/api/live` query parameters; throws with a message naming the bad one. */
@@ -119,6 +127,7 @@ export class LiveStreams {
       client.send(this.deps.overview())
       this.startOverviewTimer()
     }
+    if (request.kinds.includes('map')) this.startMapTimer()
     res.on('close', () => this.closed(client))
   }
 
@@ -130,12 +139,18 @@ export class LiveStreams {
       clearInterval(this.overviewTimer)
       this.overviewTimer = undefined
     }
+    if (![...this.clients].some((c) => c.wantsMap)) {
+      clearInterval(this.mapTimer)
+      this.mapTimer = undefined
+    }
   }
 
   /** Ends every stream (service stopping); browsers reconnect to the next instance. */
   close(): void {
     this.unsubscribeCommands()
+    this.unsubscribeMap()
     clearInterval(this.overviewTimer)
+    clearInterval(this.mapTimer)
     clearInterval(this.heartbeat)
     for (const client of [...this.clients]) client.end()
   }
@@ -149,17 +164,27 @@ export class LiveStreams {
     }, 1_000)
     this.overviewTimer.unref()
   }
+
+  private startMapTimer(): void {
+    const map = this.deps.map
+    if (this.mapTimer || !map) return
+    // Once a second, the devices whose state, alarm or place changed (MapState.refresh tells onDelta above).
+    this.mapTimer = setInterval(() => map.refresh(), 1_000)
+    this.mapTimer.unref()
+  }
 }
 
 class LiveClient {
   subscription: HubSubscription | undefined
   readonly wantsOverview: boolean
+  readonly wantsMap: boolean
   private readonly wantsCommands: boolean
   private readonly commandDevices: ((id: string) => boolean) | undefined
   private ended = false
 
   constructor(readonly id: number, private readonly res: ServerResponse, request: LiveRequest, private readonly streams: LiveStreams) {
     this.wantsOverview = request.kinds.includes('overview')
+    this.wantsMap = request.kinds.includes('map')
     this.wantsCommands = request.kinds.includes('command')
     this.commandDevices = request.devices ? compileDeviceMatcher(request.devices) : undefined
   }

@@ -1,6 +1,7 @@
 import { GridlineError, type Principal } from '@gridline/core'
 import { DEVICE_ID_PATTERN, defaultCatalogue } from '@gridline/schemas'
 import type { SqlClient } from '../storage/sql-client.ts'
+import { locationProblem } from './location.ts'
 import { generatePassword, hashPassword } from './passwords.ts'
 
 /**
@@ -92,6 +93,8 @@ export class DeviceStore {
         throw new GridlineError('GRIDLINE_USAGE', `Domain "${input.domain}" is not in the catalogue (${known}).`)
       }
     }
+    const where = input.metadata ? locationProblem(input.metadata) : null
+    if (where) throw new GridlineError('GRIDLINE_USAGE', `${where}.`)
     if (kind !== 'device' && input.gateway !== undefined) {
       throw new GridlineError('GRIDLINE_USAGE', `A ${kind} cannot sit behind a gateway.`)
     }
@@ -186,6 +189,8 @@ export class DeviceStore {
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
       throw new GridlineError('GRIDLINE_USAGE', 'Device metadata must be a JSON object.')
     }
+    const where = locationProblem(metadata)
+    if (where) throw new GridlineError('GRIDLINE_USAGE', `${where}.`)
     const { rows } = await this.db.query<DeviceRow>(
       `UPDATE devices SET metadata = jsonb_strip_nulls(CASE WHEN $3 THEN $2::jsonb ELSE metadata || $2::jsonb END)
        WHERE id = $1 RETURNING *`,

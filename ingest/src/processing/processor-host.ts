@@ -1,6 +1,7 @@
 import type { Logger } from '@gridline/core'
 import {
   type AlarmEngine,
+  type ConfirmedCommand,
   type AlarmEventDetail,
   StreamHub,
   alarmBrokerMessages,
@@ -30,6 +31,7 @@ import type pg from 'pg'
 import { type Observable, Subject, type Subscription } from 'rxjs'
 import { AsyncAction } from 'rxjs/internal/scheduler/AsyncAction'
 import { AsyncScheduler } from 'rxjs/internal/scheduler/AsyncScheduler'
+import type { CommandRecord } from '../commands/command-service.ts'
 import type { IngestConfig } from '../config.ts'
 import type { LiveDeviceDirectory } from '../devices/directory.ts'
 import type { Envelope } from '../pipeline/envelope.ts'
@@ -138,15 +140,57 @@ export class ProcessorHost {
         this.alarms?.onIndicator(event)
         this.hub.publish(event)
       })
+      // A lamp switched by command stays so until told otherwise: its last confirmed commands
+      // are replayed in time order with the warm-up's readings (or alone, without history).
+      const indicators = this.indicators
+      const commands = await this.lastLightingCommands()
+      let next = 0
+      const commandsUpTo = (time: number): void => {
+        while (next < commands.length && commands[next]!.time <= time) indicators.command(commands[next++]!)
+      }
       if (history) {
         history.start()
         // Before the first commit: the windows open when the service last stopped are filled from storage.
         try {
-          await history.warmUp((reading) => this.indicatorReadings$.next(reading), this.indicatorMetrics)
+          await history.warmUp((reading) => {
+            commandsUpTo(reading.time)
+            this.indicatorReadings$.next(reading)
+          }, this.indicatorMetrics)
         } catch (err) {
           this.deps.logger.warn({ err }, 'Warming the indicators up from stored telemetry failed; they start empty (windows open at the last stop are partial).')
         }
       }
+      commandsUpTo(Infinity)
+    }
+  }
+
+  /**
+   * A command's result (CommandService.onChange): one the device confirmed
+   * reaches the indicators, so a lamp switched off by command at night is
+   * not reported failed (docs/indicators.md#lighting).
+   */
+  onCommand(record: CommandRecord): void {
+    if (record.status !== 'ok' || !this.indicators) return
+    this.indicators.command({ deviceId: record.deviceId, domain: record.domain, action: record.action, params: record.params, time: record.repliedAt ?? record.sentAt })
+  }
+
+  /** Each lamp's last confirmed switch, dim and schedule command (device_commands), oldest first. */
+  private async lastLightingCommands(): Promise<ConfirmedCommand[]> {
+    if (!this.config.indicators.lighting.enabled) return []
+    try {
+      const { rows } = await this.deps.pool.query<{ device_id: string; action: string; params: Record<string, unknown>; time: number }>(
+        `SELECT * FROM (
+           SELECT DISTINCT ON (device_id, action) device_id, action, params,
+                  (extract(epoch FROM coalesce(replied_at, sent_at)) * 1000)::float8 AS time
+             FROM device_commands
+            WHERE domain = 'lighting' AND status = 'ok' AND action IN ('switch', 'dim', 'schedule')
+            ORDER BY device_id, action, coalesce(replied_at, sent_at) DESC) last
+          ORDER BY time`,
+      )
+      return rows.map((r) => ({ deviceId: r.device_id, domain: 'lighting', action: r.action, params: r.params, time: Number(r.time) }))
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'Reading the lamps\' last commands failed; lamps switched by command before the start follow the night until they report or are commanded again.')
+      return []
     }
   }
 

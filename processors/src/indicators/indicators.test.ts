@@ -1,3 +1,4 @@
+import { Subject, lastValueFrom, toArray } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { describe, expect, test } from 'vitest'
 import type { IndicatorEvent, Reading } from '../stream/events.ts'
@@ -53,4 +54,16 @@ describe('indicator operator (event time, watermark)', () => {
       expect(indicators.stats.notGood).toBe(1)
     })
   })
+})
+
+test('a confirmed command reaches the running indicators: a lamp without lamp_on switched off at night is not failed', async () => {
+  const indicators = createIndicators(IndicatorsConfigSchema.parse({}), { devices: lookupOf([{ id: 'lamp-9', domain: 'lighting', metadata: {} }]) })
+  const input = new Subject<Reading>()
+  const events = lastValueFrom(input.pipe(indicators.operator, toArray()))
+  const night = Date.parse('2026-01-10T21:00:00+07:00')
+  input.next(reading('lamp-9', 'power', night, 120, 0, 'lighting'))
+  indicators.command({ deviceId: 'lamp-9', domain: 'lighting', action: 'switch', params: { on: false }, time: night + 30_000 })
+  for (let m = 1; m <= 10; m++) input.next(reading('lamp-9', 'power', night + m * 60_000, 0, 0, 'lighting'))
+  input.complete()
+  expect((await events).filter((e) => e.name === 'lamp_failure')).toEqual([])
 })

@@ -1,10 +1,10 @@
-import { type OperatorFunction, type SchedulerLike, defer } from 'rxjs'
+import { type OperatorFunction, type SchedulerLike, Subject, defer } from 'rxjs'
 import type { DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
 import { AirQualityProcessor } from './air-quality/air-quality-processor.ts'
 import type { IndicatorsConfig } from './config.ts'
 import { FloodProcessor } from './flood/flood-processor.ts'
 import { LightingProcessor } from './lighting/lighting-processor.ts'
-import { type IndicatorProcessor, type IndicatorStats, createIndicatorStats, runIndicatorProcessors } from './shared/processor.ts'
+import { type ConfirmedCommand, type IndicatorProcessor, type IndicatorStats, createIndicatorStats, runIndicatorProcessors } from './shared/processor.ts'
 import { TrafficProcessor } from './traffic/traffic-processor.ts'
 import { WaterProcessor } from './water/water-processor.ts'
 
@@ -23,6 +23,13 @@ export interface Indicators {
   stats: IndicatorStats
   /** The metrics the enabled indicators read: a caller may leave other readings out. */
   metrics: ReadonlySet<string>
+  /**
+   * Tells the running indicators of a command a device confirmed (the lighting
+   * indicators follow a lamp's commanded switch state), in the order the
+   * commands settled. Synchronous: the running processors have it when the
+   * call returns.
+   */
+  command(command: ConfirmedCommand): void
 }
 
 /**
@@ -41,7 +48,9 @@ export function createIndicators(config: IndicatorsConfig, deps: IndicatorDeps):
     if (config.flood.enabled) processors.push(new FloodProcessor(config.flood, stats))
     return processors
   }
+  const commands$ = new Subject<ConfirmedCommand>()
   const options = {
+    commands: commands$,
     devices: deps.devices,
     stats,
     allowedLatenessMs: config.allowedLatenessMs,
@@ -54,5 +63,5 @@ export function createIndicators(config: IndicatorsConfig, deps: IndicatorDeps):
     // Fresh processor state per subscription (the operator may be reused in tests).
     return defer(() => runIndicatorProcessors(build(), options)(source))
   }
-  return { operator, stats, metrics: new Set(build().flatMap((p) => p.metrics)) }
+  return { operator, stats, metrics: new Set(build().flatMap((p) => p.metrics)), command: (command) => commands$.next(command) }
 }

@@ -160,3 +160,88 @@ describe('issue 19: lamp faults', () => {
     expect(named(out, 'circuit_fault')).toMatchObject([{ key: 'cab-9', value: 1, details: { dark: 0, silent: 4 } }])
   })
 })
+
+describe('a lamp that reports no lamp_on follows its confirmed commands', () => {
+  const night = Date.parse('2026-01-10T21:00:00+07:00')
+  const device = { id: 'lamp-9', domain: 'lighting', metadata: { ratedPowerW: 120 } }
+  const power = (p: LightingProcessor, minute: number, watts: number, out: IndicatorEvent[]) =>
+    p.onReading(reading('lamp-9', 'power', night + minute * MIN, watts, 0, 'lighting'), device, out)
+  const command = (minute: number, action: string, params: Record<string, unknown>, domain = 'lighting') =>
+    ({ deviceId: 'lamp-9', domain, action, params, time: night + minute * MIN + 30_000 })
+  const failures = (out: IndicatorEvent[]) => out.filter((e) => e.name === 'lamp_failure').map((e) => [e.value, (e.time - night) / MIN])
+
+  test('switched off by command at night it is dark as told, not failed; switched on and still dark, it is', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    power(p, 0, 121, out)
+    // switch {on: false} confirmed at 21:00:30; the controller only meters power.
+    p.onCommand(command(0, 'switch', { on: false }))
+    for (let m = 1; m <= 30; m++) power(p, m, 0, out)
+    p.onWatermark(night + 30 * MIN, out)
+    expect(failures(out)).toEqual([])
+    // switch {on: true} at 21:30:30, and the lamp stays dark: a failure after two readings.
+    p.onCommand(command(30, 'switch', { on: true }))
+    power(p, 31, 0, out)
+    power(p, 32, 0, out)
+    expect(failures(out)).toEqual([[1, 32]])
+  })
+
+  test('without the command the same readings are a failure (what the hook changes)', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    power(p, 0, 121, out)
+    for (let m = 1; m <= 3; m++) power(p, m, 0, out)
+    expect(failures(out)).toEqual([[1, 2]])
+  })
+
+  test('schedule hands it back to the night; dim to 0 % is dark as told; other domains\' commands are not lamps\'', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    power(p, 0, 121, out)
+    p.onCommand(command(0, 'dim', { level: 0 }))
+    for (let m = 1; m <= 5; m++) power(p, m, 0, out)
+    expect(failures(out)).toEqual([])
+    p.onCommand(command(5, 'schedule', {}))
+    // A water pump's schedule or switch-like command for the same id changes nothing here.
+    p.onCommand(command(5, 'switch', { on: false }, 'water'))
+    power(p, 6, 0, out)
+    power(p, 7, 0, out)
+    expect(failures(out)).toEqual([[1, 7]])
+  })
+
+  test('a reading stamped before the command is judged by the state before it', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    power(p, 0, 0, out)
+    // Switched off at 21:00:30, then on at 21:02:30: the on-command reaches the indicators
+    // before the 21:02 reading (taken while it was off) has come through the write.
+    p.onCommand(command(0, 'switch', { on: false }))
+    power(p, 1, 0, out)
+    p.onCommand(command(2, 'switch', { on: true }))
+    power(p, 2, 0, out)
+    expect(failures(out)).toEqual([])
+    // Lit after the on-command: fine.
+    power(p, 3, 118, out)
+    expect(failures(out)).toEqual([])
+  })
+
+  test('a command confirmed before the lamp\'s first reading applies from its first reading', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    p.onCommand(command(0, 'switch', { on: false }))
+    for (let m = 1; m <= 5; m++) power(p, m, 0, out)
+    expect(failures(out)).toEqual([])
+  })
+
+  test('the lamp\'s own newer lamp_on report overrides an older command', () => {
+    const p = new LightingProcessor(LightingConfigSchema.parse({}), createIndicatorStats())
+    const out: IndicatorEvent[] = []
+    power(p, 0, 121, out)
+    p.onCommand(command(0, 'switch', { on: false }))
+    // It reports itself on (its schedule or a local switch) and dark: failed.
+    p.onReading(reading('lamp-9', 'lamp_on', night + 2 * MIN, 1, 0, 'lighting'), device, out)
+    power(p, 2, 0, out)
+    power(p, 3, 0, out)
+    expect(failures(out)).toEqual([[1, 3]])
+  })
+})

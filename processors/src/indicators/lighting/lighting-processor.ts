@@ -1,5 +1,5 @@
 import type { DeviceInfo, IndicatorEvent, Reading } from '../../stream/events.ts'
-import { type IndicatorProcessor, type IndicatorStats, groupOf } from '../shared/processor.ts'
+import { type ConfirmedCommand, type IndicatorProcessor, type IndicatorStats, groupOf } from '../shared/processor.ts'
 import { DAY_MS, MINUTE_MS, localDate, localDayStart } from '../shared/time.ts'
 import type { LightingConfig } from './config.ts'
 import { sunTimes } from './sun.ts'
@@ -16,10 +16,19 @@ interface Lamp {
   lastPower: number | undefined
   /** Newest event time of any lighting reading (for silence). */
   lastSeen: number
-  /** The controller's own switch state (`lamp_on`): what a switch command or its schedule set. Undefined until reported. */
+  /**
+   * The switch state: the controller's own (`lamp_on`), or what a confirmed
+   * `switch` command set (for a controller that reports no lamp_on).
+   * Undefined until known, and after a `schedule` command: the night decides.
+   */
   switchedOn: boolean | undefined
-  /** The controller's reported `dim_level`, %. */
+  /** Event time of the report or command that set `switchedOn`: an older report does not undo a newer state. */
+  switchedAt: number
+  /** The dim level, %: the controller's `dim_level`, or a confirmed `dim` command's. */
   dimPct: number | undefined
+  dimAt: number
+  /** The newest command applied, and the state before it: readings stamped before it are judged by that. */
+  commanded: { at: number; on: boolean | undefined; dimPct: number | undefined } | undefined
   darkCount: number
   /** Confirmed dark while it should be lit: since (event time), the metric and value that confirmed it. */
   dark: { since: number; cause: string; value: number } | undefined
@@ -52,8 +61,10 @@ const SWEEP_MS = 30_000
  * lamps dark or silent at once: one event instead of a failure per lamp); energy
  * per lamp and per circuit per night (trapezoidal integration of `power`),
  * burning hours per lamp per night. Night = sunset to sunrise at the configured
- * place. "Should be lit" follows the controller's own switch state (`lamp_on`,
- * which a switch command changes) when it reports one, else the night.
+ * place. "Should be lit" follows the switch state: the controller's own
+ * (`lamp_on`) when it reports one, else the last confirmed `switch` command
+ * (`onCommand`), else (and after a `schedule` command) the night; a lamp dimmed
+ * to 0 % should be dark.
  */
 export class LightingProcessor implements IndicatorProcessor {
   readonly name = 'lighting'
@@ -64,6 +75,8 @@ export class LightingProcessor implements IndicatorProcessor {
   private readonly openNights = new Map<number, NightSpan>()
   private closedBefore = -Infinity
   private lastSweep = -Infinity
+  /** Commands for lamps not seen yet (the last few per lamp), applied at their first reading. */
+  private readonly earlyCommands = new Map<string, ConfirmedCommand[]>()
 
   constructor(private readonly config: LightingConfig, private readonly stats: IndicatorStats) {}
 
@@ -121,13 +134,12 @@ export class LightingProcessor implements IndicatorProcessor {
         out.push(this.lampEvent('lamp_silent', reading.deviceId, lamp, t, 0, 'ok', {}))
       }
     }
-    if (m === 'dim_level') { lamp.dimPct = reading.value; return }
-    const wasOn = lamp.switchedOn
-    if (m === 'lamp_on') {
-      lamp.switchedOn = reading.value >= 1
-      // Switched off (by a command or its schedule): dark is what it was told to be.
-      if (!lamp.switchedOn) { lamp.darkCount = 0; lamp.underCount = 0 }
+    if (m === 'dim_level') {
+      if (t >= lamp.dimAt) { lamp.dimPct = reading.value; lamp.dimAt = t }
+      return
     }
+    const wasOn = lamp.switchedOn
+    if (m === 'lamp_on' && t >= lamp.switchedAt) this.switchTo(lamp, reading.value >= 1, t)
     const prevTime = lamp.lastTime
     const prevPower = lamp.lastPower
     const night = this.nightAt(t)
@@ -138,7 +150,9 @@ export class LightingProcessor implements IndicatorProcessor {
       // Lit is not failed, whatever the time of day.
       if (reading.value > this.config.minPowerW) this.clearDark(reading, lamp, out)
     }
-    const expectedOn = lamp.switchedOn ?? this.litSpanStart(t) !== undefined
+    const state = this.stateAt(lamp, t)
+    // Dimmed to 0 % is off as well (a controller draws nothing at dim level 0).
+    const expectedOn = (state.on ?? this.litSpanStart(t) !== undefined) && state.dimPct !== 0
     if (!expectedOn) return
     let dark: boolean | undefined
     if (m === 'power') dark = reading.value <= this.config.minPowerW
@@ -157,8 +171,61 @@ export class LightingProcessor implements IndicatorProcessor {
       }
     } else {
       lamp.darkCount = 0
-      this.judgeUnderpower(reading, lamp, out)
+      this.judgeUnderpower(reading, lamp, state.dimPct, out)
     }
+  }
+
+  /**
+   * A confirmed lighting command: `switch` sets the switch state, `dim` the dim
+   * level, `schedule` hands the lamp back to the night (docs/indicators.md#lighting).
+   * A lamp's own newer `lamp_on` or `dim_level` report overrides it; readings
+   * stamped before the command are still judged by the state before it.
+   */
+  onCommand(command: ConfirmedCommand): void {
+    if (command.domain !== 'lighting') return
+    const lamp = this.lamps.get(command.deviceId)
+    if (lamp !== undefined) { this.applyCommand(lamp, command); return }
+    const early = this.earlyCommands.get(command.deviceId) ?? []
+    early.push(command)
+    this.earlyCommands.set(command.deviceId, early.slice(-4))
+    // Bounded: commands to lamps that never report.
+    if (this.earlyCommands.size > 100_000) this.earlyCommands.delete(this.earlyCommands.keys().next().value!)
+  }
+
+  private applyCommand(lamp: Lamp, command: ConfirmedCommand): void {
+    const t = command.time
+    const before = { at: t, on: lamp.switchedOn, dimPct: lamp.dimPct }
+    const { action, params } = command
+    if (action === 'switch' && typeof params.on === 'boolean') {
+      if (t < lamp.switchedAt) return
+      this.switchTo(lamp, params.on, t)
+    } else if (action === 'dim' && typeof params.level === 'number') {
+      if (t < lamp.dimAt) return
+      lamp.dimPct = params.level
+      lamp.dimAt = t
+    } else if (action === 'schedule') {
+      if (t < lamp.switchedAt) return
+      lamp.switchedOn = undefined
+      lamp.switchedAt = t
+      lamp.dimPct = undefined
+      lamp.dimAt = t
+    } else {
+      return
+    }
+    lamp.commanded = before
+  }
+
+  private switchTo(lamp: Lamp, on: boolean, time: number): void {
+    lamp.switchedOn = on
+    lamp.switchedAt = time
+    // Switched off (by a command or its schedule): dark is what it was told to be.
+    if (!on) { lamp.darkCount = 0; lamp.underCount = 0 }
+  }
+
+  /** The switch state and dim level that held at `time`. */
+  private stateAt(lamp: Lamp, time: number): { on: boolean | undefined; dimPct: number | undefined } {
+    const c = lamp.commanded
+    return c !== undefined && time < c.at ? c : { on: lamp.switchedOn, dimPct: lamp.dimPct }
   }
 
   private lampOf(id: string, device: DeviceInfo | undefined): Lamp {
@@ -167,7 +234,7 @@ export class LightingProcessor implements IndicatorProcessor {
     const rated = device?.metadata.ratedPowerW
     lamp = {
       circuit: groupOf(device, 'circuit'), ratedW: typeof rated === 'number' && Number.isFinite(rated) && rated > 0 ? rated : undefined,
-      lastTime: -Infinity, lastPower: undefined, lastSeen: -Infinity, switchedOn: undefined, dimPct: undefined,
+      lastTime: -Infinity, lastPower: undefined, lastSeen: -Infinity, switchedOn: undefined, switchedAt: -Infinity, dimPct: undefined, dimAt: -Infinity, commanded: undefined,
       darkCount: 0, dark: undefined, failed: false, silentSince: undefined, silentReported: false, covered: false, recoveredAt: -Infinity,
       underCount: 0, underpower: false, burnCount: 0, dayBurner: undefined, nights: new Map(),
     }
@@ -176,6 +243,11 @@ export class LightingProcessor implements IndicatorProcessor {
       let c = this.circuits.get(lamp.circuit)
       if (c === undefined) { c = { lamps: new Set(), fault: false }; this.circuits.set(lamp.circuit, c) }
       c.lamps.add(id)
+    }
+    const early = this.earlyCommands.get(id)
+    if (early !== undefined) {
+      this.earlyCommands.delete(id)
+      for (const command of early) this.applyCommand(lamp, command)
     }
     return lamp
   }
@@ -203,9 +275,9 @@ export class LightingProcessor implements IndicatorProcessor {
   }
 
   /** Lit below `underpowerPct` of rated power at its dim level (only with `ratedPowerW`). */
-  private judgeUnderpower(reading: Reading, lamp: Lamp, out: IndicatorEvent[]): void {
+  private judgeUnderpower(reading: Reading, lamp: Lamp, dimLevelPct: number | undefined, out: IndicatorEvent[]): void {
     if (reading.metric !== 'power' || lamp.ratedW === undefined) return
-    const dimPct = lamp.dimPct ?? 100
+    const dimPct = dimLevelPct ?? 100
     const expectedW = (lamp.ratedW * dimPct) / 100
     if (expectedW <= this.config.minPowerW) return
     const low = reading.value < (expectedW * this.config.underpowerPct) / 100

@@ -28,6 +28,21 @@ export function createIndicatorStats(): IndicatorStats {
 }
 
 /**
+ * A device command the device confirmed (result `ok`, docs/protocol.md#device-commands):
+ * what it was told to be, for indicators that judge a device against its
+ * commanded state (a lamp switched off at night is not failed).
+ */
+export interface ConfirmedCommand {
+  deviceId: string
+  domain: string
+  /** `switch`, `dim`, `schedule`, ... as in @gridline/schemas' command table. */
+  action: string
+  params: Readonly<Record<string, unknown>>
+  /** When the device confirmed it, epoch ms (the service's clock: a reply carries no device time). */
+  time: number
+}
+
+/**
  * One domain's indicators. Event-time driven: the runner calls `onReading` for
  * every reading in arrival order and `onWatermark` whenever the watermark moves;
  * never concurrently. A processor closes the windows that end at or before the
@@ -40,6 +55,8 @@ export interface IndicatorProcessor {
   onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void
   /** `watermark` may be Infinity when the input completed: close everything. */
   onWatermark(watermark: number, out: IndicatorEvent[]): void
+  /** A confirmed device command, as it settles (never concurrently with the other calls). Optional. */
+  onCommand?(command: ConfirmedCommand, out: IndicatorEvent[]): void
 }
 
 export interface RunnerOptions {
@@ -53,6 +70,8 @@ export interface RunnerOptions {
   includeNonGood: boolean
   /** Readings stamped further than this past their receive time do not move the watermark (a wrong device clock). */
   maxFutureSkewMs: number
+  /** Confirmed device commands, for processors with `onCommand`; they do not move the watermark. */
+  commands?: Observable<ConfirmedCommand>
   scheduler?: SchedulerLike
 }
 
@@ -118,8 +137,13 @@ export function runIndicatorProcessors(processors: readonly IndicatorProcessor[]
         subscriber.complete()
       },
     })
+    const commands = options.commands?.subscribe((command) => {
+      for (const p of processors) p.onCommand?.(command, out)
+      emit()
+    })
     return () => {
       subscription.unsubscribe()
+      commands?.unsubscribe()
       tick.unsubscribe()
     }
   })

@@ -74,6 +74,7 @@ export class AirQualityProcessor implements IndicatorProcessor {
       this.sensors.set(reading.deviceId, sensor)
     }
     // Read every time: a metadata change reaches the running service without a restart.
+    sensor.district = groupOf(device, 'district')
     const intervalS = device?.metadata.reportingIntervalS
     sensor.reportingIntervalMs = typeof intervalS === 'number' && intervalS > 0 ? intervalS * 1000 : undefined
     trackSpacing(sensor.spacing, reading.metric, reading.time)

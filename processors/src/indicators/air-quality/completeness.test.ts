@@ -83,3 +83,15 @@ describe('air-quality hourly completeness', () => {
     expect(r.processor.incompleteHours).toBe(0)
   })
 })
+
+test('a sensor moved to another district (set-metadata) counts in the new one from its next hour', () => {
+  const processor = new AirQualityProcessor(AirQualityConfigSchema.parse({ usAqi: false }), createIndicatorStats())
+  const out: IndicatorEvent[] = []
+  const at = (district: string): DeviceInfo => ({ id: 'aq-1', domain: 'environment', metadata: { district, reportingIntervalS: 150 } })
+  // NowCast needs 2 of c1..c3: the first value is the second hour's.
+  for (let h = 0; h < 3; h++) {
+    for (let i = 0; i < 24; i++) processor.onReading(reading('aq-1', 'pm25', T0 + h * HOUR + i * STEP, 20), at(h < 2 ? 'Hải Châu' : 'Sơn Trà'))
+    processor.onWatermark(T0 + (h + 1) * HOUR, out)
+  }
+  expect(out.filter((e) => e.name === 'vn_aqi_hourly' && e.scope === 'district').map((e) => e.key)).toEqual(['Hải Châu', 'Sơn Trà'])
+})

@@ -198,3 +198,12 @@ describe('issue 19: flood faults', () => {
     expect(out.filter((e) => e.name === 'flood_gauge_stale')).toHaveLength(1)
   })
 })
+
+test('alert levels set on a running gauge (set-metadata) count from its next reading', () => {
+  const p = new FloodProcessor(FloodConfigSchema.parse({ alertConfirmReadings: 1 }), createIndicatorStats())
+  const out: IndicatorEvent[] = []
+  const t0 = Date.parse('2026-11-01T00:00:00Z')
+  p.onReading(reading('han', 'water_level', t0, 2.0), { id: 'han', domain: 'environment', metadata: { gauge: 'river' } }, out)
+  p.onReading(reading('han', 'water_level', t0 + MIN, 2.0), { id: 'han', domain: 'environment', metadata: { gauge: 'river', alertLevelsM: [1.5, 2.5, 3.5] } }, out)
+  expect(out.filter((e) => e.details?.change === true).map((e) => e.level)).toEqual(['unknown', 'alert_1'])
+})

@@ -78,10 +78,11 @@ export class FloodProcessor implements IndicatorProcessor {
     }
     if (reading.metric !== this.config.levelMetric) return
     let g = this.gauges.get(reading.deviceId)
+    const meta = device?.metadata ?? {}
+    const fallback = meta.gauge === 'river' ? this.config.riverAlertLevelsM : this.config.streetAlertLevelsM
+    // Read every time: a metadata change (set-metadata) reaches the running service without a restart.
+    const alertLevels = alertLevelsFromMetadata(meta.alertLevelsM) ?? fallback
     if (g === undefined) {
-      const meta = device?.metadata ?? {}
-      const fallback = meta.gauge === 'river' ? this.config.riverAlertLevelsM : this.config.streetAlertLevelsM
-      const alertLevels = alertLevelsFromMetadata(meta.alertLevelsM) ?? fallback
       if (alertLevels === undefined) this.stats.missingMetadata++
       g = {
         times: [], values: [], alertLevels, district: undefined, districtName: undefined, level: undefined, pending: undefined, suspect: undefined, lastAccepted: undefined,
@@ -89,7 +90,7 @@ export class FloodProcessor implements IndicatorProcessor {
       }
       this.gauges.set(reading.deviceId, g)
     }
-    // Read every time: a metadata change reaches the running service without a restart.
+    g.alertLevels = alertLevels
     g.district = districtKey(device?.metadata.district)
     g.districtName = g.district === undefined ? undefined : String(device?.metadata.district)
     if (reading.time <= g.lastTime) { this.stats.late++; return }

@@ -3,7 +3,8 @@
  * over the views of model.ts. Every literal from the request becomes a
  * parameter; identifiers come only from the entity model, never from the
  * request text. Type errors (a string compared with a number, an unknown
- * property, a to-many path in $filter) are StaQueryErrors.
+ * property, a collection in $orderby) are StaQueryErrors. A path through a
+ * collection in $filter holds when any related entity satisfies its comparison.
  */
 import { ENTITIES, type EntityDef, type NavDef, type PropDef, type PropType, observationSource } from './model.ts'
 import { type Expr, type Literal, type OrderBy, type QueryOptions, StaQueryError } from './odata.ts'
@@ -24,7 +25,19 @@ export interface CompileContext {
   maxTop: number
   /** Aliases are numbered per statement. */
   alias(): string
+  /** Set while a $filter is compiled: paths through collections are allowed there (not in $orderby). */
+  inFilter?: boolean
+  /** The related rows of the comparison being compiled, when it goes through a collection. */
+  any?: AnyScope
 }
+
+/**
+ * The FROM items and join conditions of one comparison's EXISTS: each path
+ * through a collection (`Datastreams/name`) joins its entities once per
+ * comparison, so both sides of `Datastreams/name eq Datastreams/description`
+ * speak of the same Datastream.
+ */
+interface AnyScope { from: string[]; on: string[]; joins: Map<string, string> }
 
 export function newContext(params: Params, maxTop: number): CompileContext {
   let n = 0
@@ -51,7 +64,23 @@ function literal(ctx: CompileContext, lit: Literal): Typed {
   }
 }
 
-/** A property path on the entity at alias `a`: a property, `properties/...` inside JSON, or a to-one navigation. */
+/** Whether `path` on `entity` goes through a collection (a to-many navigation) before its property. */
+function throughCollection(entity: EntityDef, path: string[]): boolean {
+  let e = entity
+  for (const seg of path) {
+    const nav = e.navs[seg]
+    if (!nav) return false
+    if (nav.many) return true
+    e = ENTITIES[nav.target]
+  }
+  return false
+}
+
+/**
+ * A property path on the entity at alias `a`: a property, `properties/...`
+ * inside JSON, a to-one navigation (a scalar subquery), or a path through a
+ * collection, whose entities join the comparison's EXISTS (`ctx.any`).
+ */
 function property(ctx: CompileContext, entity: EntityDef, a: string, path: string[]): Typed {
   const [head, ...rest] = path
   const prop: PropDef | undefined = entity.props[head!]
@@ -65,14 +94,55 @@ function property(ctx: CompileContext, entity: EntityDef, a: string, path: strin
   }
   const nav: NavDef | undefined = entity.navs[head!]
   if (nav) {
-    if (nav.many || !nav.on) throw new StaQueryError(`$filter: ${entity.name}/${head} is a collection; a path in $filter may only follow single entities (Datastream, Thing, Sensor, ...).`)
-    if (rest.length === 0) throw new StaQueryError(`$filter: ${head} is an entity; name one of its properties (${head}/@iot.id, ${head}/name, ...).`)
+    if (rest.length === 0) throw new StaQueryError(`$filter: ${head} is ${nav.many ? 'a collection' : 'an entity'}; name one of its properties (${head}/@iot.id, ${head}/name, ...).`)
     const target = ENTITIES[nav.target]
-    const b = ctx.alias()
-    const inner = property(ctx, target, b, rest)
-    return { sql: `(SELECT ${inner.sql} FROM ${target.view} ${b} WHERE ${nav.on(b, a)} LIMIT 1)`, type: inner.type }
+    if (!nav.many && !throughCollection(target, rest)) {
+      const b = ctx.alias()
+      const inner = property(ctx, target, b, rest)
+      return { sql: `(SELECT ${inner.sql} FROM ${target.view} ${b} WHERE ${nav.on!(b, a)} LIMIT 1)`, type: inner.type }
+    }
+    if (!ctx.inFilter || !ctx.any) {
+      throw new StaQueryError(`$orderby: ${entity.name}/${path.join('/')} goes through a collection; sort by a property of the entity or of a single entity it links to (Datastream/name, Thing/name).`)
+    }
+    // Any related entity [OData 4.0 Part 2 5.1.1.10, as FROST-Server reads such paths]: joined once per comparison.
+    const key = `${a}/${head}`
+    let b = ctx.any.joins.get(key)
+    if (!b) {
+      b = ctx.alias()
+      if (nav.datastream) {
+        // Observations: each Datastream's rows walked in primary-key order (an index scan), stopped by the EXISTS at the first match.
+        ctx.any.from.push(`LATERAL ${observationSource(nav.datastream('s', a), 'TRUE', 'o.phenomenon_time', 'ALL')} ${b}`)
+      } else {
+        ctx.any.from.push(`${target.view} ${b}`)
+        ctx.any.on.push(nav.on!(b, a))
+      }
+      ctx.any.joins.set(key, b)
+    }
+    return property(ctx, target, b, rest)
   }
   throw new StaQueryError(`$filter: ${entity.name} has no property ${JSON.stringify(head)} (properties: ${Object.keys(entity.props).join(', ')}; navigation: ${Object.keys(entity.navs).join(', ')}).`)
+}
+
+/**
+ * A comparison, a function call or a property used as a condition: when
+ * its paths go through collections, it holds if any related entity makes
+ * it hold, `EXISTS (SELECT 1 FROM <their views> WHERE <joins> AND <it>)`.
+ * Nested inside another comparison it is that one's part.
+ */
+function anyOf(ctx: CompileContext, compile: () => Typed): Typed {
+  if (!ctx.inFilter || ctx.any) return compile()
+  const scope: AnyScope = { from: [], on: [], joins: new Map() }
+  ctx.any = scope
+  let t: Typed
+  try {
+    t = compile()
+  } finally {
+    ctx.any = undefined
+  }
+  if (scope.from.length === 0) return t
+  if (t.type !== 'bool' && t.type !== 'any') throw new StaQueryError(`$filter: a path through a collection must be compared (e.g. Datastreams/name eq 'x'); this is a ${describeType(t.type)}, not a condition.`)
+  const where = [...scope.on, coerce(t, 'bool').sql].join(' AND ')
+  return { sql: `EXISTS (SELECT 1 FROM ${scope.from.join(', ')} WHERE ${where})`, type: 'bool' }
 }
 
 /** A JSON member (type any) seen as the type the other side of a comparison has. */
@@ -167,11 +237,13 @@ function call(ctx: CompileContext, entity: EntityDef, a: string, name: string, a
 export function expr(ctx: CompileContext, entity: EntityDef, a: string, e: Expr): Typed {
   switch (e.k) {
     case 'lit': return literal(ctx, e.lit)
-    case 'prop': return property(ctx, entity, a, e.path)
+    case 'prop': return anyOf(ctx, () => property(ctx, entity, a, e.path))
     case 'not': return { sql: `(NOT ${expect(expr(ctx, entity, a, e.e), 'bool', 'not').sql})`, type: 'bool' }
     case 'neg': return { sql: `(- ${expect(expr(ctx, entity, a, e.e), 'number', 'unary minus').sql})`, type: 'number' }
-    case 'call': return call(ctx, entity, a, e.name, e.args)
+    case 'call': return anyOf(ctx, () => call(ctx, entity, a, e.name, e.args))
     case 'bin': {
+      // A comparison through collections is compiled again inside its EXISTS.
+      if (e.op in CMP && ctx.inFilter && !ctx.any) return anyOf(ctx, () => expr(ctx, entity, a, e))
       if (e.op === 'and' || e.op === 'or') {
         const l = expect(expr(ctx, entity, a, e.left), 'bool', e.op)
         const r = expect(expr(ctx, entity, a, e.right), 'bool', e.op)
@@ -207,7 +279,14 @@ export function expr(ctx: CompileContext, entity: EntityDef, a: string, e: Expr)
 
 export function filterSql(ctx: CompileContext, entity: EntityDef, a: string, e: Expr | undefined): string {
   if (!e) return 'TRUE'
-  const t = expr(ctx, entity, a, e)
+  const outer = ctx.inFilter
+  ctx.inFilter = true
+  let t: Typed
+  try {
+    t = expr(ctx, entity, a, e)
+  } finally {
+    ctx.inFilter = outer
+  }
   if (t.type !== 'bool' && t.type !== 'any') throw new StaQueryError(`$filter must be a condition (true or false), not a ${describeType(t.type)}.`)
   return coerce(t, 'bool').sql
 }
@@ -233,7 +312,8 @@ export interface Plan {
   top: number
   skip: number
   select: string[]
-  expand: { nav: string; navDef: NavDef; plan: Plan }[]
+  /** Each expansion with its options as written (for its @iot.nextLink). */
+  expand: { nav: string; navDef: NavDef; plan: Plan; text: ReadonlyMap<string, string> }[]
 }
 
 export function plan(entity: EntityDef, options: QueryOptions, maxTop: number, defaultTop: number): Plan {
@@ -248,7 +328,7 @@ export function plan(entity: EntityDef, options: QueryOptions, maxTop: number, d
     if (!navDef.many && (item.options.top !== undefined || item.options.skip !== undefined || item.options.orderby || item.options.count !== undefined)) {
       throw new StaQueryError(`$expand: ${item.nav} is a single entity; $top, $skip, $orderby and $count apply to collections.`)
     }
-    return { nav: item.nav, navDef, plan: plan(ENTITIES[navDef.target], item.options, maxTop, defaultTop) }
+    return { nav: item.nav, navDef, plan: plan(ENTITIES[navDef.target], item.options, maxTop, defaultTop), text: item.text }
   })
   return { entity, options, top, skip: options.skip ?? 0, select, expand }
 }
@@ -273,6 +353,56 @@ export function jsonOf(ctx: CompileContext, p: Plan, a: string): string {
 }
 
 /**
+ * The conditions of an Observations query: on the Datastream (alias `s`,
+ * once per Datastream) and on its rows (alias `o`). The conjuncts of the
+ * $filter that speak only of the Observation's Datastream
+ * (`Datastream/Thing/Datastreams/name eq 'x'`) are moved to the Datastream,
+ * so that they are not evaluated again for each row.
+ */
+function observationWhere(ctx: CompileContext, p: Plan, nav: NavDef | undefined, parentAlias: string | undefined, extraWhere: ((a: string) => string) | undefined, dsRestrict: string | undefined): { restrict: string; where: string } {
+  const restrict = dsRestrict ?? (nav?.datastream && parentAlias ? nav.datastream('s', parentAlias) : 'TRUE')
+  const ofDatastream: Expr[] = []
+  const ofRows: Expr[] = []
+  for (const c of conjuncts(p.options.filter)) (onlyDatastream(c) ? ofDatastream : ofRows).push(c)
+  const both = (list: Expr[]) => list.reduce<Expr | undefined>((acc, e) => (acc ? { k: 'bin', op: 'and', left: acc, right: e } : e), undefined)
+  const dsFilter = both(ofDatastream.map(stripDatastream))
+  return {
+    restrict: `${restrict} AND ${filterSql(ctx, ENTITIES.Datastream, 's', dsFilter)}`,
+    where: `${filterSql(ctx, p.entity, 'o', both(ofRows))} AND ${extraWhere ? extraWhere('o') : 'TRUE'}`,
+  }
+}
+
+function conjuncts(e: Expr | undefined): Expr[] {
+  if (!e) return []
+  return e.k === 'bin' && e.op === 'and' ? [...conjuncts(e.left), ...conjuncts(e.right)] : [e]
+}
+
+/** Whether every property in `e` is a path through the Observation's Datastream (and there is one). */
+function onlyDatastream(e: Expr): boolean {
+  let props = 0
+  const walk = (x: Expr): boolean => {
+    switch (x.k) {
+      case 'prop': props++; return x.path.length > 1 && x.path[0] === 'Datastream'
+      case 'lit': return true
+      case 'not': case 'neg': return walk(x.e)
+      case 'call': return x.args.every(walk)
+      case 'bin': return walk(x.left) && walk(x.right)
+    }
+  }
+  return walk(e) && props > 0
+}
+
+function stripDatastream(e: Expr): Expr {
+  switch (e.k) {
+    case 'prop': return { k: 'prop', path: e.path.slice(1) }
+    case 'lit': return e
+    case 'not': case 'neg': return { ...e, e: stripDatastream(e.e) }
+    case 'call': return { ...e, args: e.args.map(stripDatastream) }
+    case 'bin': return { ...e, left: stripDatastream(e.left), right: stripDatastream(e.right) }
+  }
+}
+
+/**
  * One page of an entity set: `SELECT j FROM ...`, restricted to the children
  * of `parentAlias` through `nav` when given (an expansion, or the last
  * segment of a path), else by `where` alone.
@@ -283,8 +413,7 @@ export function collection(ctx: CompileContext, p: Plan, nav: NavDef | undefined
   const off = ctx.params.add(offset)
   if (p.entity.name === 'Observation') {
     // Filtered, ordered and cut per Datastream inside the LATERAL (alias o), then merged.
-    const restrict = dsRestrict ?? (nav?.datastream && parentAlias ? nav.datastream('s', parentAlias) : 'TRUE')
-    const where = `${filterSql(ctx, p.entity, 'o', p.options.filter)} AND ${extraWhere ? extraWhere('o') : 'TRUE'}`
+    const { restrict, where } = observationWhere(ctx, p, nav, parentAlias, extraWhere, dsRestrict)
     const source = observationSource(restrict, where, orderSql(ctx, p.entity, 'o', p.options.orderby, true), ctx.params.add(limit + offset))
     return `SELECT ${jsonOf(ctx, p, a)} AS j FROM ${source} ${a} ORDER BY ${orderSql(ctx, p.entity, a, p.options.orderby)} LIMIT ${lim} OFFSET ${off}`
   }
@@ -301,8 +430,7 @@ export function countOf(ctx: CompileContext, p: Plan, nav: NavDef | undefined, p
   const c = cap === null ? 'ALL' : ctx.params.add(cap + 1)
   const wrap = (rows: string) => (cap === null ? rows : `SELECT count(*)::float8 FROM (${rows} LIMIT ${c}) n`)
   if (p.entity.name === 'Observation') {
-    const restrict = dsRestrict ?? (nav?.datastream && parentAlias ? nav.datastream('s', parentAlias) : 'TRUE')
-    const where = `${filterSql(ctx, p.entity, 'o', p.options.filter)} AND ${extraWhere ? extraWhere('o') : 'TRUE'}`
+    const { restrict, where } = observationWhere(ctx, p, nav, parentAlias, extraWhere, dsRestrict)
     const source = observationSource(restrict, where, 'o.phenomenon_time', c)
     return wrap(`SELECT 1 FROM ${source} n0`)
   }

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest'
+import { Params, filterSql, newContext, orderSql } from './compile.ts'
+import { SETS } from './model.ts'
 import { StaQueryError, parseExpand, parseFilter, parseOrderBy, parseOptions, splitQueryString } from './odata.ts'
 
 describe('$filter parser', () => {
@@ -50,5 +52,53 @@ describe('other options', () => {
     expect([...splitQueryString('$top=5&api_key=x&$filter=name%20eq%20%27a%27')]).toEqual([['$top', '5'], ['$filter', "name eq 'a'"]])
     expect(() => splitQueryString('$top=1&$top=2')).toThrow(/twice/)
     expect(() => parseOptions(new Map([['$top', '1e3']]))).toThrow(/non-negative integer/)
+  })
+})
+
+describe('paths through collections', () => {
+  const sqlOf = (set: string, filter: string) => {
+    const params = new Params()
+    const sql = filterSql(newContext(params, 1_000), SETS[set]!, 'e', parseFilter(filter))
+    return { sql, values: params.values }
+  }
+
+  test('parse as property paths, segment by segment', () => {
+    expect(parseFilter("Things/Datastreams/ObservedProperty/name eq 'pm25'")).toMatchObject({ left: { k: 'prop', path: ['Things', 'Datastreams', 'ObservedProperty', 'name'] } })
+    expect(() => parseFilter('Datastreams//name eq 1')).toThrow(/expected a property name after "\/"/)
+  })
+
+  test.each([
+    ['Things', "Datastreams/name eq 'x'", ['sta_datastream']],
+    ['Locations', "Things/Datastreams/ObservedProperty/name eq 'pm25'", ['sta_thing', 'sta_datastream', 'sta_observed_property']],
+    ['Datastreams', 'Observations/result gt 5', ['LATERAL (SELECT o.* FROM sta_datastream s']],
+  ])('%s?$filter=%s is one EXISTS over the related views, the literal a parameter', (set, filter, views) => {
+    const { sql, values } = sqlOf(set, filter)
+    expect(sql.match(/EXISTS \(SELECT 1 FROM/g)).toHaveLength(1)
+    for (const v of views) expect(sql).toContain(v)
+    expect(values).toHaveLength(1)
+    expect(sql).not.toMatch(/'x'|'pm25'| 5\b/)
+  })
+
+  test('each comparison is its own EXISTS; both sides of one comparison share the related entity', () => {
+    expect(sqlOf('Things', "Datastreams/name eq 'a' and Datastreams/name eq 'b'").sql.match(/EXISTS/g)).toHaveLength(2)
+    const same = sqlOf('Things', 'Datastreams/name eq Datastreams/description').sql
+    expect(same.match(/FROM sta_datastream/g)).toHaveLength(1)
+    expect(sqlOf('Things', "not (Datastreams/name eq 'a')").sql).toMatch(/^\(NOT EXISTS/)
+  })
+
+  test('refused outside a comparison and in $orderby', () => {
+    expect(() => sqlOf('Things', 'Datastreams/name')).toThrow(/must be compared/)
+    const params = new Params()
+    expect(() => orderSql(newContext(params, 1_000), SETS.Things!, 'e', parseOrderBy('Datastreams/name'))).toThrow(/goes through a collection/)
+  })
+})
+
+describe('$expand keeps each item\'s options as written (for its @iot.nextLink)', () => {
+  test('options, and a shortcut path\'s inner options on the outer item', () => {
+    const [ds, thing] = parseExpand('Observations($top=2;$filter=result gt 1;$orderby=phenomenonTime desc),Thing/Locations($select=name)')
+    expect([...ds!.text]).toEqual([['$top', '2'], ['$filter', 'result gt 1'], ['$orderby', 'phenomenonTime desc']])
+    expect([...thing!.text]).toEqual([['$expand', 'Locations($select=name)']])
+    const [merged] = parseExpand('Datastreams/Thing,Datastreams/Sensor')
+    expect(merged!.text.get('$expand')).toBe('Thing,Sensor')
   })
 })

@@ -368,6 +368,12 @@ export interface ExpandItem {
   /** One navigation property; `Thing/Locations` becomes Thing with Locations expanded inside. */
   nav: string
   options: QueryOptions
+  /**
+   * The item's options as written (`$filter` to `result gt 1`, nested
+   * `$expand` as text), so that an expanded collection's `@iot.nextLink`
+   * asks for the next page with the same options.
+   */
+  text: Map<string, string>
 }
 
 export interface QueryOptions {
@@ -425,19 +431,22 @@ export function parseExpand(text: string, depth = 1, budget: ExpandBudget = { it
     if (depth + path.length - 1 > PARSE_LIMITS.maxExpandDepth) throw new StaQueryError(`$expand is nested deeper than ${PARSE_LIMITS.maxExpandDepth} levels.`)
     budget.items += path.length
     if (budget.items > PARSE_LIMITS.maxExpandItems) throw new StaQueryError(`$expand names more than ${PARSE_LIMITS.maxExpandItems} navigation properties.`)
-    const options = optionsText.trim() === '' ? {} : parseOptionList(splitTop(optionsText, ';', '$expand'), depth + path.length, budget)
+    const text = optionsText.trim() === '' ? new Map<string, string>() : optionMap(splitTop(optionsText, ';', '$expand'))
+    const options = parseOptions(text, depth + path.length, budget)
     // Thing/Locations($top=1) is Thing($expand=Locations($top=1)).
-    let item: ExpandItem = { nav: path[path.length - 1]!, options }
-    for (let i = path.length - 2; i >= 0; i--) item = { nav: path[i]!, options: { expand: [item] } }
+    let item: ExpandItem = { nav: path[path.length - 1]!, options, text }
+    for (let i = path.length - 2; i >= 0; i--) item = { nav: path[i]!, options: { expand: [item] }, text: new Map([['$expand', `${path.slice(i + 1).join('/')}${open < 0 ? '' : part.slice(open)}`]]) }
     const same = items.find((x) => x.nav === item.nav)
-    if (same && path.length > 1 && Object.keys(same.options).every((k) => k === 'expand')) same.options.expand = [...(same.options.expand ?? []), ...(item.options.expand ?? [])]
-    else if (same) throw new StaQueryError(`$expand names ${item.nav} twice.`)
+    if (same && path.length > 1 && Object.keys(same.options).every((k) => k === 'expand')) {
+      same.options.expand = [...(same.options.expand ?? []), ...(item.options.expand ?? [])]
+      same.text.set('$expand', [same.text.get('$expand'), item.text.get('$expand')].filter((x) => x !== undefined).join(','))
+    } else if (same) throw new StaQueryError(`$expand names ${item.nav} twice.`)
     else items.push(item)
   }
   return items
 }
 
-function parseOptionList(pairs: string[], depth: number, budget: ExpandBudget): QueryOptions {
+function optionMap(pairs: string[]): Map<string, string> {
   const map = new Map<string, string>()
   for (const pair of pairs) {
     const eq = pair.indexOf('=')
@@ -446,7 +455,7 @@ function parseOptionList(pairs: string[], depth: number, budget: ExpandBudget): 
     if (map.has(name)) throw new StaQueryError(`$expand options: ${name} is given twice.`)
     map.set(name, pair.slice(eq + 1))
   }
-  return parseOptions(map, depth, budget)
+  return map
 }
 
 const MAX_INT = 2_147_483_647

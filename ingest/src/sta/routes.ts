@@ -3,9 +3,11 @@ import type { Logger } from '@gridline/core'
 import { defaultCatalogue } from '@gridline/schemas'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type pg from 'pg'
+import type { Registry } from 'prom-client'
 import { type CompileContext, Params, type Plan, boundsObservations, collection, countOf, newContext, plan } from './compile.ts'
 import type { StaConfig } from './config.ts'
 import { ENTITIES, type EntityDef, type NavDef, SETS, observationSource, withViews } from './model.ts'
+import { createStaMetrics, refusalOf, statusClass } from './metrics.ts'
 import { type QueryOptions, StaQueryError, parseOptions, splitQueryString } from './odata.ts'
 
 export const STA_PREFIX = '/sta/v1.1'
@@ -168,30 +170,89 @@ function resolve(segments: Segment[]): Resolved {
 export interface StaDeps {
   pool: pg.Pool
   logger: Logger
+  /** The service's /metrics registry; without it the metrics are kept but exported nowhere. */
+  registry?: Registry
+}
+
+/** The views' parameters (catalogue, indicators, what is open) for a config: the same for every request. */
+function viewsOf(config: StaConfig): (params: Params) => string {
+  const catalogue = defaultCatalogue()
+  const rules = config.open
+  const catalogueRows = [...catalogue.domains.values()].flatMap((d) => d.metrics.map((m) => ({ domain: d.domain, metric: m.name, unit: m.unit, description: m.description })))
+  const indicatorRows = config.indicators.map((name) => ({ name, unit: INDICATOR_INFO[name]?.unit ?? '', description: INDICATOR_INFO[name]?.description ?? name.replace(/_/g, ' ') }))
+  const catalogueJson = JSON.stringify(catalogueRows)
+  const indicatorJson = JSON.stringify(indicatorRows)
+  const domainsAll = rules.filter((r) => !r.metrics).map((r) => r.domain)
+  const domainsAny = [...new Set(rules.map((r) => r.domain))]
+  const pairs = rules.flatMap((r) => (r.metrics ?? []).map((m) => `${r.domain}.${m}`))
+  return (params) => withViews({
+    catalogue: params.add(catalogueJson),
+    indicators: params.add(indicatorJson),
+    domainsAll: params.add(domainsAll),
+    domainsAny: params.add(domainsAny),
+    pairs: params.add(pairs),
+    deny: params.add(config.hiddenDevices),
+  })
+}
+
+/** One request's statement, before it runs: what `answer` executes, and what a test can EXPLAIN. */
+export interface StaStatement {
+  path: ReturnType<typeof parsePath>
+  resolved: Resolved
+  raw: Map<string, string>
+  options: QueryOptions
+  plan: Plan
+  sql: string
+  values: unknown[]
+}
+
+/**
+ * Parses and checks a request (`rawPath` after /sta/v1.1/, the query string
+ * undecoded) and compiles its page into one parameterised statement.
+ */
+export function prepareStaQuery(config: StaConfig, rawPath: string, query: string, views: (params: Params) => string = viewsOf(config)): StaStatement {
+  const path = parsePath(rawPath)
+  const resolved = resolve(path.segments)
+  const raw = splitQueryString(query)
+  const options = parseOptions(raw)
+  const entity = resolved.entity
+  if (options.resultFormat && (entity.name !== 'Observation' || resolved.single)) throw new StaQueryError('$resultFormat=dataArray applies to collections of Observations.')
+  if ((options.skip ?? 0) > config.maxSkip) throw new StaQueryError(`$skip ${options.skip} is larger than this service's ${config.maxSkip}; page Observations by phenomenonTime (e.g. $filter=phenomenonTime lt <the last one seen>) instead.`)
+  if (entity.name === 'Observation' && !resolved.single && path.segments.length === 1 && options.filter && !boundsObservations(options.filter)) {
+    throw new StaQueryError('A $filter on all Observations must bound phenomenonTime or resultTime (e.g. phenomenonTime ge 2026-12-01T00:00:00Z) or name a Datastream (Datastream/@iot.id eq 17), so that it does not read the whole table; or ask Datastreams(id)/Observations.')
+  }
+  if (path.value && !resolved.property) throw new StaQueryError('$value follows a property (e.g. Things(\'id\')/name/$value).')
+  if (path.ref && (resolved.property || options.expand || options.select)) throw new StaQueryError('$ref follows an entity set or a navigation property, without $expand or $select.')
+  if (resolved.property && (options.expand || options.select)) throw new StaQueryError('$expand and $select do not apply to a property.')
+  const p: Plan = plan(entity, resolved.property ? { ...options, select: [resolved.property] } : options, config.maxTop, config.defaultTop)
+  if (path.ref) p.select = ['@iot.id']
+  const params = new Params()
+  const head = views(params)
+  const ctx = newContext(params, config.maxTop)
+  const limit = resolved.single ? 1 : p.top + 1
+  const sql = collection(ctx, p, undefined, undefined, limit, resolved.single ? 0 : p.skip, (a) => resolved.where(ctx, a), resolved.ds?.(ctx))
+  return { path, resolved, raw, options, plan: p, sql: `${head} ${sql}`, values: params.values }
+}
+
+/** The entity set a request is about, for the metrics' label: the path's last entity, else its first segment when that names a set. */
+function entitySetOf(rawPath: string): string {
+  if (rawPath === '') return 'landing'
+  try {
+    return resolve(parsePath(rawPath).segments).entity.set
+  } catch {
+    const first = /^[A-Za-z]+/.exec(rawPath)?.[0]
+    return first && SETS[first] ? first : 'other'
+  }
 }
 
 class Bucket { constructor(public tokens: number, public at: number) {} }
 
 /** The SensorThings API's routes on the service's HTTP server (docs/sensorthings.md). */
 export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps: StaDeps): void {
-  const catalogue = defaultCatalogue()
-  const rules = config.open
-  const catalogueRows = [...catalogue.domains.values()].flatMap((d) => d.metrics.map((m) => ({ domain: d.domain, metric: m.name, unit: m.unit, description: m.description })))
-  const indicatorRows = config.indicators.map((name) => ({ name, unit: INDICATOR_INFO[name]?.unit ?? '', description: INDICATOR_INFO[name]?.description ?? name.replace(/_/g, ' ') }))
-  const domainsAll = rules.filter((r) => !r.metrics).map((r) => r.domain)
-  const domainsAny = [...new Set(rules.map((r) => r.domain))]
-  const pairs = rules.flatMap((r) => (r.metrics ?? []).map((m) => `${r.domain}.${m}`))
   const keys = new Map(config.apiKeys.map((k) => [k.sha256, k]))
   const buckets = new Map<string, Bucket>()
-
-  const views = (params: Params) => withViews({
-    catalogue: params.add(JSON.stringify(catalogueRows)),
-    indicators: params.add(JSON.stringify(indicatorRows)),
-    domainsAll: params.add(domainsAll),
-    domainsAny: params.add(domainsAny),
-    pairs: params.add(pairs),
-    deny: params.add(config.hiddenDevices),
-  })
+  const views = viewsOf(config)
+  const metrics = createStaMetrics(deps.registry)
 
   async function run(sql: string, values: unknown[]): Promise<unknown[]> {
     const client = await deps.pool.connect()
@@ -263,6 +324,16 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
       deps.logger.error({ err, url: req.url }, 'A SensorThings request failed.')
       return send(reply, 500, 'The request failed inside the service; it is logged.')
     })
+    scope.addHook('onResponse', async (req, reply) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return
+      const url = req.raw.url ?? ''
+      const q = url.indexOf('?')
+      const set = entitySetOf((q < 0 ? url : url.slice(0, q)).slice(STA_PREFIX.length + 1))
+      metrics.requests.inc({ entity_set: set, status_class: statusClass(reply.statusCode) })
+      metrics.seconds.observe({ entity_set: set }, reply.elapsedTime / 1000)
+      const refusal = refusalOf(reply.statusCode)
+      if (refusal) metrics.refused.inc({ reason: refusal })
+    })
     scope.options(`${STA_PREFIX}/*`, async (req, reply) => { cors(req, reply); return reply.code(204).send() })
     scope.get(STA_PREFIX, async (req, reply) => landing(req, reply))
     scope.get(`${STA_PREFIX}/`, async (req, reply) => landing(req, reply))
@@ -294,39 +365,32 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
   }
 
   async function answer(req: FastifyRequest, reply: FastifyReply, rawPath: string, query: string) {
-    const path = parsePath(rawPath)
-    const resolved = resolve(path.segments)
-    const raw = splitQueryString(query)
-    const options = parseOptions(raw)
+    const statement = prepareStaQuery(config, rawPath, query, views)
+    const rows = await run(statement.sql, statement.values) as Record<string, unknown>[]
+    const tally = { n: 0 }
+    const body = await respond(req, reply, rawPath, statement, rows, tally)
+    metrics.rows.inc({ entity_set: statement.resolved.entity.set }, tally.n)
+    return body
+  }
+
+  /** The answer to a statement's rows; `tally` counts the entities in it (expanded ones too). */
+  async function respond(req: FastifyRequest, reply: FastifyReply, rawPath: string, statement: StaStatement, rows: Record<string, unknown>[], tally: { n: number }) {
+    const { path, resolved, raw, options, plan: p } = statement
     const entity = resolved.entity
-    if (options.resultFormat && (entity.name !== 'Observation' || resolved.single)) throw new StaQueryError('$resultFormat=dataArray applies to collections of Observations.')
-    if ((options.skip ?? 0) > config.maxSkip) throw new StaQueryError(`$skip ${options.skip} is larger than this service's ${config.maxSkip}; page Observations by phenomenonTime (e.g. $filter=phenomenonTime lt <the last one seen>) instead.`)
-    if (entity.name === 'Observation' && !resolved.single && path.segments.length === 1 && options.filter && !boundsObservations(options.filter)) {
-      throw new StaQueryError('A $filter on all Observations must bound phenomenonTime or resultTime (e.g. phenomenonTime ge 2026-12-01T00:00:00Z) or name a Datastream (Datastream/@iot.id eq 17), so that it does not read the whole table; or ask Datastreams(id)/Observations.')
-    }
-    if (path.value && !resolved.property) throw new StaQueryError('$value follows a property (e.g. Things(\'id\')/name/$value).')
-    if (path.ref && (resolved.property || options.expand || options.select)) throw new StaQueryError('$ref follows an entity set or a navigation property, without $expand or $select.')
-    if (resolved.property && (options.expand || options.select)) throw new StaQueryError('$expand and $select do not apply to a property.')
-    const p: Plan = plan(entity, resolved.property ? { ...options, select: [resolved.property] } : options, config.maxTop, config.defaultTop)
-    if (path.ref) p.select = ['@iot.id']
-    const params = new Params()
-    const head = views(params)
-    const ctx = newContext(params, config.maxTop)
     const single = resolved.single
-    const limit = single ? 1 : p.top + 1
-    const sql = collection(ctx, p, undefined, undefined, limit, single ? 0 : p.skip, (a) => resolved.where(ctx, a), resolved.ds?.(ctx))
-    const rows = await run(`${head} ${sql}`, params.values) as Record<string, unknown>[]
     const b = base(req)
     if (single) {
       const row = rows[0]
       if (!row) return send(reply, 404, `No such ${entity.name}.`)
+      tally.n = 1
       if (resolved.property) {
         const v = row[resolved.property] ?? null
         if (path.value) return reply.header('content-type', typeof v === 'object' && v !== null ? 'application/json' : 'text/plain; charset=utf-8').send(typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v))
         return { [resolved.property]: v }
       }
       if (path.ref) return { '@iot.selfLink': `${b}/${entity.set}(${keyLiteral(entity, row['@iot.id'])})` }
-      return decorate(p, row, b)
+      tally.n = 0
+      return decorate(p, row, b, tally)
     }
     const more = rows.length > p.top
     const page = rows.slice(0, p.top)
@@ -348,6 +412,7 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
       out['@iot.count'] = n
     }
     if (more) out['@iot.nextLink'] = `${b}/${rawPath}?${nextQuery(raw, p.top, p.skip + p.top)}`
+    tally.n = page.length
     if (path.ref) {
       out.value = page.map((r) => ({ '@iot.selfLink': `${b}/${entity.set}(${keyLiteral(entity, r['@iot.id'])})` }))
       return out
@@ -363,12 +428,14 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
       out.value = [...groups].map(([ds, dataArray]) => ({ 'Datastream@iot.navigationLink': `${b}/Datastreams(${ds})`, components, 'dataArray@iot.count': dataArray.length, dataArray }))
       return out
     }
-    out.value = page.map((r) => decorate(p, r, b))
+    tally.n = 0
+    out.value = page.map((r) => decorate(p, r, b, tally))
     return out
   }
 
   /** Adds @iot.selfLink and the navigation links, and pages expanded collections. */
-  function decorate(p: Plan, row: Record<string, unknown>, b: string): Record<string, unknown> {
+  function decorate(p: Plan, row: Record<string, unknown>, b: string, tally: { n: number }): Record<string, unknown> {
+    tally.n++
     const e = p.entity
     const self = `${b}/${e.set}(${keyLiteral(e, row['@iot.id'])})`
     const out: Record<string, unknown> = { '@iot.id': row['@iot.id'], '@iot.selfLink': self }
@@ -383,17 +450,18 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
       if (x.navDef.many) {
         const list = (value as Record<string, unknown>[] | null) ?? []
         if (row[`${nav}@iot.count`] !== undefined) out[`${nav}@iot.count`] = row[`${nav}@iot.count`]
-        out[nav] = list.slice(0, x.plan.top).map((r) => decorate(x.plan, r, b))
-        if (list.length > x.plan.top) out[`${nav}@iot.nextLink`] = `${self}/${nav}?$top=${x.plan.top}&$skip=${x.plan.skip + x.plan.top}`
+        out[nav] = list.slice(0, x.plan.top).map((r) => decorate(x.plan, r, b, tally))
+        // The next page of the expansion with its own options ($filter, $orderby, $select, $expand, $count) [OGC 18-088 9.3.3.2].
+        if (list.length > x.plan.top) out[`${nav}@iot.nextLink`] = `${self}/${nav}?${nextQuery(x.text, x.plan.top, x.plan.skip + x.plan.top)}`
       } else {
-        out[nav] = value ? decorate(x.plan, value as Record<string, unknown>, b) : null
+        out[nav] = value ? decorate(x.plan, value as Record<string, unknown>, b, tally) : null
       }
     }
     return out
   }
 }
 
-function nextQuery(raw: Map<string, string>, top: number, skip: number): string {
+function nextQuery(raw: ReadonlyMap<string, string>, top: number, skip: number): string {
   const parts: string[] = []
   for (const [k, v] of raw) if (k !== '$top' && k !== '$skip') parts.push(`${k}=${encodeURIComponent(v)}`)
   parts.push(`$top=${top}`, `$skip=${skip}`)

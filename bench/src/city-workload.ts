@@ -18,8 +18,8 @@ const DISTRICTS = ['Hải Châu', 'Thanh Khê', 'Sơn Trà', 'Ngũ Hành Sơn', 
 export const CITY_INTERVAL_MS = 5 * 60_000
 /** A day and one interval: the last interval closes the day's windows. */
 const MAX_INTERVALS = 24 * 12 + 1
-/** Readings per device and interval on average (0.6 x 4 + 0.3 x 3 + 0.1 x 1). */
-const READINGS_PER_DEVICE = 3.4
+/** Rows (metric values) per device and interval on average (0.6 x 4 + 0.3 x 3 + 0.1 x 1). */
+const ROWS_PER_DEVICE = 3.4
 
 export interface CityDevice {
   id: string
@@ -36,7 +36,8 @@ export interface CityMessage {
 export interface CityWorkload {
   devices: CityDevice[]
   messages: CityMessage[]
-  readings: number
+  /** One per metric value. */
+  rows: number
   /** Event time of the first and after the last interval (epoch ms). */
   fromMs: number
   toMs: number
@@ -77,23 +78,23 @@ function values(device: CityDevice, k: number, i: number): Record<string, number
 const round1 = (x: number): number => Math.round(x * 10) / 10
 
 /**
- * About `rows` readings: devices = rows / 1,000 (at least 16), then as many
- * 5-minute intervals as give the rows, at most a day and one interval,
+ * About `wantedRows` rows: devices = rows / 1,000 (at least 16), then as many
+ * 5-minute intervals as give them, at most a day and one interval,
  * ending an hour before `nowMs` (inside the partitions the service keeps).
  */
-export function cityWorkload(rows: number, nowMs: number): CityWorkload {
-  const devices = cityDevices(Math.max(16, Math.round(rows / 1_000)))
-  const intervals = Math.max(2, Math.min(MAX_INTERVALS, Math.ceil(rows / (devices.length * READINGS_PER_DEVICE))))
+export function cityWorkload(wantedRows: number, nowMs: number): CityWorkload {
+  const devices = cityDevices(Math.max(16, Math.round(wantedRows / 1_000)))
+  const intervals = Math.max(2, Math.min(MAX_INTERVALS, Math.ceil(wantedRows / (devices.length * ROWS_PER_DEVICE))))
   const end = Math.floor((nowMs - 3_600_000) / CITY_INTERVAL_MS) * CITY_INTERVAL_MS
   const fromMs = end - (intervals - 1) * CITY_INTERVAL_MS
   const messages: CityMessage[] = []
-  let readings = 0
+  let rows = 0
   for (let i = 0; i < intervals; i++) {
     const ts = fromMs + i * CITY_INTERVAL_MS
     for (let k = 0; k < devices.length; k++) {
       const device = devices[k]!
       const v = values(device, k, i)
-      readings += Object.keys(v).length
+      rows += Object.keys(v).length
       messages.push({
         topic: deviceTopic(device.domain, device.id),
         principal: { kind: 'device', id: device.id, domain: device.domain },
@@ -101,5 +102,5 @@ export function cityWorkload(rows: number, nowMs: number): CityWorkload {
       })
     }
   }
-  return { devices, messages, readings, fromMs, toMs: end + CITY_INTERVAL_MS }
+  return { devices, messages, rows, fromMs, toMs: end + CITY_INTERVAL_MS }
 }

@@ -33,7 +33,7 @@ export async function measurePipelineCity(ctx: RunContext, db: BenchDatabase, ro
   try {
     const hours = (workload.toMs - workload.fromMs) / 3_600_000
     const run = async (withProcessors: boolean) => {
-      progress(`round ${round}: pipeline-city ${withProcessors ? 'with every processor' : 'without processors'} (${workload.devices.length} devices, ${hours.toFixed(1)} h, ${workload.readings} readings)`)
+      progress(`round ${round}: pipeline-city ${withProcessors ? 'with every processor' : 'without processors'} (${workload.devices.length} devices, ${hours.toFixed(1)} h, ${workload.rows} rows)`)
       const result = await measurePipeline(ctx, db, withProcessors, { messages: workload.messages, directory })
       const { rows } = await pool.query<{ n: string; names: string[] | null }>('SELECT count(*) AS n, array_agg(DISTINCT name) AS names FROM indicator_values')
       return { result, indicatorValues: Number(rows[0]?.n ?? 0), names: (rows[0]?.names ?? []).sort() }
@@ -45,10 +45,10 @@ export async function measurePipelineCity(ctx: RunContext, db: BenchDatabase, ro
     return {
       devices: workload.devices.length,
       hours,
-      readings: workload.readings,
+      rows: workload.rows,
       without: without.result,
       with: withProcessors.result,
-      ratio: withProcessors.result.readingsPerSecond / without.result.readingsPerSecond,
+      ratio: withProcessors.result.rowsPerSecond / without.result.rowsPerSecond,
       indicatorValues: withProcessors.indicatorValues,
       indicatorNames: withProcessors.names,
     }

@@ -131,17 +131,15 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
 
   if (all('pipelineCity')) {
     const c = rounds.map((r) => r.pipelineCity!)
-    const shape = `${c[0]!.devices} devices, ${c[0]!.hours.toFixed(1)} h of event time, ${c[0]!.readings} readings`
-    const off = c.map((x) => x.without.readingsPerSecond)
-    const on = c.map((x) => x.with.readingsPerSecond)
-    out.push(row(`pipeline-city: pipeline, no processors (${shape})`, 'readings/s', off))
-    out.push(row('pipeline-city: pipeline-processors, indicator history written', 'readings/s', on))
+    const shape = `${c[0]!.devices} devices, ${c[0]!.hours.toFixed(1)} h of event time, ${c[0]!.rows} rows`
+    out.push(row(`pipeline-city: pipeline, no processors (${shape})`, 'rows/s', c.map((x) => x.without.rowsPerSecond)))
+    out.push(row('pipeline-city: pipeline-processors, indicator history written', 'rows/s', c.map((x) => x.with.rowsPerSecond)))
     out.push(row('pipeline-city: pipeline-processors / pipeline (history written)', 'x', c.map((x) => x.ratio), null,
       { text: '>= 0.75 in every round', pass: c.every((x) => x.ratio >= 0.75) }))
-    out.push(row('pipeline-city: CPU per reading (this process), no processors', 'us', c.map((x) => x.without.cpuMicrosPerReading)))
-    out.push(row('pipeline-city: CPU per reading (this process), every processor', 'us', c.map((x) => x.with.cpuMicrosPerReading)))
+    out.push(row('pipeline-city: CPU per row (this process), no processors', 'us', c.map((x) => (x.without.cpuMicrosPerReading * x.without.readings) / x.rows)))
+    out.push(row('pipeline-city: CPU per row (this process), every processor', 'us', c.map((x) => (x.with.cpuMicrosPerReading * x.with.readings) / x.rows)))
     out.push(row('pipeline-city: indicator values stored', 'values', c.map((x) => x.indicatorValues), null, null, c[0]!.indicatorNames.join(', ')))
-    out.push(row('pipeline-city: indicator values per 1,000 readings', 'values', c.map((x) => (x.indicatorValues * 1000) / x.readings)))
+    out.push(row('pipeline-city: indicator values per 1,000 rows', 'values', c.map((x) => (x.indicatorValues * 1000) / x.rows)))
   }
 
   if (all('broker')) {

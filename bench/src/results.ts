@@ -181,10 +181,11 @@ export interface PipelineCityResult {
   devices: number
   /** Event time the readings span. */
   hours: number
-  readings: number
+  /** Rows (one per metric value) the workload stores; a message holds one reading of 1-4 metrics. */
+  rows: number
   without: InProcessResult
   with: InProcessResult
-  /** with / without readings per second. */
+  /** with / without rows per second. */
   ratio: number
   /** Rows in indicator_values after the run with processors. */
   indicatorValues: number
@@ -591,6 +592,6 @@ export interface DashboardsResult {
   dashboards: number
   without: BatchedResult
   with: BatchedResult
-  /** with / without readings per second. */
+  /** with / without rows per second. */
   ratio: number
 }

@@ -178,8 +178,8 @@ describe('gridline bench, every scenario at tiny size', () => {
     const c = run.record.results[0]!.pipelineCity!
     expect(c.hours).toBeGreaterThan(2)
     for (const x of [c.without, c.with]) {
-      expect(x.storedRows).toBe(c.readings)
-      expect(x.readingsPerSecond).toBeGreaterThan(0)
+      expect(x.storedRows).toBe(c.rows)
+      expect(x.rowsPerSecond).toBeGreaterThan(0)
     }
     // Hourly air quality per sensor and district, level of service per segment and interval.
     expect(c.indicatorNames).toEqual(expect.arrayContaining(['traffic_los', 'vn_aqi_hourly']))

@@ -134,6 +134,18 @@ describe('gridline ingest as a process', () => {
 })
 
 describe('gridline CLI', () => {
+  test('devices add and set-metadata place a device on the map with --latitude/--longitude; a location must be numbers', async () => {
+    await gridline(['devices', 'add', 'aq-9', '--domain', 'environment', '--latitude', '16.08', '--longitude', '108.24', '--metadata', '{"district":"Sơn Trà"}'])
+    const list = async () => (JSON.parse((await gridline(['devices', 'list', '--json'])).stdout) as { id: string; metadata: object }[]).find((d) => d.id === 'aq-9')?.metadata
+    expect(await list()).toEqual({ district: 'Sơn Trà', latitude: 16.08, longitude: 108.24 })
+    await gridline(['devices', 'set-metadata', 'aq-9', '--latitude', '16.0544', '--longitude', '108.2022'])
+    expect(await list()).toEqual({ district: 'Sơn Trà', latitude: 16.0544, longitude: 108.2022 })
+    await expect(gridline(['devices', 'set-metadata', 'aq-9', '--latitude', '16.05'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--latitude and --longitude go together') })
+    await expect(gridline(['devices', 'set-metadata', 'aq-9', '--latitude', 'north', '--longitude', '108'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--latitude must be degrees') })
+    await expect(gridline(['devices', 'set-metadata', 'aq-9', '{"latitude":"16.05"}'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('metadata.latitude: a number of degrees') })
+    await gridline(['devices', 'remove', 'aq-9'])
+  }, 60_000)
+
   test('devices add, list and remove; bad usage exits 2 with a clear message', async () => {
     const gw = await gridline(['devices', 'add', 'gw-9', '--kind', 'gateway', '--password', 'secret-pass-9'])
     expect(gw.stdout).toContain('Registered gateway gw-9.')

@@ -17,13 +17,14 @@ Commands:
   ingest [--config FILE]        Run the ingest service (needs DATABASE_URL or database.url).
   migrate [--config FILE]       Create or update the database schema, then exit.
   devices add ID --domain D [--gateway G] [--kind device|gateway|integration] [--auth password|cert|both]
-              [--password P] [--metadata JSON]
+              [--password P] [--metadata JSON] [--latitude DEG --longitude DEG]
                                 Register a device (prints a generated password when none is given;
                                 --auth cert: logs in with a client certificate, no password).
   devices list [--json]         List registered devices.
-  devices set-metadata ID JSON [--replace]
+  devices set-metadata ID [JSON] [--latitude DEG --longitude DEG] [--replace]
                                 Merge (or replace) a device's metadata: district, roadSegment,
-                                freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md).
+                                freeFlowSpeedKmh, meteredArea, circuit (docs/indicators.md);
+                                --latitude/--longitude place it on the console's map (WGS 84).
   devices remove ID             Remove a device.
   tokens create --for LOGIN [--description TEXT]
                                 An API token for a gateway or integration login (HTTP writes:
@@ -243,6 +244,19 @@ async function migrateCommand(args: string[]): Promise<number> {
   return 0
 }
 
+/** `--latitude 16.0544 --longitude 108.2022` as metadata keys (numbers, both or neither); undefined when neither is given. */
+function locationFlags(v: Record<string, string | boolean | undefined>): { latitude: number; longitude: number } | undefined {
+  const lat = v.latitude
+  const lon = v.longitude
+  if (lat === undefined && lon === undefined) return undefined
+  if (typeof lat !== 'string' || typeof lon !== 'string') throw new GridlineError('GRIDLINE_USAGE', '--latitude and --longitude go together (WGS 84 degrees, e.g. --latitude 16.0544 --longitude 108.2022).')
+  const latitude = Number(lat)
+  const longitude = Number(lon)
+  if (lat.trim() === '' || !Number.isFinite(latitude) || Math.abs(latitude) > 90) throw new GridlineError('GRIDLINE_USAGE', `--latitude must be degrees from -90 to 90, got "${lat}".`)
+  if (lon.trim() === '' || !Number.isFinite(longitude) || Math.abs(longitude) > 180) throw new GridlineError('GRIDLINE_USAGE', `--longitude must be degrees from -180 to 180, got "${lon}".`)
+  return { latitude, longitude }
+}
+
 function parseMetadata(json: string): Record<string, unknown> {
   let parsed: unknown
   try {
@@ -266,6 +280,8 @@ async function devices(args: string[]): Promise<number> {
     password: { type: 'string' },
     auth: { type: 'string' },
     metadata: { type: 'string' },
+    latitude: { type: 'string' },
+    longitude: { type: 'string' },
     json: { type: 'boolean' },
     replace: { type: 'boolean' },
   }, true)
@@ -281,7 +297,9 @@ async function devices(args: string[]): Promise<number> {
         // A password chosen by hand must resist guessing (docs/protocol.md#passwords); the generated one does.
         const weakness = typeof v.password === 'string' ? passwordWeakness(v.password) : null
         if (weakness) throw new GridlineError('GRIDLINE_USAGE', `--password refused: ${weakness}.`)
-        const metadata = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
+        const place = locationFlags(v)
+        const given = typeof v.metadata === 'string' ? parseMetadata(v.metadata) : undefined
+        const metadata = given || place ? { ...given, ...place } : undefined
         const auth = (v.auth as string | undefined) ?? 'password'
         if (!DEVICE_AUTHS.includes(auth as DeviceAuth)) throw new GridlineError('GRIDLINE_USAGE', `--auth must be one of ${DEVICE_AUTHS.join(', ')}.`)
         const { device, password } = await store.add({
@@ -313,8 +331,9 @@ async function devices(args: string[]): Promise<number> {
       }
       case 'set-metadata': {
         const [id, json] = positionals
-        if (!id || !json) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices set-metadata ID JSON [--replace]')
-        const device = await store.setMetadata(id, parseMetadata(json), { replace: v.replace === true })
+        const place = locationFlags(v)
+        if (!id || (!json && !place)) throw new GridlineError('GRIDLINE_USAGE', 'Usage: gridline devices set-metadata ID [JSON] [--latitude DEG --longitude DEG] [--replace]')
+        const device = await store.setMetadata(id, { ...(json ? parseMetadata(json) : {}), ...place }, { replace: v.replace === true })
         process.stdout.write(`Metadata of ${device.id}: ${JSON.stringify(device.metadata)}\n`)
         return 0
       }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { defaultCatalogue } from '@gridline/schemas'
 import {
-  axisWidth, decimalsOf, displayUnit, fromLocalInput, metricKind, niceStep, parseCustomRange, presetWindow, resolutionLabel, stateLabelKeys,
+  axisWidth, decimalsOf, displayUnit, legendDigits, fromLocalInput, metricKind, niceStep, parseCustomRange, presetWindow, resolutionLabel, stateLabelKeys,
   tickLabels, toLocalInput, yRange,
 } from '../web/src/chart-model.ts'
 import { t } from '../web/src/i18n.ts'
@@ -35,6 +35,13 @@ describe('tick labels', () => {
     [[-0, 5], 'en', ['0', '5']],
   ] as const)('%j in %s is %j', (splits, lang, labels) => {
     expect(tickLabels(splits, lang)).toEqual(labels)
+  })
+
+  test('the legend prints the decimals its axis tells apart (1,016.023 kWh, not 1,016 kWh)', () => {
+    expect(legendDigits([1016, 1016.06])).toBe(3)
+    expect(legendDigits([0, 50])).toBe(1)
+    expect(legendDigits([0, 2000])).toBe(0)
+    expect(legendDigits([5, 5])).toBe(2)
   })
 
   test('decimals of a step', () => {

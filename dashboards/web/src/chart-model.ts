@@ -142,6 +142,13 @@ export function tickLabels(splits: readonly number[], lang: Lang): string[] {
   return splits.map((v) => (Number.isFinite(v) ? format.format(v === 0 ? 0 : v) : ''))
 }
 
+/** Decimals for a value on an axis spanning `range`: enough to tell apart values 1 % of the span apart, at most 6. */
+export function legendDigits(range: readonly [number, number]): number {
+  const span = Math.abs(range[1] - range[0])
+  if (!(span > 0)) return 2
+  return Math.min(6, decimalsOf(niceStep(span / 100)))
+}
+
 /** Space between a label and the plot: uPlot's tick length plus its gap, and a margin. */
 export const AXIS_TICK_PX = 10
 export const AXIS_GAP_PX = 5

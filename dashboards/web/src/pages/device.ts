@@ -1,19 +1,22 @@
 import { api, ApiError, errorMessage, qs } from '../api.ts'
-import { MetricChart, type ChartData } from '../chart.ts'
+import { legendValue, MetricChart, type ChartSeries, type ChartThreshold } from '../chart.ts'
+import { displayUnit, parseCustomRange, presetWindow, toLocalInput, type TimeWindow } from '../chart-model.ts'
 import type { Page, PageContext } from '../context.ts'
 import { h, keyed, replace, setAttr, setText } from '../dom.ts'
-import { formatDateTime, formatValue, SEVERITY_COLORS, type Severity } from '../format.ts'
+import { formatDateTime, SEVERITY_COLORS, type Severity } from '../format.ts'
 import { getLang, t, tOr, type MessageKey } from '../i18n.ts'
 import type { LiveEvent } from '../live.ts'
 import { RingBuffer } from '../ring.ts'
 import { changeOf } from './alarms.ts'
 import { lastSeenText, statusBadge, type DeviceSummary } from './devices.ts'
 
-interface Latest { metric: string; unit: string | null; value: number; time: number; quality: number }
+interface Latest { metric: string; unit: string | null; min?: number | null; max?: number | null; value: number; time: number; quality: number }
 interface CommandSpec { action: string; params: Record<string, unknown>; description: string }
-interface DeviceDetail { device: DeviceSummary & { createdAt: number | string }; latest: Latest[]; commands: CommandSpec[] }
+interface DeviceDetail { device: DeviceSummary & { createdAt: number | string }; latest: Latest[]; thresholds?: ChartThreshold[]; commands: CommandSpec[] }
 interface SeriesPoint { t: number; v: number | null; min?: number | null; max?: number | null }
-interface Series { metric: string; range: string; resolution: 'raw' | '1m' | '1h'; points: SeriesPoint[] }
+interface Series { metric: string; range: string; from: number; to: number; resolution: 'raw' | '1m' | '1h'; stepMs?: number; points: SeriesPoint[] }
+/** A metric's catalogue entry as the device page got it: unit (bool is a state) and plausible range. */
+interface MetricInfo { unit: string; min: number | null; max: number | null }
 export interface CommandRecord {
   id: string; deviceId: string; domain: string; action: string; params: Record<string, unknown>
   status: string; detail: string | null; user: string; sentAt: number; repliedAt: number | null
@@ -21,9 +24,13 @@ export interface CommandRecord {
 interface RejectionSummary { since: number; total: number; byReason: { reason: string; count: number }[]; latest: { id: number; receivedAt: number; topic: string; reason: string; detail: string }[] }
 interface AlarmChange { alarmId?: string; ruleId: string; subject: string; severity: string; state?: string; transition?: string; time: number; message: string; actor?: string; acknowledgedBy?: string; comment?: string }
 
-const RANGES = ['live', '1h', '24h', '7d'] as const
-type Range = (typeof RANGES)[number]
+const PRESETS = ['live', '1h', '24h', '7d'] as const
+type Preset = (typeof PRESETS)[number]
+/** A preset, or the custom range typed in or dragged across a chart. */
+type Range = Preset | 'custom'
 const MAX_CHARTS = 8
+/** At most this many series on the combined chart. */
+const MAX_COMBINED = 6
 const LIVE_POINTS = 600
 const LIVE_WINDOW_MS = 10 * 60_000
 /** Charts redraw at most this often; SSE events in between only fill the buffers. */
@@ -38,8 +45,15 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
   const lang = getLang()
   let disposed = false
   let range: Range = 'live'
+  /** The window of the custom range (range 'custom'). */
+  let custom: TimeWindow | undefined
+  /** The preset the custom range started from: Reset returns to it. */
+  let preset: Preset = 'live'
+  /** Earlier ranges, for Back after a zoom or a custom range. */
+  const history: { range: Range; custom: TimeWindow | undefined }[] = []
   let generation = 0
-  const units = new Map<string, string>()
+  const info = new Map<string, MetricInfo>()
+  let thresholds: ChartThreshold[] = []
   const charts = new Map<string, MetricChart>()
   const rings = new Map<string, RingBuffer>()
   const latestEls = new Map<string, HTMLElement>()
@@ -47,26 +61,62 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
   let lastDraw = 0
   let frame = 0
   let commandSpecs: CommandSpec[] = []
+  /** The combined chart: metrics of this device (and of another device) on one chart. */
+  let combined: { chart: MetricChart; metrics: string[]; other: { id: string; info: Map<string, MetricInfo> } | undefined } | undefined
 
   const title = h('h1', { class: 'mono' }, id)
   const statusBox = h('span')
   const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const meta = h('dl', { class: 'meta' })
   const latestGrid = h('div', { class: 'latest-grid' })
-  const rangeButtons = RANGES.map((r) => h('button', {
-    type: 'button', class: 'btn seg', 'data-testid': `range-${r}`, 'aria-pressed': String(r === range), onclick: () => setRange(r),
+  const rangeButtons = [...PRESETS, 'custom' as const].map((r) => h('button', {
+    type: 'button', class: 'btn seg', 'data-testid': `range-${r}`, 'aria-pressed': String(r === range), onclick: () => (r === 'custom' ? openCustom() : setRange(r)),
   }, t(`device.range.${r}` as MessageKey)))
-  const resolution = h('span', { class: 'muted' })
+  // The custom range: from/to in Da Nang time, filled with the range shown.
+  const fromInput = h('input', { type: 'datetime-local', id: 'chart-from', 'data-testid': 'custom-from', class: 'time-input', step: 60 })
+  const toInput = h('input', { type: 'datetime-local', id: 'chart-to', 'data-testid': 'custom-to', class: 'time-input', step: 60 })
+  const customError = h('span', { class: 'form-error', role: 'alert', 'data-testid': 'custom-error', hidden: true })
+  const customForm = h('form', { class: 'inline-form chart-range-form', 'data-testid': 'custom-range' },
+    h('label', { for: 'chart-from' }, t('chart.custom.from')), fromInput,
+    h('label', { for: 'chart-to' }, t('chart.custom.to')), toInput,
+    h('button', { type: 'submit', class: 'btn', 'data-testid': 'custom-apply' }, t('chart.custom.apply')), customError)
+  customForm.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const parsed = parseCustomRange(fromInput.value, toInput.value)
+    if (!parsed.ok) {
+      customError.textContent = t(parsed.error)
+      customError.hidden = false
+      return
+    }
+    zoomTo(parsed.window)
+  })
+  const backButton = h('button', { type: 'button', class: 'btn', 'data-testid': 'chart-back', hidden: true, onclick: () => goBack() }, '‹ ', t('chart.back'))
+  const resetButton = h('button', { type: 'button', class: 'btn', 'data-testid': 'chart-reset', hidden: true, onclick: () => setRange(preset) }, t('chart.reset'))
   // A download of the chosen range's readings (docs/exports.md): the times are taken at the click.
   const exportLink = h('a', {
     class: 'btn', 'data-testid': 'export-readings', download: '', href: '#', title: t('export.csv.device'),
     onclick: (e: Event) => {
-      const to = Date.now()
-      const span = range === '7d' ? 7 * 86_400_000 : range === '24h' ? 86_400_000 : 3_600_000
-      ;(e.currentTarget as HTMLAnchorElement).href = `/api/export/readings${qs({ device: id, from: new Date(to - span).toISOString(), to: new Date(to).toISOString(), format: 'csv' })}`
+      // Live downloads the hour its charts are seeded with.
+      const w = range === 'live' ? presetWindow('1h', Date.now()) : currentWindow(Date.now())
+      ;(e.currentTarget as HTMLAnchorElement).href = `/api/export/readings${qs({ device: id, from: new Date(w.from).toISOString(), to: new Date(w.to).toISOString(), format: 'csv' })}`
     },
   }, t('export.csv'))
-  const chartsGrid = h('div', { class: 'charts' })
+  const chartsGrid = h('div', { class: 'charts', 'data-testid': 'charts', 'data-range': range })
+  // The combined chart's picker: this device's metrics, and optionally another device's same metrics.
+  const combineMetrics = h('span', { class: 'combine-metrics' })
+  const combineDevice = h('input', { type: 'text', id: 'combine-device', 'data-testid': 'combine-device', class: 'text-input', placeholder: t('chart.combine.devicePlaceholder'), size: 16 })
+  const combineError = h('span', { class: 'form-error', role: 'alert', 'data-testid': 'combine-error', hidden: true })
+  const combineClear = h('button', { type: 'button', class: 'btn', 'data-testid': 'combine-clear', hidden: true, onclick: () => clearCombined() }, t('chart.combine.clear'))
+  const combineForm = h('form', { class: 'inline-form chart-combine', 'data-testid': 'combine' },
+    h('span', { class: 'muted' }, t('chart.combine')), combineMetrics,
+    h('label', { for: 'combine-device' }, t('chart.combine.device')), combineDevice,
+    h('button', { type: 'submit', class: 'btn', 'data-testid': 'combine-apply' }, t('chart.combine.apply')),
+    combineClear,
+    combineError)
+  combineForm.addEventListener('submit', (event) => {
+    event.preventDefault()
+    void applyCombined()
+  })
   const commandsBox = h('div', { class: 'commands' })
   const commandResults = h('div', { class: 'command-results' })
   const commandError = h('p', { class: 'form-error', role: 'alert', hidden: true })
@@ -94,7 +144,9 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
         h('section', { class: 'panel' },
           h('div', { class: 'panel-head' },
             h('h2', { class: 'panel-title' }, t('device.charts')),
-            h('div', { class: 'segmented', role: 'group' }, ...rangeButtons), resolution, exportLink),
+            h('div', { class: 'segmented', role: 'group' }, ...rangeButtons), backButton, resetButton, exportLink),
+          h('div', { class: 'chart-tools' }, customForm, h('span', { class: 'muted chart-hint' }, t('chart.zoomHint'))),
+          combineForm,
           chartsGrid),
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.alarms')),
           h('table', { class: 'table compact' },
@@ -125,14 +177,20 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     for (const [k, v] of Object.entries(dev.metadata ?? {})) rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)])
     replace(meta, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
 
+    thresholds = d.thresholds ?? []
     for (const l of d.latest) {
-      units.set(l.metric, l.unit ?? '')
+      info.set(l.metric, { unit: l.unit ?? '', min: l.min ?? null, max: l.max ?? null })
       setLatest(l.metric, l.value, l.time)
       ensureChart(l.metric)
     }
     if (d.latest.length === 0 && charts.size === 0) replace(chartsGrid, h('p', { class: 'muted' }, t('device.noMetrics')))
+    renderCombinePicker()
     commandSpecs = d.commands ?? []
     renderCommands()
+  }
+
+  function infoOf(metric: string): MetricInfo {
+    return info.get(metric) ?? { unit: '', min: null, max: null }
   }
 
   function setLatest(metric: string, value: number, time: number): void {
@@ -145,7 +203,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     const previous = Number(el.dataset['time'] ?? '0')
     if (time < previous) return // An older reading arriving late does not replace the newest.
     setAttr(el, 'data-time', time)
-    setText(el, formatValue(value, units.get(metric) ?? '', lang))
+    setText(el, legendValue({ metric, unit: infoOf(metric).unit }, value, lang))
     el.title = formatDateTime(time, lang)
     const when = el.nextElementSibling
     if (when) setText(when, formatDateTime(time, lang))
@@ -157,21 +215,50 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     let chart = charts.get(metric)
     if (chart) return chart
     if (charts.size >= MAX_CHARTS) return undefined
-    if (charts.size === 0) chartsGrid.replaceChildren()
-    chart = new MetricChart(metric, metric, units.get(metric) ?? '')
+    if (charts.size === 0) chartsGrid.querySelector(':scope > p')?.remove()
+    chart = new MetricChart({ metric, title: metric, onSelect: zoomTo })
     charts.set(metric, chart)
     chartsGrid.append(chart.el)
     if (!rings.has(metric)) rings.set(metric, new RingBuffer(LIVE_POINTS, LIVE_WINDOW_MS))
     return chart
   }
 
-  async function fetchSeries(metric: string, r: Exclude<Range, 'live'>): Promise<Series> {
-    return api<Series>(`/api/devices/${encodeURIComponent(id)}/series${qs({ metric, range: r })}`)
+  /** The window the charts show: the preset's ending `now`, or the custom one. */
+  function currentWindow(now: number): TimeWindow {
+    if (range === 'custom' && custom) return custom
+    return presetWindow(range === 'custom' ? '1h' : range, now)
+  }
+
+  function thresholdsOf(metrics: readonly string[]): ChartThreshold[] {
+    return thresholds.filter((th) => metrics.includes(th.metric))
+  }
+
+  async function fetchSeries(device: string, metric: string): Promise<Series> {
+    const params = range === 'custom' && custom
+      ? { metric, from: new Date(custom.from).toISOString(), to: new Date(custom.to).toISOString() }
+      : { metric, range: range === 'live' ? '1h' : range }
+    return api<Series>(`/api/devices/${encodeURIComponent(device)}/series${qs(params)}`)
+  }
+
+  function seriesOf(metric: string, m: MetricInfo, s: Series | undefined, label = metric): ChartSeries {
+    const points = s?.points ?? []
+    const out: ChartSeries = { metric, label, unit: m.unit, min: m.min, max: m.max, times: points.map((p) => p.t), values: points.map((p) => p.v) }
+    if (s && s.resolution !== 'raw') {
+      out.mins = points.map((p) => p.min ?? p.v)
+      out.maxs = points.map((p) => p.max ?? p.v)
+    }
+    return out
+  }
+
+  function liveSeries(metric: string, label = metric): ChartSeries {
+    const m = infoOf(metric)
+    const { times, values } = rings.get(metric)?.toArrays() ?? { times: [], values: [] }
+    return { metric, label, unit: m.unit, min: m.min, max: m.max, times, values }
   }
 
   /** Seeds a metric's live buffer with the last hour, keeping anything the stream already delivered. */
   async function seed(metric: string, gen: number): Promise<void> {
-    const series = await fetchSeries(metric, '1h')
+    const series = await fetchSeries(id, metric)
     if (disposed || gen !== generation) return
     const fresh = new RingBuffer(LIVE_POINTS, LIVE_WINDOW_MS)
     for (const p of series.points) if (p.v !== null) fresh.push(p.t, p.v)
@@ -184,12 +271,19 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     dirty.add(metric)
   }
 
-  function drawLive(metric: string): void {
+  function drawLive(metric: string, now: number): void {
     const chart = charts.get(metric)
-    const ring = rings.get(metric)
-    if (!chart || !ring) return
-    const { times, values } = ring.toArrays()
-    chart.draw('live', { times, values })
+    if (!chart) return
+    chart.show({ range: 'live', window: presetWindow('live', now), series: [liveSeries(metric)], resolution: { resolution: 'raw' }, thresholds: thresholdsOf([metric]) })
+  }
+
+  /** Another device's series on the combined chart in live mode: its last 10 minutes as loaded (not followed live). */
+  let otherLive: ChartSeries[] = []
+
+  function drawCombinedLive(now: number): void {
+    if (!combined) return
+    const series = [...combined.metrics.map((m) => liveSeries(m, combined!.other ? `${id}: ${m}` : m)), ...otherLive]
+    combined.chart.show({ range: 'live', window: presetWindow('live', now), series, resolution: { resolution: 'raw' }, thresholds: thresholdsOf(combined.metrics) })
   }
 
   function scheduleDraw(): void {
@@ -207,48 +301,173 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       return
     }
     lastDraw = now
-    for (const metric of dirty) drawLive(metric)
+    const wall = Date.now()
+    for (const metric of dirty) drawLive(metric, wall)
+    if (combined && combined.metrics.some((m) => dirty.has(m))) drawCombinedLive(wall)
     dirty.clear()
+  }
+
+  // The live window moves with the clock even when a metric is quiet.
+  const tick = setInterval(() => {
+    if (range !== 'live') return
+    for (const m of charts.keys()) dirty.add(m)
+    scheduleDraw()
+  }, 1_000)
+
+  function showRangeState(): void {
+    for (const [i, b] of rangeButtons.entries()) b.setAttribute('aria-pressed', String((i < PRESETS.length ? PRESETS[i] : 'custom') === range))
+    chartsGrid.dataset['range'] = range
+    backButton.hidden = history.length === 0
+    resetButton.hidden = range !== 'custom'
+    customError.hidden = true
+    const w = currentWindow(Date.now())
+    fromInput.value = toLocalInput(w.from)
+    toInput.value = toLocalInput(w.to)
   }
 
   async function loadRange(): Promise<void> {
     const gen = ++generation
     const r = range
-    setText(resolution, '')
+    showRangeState()
     if (r === 'live') {
       await Promise.all([...charts.keys()].map((m) => seed(m, gen).catch(showError)))
       if (disposed || gen !== generation) return
-      for (const m of charts.keys()) drawLive(m)
+      const now = Date.now()
+      for (const m of charts.keys()) drawLive(m, now)
       dirty.clear()
-      setText(resolution, t('device.resolution', { resolution: 'raw' }))
+      if (combined) {
+        otherLive = await loadOther(combined, gen)
+        if (disposed || gen !== generation) return
+        drawCombinedLive(Date.now())
+      }
       return
     }
-    const results = await Promise.all([...charts.keys()].map(async (m) => {
+    const metrics = [...charts.keys()]
+    const results = await Promise.all(metrics.map(async (m) => {
       try {
-        return await fetchSeries(m, r)
+        return await fetchSeries(id, m)
       } catch (error) {
         showError(error)
         return undefined
       }
     }))
     if (disposed || gen !== generation) return
-    for (const s of results) {
-      if (!s) continue
-      const chart = charts.get(s.metric)
-      if (!chart) continue
-      const data: ChartData = { times: s.points.map((p) => p.t), values: s.points.map((p) => p.v) }
-      if (s.resolution !== 'raw') {
-        data.min = s.points.map((p) => p.min ?? p.v)
-        data.max = s.points.map((p) => p.max ?? p.v)
-      }
-      chart.draw(r, data)
-      setText(resolution, t('device.resolution', { resolution: s.resolution }))
-    }
+    const byMetric = new Map<string, Series>()
+    metrics.forEach((m, i) => {
+      const s = results[i]
+      const chart = charts.get(m)
+      if (!chart) return
+      if (s) byMetric.set(m, s)
+      const window = s ? { from: s.from, to: s.to } : currentWindow(Date.now())
+      chart.show({ range: r, window, series: [seriesOf(m, infoOf(m), s)], resolution: s ? { resolution: s.resolution, stepMs: s.stepMs } : undefined, thresholds: thresholdsOf([m]) })
+    })
+    if (combined) await drawCombinedRange(combined, byMetric, gen)
   }
 
-  function setRange(r: Range): void {
+  /** The other device's series for the combined chart, for the window shown. */
+  async function loadOther(c: NonNullable<typeof combined>, gen: number): Promise<ChartSeries[]> {
+    if (!c.other) return []
+    const other = c.other
+    const list = await Promise.all(c.metrics.map(async (m) => {
+      try {
+        return seriesOf(m, other.info.get(m) ?? infoOf(m), await fetchSeries(other.id, m), `${other.id}: ${m}`)
+      } catch (error) {
+        if (gen === generation) showError(error)
+        return seriesOf(m, other.info.get(m) ?? infoOf(m), undefined, `${other.id}: ${m}`)
+      }
+    }))
+    // A rollup's band is drawn only for a single series; on the combined chart every series is its average line.
+    return list.map(({ mins: _mins, maxs: _maxs, ...rest }) => rest)
+  }
+
+  async function drawCombinedRange(c: NonNullable<typeof combined>, own: Map<string, Series>, gen: number): Promise<void> {
+    const others = await loadOther(c, gen)
+    if (disposed || gen !== generation || combined !== c) return
+    const mine = c.metrics.map((m) => {
+      const { mins: _mins, maxs: _maxs, ...rest } = seriesOf(m, infoOf(m), own.get(m), c.other ? `${id}: ${m}` : m)
+      return rest
+    })
+    const first = own.get(c.metrics[0] ?? '')
+    const window = first ? { from: first.from, to: first.to } : currentWindow(Date.now())
+    c.chart.show({ range, window, series: [...mine, ...others], resolution: first ? { resolution: first.resolution, stepMs: first.stepMs } : undefined, thresholds: thresholdsOf(c.metrics) })
+  }
+
+  function renderCombinePicker(): void {
+    const chosen = new Set(combined?.metrics ?? [])
+    replace(combineMetrics, ...[...info.keys()].sort().map((m) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', value: m, 'data-testid': 'combine-metric', 'data-metric': m, checked: chosen.has(m) }), ` ${m}`)))
+  }
+
+  async function applyCombined(): Promise<void> {
+    combineError.hidden = true
+    const metrics = Array.from(combineMetrics.querySelectorAll<HTMLInputElement>('input:checked')).map((i) => i.value).slice(0, MAX_COMBINED)
+    const otherId = combineDevice.value.trim()
+    if (metrics.length === 0 || (metrics.length === 1 && !otherId)) {
+      combineError.textContent = t('chart.combine.pick')
+      combineError.hidden = false
+      return
+    }
+    let other: { id: string; info: Map<string, MetricInfo> } | undefined
+    if (otherId && otherId !== id) {
+      try {
+        const d = await api<DeviceDetail>(`/api/devices/${encodeURIComponent(otherId)}`)
+        other = { id: otherId, info: new Map(d.latest.map((l) => [l.metric, { unit: l.unit ?? '', min: l.min ?? null, max: l.max ?? null }])) }
+      } catch (error) {
+        combineError.textContent = error instanceof ApiError && error.status === 404 ? t('device.notFound', { id: otherId }) : errorMessage(error)
+        combineError.hidden = false
+        return
+      }
+    }
+    if (disposed) return
+    combined?.chart.destroy()
+    combined?.chart.el.remove()
+    const title = other ? `${metrics.join(', ')} · ${id}, ${other.id}` : metrics.join(', ')
+    const chart = new MetricChart({ metric: metrics[0]!, title, onSelect: zoomTo })
+    chart.el.classList.add('chart-wide')
+    chart.el.dataset['combined'] = 'true'
+    chartsGrid.prepend(chart.el)
+    combined = { chart, metrics, other }
+    combineClear.hidden = false
+    await loadRange()
+  }
+
+  function clearCombined(): void {
+    combined?.chart.destroy()
+    combined?.chart.el.remove()
+    combined = undefined
+    combineClear.hidden = true
+    otherLive = []
+    combineError.hidden = true
+    renderCombinePicker()
+  }
+
+  function setRange(r: Preset): void {
     range = r
-    for (const [i, b] of rangeButtons.entries()) b.setAttribute('aria-pressed', String(RANGES[i] === r))
+    preset = r
+    custom = undefined
+    history.length = 0
+    void loadRange()
+  }
+
+  function openCustom(): void {
+    // The inputs hold the window shown; the custom range starts from it.
+    fromInput.focus()
+  }
+
+  /** A zoom (a drag across a chart) or a custom range: every chart loads that window, at the resolution it gets. */
+  function zoomTo(window: TimeWindow): void {
+    history.push({ range, custom })
+    range = 'custom'
+    // A zoom within the live window freezes it: the charts then show stored readings of that window.
+    custom = { from: Math.floor(window.from), to: Math.ceil(window.to) }
+    void loadRange()
+  }
+
+  function goBack(): void {
+    const previous = history.pop()
+    if (!previous) return
+    range = previous.range
+    custom = previous.custom
     void loadRange()
   }
 
@@ -367,6 +586,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       if (event['deviceId'] !== id || typeof metric !== 'string' || typeof value !== 'number') return
       setLatest(metric, value, time)
       ensureChart(metric)
+      if (combined?.metrics.includes(metric)) dirty.add(metric)
       const ring = rings.get(metric)
       if (ring && ring.push(time, value)) {
         dirty.add(metric)
@@ -415,7 +635,9 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     unmount: () => {
       disposed = true
       if (frame) cancelAnimationFrame(frame)
+      clearInterval(tick)
       for (const chart of charts.values()) chart.destroy()
+      combined?.chart.destroy()
     },
   }
 }

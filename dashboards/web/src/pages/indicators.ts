@@ -1,5 +1,6 @@
 import { api, errorMessage, qs } from '../api.ts'
 import { MetricChart } from '../chart.ts'
+import { parseCustomRange, presetWindow, toLocalInput, type PresetRange, type TimeWindow } from '../chart-model.ts'
 import type { Page, PageContext } from '../context.ts'
 import { h, replace } from '../dom.ts'
 import { AQI_COLORS, AQI_LEVELS, formatDateTime, formatNumber, losColor, textOn } from '../format.ts'
@@ -61,7 +62,11 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
   const lang = getLang()
   let disposed = false
   let chart: MetricChart | undefined
-  const range = (RANGES as readonly string[]).includes(query['range'] ?? '') ? query['range']! : '30d'
+  const range = ((RANGES as readonly string[]).includes(query['range'] ?? '') ? query['range']! : '30d') as PresetRange
+  // A custom window (from/to in the hash, RFC 3339): typed in, or dragged across the chart.
+  const customFrom = Date.parse(query['from'] ?? '')
+  const customTo = Date.parse(query['to'] ?? '')
+  const custom: TimeWindow | undefined = Number.isFinite(customFrom) && Number.isFinite(customTo) && customTo > customFrom ? { from: customFrom, to: customTo } : undefined
 
   const nameSelect = h('select', { id: 'indicator-name', 'data-testid': 'indicator-name' })
   const seriesSelect = h('select', { id: 'indicator-series', 'data-testid': 'indicator-series' })
@@ -72,6 +77,29 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
     h('label', {}, t('indicators.pick.series'), seriesSelect),
     h('label', {}, t('indicators.pick.range'), rangeSelect),
     h('button', { type: 'submit', class: 'btn btn-primary' }, t('indicators.pick.show')))
+  const shown = custom ?? presetWindow(range, Date.now())
+  const fromInput = h('input', { type: 'datetime-local', id: 'indicator-from', 'data-testid': 'custom-from', class: 'time-input', step: 60, value: toLocalInput(shown.from) })
+  const toInput = h('input', { type: 'datetime-local', id: 'indicator-to', 'data-testid': 'custom-to', class: 'time-input', step: 60, value: toLocalInput(shown.to) })
+  const customError = h('span', { class: 'form-error', role: 'alert', 'data-testid': 'custom-error', hidden: true })
+  const customForm = h('form', { class: 'inline-form chart-range-form', 'data-testid': 'custom-range' },
+    h('label', { for: 'indicator-from' }, t('chart.custom.from')), fromInput,
+    h('label', { for: 'indicator-to' }, t('chart.custom.to')), toInput,
+    h('button', { type: 'submit', class: 'btn', 'data-testid': 'custom-apply' }, t('chart.custom.apply')),
+    // Back is the browser's (each zoom is an address); Reset drops the custom window for the chosen range.
+    custom ? h('button', { type: 'button', class: 'btn', 'data-testid': 'chart-back', onclick: () => history.back() }, '‹ ', t('chart.back')) : null,
+    custom ? h('button', { type: 'button', class: 'btn', 'data-testid': 'chart-reset', onclick: () => go() }, t('chart.reset')) : null,
+    customError,
+    h('span', { class: 'muted chart-hint' }, t('chart.zoomHint')))
+  customForm.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const parsed = parseCustomRange(fromInput.value, toInput.value)
+    if (!parsed.ok) {
+      customError.textContent = t(parsed.error)
+      customError.hidden = false
+      return
+    }
+    go(parsed.window)
+  })
   const errorBox = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'indicator-error', hidden: true })
   const chartBox = h('div', { class: 'indicator-chart' })
   const message = h('p', { class: 'muted', 'data-testid': 'indicator-message' }, t('app.loading'))
@@ -89,7 +117,7 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
   replace(root,
     h('div', { class: 'page-head' }, h('h1', {}, t('indicators.title'))),
     h('p', { class: 'muted' }, t('indicators.intro')),
-    h('section', { class: 'panel' }, form, errorBox, message, summary, chartBox),
+    h('section', { class: 'panel' }, form, customForm, errorBox, message, summary, chartBox),
     latest)
 
   let catalog: IndicatorSeries[] = []
@@ -103,17 +131,23 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
     if (!series.some((s) => `${s.scope}\u0000${s.key}` === chosen) && series[0]) seriesSelect.value = `${series[0].scope}\u0000${series[0].key}`
   }
 
-  function go(): void {
+  /** Shows the picked series: the chosen range, or a custom window (which the address keeps). */
+  function go(window?: TimeWindow): void {
     const [scope = '', key = ''] = seriesSelect.value.split('\u0000')
-    location.hash = routeHash({ name: 'indicators', query: { name: nameSelect.value, scope, key, range: rangeSelect.value } })
+    const q: Record<string, string> = { name: nameSelect.value, scope, key, range: rangeSelect.value }
+    if (window) {
+      q['from'] = new Date(window.from).toISOString()
+      q['to'] = new Date(window.to).toISOString()
+    }
+    location.hash = routeHash({ name: 'indicators', query: q })
   }
 
   nameSelect.addEventListener('change', () => {
     fillSeries(nameSelect.value, '')
-    go()
+    go(custom)
   })
-  seriesSelect.addEventListener('change', go)
-  rangeSelect.addEventListener('change', go)
+  seriesSelect.addEventListener('change', () => go(custom))
+  rangeSelect.addEventListener('change', () => go())
   form.addEventListener('submit', (event) => {
     event.preventDefault()
     go()
@@ -151,7 +185,7 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
         if (seriesSelect.value) {
           // The first series: the hash is completed in place (no hashchange, so no second drawing that would undo a choice made meanwhile).
           const [scope = '', key = ''] = seriesSelect.value.split('\u0000')
-          history.replaceState(null, '', routeHash({ name: 'indicators', query: { name, scope, key, range: rangeSelect.value } }))
+          history.replaceState(null, '', routeHash({ name: 'indicators', query: { name, scope, key, range: rangeSelect.value, ...(custom ? { from: query['from']!, to: query['to']! } : {}) } }))
           await loadSeries(name, scope, key)
         } else {
           message.textContent = t('indicators.pickSeries')
@@ -167,16 +201,21 @@ export function mountIndicators(root: HTMLElement, ctx: PageContext, query: Reco
 
   async function loadSeries(name: string, scope: string, key: string): Promise<void> {
     try {
-      const r = await api<{ points: IndicatorPoint[] }>(`/api/indicators/${encodeURIComponent(name)}${qs({ scope, key, range })}`)
+      const window = custom ? { from: new Date(custom.from).toISOString(), to: new Date(custom.to).toISOString() } : { range }
+      const r = await api<{ from: number; to: number; points: IndicatorPoint[] }>(`/api/indicators/${encodeURIComponent(name)}${qs({ scope, key, ...window })}`)
       if (disposed) return
       errorBox.hidden = true
       const points = r.points
       if (!chart) {
-        chart = new MetricChart(name, `${indicatorLabel(name)} · ${seriesLabel({ scope, key })}`, UNITS[name] ?? '')
+        chart = new MetricChart({ metric: name, title: `${indicatorLabel(name)} · ${seriesLabel({ scope, key })}`, onSelect: (w) => go(w) })
         chart.el.dataset['indicator'] = name
         chartBox.append(chart.el)
       }
-      chart.draw(range, { times: points.map((p) => p.t), values: points.map((p) => p.v) })
+      chart.show({
+        range: custom ? 'custom' : range,
+        window: { from: r.from, to: r.to },
+        series: [{ metric: name, label: indicatorLabel(name), unit: UNITS[name] ?? '', times: points.map((p) => p.t), values: points.map((p) => p.v) }],
+      })
       if (points.length === 0) {
         message.textContent = t('indicators.empty')
         message.hidden = false

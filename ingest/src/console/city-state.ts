@@ -64,6 +64,26 @@ const SEVERITIES: readonly AlarmSeverity[] = ['critical', 'major', 'minor', 'war
 const DANANG_OFFSET_MS = 7 * 3_600_000
 /** Readings older than this do not count towards "now" figures (a mean of stale sensors misleads). */
 const FRESH_MS = 15 * 60_000
+const HOUR_MS = 3_600_000
+
+/**
+ * A traffic counter's vehicles per hour: `vehicle_count` is the vehicles counted in the
+ * device's reporting interval (schemas/catalogue/traffic.json), so its latest count is scaled
+ * by that interval, which is the time since its previous count (a gap over an hour is the
+ * device having been silent, not one long count: the interval seen before stays).
+ */
+interface CountState {
+  time: number
+  value: number
+  /** The reporting interval last seen, ms; undefined until two counts have arrived. */
+  intervalMs: number | undefined
+}
+
+/** Vehicles per hour from a count over `intervalMs`; undefined while the interval is unknown. */
+export function vehiclesPerHour(count: number, intervalMs: number | undefined): number | undefined {
+  if (intervalMs === undefined || !(intervalMs > 0)) return undefined
+  return (count * HOUR_MS) / intervalMs
+}
 
 /**
  * What the operation centre's overview shows, kept in memory from the live
@@ -79,6 +99,8 @@ export class CityState {
   private readonly indicators = new Map<string, IndicatorEvent>()
   /** Each lamp's energy meter at the start of tonight. */
   private readonly energyAtNightStart = new Map<string, { night: number; kwh: number }>()
+  /** Each traffic counter's latest count and reporting interval, for the segments' hourly flow. */
+  private readonly counts = new Map<string, CountState>()
   private subscription: HubSubscription | undefined
   private statusTimer: NodeJS.Timeout | undefined
   private cached: { at: number; overview: Overview } | undefined
@@ -128,6 +150,7 @@ export class CityState {
       state.latest.set(event.metric, { value: event.value, time: event.time, quality: event.quality })
     }
     if (event.metric === 'energy') this.noteEnergy(event.deviceId, event.value, event.time)
+    if (event.metric === 'vehicle_count' && event.quality === Quality.GOOD) this.noteCount(event.deviceId, event.value, event.time)
   }
 
   status(deviceId: string, now = Date.now()): { status: DeviceStatus; lastSeen: number | null } {
@@ -162,7 +185,7 @@ export class CityState {
   private compute(now: number): Overview {
     const devices: Overview['devices'] = { registered: 0, online: 0, stale: 0, offline: 0, byDomain: {} }
     const districts = new Map<string, { pm25: number[]; sensors: number; time: number }>()
-    const segments = new Map<string, { speed: number[]; occupancy: number[]; flow: number; freeFlow: number | undefined; time: number }>()
+    const segments = new Map<string, { speed: number[]; occupancy: number[]; flow: number; counters: number; freeFlow: number | undefined; time: number }>()
     const areas = new Map<string, { pressure: number[]; flow: number; time: number }>()
     const pressures: number[] = []
     const tanks: Overview['water']['tanks'] = []
@@ -210,13 +233,18 @@ export class CityState {
         case 'traffic': {
           const segment = text(meta.roadSegment)
           if (!segment) break
-          const s = segments.get(segment) ?? { speed: [], occupancy: [], flow: 0, freeFlow: undefined, time: 0 }
+          const s = segments.get(segment) ?? { speed: [], occupancy: [], flow: 0, counters: 0, freeFlow: undefined, time: 0 }
           const speed = fresh('avg_speed')
           const occupancy = fresh('occupancy')
           const count = fresh('vehicle_count')
           if (speed) s.speed.push(speed.value)
           if (occupancy) s.occupancy.push(occupancy.value)
-          if (count) s.flow += count.value
+          // Vehicles per hour, not the sum of counts per reporting interval (which was labelled veh/h).
+          const perHour = count ? vehiclesPerHour(count.value, this.counts.get(device.id)?.intervalMs) : undefined
+          if (perHour !== undefined) {
+            s.flow += perHour
+            s.counters++
+          }
           if (typeof meta.freeFlowSpeedKmh === 'number') s.freeFlow = meta.freeFlowSpeedKmh
           s.time = Math.max(s.time, speed?.time ?? 0, count?.time ?? 0)
           segments.set(segment, s)
@@ -300,7 +328,7 @@ export class CityState {
       const speedKmh = s.speed.length > 0 ? round(mean(s.speed), 1) : null
       const occupancy = s.occupancy.length > 0 ? mean(s.occupancy) : undefined
       const live = speedKmh !== null && s.freeFlow ? levelOfService((speedKmh / s.freeFlow) * 100, this.options.losThresholdsPct, occupancy, this.options.occupancyJamPct) : null
-      return { segment, los: indicator?.level ?? live, speedKmh, flow: Math.round(s.flow), time: Math.max(s.time, indicator?.time ?? 0) || null }
+      return { segment, los: indicator?.level ?? live, speedKmh, flow: s.counters > 0 ? Math.round(s.flow) : null, time: Math.max(s.time, indicator?.time ?? 0) || null }
     }).sort((a, b) => a.segment.localeCompare(b.segment, 'vi'))
 
     lighting.energyTonightKwh = round(lighting.energyTonightKwh, 2)
@@ -350,6 +378,18 @@ export class CityState {
     const night = nightStart(time)
     const start = this.energyAtNightStart.get(deviceId)
     if (!start || start.night < night) this.energyAtNightStart.set(deviceId, { night, kwh })
+  }
+
+  /** A traffic counter's count: the interval since its previous one is its reporting interval. */
+  private noteCount(deviceId: string, value: number, time: number): void {
+    const previous = this.counts.get(deviceId)
+    if (previous && time <= previous.time) {
+      if (time === previous.time) previous.value = value
+      return
+    }
+    const gap = previous ? time - previous.time : undefined
+    const intervalMs = gap !== undefined && gap <= HOUR_MS ? gap : previous?.intervalMs
+    this.counts.set(deviceId, { time, value, intervalMs })
   }
 
   /** After a restart: the latest 1-minute rollup per device and metric of the last hour, so the overview is not empty. */
@@ -409,7 +449,8 @@ export interface Overview {
   devices: Counts & { byDomain: Record<string, Counts> }
   alarms: { active: Record<AlarmSeverity, number>; unacknowledged: number }
   environment: { districts: { district: string; vnAqi: number | null; level: string | null; source: 'hourly' | 'pm25_now' | null; pm25: number | null; sensors: number; time: number | null }[] }
-  traffic: { segments: { segment: string; los: string | null; speedKmh: number | null; flow: number; time: number | null }[] }
+  /** `flow`: the segment's counters' vehicles per hour; null until a counter's reporting interval is known (two counts). */
+  traffic: { segments: { segment: string; los: string | null; speedKmh: number | null; flow: number | null; time: number | null }[] }
   water: {
     pressureBar: { min: number | null; avg: number | null; sensors: number }
     areas: { area: string; pressureBar: number | null; flow: number; time: number | null }[]

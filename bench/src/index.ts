@@ -21,7 +21,7 @@ import { SCENARIOS, type ScenarioName, selectScenarios } from './selection.ts'
 import { FULL, QUICK } from './settings.ts'
 import { BASE_TIME_OFFSET_MS } from './workload.ts'
 
-const USAGE = `Usage: gridline bench [scenario ...] [--quick] [--rounds N] [--duration S] [--rows N] [--alarm-rate N] [--database-url URL] [--cpu-prof]
+const USAGE = `Usage: gridline bench [scenario ...] [--quick] [--rounds N] [--duration S] [--rows N] [--sta-readings N] [--alarm-rate N] [--database-url URL] [--cpu-prof]
        gridline bench profile <scenario> [--duration S] [--database-url URL]
 
 Scenarios (default: all but soak): ${SCENARIOS.join(', ')}.
@@ -31,6 +31,7 @@ A scenario also runs what it needs for its ratio or rate (writer: copy-limit; ov
   --rounds N          Rounds of every scenario (default 3); figures are the median with min and max.
   --duration S        Length of the soak in seconds (default 180; quick 30).
   --rows N            Rows for copy-limit, writer, pipeline and ingest-batched (default 1000000, quick 200000).
+  --sta-readings N    Readings stored for sta, over 1000 Datastreams (default 10000000, quick 200000).
   --alarm-rate N      Background load of alarm-latency in msg/s (default: half the round's ingest-single rate
                       when ingest-single runs too, else 30000).
   --database-url URL  PostgreSQL to create bench_* databases in
@@ -144,6 +145,7 @@ export async function runBenchCli(args: string[]): Promise<number> {
         rounds: { type: 'string' },
         duration: { type: 'string' },
         rows: { type: 'string' },
+        'sta-readings': { type: 'string' },
         'alarm-rate': { type: 'string' },
         'database-url': { type: 'string' },
         'cpu-prof': { type: 'boolean', default: false },
@@ -169,10 +171,11 @@ export async function runBenchCli(args: string[]): Promise<number> {
   const rounds = positiveInteger(values.rounds, values.quick ? 1 : 3)
   const settings: BenchSettings = { ...(values.quick ? QUICK : FULL) }
   settings.rows = positiveInteger(values.rows, settings.rows)
+  settings.staReadings = positiveInteger(values['sta-readings'], settings.staReadings)
   settings.soakMs = positiveInteger(values.duration, settings.soakMs / 1000) * 1000
   if (values['alarm-rate'] !== undefined) settings.alarmBackgroundRate = positiveInteger(values['alarm-rate'], NaN)
-  if (Number.isNaN(rounds) || Number.isNaN(settings.rows) || Number.isNaN(settings.soakMs) || Number.isNaN(settings.alarmBackgroundRate)) {
-    process.stderr.write(`gridline bench: --rounds, --rows, --duration and --alarm-rate take a whole number above 0.\n\n${USAGE}\n`)
+  if ([rounds, settings.rows, settings.staReadings, settings.soakMs, settings.alarmBackgroundRate].some(Number.isNaN)) {
+    process.stderr.write(`gridline bench: --rounds, --rows, --sta-readings, --duration and --alarm-rate take a whole number above 0.\n\n${USAGE}\n`)
     return 2
   }
   if (selection.added.length > 0) progress(`also running ${selection.added.join(', ')}, which ${positionals.join(', ')} need(s)`)

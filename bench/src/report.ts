@@ -205,6 +205,16 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
 
   if (all('alarmLatency')) out.push(...alarmLatencyRows(rounds.map((r) => r.alarmLatency!)))
 
+  if (all('sta')) {
+    const st = rounds.map((r) => r.sta!)
+    const shape = `${count(st[0]!.readings)} readings, ${count(st[0]!.datastreams)} Datastreams`
+    for (const [i, q] of st[0]!.queries.entries()) {
+      out.push(row(`sta: ${q.name} p50 (${shape})`, 'ms', st.map((x) => x.queries[i]!.p50Ms)))
+      out.push(row(`sta: ${q.name} p95`, 'ms', st.map((x) => x.queries[i]!.p95Ms)))
+    }
+    out.push(row('(context) sta: loading the readings (COPY, ANALYZE)', 's', st.map((x) => x.loadMs / 1000)))
+  }
+
   if (all('lineProtocol')) {
     const lp = rounds.map((r) => r.lineProtocol!)
     const g = lp.map((x) => x.gridline.rowsPerSecond)

@@ -91,6 +91,10 @@ export interface BenchSettings {
   mqttClientKillStreamMs: number
   /** `mqtt-client` context: messages published into gridline's sessions while it is stopped, then drained. */
   mqttClientBacklog: number
+  /** `sta`: readings stored (loaded with COPY) over this many Datastreams, and timed requests of each query. */
+  staReadings: number
+  staDatastreams: number
+  staRequests: number
 }
 
 export interface RunContext {
@@ -191,6 +195,17 @@ export interface PipelineCityResult {
   indicatorValues: number
   /** The indicators among them. */
   indicatorNames: string[]
+}
+
+/** `sta`: three SensorThings queries through the service over HTTP on N stored readings (bench/src/sta.ts). */
+export interface StaResult {
+  /** Readings loaded (psql \copy reported), and the Datastreams they are spread over. */
+  readings: number
+  datastreams: number
+  /** Devices, COPY, sta_datastreams and ANALYZE. */
+  loadMs: number
+  /** Each query's path, requests timed (after one warm-up), entities in its top level, and latency. */
+  queries: { name: string; path: string; requests: number; entities: number; p50Ms: number; p95Ms: number }[]
 }
 
 /** `sparkplug`: the same readings as Sparkplug B DDATA and as gridline JSON, on the same load. */
@@ -585,6 +600,7 @@ export interface RoundResult {
   influxSink?: InfluxSinkResult
   sparkplug?: SparkplugResult
   mqttClient?: MqttClientResult
+  sta?: StaResult
 }
 
 /** ingest-batched side by side without and with open operator dashboards (live streams read throughout). */

@@ -22,6 +22,7 @@ import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, L
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
 import { measureSoak } from './soak.ts'
+import { measureSta } from './sta.ts'
 import { runCount, runWindow, singleClosedLoop, singlePaced } from './window.ts'
 import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { percentile, sortSamples } from './stats.ts'
@@ -105,6 +106,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
     if (has('alarm-latency')) result.alarmLatency = await measureAlarmLatency(ctx, db, round, result.ingestSingle?.ackedPerSecond)
     if (has('peers')) result.peers = await measurePeers(ctx, db, round)
     if (has('mqtt-client')) result.mqttClient = await measureMqttClient(ctx, db, round)
+    if (has('sta')) result.sta = await measureSta(ctx, db, round)
     if (has('soak')) result.soak = await measureSoak(ctx, db, round, result.ingestSingle?.ackedPerSecond ?? NaN)
     return result
   } finally {

@@ -2,10 +2,11 @@ import { describe, expect, test } from 'vitest'
 import { DEFAULT_SCENARIOS, selectScenarios } from './selection.ts'
 
 describe('selectScenarios', () => {
-  test('runs everything but soak when nothing is named', () => {
+  test('runs everything but soak and sta when nothing is named', () => {
     const s = selectScenarios([])
     expect(s.scenarios).toEqual(DEFAULT_SCENARIOS)
     expect(s.scenarios).not.toContain('soak')
+    expect(s.scenarios).not.toContain('sta')
     expect(s.scenarios).toContain('alarm-latency')
     expect(s.added).toEqual([])
   })
@@ -16,6 +17,7 @@ describe('selectScenarios', () => {
     { names: ['soak', 'copy-limit'], scenarios: ['copy-limit', 'ingest-single', 'soak'], added: ['ingest-single'] },
     { names: ['broker'], scenarios: ['broker'], added: [] },
     { names: ['alarm-latency'], scenarios: ['alarm-latency'], added: [] },
+    { names: ['sta'], scenarios: ['sta'], added: [] },
     { names: ['peers', 'alarm-latency'], scenarios: ['ingest-single', 'alarm-latency', 'peers'], added: ['ingest-single'] },
     { names: ['mqtt-client', 'sparkplug'], scenarios: ['sparkplug', 'mqtt-client'], added: [] },
     { names: ['mqtt-client', 'peers'], scenarios: ['ingest-single', 'peers', 'mqtt-client'], added: ['ingest-single'] },

@@ -23,13 +23,17 @@ export const SCENARIOS = [
   'peers',
   'mqtt-client',
   'overload',
+  'sta',
   'soak',
 ] as const
 
 export type ScenarioName = (typeof SCENARIOS)[number]
 
-/** What runs when no scenario is named: everything but the long soak. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'soak')
+/**
+ * What runs when no scenario is named: everything but the long soak and
+ * sta (10 million readings loaded each round; run it by name).
+ */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'soak' && s !== 'sta')
 
 /**
  * Scenarios a scenario needs in the same round: copy-limit is the yardstick

@@ -62,6 +62,10 @@ export const FULL: BenchSettings = {
   mqttClientKillRate: 1_000,
   mqttClientKillStreamMs: 10_000,
   mqttClientBacklog: 400_000,
+  // 10,000 readings of each of 1,000 Datastreams, one every 10 s (28 hours).
+  staReadings: 10_000_000,
+  staDatastreams: 1_000,
+  staRequests: 20,
 }
 
 /** `--quick`: a smoke run by hand, small counts and short windows. */
@@ -82,6 +86,7 @@ export const QUICK: BenchSettings = {
   sparkplugMessagesPerNode: 200,
   mqttClientKillStreamMs: 4_000,
   mqttClientBacklog: 100_000,
+  staReadings: 200_000,
 }
 
 /** The CI smoke test: every scenario in a second or two, on a few connections. */
@@ -128,4 +133,7 @@ export const TINY: BenchSettings = {
   mqttClientKillRate: 200,
   mqttClientKillStreamMs: 1_500,
   mqttClientBacklog: 1_000,
+  staReadings: 2_000,
+  staDatastreams: 20,
+  staRequests: 3,
 }

@@ -166,6 +166,17 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(k.ratio).toBeGreaterThan(0)
   })
 
+  test('sta answered its three SensorThings queries on the loaded readings', () => {
+    const s = run.record.results[0]!.sta!
+    expect(s.readings).toBe(TINY.staReadings)
+    expect(s.queries.map((q) => q.entities)).toEqual([100, TINY.staDatastreams, TINY.staReadings / TINY.staDatastreams])
+    for (const q of s.queries) {
+      expect(q.requests).toBe(TINY.staRequests)
+      expect(q.p95Ms).toBeGreaterThanOrEqual(q.p50Ms)
+      expect(q.p50Ms).toBeGreaterThan(0)
+    }
+  })
+
   test('indicator-history stored every value the day gave, both ways at a positive rate', () => {
     const h = run.record.results[0]!.indicatorHistory!
     expect(h.values).toBeGreaterThan(h.sensors * 24)
@@ -189,7 +200,7 @@ describe('gridline bench, every scenario at tiny size', () => {
 
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
-    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink']) {
+    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink', 'sta:']) {
       expect(names.some((n) => n.startsWith(prefix))).toBe(true)
     }
     for (const row of run.record.summary) expect(row.perRound.every((v) => typeof v === 'number')).toBe(true)

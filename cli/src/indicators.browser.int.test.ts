@@ -113,3 +113,31 @@ test('the overview\'s district tile opens its 30-day history; an empty range and
   expect(page.errors).toEqual([])
   await page.context().close()
 })
+
+test('a custom window from the hash or the From/To fields: the chart spans it and draws the values inside; Reset returns to the range', async () => {
+  const page = await loggedIn()
+  // Days 10 to 20 of the 30 (local midnights), as RFC 3339 in the address.
+  const from = first + 10 * DAY
+  const to = first + 20 * DAY
+  await page.goto(`${base}/#/indicators?name=vn_aqi_daily&scope=district&key=${encodeURIComponent(DISTRICT)}&range=30d&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+  const chart = page.locator('[data-testid=chart][data-indicator=vn_aqi_daily]')
+  await expect.poll(() => chart.getAttribute('data-range'), { timeout: 10_000 }).toBe('custom')
+  expect(Number(await chart.getAttribute('data-x-from'))).toBe(from)
+  expect(Number(await chart.getAttribute('data-x-to'))).toBe(to)
+  // The window is [from, to): days 10 to 19.
+  expect(await chart.getAttribute('data-points')).toBe('10')
+  expect(await page.locator('[data-testid=custom-from]').inputValue()).toBe(new Date(from + 7 * 3_600_000).toISOString().slice(0, 16))
+  await page.locator('[data-testid=chart-reset]').click()
+  await expect.poll(() => chart.getAttribute('data-range'), { timeout: 10_000 }).toBe('30d')
+  await expect.poll(() => chart.getAttribute('data-points'), { timeout: 10_000 }).toBe('30')
+  expect(Number(await chart.getAttribute('data-x-to')) - Number(await chart.getAttribute('data-x-from'))).toBe(30 * DAY)
+  // Typed in: the last five days.
+  const local = (ms: number) => new Date(ms + 7 * 3_600_000).toISOString().slice(0, 16)
+  await page.locator('[data-testid=custom-from]').fill(local(first + 25 * DAY))
+  await page.locator('[data-testid=custom-to]').fill(local(first + 29 * DAY + 3_600_000))
+  await page.locator('[data-testid=custom-apply]').click()
+  await expect.poll(() => chart.getAttribute('data-points'), { timeout: 10_000 }).toBe('5')
+  expect(page.url()).toContain('&from=')
+  expect(page.errors).toEqual([])
+  await page.context().close()
+})

@@ -396,17 +396,24 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
     const page = rows.slice(0, p.top)
     const out: Record<string, unknown> = {}
     if (options.count) {
-      const cparams = new Params()
-      const chead = views(cparams)
-      const cctx = newContext(cparams, config.maxTop)
-      const csql = `${chead} ${countOf(cctx, p, undefined, undefined, config.maxExactCount, (a) => resolved.where(cctx, a), resolved.ds?.(cctx))}`
-      let n = Number((await run(csql, cparams.values))[0])
+      // The planner's estimate first (FROST-Server's countMode ESTIMATE_LIMIT): a large set is
+      // never counted row by row; one estimated at most maxExactCount is counted exactly, reading
+      // at most maxExactCount + 1 rows, and if it holds more after all, the estimate stands.
+      const eparams = new Params()
+      const ehead = views(eparams)
+      const ectx = newContext(eparams, config.maxTop)
+      const esql = `${ehead} ${countOf(ectx, p, undefined, undefined, null, (a) => resolved.where(ectx, a), resolved.ds?.(ectx))}`
+      const estimated = await estimate(esql, eparams.values)
+      let n = estimated
+      if (estimated <= config.maxExactCount) {
+        const cparams = new Params()
+        const chead = views(cparams)
+        const cctx = newContext(cparams, config.maxTop)
+        const csql = `${chead} ${countOf(cctx, p, undefined, undefined, config.maxExactCount, (a) => resolved.where(cctx, a), resolved.ds?.(cctx))}`
+        n = Number((await run(csql, cparams.values))[0])
+      }
       if (n > config.maxExactCount) {
-        const eparams = new Params()
-        const ehead = views(eparams)
-        const ectx = newContext(eparams, config.maxTop)
-        const esql = `${ehead} ${countOf(ectx, p, undefined, undefined, null, (a) => resolved.where(ectx, a), resolved.ds?.(ectx))}`
-        n = Math.max(n, await estimate(esql, eparams.values))
+        n = Math.max(n, estimated)
         reply.header('x-sta-count-estimated', 'true')
       }
       out['@iot.count'] = n

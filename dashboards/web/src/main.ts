@@ -12,6 +12,7 @@ import { Live } from './live.ts'
 import { mayOpen, parseRoute, type Route } from './route.ts'
 import { mountLogin } from './pages/login.ts'
 import { mountOverview } from './pages/overview.ts'
+import { mountMap } from './pages/map.ts'
 import { mountDevices } from './pages/devices.ts'
 import { mountDevice } from './pages/device.ts'
 import { mountAlarms } from './pages/alarms.ts'
@@ -67,7 +68,7 @@ live.onState(showLiveState)
 const appRoot = (): HTMLElement => document.getElementById('app') ?? document.body
 
 function header(current: Route, u: User): HTMLElement {
-  const navLink = (name: 'overview' | 'devices' | 'alarms' | 'indicators' | 'rejected' | 'admin', label: string) =>
+  const navLink = (name: 'overview' | 'map' | 'devices' | 'alarms' | 'indicators' | 'rejected' | 'admin', label: string) =>
     h('a', {
       href: `#/${name}`,
       'data-testid': `nav-${name}`,
@@ -83,6 +84,7 @@ function header(current: Route, u: User): HTMLElement {
     h('a', { class: 'brand', href: '#/overview' }, h('span', { class: 'brand-mark' }, '▦'), 'gridline'),
     h('nav', { class: 'nav' },
       navLink('overview', t('nav.overview')),
+      navLink('map', t('nav.map')),
       navLink('devices', t('nav.devices')),
       navLink('alarms', t('nav.alarms')),
       navLink('indicators', t('nav.indicators')),
@@ -167,6 +169,9 @@ function render(): void {
   switch (route.name) {
     case 'overview':
       page = mountOverview(main, ctx)
+      break
+    case 'map':
+      page = mountMap(main, ctx, route.query)
       break
     case 'devices':
       page = mountDevices(main, ctx, route.query)

@@ -3,6 +3,7 @@
 export type Route =
   | { name: 'login' }
   | { name: 'overview' }
+  | { name: 'map'; query: Record<string, string> }
   | { name: 'devices'; query: Record<string, string> }
   | { name: 'device'; id: string }
   | { name: 'alarms'; tab: 'active' | 'history' }
@@ -31,6 +32,8 @@ export function parseRoute(hash: string): Route {
       return second === undefined ? { name: 'login' } : { name: 'notFound', path }
     case 'overview':
       return second === undefined ? { name: 'overview' } : { name: 'notFound', path }
+    case 'map':
+      return second === undefined ? { name: 'map', query } : { name: 'notFound', path }
     case 'devices':
       if (second === undefined) return { name: 'devices', query }
       return { name: 'device', id: safeDecode(second) }
@@ -66,6 +69,7 @@ export function routeHash(route: Route): string {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
       return qs ? `#/devices?${qs}` : '#/devices'
     }
+    case 'map':
     case 'rejected':
     case 'indicators': {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()

@@ -6,7 +6,9 @@ import {
 } from '../format.ts'
 import { getLang, t, tOr } from '../i18n.ts'
 import type { LiveEvent } from '../live.ts'
+import { NO_FILTER } from '../map-model.ts'
 import { routeHash } from '../route.ts'
+import { createCityMap } from './map.ts'
 
 interface Counts { registered: number; online: number; stale: number; offline: number }
 export interface Overview {
@@ -91,10 +93,16 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
   const gauges = h('div', { class: 'tiles' })
   const floodPanel = panel(t('overview.flood'), 'p-flood', gauges)
 
+  // The city on a map first (docs/dashboards.md#map); the full page is #/map.
+  const mapBody = h('div')
+  const mapPanel = h('section', { class: 'panel p-map' },
+    h('h2', { class: 'panel-title' }, t('map.title'), h('a', { href: '#/map', class: 'panel-link', 'data-testid': 'overview-open-map' }, t('map.open'), ' →')),
+    mapBody)
+
   replace(root,
     h('div', { class: 'page-head' }, h('h1', {}, t('overview.title')), generated),
     errorBox,
-    h('div', { class: 'grid' }, devicesPanel, alarmsPanel, airPanel, trafficPanel, waterPanel, lightingPanel, floodPanel))
+    h('div', { class: 'grid' }, mapPanel, devicesPanel, alarmsPanel, airPanel, trafficPanel, waterPanel, lightingPanel, floodPanel))
 
   const num = (v: number | null | undefined, digits = 0) => formatNumber(v, digits, lang)
 
@@ -250,6 +258,7 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
   let pending: Overview | undefined
   let frame = 0
   function onEvent(event: LiveEvent): void {
+    if (event.kind === 'map') return cityMap.onEvent(event)
     if (event.kind !== 'overview') return
     const o = (event['overview'] as Overview | undefined) ?? (event as unknown as Overview)
     if (!o.devices) return
@@ -261,10 +270,12 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
     })
   }
 
+  const cityMap = createCityMap(mapBody, { filter: NO_FILTER, compact: true })
   void load()
-  ctx.live.connect('kinds=overview,alarm', { onEvent, onReopen: () => void load() })
+  ctx.live.connect('kinds=overview,alarm,map', { onEvent, onReopen: () => { void load(); cityMap.reload() } })
   return {
     unmount: () => {
+      cityMap.unmount()
       disposed = true
       controller?.abort()
       if (frame) cancelAnimationFrame(frame)

@@ -1,0 +1,133 @@
+import { type TestService, startTestService } from '@gridline/ingest/testing'
+import { type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { launchChromium } from '../../test/support.ts'
+
+// The console's city map in Debian's chromium (WebGL through SwiftShader), against
+// the real service and PostgreSQL: markers from registered devices, a filter, a click
+// through to the device page, and a marker that turns to the alarm colour (and pulses)
+// when a reading crosses an alarm rule, without a reload. The page exposes what it
+// draws on data-* attributes and window.__gridlineMap, so nothing here reads pixels.
+// Serves dashboards/dist as built by npm ci (node dashboards/build.mjs).
+
+const PASSWORD = 'viewer-password-map-7'
+const DEVICE_PASSWORD = 'map device password 0123456789'
+const TRAFFIC = Array.from({ length: 4 }, (_, i) => ({ id: `tc-st-${i}`, domain: 'traffic', metadata: { district: 'Sơn Trà', latitude: 16.07 + i * 0.004, longitude: 108.238 + (i % 2) * 0.003 } }))
+const AIR = Array.from({ length: 6 }, (_, i) => ({ id: `aq-hc-${i}`, domain: 'environment', metadata: { district: 'Hải Châu', latitude: 16.035 + i * 0.006, longitude: 108.207 + (i % 3) * 0.005 } }))
+const WATER = [{ id: 'wp-cl-0', domain: 'water', metadata: { district: 'Cẩm Lệ', latitude: 16.012, longitude: 108.196 } }]
+const UNPLACED = [{ id: 'aq-nowhere', domain: 'environment', metadata: { district: 'Hòa Vang' } }]
+
+let t: TestService
+let browser: Browser
+let base: string
+
+beforeAll(async () => {
+  t = await startTestService({
+    devices: [...TRAFFIC, ...AIR, ...WATER, ...UNPLACED].map((d) => ({ ...d, password: DEVICE_PASSWORD })),
+    users: [{ name: 'vic', password: PASSWORD, role: 'viewer' }],
+    config: {
+      processors: {
+        alarms: {
+          rules: [{ id: 'pm25-high', type: 'threshold', metric: 'pm25', domains: ['environment'], raiseAbove: 150, clearBelow: 100, severity: 'critical' }],
+        },
+      },
+    },
+  })
+  base = t.httpUrl
+  // Two of the air sensors report: online; the rest never did (offline).
+  for (const id of ['aq-hc-0', 'aq-hc-1']) {
+    const c = await t.connect(id, { password: DEVICE_PASSWORD })
+    await c.publishAsync(`telemetry/environment/${id}`, JSON.stringify({ ts: Date.now(), values: { pm25: 20 } }), { qos: 1 })
+  }
+  browser = await launchChromium()
+}, 120_000)
+
+afterAll(async () => {
+  await browser?.close()
+  await t?.stop()
+})
+
+async function loggedIn(hash: string, locale = 'en-GB'): Promise<Page & { errors: string[] }> {
+  const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
+  context.setDefaultTimeout(15_000)
+  const page = await context.newPage() as Page & { errors: string[] }
+  page.errors = []
+  page.on('pageerror', (err) => page.errors.push(err.message))
+  await page.goto(`${base}/${hash}`)
+  await page.locator('#login-username').fill('vic')
+  await page.locator('#login-password').fill(PASSWORD)
+  await page.locator('#login-submit').click()
+  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain('vic')
+  return page
+}
+
+const attr = (page: Page, name: string) => page.locator('[data-testid=city-map]').getAttribute(`data-${name}`)
+
+test('every placed device is a marker: counts by state, clusters far out, markers close in, a filter, and a click to the device page', async () => {
+  const page = await loggedIn('#/map')
+  expect(await page.locator('[data-testid=nav-map]').getAttribute('aria-current')).toBe('page')
+  await expect.poll(() => attr(page, 'ready'), { timeout: 30_000 }).toBe('true')
+  expect(await attr(page, 'webgl')).toBe('ok')
+  expect(await attr(page, 'base')).toBe('offline')
+  expect(await attr(page, 'devices')).toBe('11')
+  await expect.poll(() => attr(page, 'online'), { timeout: 10_000 }).toBe('2')
+  expect(await attr(page, 'offline')).toBe('9')
+  expect(await page.locator('[data-testid=map-unplaced]').textContent()).toContain('1 devices have no location')
+
+  // Far out, the city is a few clusters with their counts; close in, each device is drawn.
+  await page.evaluate(() => window.__gridlineMap!.jumpToView([108.215, 16.05], 10))
+  await expect.poll(() => page.locator('[data-testid=map-cluster]').count(), { timeout: 15_000 }).toBeGreaterThan(0)
+  const counts = await page.locator('[data-testid=map-cluster]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))))
+  expect(counts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(11)
+  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-0', 17))
+  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-0')), { timeout: 15_000 }).toBe('circle-online')
+  expect(await page.evaluate(() => window.__gridlineMap!.marker('aq-hc-2'))).toMatchObject({ color: 'offline', state: 'offline', alarm: null })
+
+  // Traffic only: four triangles in Sơn Trà; the hash keeps the filter.
+  await page.locator('[data-testid=map-filter-domain]').selectOption('traffic')
+  await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('4')
+  expect(page.url()).toContain('#/map?domain=traffic')
+  await page.evaluate(() => window.__gridlineMap!.jumpTo('tc-st-1', 17))
+  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('tc-st-1')), { timeout: 15_000 }).toBe('triangle-offline')
+  expect(await page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-0'))).toBeNull()
+  await page.locator('[data-testid=map-filter-district]').selectOption('Hải Châu')
+  await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('0')
+  await page.locator('[data-testid=map-filter-domain]').selectOption('')
+  await page.locator('[data-testid=map-filter-state]').selectOption('online')
+  await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('2')
+
+  // A click on a marker opens its device page.
+  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-1', 17))
+  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-1')), { timeout: 15_000 }).toBe('circle-online')
+  const [x, y] = (await page.evaluate(() => window.__gridlineMap!.project('aq-hc-1')))!
+  await page.mouse.click(x, y)
+  await expect.poll(() => page.url(), { timeout: 10_000 }).toContain('#/devices/aq-hc-1')
+  expect(page.errors).toEqual([])
+  await page.context().close()
+}, 120_000)
+
+test('a reading over an alarm rule turns its marker to the alarm colour and makes it pulse, live; the overview shows the map first', async () => {
+  const page = await loggedIn('#/overview')
+  const overviewMap = page.locator('.p-map [data-testid=city-map]')
+  await expect.poll(() => overviewMap.getAttribute('data-ready'), { timeout: 30_000 }).toBe('true')
+  // The map is the overview's first panel.
+  expect(await page.locator('.grid > .panel').first().getAttribute('class')).toContain('p-map')
+  await page.locator('[data-testid=nav-map]').click()
+  await expect.poll(() => attr(page, 'ready'), { timeout: 30_000 }).toBe('true')
+  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-3', 17))
+  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-offline')
+  expect(await attr(page, 'pulsing')).toBe('0')
+
+  const device = await t.connect('aq-hc-3', { password: DEVICE_PASSWORD })
+  await device.publishAsync('telemetry/environment/aq-hc-3', JSON.stringify({ ts: Date.now(), values: { pm25: 240 } }), { qos: 1 })
+  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-critical')
+  expect(await page.evaluate(() => window.__gridlineMap!.marker('aq-hc-3'))).toMatchObject({ color: 'critical', state: 'online', alarm: 'critical', unacked: true })
+  expect(await attr(page, 'pulsing')).toBe('1')
+  expect(await attr(page, 'unacked')).toBe('1')
+  expect(Number(await attr(page, 'fps'))).toBeGreaterThan(0)
+  // With an alarm: the state filter keeps it alone.
+  await page.locator('[data-testid=map-filter-state]').selectOption('alarm')
+  await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('1')
+  expect(page.errors).toEqual([])
+  await page.context().close()
+}, 120_000)

@@ -271,7 +271,7 @@ export function mountAlarms(root: HTMLElement, ctx: PageContext, initialTab: 'ac
       }
       replace(historyBody, ...history.map((a) => h('tr', { 'data-testid': 'alarm-history-row', 'data-alarm-id': alarmKey(a), 'data-severity': a.severity, 'data-state': changeOf(a) },
         h('td', {}, formatDateTime(a.time, lang)),
-        h('td', {}, h('span', { class: 'sev', style: `--sev:${SEVERITY_COLORS[a.severity as Severity] ?? '#90a4ae'}` }, tOr(`severity.${a.severity}`, a.severity))),
+        h('td', {}, severityBadge(a.severity)),
         h('td', {}, tOr(`alarmState.${changeOf(a)}`, changeOf(a))),
         h('td', {}, a.deviceId ? h('a', { class: 'mono', href: `#/devices/${encodeURIComponent(a.deviceId)}` }, a.subject) : h('span', { class: 'mono' }, a.subject)),
         h('td', {}, a.message, a.comment ? h('div', { class: 'muted' }, `“${a.comment}”`) : null),
@@ -326,4 +326,11 @@ export function mountAlarms(root: HTMLElement, ctx: PageContext, initialTab: 'ac
       if (frame) cancelAnimationFrame(frame)
     },
   }
+}
+
+/** A severity with its colour swatch; the colour through the CSSOM (the console's CSP forbids style attributes). */
+function severityBadge(severity: string): HTMLElement {
+  const el = h('span', { class: 'sev' }, tOr(`severity.${severity}`, severity))
+  el.style.setProperty('--sev', SEVERITY_COLORS[severity as Severity] ?? '#90a4ae')
+  return el
 }

@@ -570,7 +570,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     }
     replace(alarmsBody, ...history.map((a) => h('tr', { 'data-testid': 'device-alarm-row', 'data-state': changeOf(a) },
       h('td', {}, formatDateTime(a.time, lang)),
-      h('td', {}, h('span', { class: 'sev', style: `--sev:${SEVERITY_COLORS[a.severity as Severity] ?? '#90a4ae'}` }, tOr(`severity.${a.severity}`, a.severity))),
+      h('td', {}, severityBadge(a.severity)),
       h('td', {}, tOr(`alarmState.${changeOf(a)}`, changeOf(a)), a.actor ?? a.acknowledgedBy ? ` (${a.actor ?? a.acknowledgedBy})` : ''),
       h('td', { class: 'mono' }, a.ruleId),
       h('td', {}, a.message, a.comment ? h('div', { class: 'muted' }, `“${a.comment}”`) : null))))
@@ -640,4 +640,11 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       combined?.chart.destroy()
     },
   }
+}
+
+/** A severity with its colour swatch; the colour through the CSSOM (the console's CSP forbids style attributes). */
+function severityBadge(severity: string): HTMLElement {
+  const el = h('span', { class: 'sev' }, tOr(`severity.${severity}`, severity))
+  el.style.setProperty('--sev', SEVERITY_COLORS[severity as Severity] ?? '#90a4ae')
+  return el
 }

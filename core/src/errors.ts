@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED: 'The alarm was already acknowledged; the message says by whom.',
   GRIDLINE_ALARM_INVALID_ACK: 'An acknowledgement needs the name of who acknowledges (1-200 characters) and a comment of at most 2,000 characters.',
   GRIDLINE_ALARM_INVALID: 'A custom alarm or a severity is not one the alarm engine takes: the message says which field and what is accepted.',
+  GRIDLINE_ALARM_INVALID_SHELVE: 'Shelving needs who shelves, a reason (1-2,000 characters) and a duration within the configured maximum.',
+  GRIDLINE_ALARM_STATE_CONFLICT: 'The alarm is not in a state that allows this: only an active alarm can be shelved, only a shelved one unshelved.',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

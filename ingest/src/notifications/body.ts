@@ -7,7 +7,7 @@ export const BODY_VERSION = 1
 export interface NotificationBody {
   /** The idempotency key: one per alarm event, the same for every endpoint and every retry. */
   id: string
-  /** `alarm.raised`, `alarm.acknowledged` or `alarm.cleared`. */
+  /** `alarm.raised`, `alarm.acknowledged`, `alarm.cleared`, `alarm.shelved`, `alarm.unshelved` or `alarm.escalated`. */
   type: `alarm.${AlarmEventDetail['state']}`
   version: typeof BODY_VERSION
   /** When the event was queued, ISO 8601. */
@@ -32,6 +32,12 @@ export interface NotificationBody {
     metric?: string
     acknowledgedBy?: string
     comment?: string
+    /** While shelved (the `alarm.shelved` body): until when, by whom, why. */
+    shelvedUntil?: string
+    shelvedBy?: string
+    shelveReason?: string
+    /** Once escalated. */
+    escalatedAt?: string
   }
 }
 
@@ -60,6 +66,8 @@ export function notificationBody(event: AlarmEventDetail, id: string, createdAt:
       ...(event.metric === undefined ? {} : { metric: event.metric }),
       ...(event.acknowledgedBy === undefined ? {} : { acknowledgedBy: event.acknowledgedBy }),
       ...(event.comment === undefined ? {} : { comment: event.comment }),
+      ...(event.shelvedUntil === undefined ? {} : { shelvedUntil: new Date(event.shelvedUntil).toISOString(), shelvedBy: event.shelvedBy!, shelveReason: event.shelveReason! }),
+      ...(event.escalatedAt === undefined ? {} : { escalatedAt: new Date(event.escalatedAt).toISOString() }),
     },
   }
 }
@@ -84,6 +92,8 @@ export function emailText(body: NotificationBody, prefix: string): { subject: st
     ...(a.domain === undefined ? [] : [`Domain:    ${a.domain}`]),
     ...(a.district === undefined ? [] : [`District:  ${a.district}`]),
     ...(a.acknowledgedBy === undefined ? [] : [`Acknowledged by: ${a.acknowledgedBy}${a.comment ? ` (${a.comment})` : ''}`]),
+    ...(a.shelvedUntil === undefined ? [] : [`Shelved by ${a.shelvedBy} until ${a.shelvedUntil}: ${a.shelveReason}`]),
+    ...(a.escalatedAt === undefined ? [] : [`Escalated: ${a.escalatedAt}`]),
     '',
     `Event id (idempotency key): ${body.id}`,
   ]

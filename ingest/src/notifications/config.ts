@@ -1,11 +1,11 @@
 import { z } from 'zod'
 
 const SEVERITIES = ['critical', 'major', 'minor', 'warning', 'info'] as const
-const EVENTS = ['raised', 'acknowledged', 'cleared'] as const
+const EVENTS = ['raised', 'acknowledged', 'cleared', 'shelved', 'unshelved', 'escalated'] as const
 
 /** Which alarm events an endpoint gets; every list left out matches everything (docs/notifications.md#routing). */
 export const NotificationMatchSchema = z.strictObject({
-  events: z.array(z.enum(EVENTS)).min(1).optional().describe('Only these changes: raised, acknowledged, cleared. Default: all.'),
+  events: z.array(z.enum(EVENTS)).min(1).optional().describe('Only these changes: raised, acknowledged, cleared, shelved, unshelved, escalated. Default: all.'),
   severities: z.array(z.enum(SEVERITIES)).min(1).optional().describe('Only alarms of these severities. Default: all.'),
   domains: z.array(z.string().min(1)).min(1).optional().describe('Only alarms whose device (or rule) is in one of these domains. Default: all.'),
   districts: z.array(z.string().min(1)).min(1).optional().describe('Only alarms in these districts: the device\'s metadata `district`, or the key of a district indicator (`district:Hải Châu`). Default: all.'),

@@ -143,6 +143,9 @@ export class NotificationService {
    */
   offer(event: AlarmEventDetail): void {
     if (this.endpoints.size === 0 || this.stopping) return
+    // A shelved alarm is not notified [ISA-18.2 shelving]: only its `shelved` event itself (its `unshelved`
+    // and `cleared` events carry no shelve any more); docs/notifications.md#shelved-alarms.
+    if (event.shelvedUntil !== undefined && event.state !== 'shelved') return
     const district = this.districtOf(event)
     const rows: QueuedRow[] = []
     const key = randomUUID()

@@ -3,7 +3,7 @@ import { AlarmsConfigSchema, parseAlarmsConfig } from './config.ts'
 
 describe('alarms config', () => {
   test('an empty config is valid and has every default', () => {
-    expect(parseAlarmsConfig({})).toEqual({ enabled: true, rules: [], flapping: { maxTransitions: 4, windowSeconds: 600 }, maxQueuedWrites: 10_000 })
+    expect(parseAlarmsConfig({})).toEqual({ enabled: true, rules: [], flapping: { maxTransitions: 4, windowSeconds: 600 }, maxQueuedWrites: 10_000, maxShelveMinutes: 480, escalation: [] })
     expect(parseAlarmsConfig(undefined).rules).toEqual([])
   })
 

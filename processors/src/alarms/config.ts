@@ -12,6 +12,8 @@ const common = {
   severity: z.enum(SEVERITIES).default('warning').describe('critical, major, minor, warning or info.'),
   message: z.string().min(1).optional().describe('Template of the raise message; placeholders in docs/alarms.md. A default per rule type.'),
   clearMessage: z.string().min(1).optional().describe('Template of the clear message. A default per rule type.'),
+  escalateAfterMinutes: z.number().positive().optional()
+    .describe('Escalate an alarm of this rule not acknowledged this many minutes after it was raised (overrides `escalation` for its severity).'),
 }
 
 const deviceFilter = {
@@ -122,6 +124,19 @@ export const AlarmsConfigSchema = z.strictObject({
   }).prefault({}).describe('Flapping suppression.'),
   staleCheckIntervalSeconds: z.number().positive().optional()
     .describe('How often stale rules are checked; defaults to the smallest expectedIntervalSeconds, between 1 and 60.'),
+  maxShelveMinutes: z.number().positive().default(480)
+    .describe('The longest an operator may shelve an alarm, in minutes (8 h by default).'),
+  escalation: z.array(z.strictObject({
+    severity: z.enum(SEVERITIES).describe('Alarms of this severity ...'),
+    afterMinutes: z.number().positive().describe('... not acknowledged this many minutes after they were raised raise an `escalated` event, once.'),
+  })).default([]).describe('Escalation of unacknowledged alarms by severity (docs/alarms.md#escalation); a rule\'s escalateAfterMinutes overrides it.').superRefine((list, ctx) => {
+    const seen = new Set<unknown>()
+    list.forEach((e, i) => {
+      if (typeof e !== 'object' || e === null) return
+      if (seen.has(e.severity)) ctx.addIssue({ code: 'custom', message: `severity "${e.severity}" is listed twice`, path: [i, 'severity'] })
+      seen.add(e.severity)
+    })
+  }, { when: (payload) => Array.isArray(payload.value) }),
   maxQueuedWrites: z.number().int().min(100).default(10_000)
     .describe('Alarm changes waiting to be written to the database; beyond this new changes are not persisted (counted, logged).'),
 })

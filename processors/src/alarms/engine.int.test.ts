@@ -122,3 +122,72 @@ describe('alarm state in PostgreSQL', () => {
     await b.engine.stop()
   })
 })
+
+describe('shelving and escalation in PostgreSQL', () => {
+  const mine = (events: AlarmEventDetail[], subject: string) => events.filter((e) => e.subject === subject).map((e) => e.state)
+  const until = async (check: () => boolean, what: string) => {
+    const deadline = Date.now() + 5_000
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  test('a restart keeps the shelve (until, by, reason); unshelving is persisted, and a shelve that ended while stopped ends at start', async () => {
+    const first = await startEngine()
+    first.engine.onReading(at(Date.now(), 70, 'aq-shelve'))
+    const alarmId = first.events.find((e) => e.subject === 'aq-shelve')!.alarmId
+    const shelved = await first.engine.shelve(alarmId, 'olly', 'sensor being cleaned', 3_600_000)
+    await first.engine.stop()
+    const row = await db.pool.query('SELECT shelved_by, shelve_reason, (extract(epoch FROM shelved_until) * 1000)::float8 AS until FROM alarms WHERE id = $1', [alarmId])
+    expect(row.rows).toEqual([{ shelved_by: 'olly', shelve_reason: 'sensor being cleaned', until: shelved.shelvedUntil }])
+
+    const second = await startEngine()
+    expect(second.engine.listActive().find((a) => a.id === alarmId)).toMatchObject({ shelvedBy: 'olly', shelveReason: 'sensor being cleaned', shelvedUntil: shelved.shelvedUntil })
+    await second.engine.unshelve(alarmId, 'ada')
+    // Shelved again, for 200 ms, and stopped before it ends.
+    await second.engine.shelve(alarmId, 'olly', 'short one', 200)
+    await second.engine.stop()
+    expect(mine(second.events, 'aq-shelve')).toEqual(['unshelved', 'shelved'])
+
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const third = await startEngine()
+    expect(mine(third.events, 'aq-shelve')).toEqual([]) // nothing is emitted inside start(): subscribers that come right after get it
+    await until(() => mine(third.events, 'aq-shelve').length > 0, 'the unshelved event')
+    expect(third.events.find((e) => e.subject === 'aq-shelve')).toMatchObject({ state: 'unshelved', alarmId })
+    expect(third.engine.listActive().find((a) => a.id === alarmId)?.shelvedUntil).toBeUndefined()
+    third.engine.onReading(at(Date.now(), 10, 'aq-shelve'))
+    await third.engine.flush()
+    const history = await third.engine.history({ alarmId })
+    expect(history.map((h) => [h.transition, h.actor ?? null, h.comment ?? null])).toEqual([
+      ['raised', null, null],
+      ['shelved', 'olly', 'sensor being cleaned'],
+      ['unshelved', 'ada', null],
+      ['shelved', 'olly', 'short one'],
+      ['unshelved', null, null],
+      ['cleared', null, null],
+    ])
+    await third.engine.stop()
+    const closed = await db.pool.query('SELECT state, shelved_until FROM alarms WHERE id = $1', [alarmId])
+    expect(closed.rows).toEqual([{ state: 'cleared', shelved_until: null }])
+  })
+
+  test('escalation happens once: escalated_at is kept, so a restart does not escalate the alarm again', async () => {
+    const escalating: AlarmsConfigInput = { ...config, escalation: [{ severity: 'major', afterMinutes: 0.005 }] } // 300 ms
+    const first = await startEngine(escalating)
+    first.engine.onReading(at(Date.now(), 70, 'aq-escalate'))
+    await until(() => mine(first.events, 'aq-escalate').includes('escalated'), 'the escalation')
+    const alarmId = first.events.find((e) => e.subject === 'aq-escalate')!.alarmId
+    await first.engine.stop()
+    const row = await db.pool.query('SELECT escalated_at IS NOT NULL AS escalated FROM alarms WHERE id = $1', [alarmId])
+    expect(row.rows).toEqual([{ escalated: true }])
+
+    const second = await startEngine(escalating)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(mine(second.events, 'aq-escalate')).toEqual([])
+    expect(second.engine.listActive().find((a) => a.id === alarmId)?.escalatedAt).toBeGreaterThan(0)
+    second.engine.onReading(at(Date.now(), 10, 'aq-escalate'))
+    await second.engine.stop()
+    expect((await db.pool.query(`SELECT transition FROM alarm_events WHERE alarm_id = $1 ORDER BY id`, [alarmId])).rows.map((r) => r.transition)).toEqual(['raised', 'escalated', 'cleared'])
+  })
+})

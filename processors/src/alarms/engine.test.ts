@@ -209,3 +209,142 @@ describe('acknowledge without a database', () => {
     await expect(engine.acknowledge(first!.alarmId, '  ')).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_INVALID_ACK' })
   })
 })
+
+describe('shelving and escalation', () => {
+  const MIN = 60_000
+  /** Runs `script` in virtual time; returns every event as `state@minute` (minutes from the start). */
+  function timeline(config: AlarmsConfigInput, script: (engine: AlarmEngine, at: (minutes: number, work: () => void) => void, scheduler: TestScheduler) => void): string[] {
+    const scheduler = newScheduler()
+    const seen: string[] = []
+    scheduler.run(() => {
+      const engine = new AlarmEngine(config, { scheduler })
+      void engine.start()
+      engine.events.subscribe((e) => seen.push(`${e.state}@${scheduler.now() / MIN}`))
+      script(engine, (minutes, work) => scheduler.schedule(work, minutes * MIN), scheduler)
+      scheduler.schedule(() => void engine.stop(), 24 * 60 * MIN)
+    })
+    return seen
+  }
+  const critical = { ...pmHigh, id: 'pm25-critical', severity: 'critical' } as const
+  const escalation = [{ severity: 'critical' as const, afterMinutes: 10 }]
+
+  test('a shelved alarm stays active and marked until its time is up, then an unshelved event follows', () => {
+    let alarmId = ''
+    let listed: ReturnType<AlarmEngine['listActive']> = []
+    const shelvedEvents: AlarmEventDetail[] = []
+    const seen = timeline({ rules: [pmHigh] }, (engine, at, scheduler) => {
+      engine.events.subscribe((e) => {
+        alarmId = e.alarmId
+        if (e.state === 'shelved' || e.state === 'unshelved') shelvedEvents.push(e)
+      })
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(1, () => void engine.shelve(alarmId, 'olly', 'sensor being cleaned', 30 * MIN))
+      at(20, () => { listed = engine.listActive() })
+    })
+    expect(seen).toEqual(['raised@0', 'shelved@1', 'unshelved@31'])
+    expect(listed).toMatchObject([{ state: 'raised', shelvedBy: 'olly', shelveReason: 'sensor being cleaned', shelvedUntil: 31 * MIN }])
+    expect(shelvedEvents[0]).toMatchObject({ state: 'shelved', active: true, shelvedUntil: 31 * MIN, shelvedBy: 'olly', shelveReason: 'sensor being cleaned' })
+    expect(shelvedEvents[1]!.shelvedUntil).toBeUndefined()
+    expect(shelvedEvents[1]!.message).toContain('Shelve expired')
+  })
+
+  test('unshelving by hand ends the shelve at once; its timer then does nothing', () => {
+    let alarmId = ''
+    const seen = timeline({ rules: [pmHigh] }, (engine, at, scheduler) => {
+      engine.events.subscribe((e) => { alarmId = e.alarmId })
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(1, () => void engine.shelve(alarmId, 'olly', 'maintenance', 60 * MIN))
+      at(5, () => void engine.unshelve(alarmId, 'ada'))
+    })
+    expect(seen).toEqual(['raised@0', 'shelved@1', 'unshelved@5'])
+  })
+
+  test('clearing a shelved alarm works as usual and ends the shelve without an unshelved event', () => {
+    let alarmId = ''
+    let cleared: AlarmEventDetail | undefined
+    const seen = timeline({ rules: [pmHigh] }, (engine, at, scheduler) => {
+      engine.events.subscribe((e) => {
+        alarmId = e.alarmId
+        if (e.state === 'cleared') cleared = e
+      })
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(1, () => void engine.shelve(alarmId, 'olly', 'maintenance', 60 * MIN))
+      at(10, () => engine.onReading(readingAt(scheduler, 10)))
+    })
+    expect(seen).toEqual(['raised@0', 'shelved@1', 'cleared@10'])
+    expect(cleared?.shelvedUntil).toBeUndefined()
+  })
+
+  test('refuses a shelve without a reason, longer than maxShelveMinutes, of a cleared alarm or an unknown one', async () => {
+    const engine = new AlarmEngine({ rules: [pmHigh], maxShelveMinutes: 60 })
+    const ids: string[] = []
+    engine.events.subscribe((e) => ids.push(e.alarmId))
+    engine.onReading({ time: 1_000, receivedAt: 1_000, deviceId: 'aq-1', domain: 'environment', metric: 'pm25', value: 70, quality: 0, seq: -1, flags: 0 })
+    const id = ids[0]!
+    await expect(engine.shelve(id, 'olly', ' ', MIN)).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_INVALID_SHELVE' })
+    await expect(engine.shelve(id, 'olly', 'why', 61 * MIN)).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_INVALID_SHELVE' })
+    await expect(engine.shelve(id, 'olly', 'why', 0)).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_INVALID_SHELVE' })
+    await expect(engine.unshelve(id, 'olly')).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_STATE_CONFLICT' })
+    await expect(engine.shelve('no-such-alarm', 'olly', 'why', MIN)).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_NOT_FOUND' })
+    engine.onReading({ time: 2_000, receivedAt: 2_000, deviceId: 'aq-1', domain: 'environment', metric: 'pm25', value: 10, quality: 0, seq: -1, flags: 0 })
+    await expect(engine.shelve(id, 'olly', 'why', MIN)).rejects.toMatchObject({ code: 'GRIDLINE_ALARM_STATE_CONFLICT' })
+    expect(engine.maxShelveMinutes).toBe(60)
+    await engine.stop()
+  })
+
+  test('an alarm not acknowledged for afterMinutes escalates once; an acknowledged one does not', () => {
+    const ids: string[] = []
+    let escalated: AlarmEventDetail | undefined
+    const seen = timeline({ rules: [critical], escalation }, (engine, at, scheduler) => {
+      engine.events.subscribe((e) => {
+        if (e.state === 'raised') ids.push(e.alarmId)
+        if (e.state === 'escalated') escalated = e
+      })
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(1, () => engine.onReading(readingAt(scheduler, 70, { deviceId: 'aq-2' })))
+      at(5, () => void engine.acknowledge(ids[1]!, 'olly'))
+      at(30, () => engine.onReading(readingAt(scheduler, 90)))
+    })
+    expect(seen).toEqual(['raised@0', 'raised@1', 'acknowledged@5', 'escalated@10'])
+    expect(escalated).toMatchObject({ subject: 'aq-1', severity: 'critical', active: true, escalatedAt: 10 * MIN })
+    expect(escalated!.message).toContain('not acknowledged 10 min')
+  })
+
+  test('a rule\'s escalateAfterMinutes overrides its severity\'s; other severities do not escalate', () => {
+    const seen = timeline({ rules: [{ ...critical, escalateAfterMinutes: 3 }, { ...pmHigh, metric: 'pm10' }], escalation }, (engine, at, scheduler) => {
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(0, () => engine.onReading(readingAt(scheduler, 70, { metric: 'pm10' })))
+    })
+    expect(seen).toEqual(['raised@0', 'raised@0', 'escalated@3'])
+  })
+
+  test('no escalation while shelved; an alarm overdue when its shelve ends escalates then', () => {
+    let alarmId = ''
+    const seen = timeline({ rules: [critical], escalation }, (engine, at, scheduler) => {
+      engine.events.subscribe((e) => { alarmId = e.alarmId })
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(2, () => void engine.shelve(alarmId, 'olly', 'known fault', 60 * MIN))
+    })
+    expect(seen).toEqual(['raised@0', 'shelved@2', 'unshelved@62', 'escalated@62'])
+  })
+
+  test('a cleared alarm does not escalate', () => {
+    const seen = timeline({ rules: [critical], escalation }, (engine, at, scheduler) => {
+      at(0, () => engine.onReading(readingAt(scheduler, 70)))
+      at(4, () => engine.onReading(readingAt(scheduler, 10)))
+    })
+    expect(seen).toEqual(['raised@0', 'cleared@4'])
+  })
+
+  test('custom alarms escalate by their severity', () => {
+    const seen = timeline({ escalation }, (engine, at) => {
+      at(0, () => engine.raiseCustom({ ruleId: 'crew', subject: 'Hải Châu', severity: 'critical', message: 'Tree on the line' }, 'olly'))
+    })
+    expect(seen).toEqual(['raised@0', 'escalated@10'])
+  })
+
+  test('config: escalation lists each severity once; maxShelveMinutes is positive', () => {
+    expect(() => new AlarmEngine({ escalation: [{ severity: 'critical', afterMinutes: 5 }, { severity: 'critical', afterMinutes: 9 }] })).toThrow('alarms.escalation.1.severity: severity "critical" is listed twice')
+    expect(() => new AlarmEngine({ maxShelveMinutes: 0 })).toThrow('alarms.maxShelveMinutes')
+  })
+})

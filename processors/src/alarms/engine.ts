@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { type Observable, type SchedulerAction, type SchedulerLike, Subject, type Subscription, asyncScheduler } from 'rxjs'
 import { Quality, RowFlags } from '@gridline/schemas'
 import { type ErrorCode, GridlineError } from '@gridline/core'
-import type { AlarmSeverity, DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
+import type { AlarmChange, AlarmSeverity, DeviceInfo, DeviceLookup, IndicatorEvent, Reading } from '../stream/events.ts'
 import { ReadingBatch, readingCursor } from '../stream/batch.ts'
 import type { AlarmEventDetail, AlarmHistoryEntry, AlarmRecord } from './alarm-event.ts'
 import { type AlarmsConfig, type AlarmsConfigInput, parseAlarmsConfig } from './config.ts'
@@ -24,7 +24,7 @@ export interface AlarmEngineDeps {
 }
 
 /** The alarm engine's codes in the one error catalogue (core/src/errors.ts, docs/errors.md). */
-export type AlarmErrorCode = Extract<ErrorCode, 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK' | 'GRIDLINE_ALARM_INVALID'>
+export type AlarmErrorCode = Extract<ErrorCode, 'GRIDLINE_ALARM_NOT_FOUND' | 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' | 'GRIDLINE_ALARM_INVALID_ACK' | 'GRIDLINE_ALARM_INVALID' | 'GRIDLINE_ALARM_INVALID_SHELVE' | 'GRIDLINE_ALARM_STATE_CONFLICT'>
 
 /** A refused acknowledgement or custom alarm: a GridlineError whose code is one of the engine's. */
 export class AlarmError extends GridlineError {
@@ -41,7 +41,7 @@ export interface AlarmEngineStats {
   evaluated: number
   /** Observations a rule skipped, by reason. */
   skipped: { backfill: number; quality: number; outOfOrder: number }
-  transitions: { raised: number; cleared: number; acknowledged: number; flapping: number }
+  transitions: { raised: number; cleared: number; acknowledged: number; flapping: number; shelved: number; unshelved: number; escalated: number }
   active: number
   store: AlarmStoreStats | undefined
 }
@@ -54,6 +54,8 @@ interface Context {
 }
 
 const RECENTLY_CLEARED_MAX = 10_000
+/** setTimeout's longest delay; a later deadline is re-armed when the timer fires. */
+const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Evaluates alarm rules (docs/alarms.md) on committed readings and on
@@ -82,10 +84,15 @@ export class AlarmEngine {
   /** Cleared but unacknowledged alarms, so most acknowledgements need no query. */
   private readonly recentlyCleared = new Map<string, AlarmRecord>()
   private staleTimer: Subscription | undefined
+  /** The end of each shelve and each escalation deadline, by alarm id: one timer each, dropped when moot. */
+  private readonly shelveTimers = new Map<string, Subscription>()
+  private readonly escalationTimers = new Map<string, Subscription>()
+  private readonly escalateAfterMs = new Map<string, number>()
+  private readonly rulesById = new Map<string, CompiledRule>()
   private readonly counters = {
     evaluated: 0,
     skipped: { backfill: 0, quality: 0, outOfOrder: 0 },
-    transitions: { raised: 0, cleared: 0, acknowledged: 0, flapping: 0 },
+    transitions: { raised: 0, cleared: 0, acknowledged: 0, flapping: 0, shelved: 0, unshelved: 0, escalated: 0 },
   }
 
   /** Every alarm change, as soon as it is decided. */
@@ -97,24 +104,37 @@ export class AlarmEngine {
     this.flapping = { maxTransitions: this.config.flapping.maxTransitions, windowMs: this.config.flapping.windowSeconds * 1000 }
     this.store = deps.db ? new AlarmStore(deps.db, { maxQueuedWrites: this.config.maxQueuedWrites, ...(deps.logger ? { logger: deps.logger } : {}) }) : undefined
     this.rules = this.config.enabled ? this.config.rules.map(compileRule) : []
+    for (const e of this.config.escalation) this.escalateAfterMs.set(e.severity, e.afterMinutes * 60_000)
     for (const c of this.rules) {
       const rule = c.rule
+      this.rulesById.set(rule.id, c)
       if (rule.type === 'stale') this.staleRules.push(c)
       else if (rule.type === 'indicator') push(this.byIndicator, rule.indicator, c)
       else push(this.byMetric, rule.metric, c)
     }
   }
 
-  /** Loads the active alarms (a restart raises nothing twice) and starts the stale-data clock. Call once. */
+  /** The longest shelve an operator may ask for (config maxShelveMinutes), in minutes. */
+  get maxShelveMinutes(): number {
+    return this.config.maxShelveMinutes
+  }
+
+  /**
+   * Loads the active alarms (a restart raises nothing twice), arms their shelve
+   * ends and escalation deadlines (one already past fires just after start, so
+   * the subscribers who subscribe right after get its event), and starts the
+   * stale-data clock. Call once.
+   */
   async start(): Promise<void> {
     if (this.store) {
-      const rulesById = new Map(this.rules.map((c) => [c.rule.id, c]))
+      const rulesById = this.rulesById
       for (const record of await this.store.loadActive()) {
         const c = rulesById.get(record.ruleId)
         if (!c && isCustomRule(record.ruleId)) {
           // Raised by an operator or a flow: no rule to evaluate, it stays until cleared the same way.
           this.active.set(alarmKey(record.ruleId, record.subject), record)
           this.byId.set(record.id, record)
+          this.armTimers(record)
           continue
         }
         if (!c) {
@@ -127,6 +147,7 @@ export class AlarmEngine {
         c.states.set(record.subject, state)
         this.active.set(alarmKey(record.ruleId, record.subject), record)
         this.byId.set(record.id, record)
+        this.armTimers(record)
       }
     }
     if (this.staleRules.length === 0) return
@@ -150,6 +171,9 @@ export class AlarmEngine {
   async stop(): Promise<void> {
     this.staleTimer?.unsubscribe()
     this.staleTimer = undefined
+    for (const timer of [...this.shelveTimers.values(), ...this.escalationTimers.values()]) timer.unsubscribe()
+    this.shelveTimers.clear()
+    this.escalationTimers.clear()
     await this.store?.close()
     this.subject.complete()
   }
@@ -251,9 +275,141 @@ export class AlarmEngine {
     if (record.state !== 'cleared') record.state = 'acknowledged'
     this.recentlyCleared.delete(alarmId)
     this.counters.transitions.acknowledged++
+    this.disarm(this.escalationTimers, alarmId)
     const event = this.emit(record, 'acknowledged', now, record.lastValue, record.message, user, comment)
     await this.store?.flush()
     return event
+  }
+
+  /**
+   * Shelves an active alarm for `durationMs` (at most maxShelveMinutes) with the
+   * operator's reason [ISA-18.2 shelving]: it stays in the list, marked, is not
+   * escalated and not notified until the shelve ends, when an `unshelved` event
+   * follows. Shelving a shelved alarm again replaces its end and reason.
+   * Resolves once it is written to the database.
+   */
+  async shelve(alarmId: string, user: string, reason: string, durationMs: number): Promise<AlarmEventDetail> {
+    if (typeof user !== 'string' || user.trim() === '' || user.length > 200) {
+      throw new AlarmError('GRIDLINE_ALARM_INVALID_SHELVE', 'Shelving needs the name of who shelves (1-200 characters).')
+    }
+    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 2_000) {
+      throw new AlarmError('GRIDLINE_ALARM_INVALID_SHELVE', 'Shelving needs a reason of 1-2,000 characters.')
+    }
+    const maxMs = this.config.maxShelveMinutes * 60_000
+    if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs <= 0 || durationMs > maxMs) {
+      throw new AlarmError('GRIDLINE_ALARM_INVALID_SHELVE', `An alarm is shelved for more than 0 and at most ${this.config.maxShelveMinutes} minutes (maxShelveMinutes).`)
+    }
+    // No await on the way to an open alarm: the change is decided in this call, as acknowledge's is.
+    const record = this.byId.get(alarmId) ?? await this.refuseInactive(alarmId, 'shelved')
+    const now = this.scheduler.now()
+    record.shelvedAt = now
+    record.shelvedUntil = now + durationMs
+    record.shelvedBy = user
+    record.shelveReason = reason
+    this.counters.transitions.shelved++
+    this.armShelve(record)
+    const event = this.emit(record, 'shelved', now, record.lastValue, `Shelved by ${user} until ${new Date(record.shelvedUntil).toISOString()}: ${reason}`, user, reason)
+    await this.store?.flush()
+    return event
+  }
+
+  /** Ends a shelve before its time; the alarm is annunciated (and escalated, when overdue) again. */
+  async unshelve(alarmId: string, user: string): Promise<AlarmEventDetail> {
+    if (typeof user !== 'string' || user.trim() === '' || user.length > 200) {
+      throw new AlarmError('GRIDLINE_ALARM_INVALID_SHELVE', 'Unshelving needs the name of who unshelves (1-200 characters).')
+    }
+    const record = this.byId.get(alarmId) ?? await this.refuseInactive(alarmId, 'unshelved')
+    if (record.shelvedUntil === undefined) throw new AlarmError('GRIDLINE_ALARM_STATE_CONFLICT', `Alarm ${alarmId} is not shelved.`)
+    const event = this.endShelve(record, this.scheduler.now(), user)
+    await this.store?.flush()
+    return event
+  }
+
+  /** Why no open alarm has that id: it has cleared (state conflict), or there is none. */
+  private async refuseInactive(alarmId: string, what: 'shelved' | 'unshelved'): Promise<never> {
+    let cleared = this.recentlyCleared.has(alarmId)
+    if (!cleared && this.store) {
+      await this.store.flush()
+      cleared = (await this.store.find(alarmId)) !== undefined
+    }
+    if (cleared) throw new AlarmError('GRIDLINE_ALARM_STATE_CONFLICT', `Alarm ${alarmId} has cleared; only an active alarm is ${what}.`)
+    throw new AlarmError('GRIDLINE_ALARM_NOT_FOUND', `No alarm has the id ${alarmId}.`)
+  }
+
+  private endShelve(record: AlarmRecord, now: number, actor: string | undefined): AlarmEventDetail {
+    delete record.shelvedAt
+    delete record.shelvedUntil
+    delete record.shelvedBy
+    delete record.shelveReason
+    this.disarm(this.shelveTimers, record.id)
+    this.counters.transitions.unshelved++
+    const event = this.emit(record, 'unshelved', now, record.lastValue, actor === undefined ? `Shelve expired: ${record.message}` : `Unshelved by ${actor}: ${record.message}`, actor)
+    // Overdue while shelved: escalated now (once), not skipped.
+    this.armEscalation(record)
+    return event
+  }
+
+  private armTimers(record: AlarmRecord): void {
+    if (record.shelvedUntil !== undefined) this.armShelve(record)
+    this.armEscalation(record)
+  }
+
+  private armShelve(record: AlarmRecord): void {
+    this.disarm(this.shelveTimers, record.id)
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, record.shelvedUntil! - this.scheduler.now()))
+    this.shelveTimers.set(record.id, this.scheduler.schedule(() => {
+      this.shelveTimers.delete(record.id)
+      if (this.byId.get(record.id) !== record || record.shelvedUntil === undefined) return
+      if (this.scheduler.now() < record.shelvedUntil) this.armShelve(record)
+      else this.endShelve(record, this.scheduler.now(), undefined)
+    }, delay))
+  }
+
+  /** The escalation delay of an alarm: its rule's escalateAfterMinutes, else its severity's; undefined for none. */
+  private escalationDelayMs(record: AlarmRecord): number | undefined {
+    const minutes = this.rulesById.get(record.ruleId)?.rule.escalateAfterMinutes
+    return minutes !== undefined ? minutes * 60_000 : this.escalateAfterMs.get(record.severity)
+  }
+
+  /** Arms the escalation deadline of an open, unacknowledged, not yet escalated alarm (raisedAt + delay, on the engine's clock). */
+  private armEscalation(record: AlarmRecord): void {
+    this.disarm(this.escalationTimers, record.id)
+    if (record.acknowledgedAt !== undefined || record.escalatedAt !== undefined || record.state === 'cleared') return
+    const after = this.escalationDelayMs(record)
+    if (after === undefined) return
+    const due = record.raisedAt + after
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, due - this.scheduler.now()))
+    this.escalationTimers.set(record.id, this.scheduler.schedule(() => {
+      this.escalationTimers.delete(record.id)
+      if (this.byId.get(record.id) !== record || record.acknowledgedAt !== undefined || record.escalatedAt !== undefined) return
+      // Not while shelved: the shelve's end arms the deadline again.
+      if (record.shelvedUntil !== undefined) return
+      const now = this.scheduler.now()
+      if (now < due) {
+        this.armEscalation(record)
+        return
+      }
+      record.escalatedAt = now
+      this.counters.transitions.escalated++
+      this.emit(record, 'escalated', now, record.lastValue, `Escalated: not acknowledged ${formatMinutes(now - record.raisedAt)} after it was raised: ${record.message}`)
+    }, delay))
+  }
+
+  private disarm(timers: Map<string, Subscription>, alarmId: string): void {
+    const timer = timers.get(alarmId)
+    if (timer === undefined) return
+    timer.unsubscribe()
+    timers.delete(alarmId)
+  }
+
+  /** The alarm's shelve and escalation end with it. */
+  private closed(record: AlarmRecord): void {
+    this.disarm(this.shelveTimers, record.id)
+    this.disarm(this.escalationTimers, record.id)
+    delete record.shelvedAt
+    delete record.shelvedUntil
+    delete record.shelvedBy
+    delete record.shelveReason
   }
 
   /**
@@ -282,6 +438,7 @@ export class AlarmEngine {
     if (input.metric !== undefined) record.metric = input.metric
     this.active.set(key, record)
     this.byId.set(record.id, record)
+    this.armEscalation(record)
     this.counters.transitions.raised++
     return this.emit(record, 'raised', now, record.raisedValue, message, actor)
   }
@@ -298,6 +455,7 @@ export class AlarmEngine {
     record.clearedAt = now
     this.active.delete(key)
     this.byId.delete(record.id)
+    this.closed(record)
     if (record.acknowledgedAt === undefined) this.recentlyCleared.set(record.id, record)
     this.counters.transitions.cleared++
     this.emit(record, 'cleared', now, undefined, input.message ?? `Cleared by ${actor}: ${record.message}`, actor)
@@ -309,6 +467,8 @@ export class AlarmEngine {
     if (record.deviceId !== undefined) event.deviceId = record.deviceId
     if (record.domain !== undefined) event.domain = record.domain
     if (record.metric !== undefined) event.metric = record.metric
+    if (record.shelvedUntil !== undefined) Object.assign(event, { shelvedUntil: record.shelvedUntil, shelvedBy: record.shelvedBy, shelveReason: record.shelveReason })
+    if (record.escalatedAt !== undefined) event.escalatedAt = record.escalatedAt
     return event
   }
 
@@ -442,6 +602,7 @@ export class AlarmEngine {
       this.counters.transitions.raised++
       c.activeCount++
       this.emit(record, 'raised', time, value, record.message)
+      this.armEscalation(record)
       return
     }
     const record = this.active.get(key)
@@ -457,6 +618,7 @@ export class AlarmEngine {
     record.clearedAt = time
     this.active.delete(key)
     this.byId.delete(record.id)
+    this.closed(record)
     if (record.acknowledgedAt === undefined) {
       this.recentlyCleared.set(record.id, record)
       if (this.recentlyCleared.size > RECENTLY_CLEARED_MAX) this.recentlyCleared.delete(this.recentlyCleared.keys().next().value!)
@@ -472,12 +634,13 @@ export class AlarmEngine {
     const now = this.scheduler.now()
     record.state = 'cleared'
     record.clearedAt = now
+    this.closed(record)
     this.counters.transitions.cleared++
     this.deps.logger?.warn({ alarmId: record.id, ruleId: record.ruleId }, 'An active alarm belongs to a rule no longer configured; it is cleared.')
     this.emit(record, 'cleared', now, undefined, `Cleared: rule ${record.ruleId} is no longer configured`)
   }
 
-  private emit(record: AlarmRecord, transition: 'raised' | 'acknowledged' | 'cleared', time: number, value: number | undefined, message: string, actor?: string, comment?: string): AlarmEventDetail {
+  private emit(record: AlarmRecord, transition: AlarmChange, time: number, value: number | undefined, message: string, actor?: string, comment?: string): AlarmEventDetail {
     this.store?.record({ eventId: randomUUID(), alarm: record, transition, time, value, message, actor, comment })
     const event: AlarmEventDetail = {
       kind: 'alarm',
@@ -498,6 +661,12 @@ export class AlarmEngine {
     if (record.deviceId !== undefined) event.deviceId = record.deviceId
     if (record.domain !== undefined) event.domain = record.domain
     if (record.metric !== undefined) event.metric = record.metric
+    if (record.shelvedUntil !== undefined) {
+      event.shelvedUntil = record.shelvedUntil
+      event.shelvedBy = record.shelvedBy!
+      event.shelveReason = record.shelveReason!
+    }
+    if (record.escalatedAt !== undefined) event.escalatedAt = record.escalatedAt
     this.subject.next(event)
     return event
   }
@@ -547,6 +716,11 @@ function checkCustom(ruleId: string, subject: string, actor: string): void {
 /** The factory the ingest service composes: `processors.alarms` config plus its dependencies. */
 export function createAlarmEngine(config: AlarmsConfigInput | undefined, deps: AlarmEngineDeps = {}): AlarmEngine {
   return new AlarmEngine(config ?? {}, deps)
+}
+
+function formatMinutes(ms: number): string {
+  const minutes = Math.round(ms / 60_000)
+  return minutes < 120 ? `${minutes} min` : `${Math.round(minutes / 6) / 10} h`
 }
 
 function alarmKey(ruleId: string, subject: string): string {

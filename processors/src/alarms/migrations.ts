@@ -52,4 +52,19 @@ CREATE INDEX alarm_events_time_idx ON alarm_events (time);
 CREATE INDEX alarm_events_rule_subject_idx ON alarm_events (rule_id, subject, time);
 `,
   },
+  {
+    version: 21,
+    name: 'alarm shelving and escalation',
+    sql: `
+ALTER TABLE alarms
+  ADD COLUMN shelved_at timestamptz,
+  ADD COLUMN shelved_until timestamptz,
+  ADD COLUMN shelved_by text,
+  ADD COLUMN shelve_reason text,
+  ADD COLUMN escalated_at timestamptz;
+ALTER TABLE alarm_events DROP CONSTRAINT alarm_events_transition_check;
+ALTER TABLE alarm_events ADD CONSTRAINT alarm_events_transition_check
+  CHECK (transition IN ('raised', 'acknowledged', 'cleared', 'flapping', 'shelved', 'unshelved', 'escalated'));
+`,
+  },
 ]

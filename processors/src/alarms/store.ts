@@ -1,5 +1,5 @@
 import type { ComponentLogger, Queryable } from '@gridline/core'
-import type { AlarmSeverity, AlarmState } from '../stream/events.ts'
+import type { AlarmChange, AlarmSeverity, AlarmState } from '../stream/events.ts'
 import type { AlarmHistoryEntry, AlarmRecord } from './alarm-event.ts'
 
 
@@ -46,7 +46,7 @@ interface Write {
 interface TransitionRow {
   eventId: string
   alarm: AlarmRecord
-  transition: AlarmState | 'flapping'
+  transition: AlarmChange | 'flapping'
   time: number
   value: number | undefined
   message: string
@@ -72,7 +72,8 @@ WITH alarm AS (
 
 const CLEAR = `
 WITH alarm AS (
-  UPDATE alarms SET state = 'cleared', cleared_at = ${MS('$7')}, last_value = COALESCE($8::float8, last_value), flapping = false, updated_at = now()
+  UPDATE alarms SET state = 'cleared', cleared_at = ${MS('$7')}, last_value = COALESCE($8::float8, last_value), flapping = false,
+    shelved_at = NULL, shelved_until = NULL, shelved_by = NULL, shelve_reason = NULL, updated_at = now()
   WHERE id = $2::uuid
 )${INSERT_EVENT}`
 
@@ -88,9 +89,26 @@ WITH alarm AS (
   UPDATE alarms SET flapping = true, last_value = COALESCE($8::float8, last_value), updated_at = now() WHERE id = $2::uuid
 )${INSERT_EVENT}`
 
+/** $12 is when the shelve ends; the actor ($9) shelved it, the comment ($10) is the reason. */
+const SHELVE = `
+WITH alarm AS (
+  UPDATE alarms SET shelved_at = ${MS('$7')}, shelved_until = ${MS('$12')}, shelved_by = $9, shelve_reason = $10, updated_at = now() WHERE id = $2::uuid
+)${INSERT_EVENT}`
+
+const UNSHELVE = `
+WITH alarm AS (
+  UPDATE alarms SET shelved_at = NULL, shelved_until = NULL, shelved_by = NULL, shelve_reason = NULL, updated_at = now() WHERE id = $2::uuid
+)${INSERT_EVENT}`
+
+const ESCALATE = `
+WITH alarm AS (
+  UPDATE alarms SET escalated_at = ${MS('$7')}, updated_at = now() WHERE id = $2::uuid
+)${INSERT_EVENT}`
+
 const ALARM_COLUMNS = `id::text AS id, rule_id, subject, severity, state, flapping, message,
   ${EPOCH_MS('raised_at')} AS raised_at, raised_value, last_value, ${EPOCH_MS('cleared_at')} AS cleared_at,
-  ${EPOCH_MS('acknowledged_at')} AS acknowledged_at, acknowledged_by, ack_comment, device_id, domain, metric`
+  ${EPOCH_MS('acknowledged_at')} AS acknowledged_at, acknowledged_by, ack_comment, device_id, domain, metric,
+  ${EPOCH_MS('shelved_at')} AS shelved_at, ${EPOCH_MS('shelved_until')} AS shelved_until, shelved_by, shelve_reason, ${EPOCH_MS('escalated_at')} AS escalated_at`
 
 /**
  * Alarm state and history in PostgreSQL (`alarms`, `alarm_events`; see
@@ -180,6 +198,16 @@ export class AlarmStore {
         break
       case 'flapping':
         sql = FLAPPING
+        break
+      case 'shelved':
+        sql = SHELVE
+        params.push(a.shelvedUntil ?? change.time)
+        break
+      case 'unshelved':
+        sql = UNSHELVE
+        break
+      case 'escalated':
+        sql = ESCALATE
         break
     }
     this.enqueue({ sql, params })
@@ -303,5 +331,10 @@ function toRecord(r: Record<string, unknown>): AlarmRecord {
   optionalString('deviceId', r.device_id)
   optionalString('domain', r.domain)
   optionalString('metric', r.metric)
+  optionalNumber('shelvedAt', r.shelved_at)
+  optionalNumber('shelvedUntil', r.shelved_until)
+  optionalString('shelvedBy', r.shelved_by)
+  optionalString('shelveReason', r.shelve_reason)
+  optionalNumber('escalatedAt', r.escalated_at)
   return record
 }

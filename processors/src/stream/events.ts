@@ -96,6 +96,11 @@ export interface IndicatorEvent {
 
 export type AlarmSeverity = 'critical' | 'major' | 'minor' | 'warning' | 'info'
 export type AlarmState = 'raised' | 'acknowledged' | 'cleared'
+/**
+ * What an alarm event names: a lifecycle state, or a change that leaves the
+ * state as it was (shelved, unshelved, escalated; docs/alarms.md#shelving).
+ */
+export type AlarmChange = AlarmState | 'shelved' | 'unshelved' | 'escalated'
 
 /** A change in an alarm's lifecycle. */
 export interface AlarmEvent {
@@ -105,7 +110,7 @@ export interface AlarmEvent {
   /** The device or indicator key the alarm is about. */
   subject: string
   severity: AlarmSeverity
-  state: AlarmState
+  state: AlarmChange
   /** When the change happened. */
   time: number
   /** The value that caused the change, when there is one. */

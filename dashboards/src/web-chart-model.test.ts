@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { defaultCatalogue } from '@gridline/schemas'
 import {
-  axisWidth, decimalsOf, displayUnit, legendDigits, fromLocalInput, metricKind, niceStep, parseCustomRange, presetWindow, resolutionLabel, stateLabelKeys,
+  axisWidth, decimalsOf, displayUnit, legendDigits, legendValue, fromLocalInput, metricKind, niceStep, parseCustomRange, presetWindow, resolutionLabel, stateLabelKeys,
   tickLabels, toLocalInput, yRange,
 } from '../web/src/chart-model.ts'
 import { t } from '../web/src/i18n.ts'
@@ -110,6 +110,23 @@ describe('scales', () => {
     expect(stateLabelKeys('valve_open').map((k) => t(k, undefined, 'en'))).toEqual(['Closed', 'Open'])
     expect(stateLabelKeys('pump_on').map((k) => t(k, undefined, 'en'))).toEqual(['Stopped', 'Running'])
     expect(stateLabelKeys('lamp_on').map((k) => t(k, undefined, 'vi'))).toEqual(['Tắt', 'Bật'])
+  })
+})
+
+describe('legend values', () => {
+  test.each([
+    [{ metric: 'energy', unit: 'kWh' }, 1016.0234, 'en', 3, '1,016.023 kWh'],
+    [{ metric: 'energy', unit: 'kWh' }, 1016.0234, 'vi', 3, '1.016,023 kWh'],
+    [{ metric: 'energy', unit: 'kWh' }, 1016.0234, 'en', undefined, '1,016 kWh'],
+    [{ metric: 'pm25', unit: 'ug/m3' }, 23.4, 'en', 1, '23.4 µg/m³'],
+    [{ metric: 'temperature', unit: 'degC' }, 26.1, 'vi', 1, '26,1 °C'],
+    [{ metric: 'power_factor', unit: 'ratio' }, 0.95, 'en', 2, '0.95'],
+    [{ metric: 'lamp_on', unit: 'bool' }, 1, 'en', undefined, 'On'],
+    [{ metric: 'lamp_fault', unit: 'bool' }, 0, 'vi', undefined, 'Bình thường'],
+    [{ metric: 'lamp_on', unit: 'bool' }, 0.4, 'en', undefined, 'On 40%'],
+    [{ metric: 'pm25', unit: 'ug/m3' }, null, 'en', 1, '–'],
+  ] as const)('%j %s in %s (%s decimals) is %s', (series, value, lang, digits, text) => {
+    expect(legendValue(series, value, lang, digits)).toBe(text)
   })
 })
 

@@ -4,7 +4,8 @@
  * people write them, the x window of a chosen range, the resolution's label, and the
  * custom range's inputs. Unit-tested from dashboards/src/web-chart-model.test.ts.
  */
-import type { Lang, MessageKey } from './i18n.ts'
+import { formatNumber, formatValue } from './format.ts'
+import { t, type Lang, type MessageKey } from './i18n.ts'
 
 /**
  * How a metric is drawn. The catalogue (schemas/catalogue/*.json) says it with the unit:
@@ -221,4 +222,19 @@ export function parseCustomRange(fromText: string, toText: string): { ok: true; 
   if (to <= from) return { ok: false, error: 'chart.custom.order' }
   if (to - from > MAX_CUSTOM_RANGE_MS) return { ok: false, error: 'chart.custom.tooLong' }
   return { ok: true, window: { from, to } }
+}
+
+/** A value as the legend prints it: a state's label (or the share of time on, for an average), else the value and unit. */
+export function legendValue(s: { metric: string; unit: string | null | undefined }, v: number | null, lang: Lang, digits?: number): string {
+  if (v === null || !Number.isFinite(v)) return '–'
+  if (metricKind(s.unit) === 'state') {
+    const [off, on] = stateLabelKeys(s.metric).map((k) => t(k, undefined, lang))
+    if (v === 0) return off!
+    if (v === 1) return on!
+    return `${on} ${new Intl.NumberFormat(localeOf(lang), { style: 'percent', maximumFractionDigits: 0 }).format(v)}`
+  }
+  if (digits === undefined) return formatValue(v, displayUnit(s.unit), lang)
+  const unit = displayUnit(s.unit)
+  const text = formatNumber(v, digits, lang)
+  return unit ? `${text} ${unit}` : text
 }

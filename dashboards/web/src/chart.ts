@@ -13,7 +13,7 @@
  */
 import uPlot from 'uplot'
 import {
-  axisWidth, displayUnit, legendDigits, localeOf, metricKind, resolutionLabel, stateLabelKeys, tickLabels, yRange, type MetricKind, type TimeWindow,
+  axisWidth, displayUnit, legendDigits, legendValue, metricKind, resolutionLabel, stateLabelKeys, tickLabels, yRange, type MetricKind, type TimeWindow,
 } from './chart-model.ts'
 import { h, setText } from './dom.ts'
 import { formatDateTime, formatNumber, formatValue, SEVERITY_COLORS, type Severity } from './format.ts'
@@ -375,21 +375,6 @@ export class MetricChart {
     this.plot?.destroy()
     this.plot = undefined
   }
-}
-
-/** A value as the legend prints it: a state's label (or the share of time on, for an average), else the value and unit. */
-export function legendValue(s: Pick<ChartSeries, 'metric' | 'unit'>, v: number | null, lang = getLang(), digits?: number): string {
-  if (v === null || !Number.isFinite(v)) return '–'
-  if (metricKind(s.unit) === 'state') {
-    const [off, on] = stateLabelKeys(s.metric).map((k) => t(k, undefined, lang))
-    if (v === 0) return off!
-    if (v === 1) return on!
-    return `${on} ${new Intl.NumberFormat(localeOf(lang), { style: 'percent', maximumFractionDigits: 0 }).format(v)}`
-  }
-  if (digits === undefined) return formatValue(v, displayUnit(s.unit), lang)
-  const unit = displayUnit(s.unit)
-  const text = formatNumber(v, digits, lang)
-  return unit ? `${text} ${unit}` : text
 }
 
 function scaleKeyOf(s: Pick<ChartSeries, 'unit' | 'metric'>): string {

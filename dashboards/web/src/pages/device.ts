@@ -1,6 +1,6 @@
 import { api, ApiError, errorMessage, qs } from '../api.ts'
-import { legendValue, MetricChart, type ChartSeries, type ChartThreshold } from '../chart.ts'
-import { displayUnit, parseCustomRange, presetWindow, toLocalInput, type TimeWindow } from '../chart-model.ts'
+import { MetricChart, type ChartSeries, type ChartThreshold } from '../chart.ts'
+import { legendValue, parseCustomRange, presetWindow, toLocalInput, type TimeWindow } from '../chart-model.ts'
 import type { Page, PageContext } from '../context.ts'
 import { h, keyed, replace, setAttr, setText } from '../dom.ts'
 import { formatDateTime, SEVERITY_COLORS, type Severity } from '../format.ts'

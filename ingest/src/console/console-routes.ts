@@ -41,6 +41,8 @@ export type MapBase =
   & { center: readonly [number, number]; zoom: number; attribution: string }
   & ({ kind: 'style'; url: string } | { kind: 'raster'; tiles: string[]; tileSizePx: number } | { kind: 'offline' })
 
+/** The most alarms one POST /api/alarms/ack acknowledges. */
+const BULK_ACK_MAX = 500
 const SEVERITY_ORDER: Record<AlarmSeverity, number> = { critical: 0, major: 1, minor: 2, warning: 3, info: 4 }
 const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const
 const DAY_MS = 86_400_000
@@ -310,6 +312,65 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       return { alarm }
     } catch (err) {
       audit.record(actor(req), 'alarm.acknowledge', id, { comment: comment ?? null, error: (err as Error).message }, 'refused')
+      throw err
+    }
+  })
+
+  // Several at once (docs/console-api.md#alarms): one answer per id, each audited as the single ack is.
+  app.post('/api/alarms/ack', operator, async (req) => {
+    const engine = requireAlarms(deps.alarms())
+    const body = objectBody(req)
+    const ids = body.ids
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > BULK_ACK_MAX || !ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 100)) {
+      throw new GridlineError('GRIDLINE_BAD_REQUEST', `ids: a list of 1-${BULK_ACK_MAX} alarm ids.`)
+    }
+    const comment = body.comment === undefined || body.comment === '' ? undefined : stringField(body, 'comment', 2_000)
+    const results = []
+    for (const id of new Set(ids as string[])) {
+      try {
+        const alarm = await engine.acknowledge(id, actor(req), comment)
+        audit.record(actor(req), 'alarm.acknowledge', id, { comment: comment ?? null, ruleId: alarm.ruleId, subject: alarm.subject, bulk: true })
+        results.push({ id, result: 'acknowledged' as const, alarm })
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        const result = code === 'GRIDLINE_ALARM_ALREADY_ACKNOWLEDGED' ? 'already' as const : code === 'GRIDLINE_ALARM_NOT_FOUND' ? 'not_found' as const : 'refused' as const
+        audit.record(actor(req), 'alarm.acknowledge', id, { comment: comment ?? null, bulk: true, error: (err as Error).message }, 'refused')
+        if (result === 'refused' && code === undefined) deps.logger.error({ err, alarmId: id }, 'Acknowledging an alarm failed.')
+        results.push({ id, result, message: code === undefined ? 'The acknowledgement failed inside the service; it is logged.' : (err as Error).message })
+      }
+    }
+    return { results }
+  })
+
+  // Shelving (docs/alarms.md#shelving): a reason and a duration in minutes, at most processors.alarms.maxShelveMinutes.
+  app.post('/api/alarms/:id/shelve', operator, async (req) => {
+    const engine = requireAlarms(deps.alarms())
+    const { id } = req.params as { id: string }
+    const body = objectBody(req)
+    const reason = stringField(body, 'reason', 2_000)
+    const minutes = body.minutes
+    if (typeof minutes !== 'number' || !Number.isFinite(minutes) || minutes <= 0 || minutes > engine.maxShelveMinutes) {
+      throw new GridlineError('GRIDLINE_BAD_REQUEST', `minutes: a number above 0 and at most ${engine.maxShelveMinutes} (processors.alarms.maxShelveMinutes).`)
+    }
+    try {
+      const alarm = await engine.shelve(id, actor(req), reason, minutes * 60_000)
+      audit.record(actor(req), 'alarm.shelve', id, { reason, minutes, until: alarm.shelvedUntil, ruleId: alarm.ruleId, subject: alarm.subject })
+      return { alarm }
+    } catch (err) {
+      audit.record(actor(req), 'alarm.shelve', id, { reason, minutes, error: (err as Error).message }, 'refused')
+      throw err
+    }
+  })
+
+  app.post('/api/alarms/:id/unshelve', operator, async (req) => {
+    const engine = requireAlarms(deps.alarms())
+    const { id } = req.params as { id: string }
+    try {
+      const alarm = await engine.unshelve(id, actor(req))
+      audit.record(actor(req), 'alarm.unshelve', id, { ruleId: alarm.ruleId, subject: alarm.subject })
+      return { alarm }
+    } catch (err) {
+      audit.record(actor(req), 'alarm.unshelve', id, { error: (err as Error).message }, 'refused')
       throw err
     }
   })

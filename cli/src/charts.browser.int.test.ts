@@ -124,7 +124,7 @@ test('states are step charts labelled Off/On and OK/Fault on 0-1; a percentage s
   expect([await attr(on, 'data-y-min'), await attr(on, 'data-y-max')]).toEqual(['-0.1', '1.1'])
   const fault = page.locator('[data-testid=chart][data-metric=lamp_fault]')
   await expect.poll(() => attr(fault, 'data-y-labels')).toBe('OK|Fault')
-  expect(await fault.locator('[data-testid=chart-legend-value]').textContent()).toBe('OK')
+  await expect.poll(() => fault.locator('[data-testid=chart-legend-value]').textContent()).toBe('OK')
   const dim = page.locator('[data-testid=chart][data-metric=dim_level]')
   await expect.poll(() => attr(dim, 'data-range')).toBe('1h')
   expect(await attr(dim, 'data-kind')).toBe('percent')
@@ -135,8 +135,8 @@ test('states are step charts labelled Off/On and OK/Fault on 0-1; a percentage s
 
   await page.goto(`${base}/#/devices/${AIR}`)
   const pm25 = page.locator('[data-testid=chart][data-metric=pm25]')
-  await pm25.waitFor()
-  expect(await pm25.locator('figcaption').textContent()).toContain('pm25 (µg/m³)')
+  // The unit is written with the first drawing.
+  await expect.poll(() => pm25.locator('figcaption').textContent()).toContain('pm25 (µg/m³)')
   expect(page.errors).toEqual([])
   await page.context().close()
 })

@@ -1,15 +1,33 @@
 // Refreshes the screenshots of docs/images that show the console's charts:
-//   node dashboards/build.mjs && npx tsx cli/src/docs-screenshots.ts
+//   npx tsx cli/src/docs-screenshots.ts
 // A test service (the test kit, PostgreSQL on 127.0.0.1:5432 or GRIDLINE_TEST_ADMIN_URL,
 // else the embedded one the tests use under data/test-pg) with an hour of a street light's
 // and an air sensor's readings, each device page on its 1-hour charts in Debian's chromium.
-// Look at the images before committing them.
+// The page is the committed web app (HEAD's dashboards/web, built under data/), not the
+// checkout's: others' unfinished work stays out of the docs. Look at the images before
+// committing them.
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { startTestService, testAdminUrl } from '@gridline/ingest/testing'
 import { launchChromium } from '../../test/support.ts'
 
-const IMAGES = join(import.meta.dirname, '../../docs/images')
+const ROOT = join(import.meta.dirname, '../..')
+const IMAGES = join(ROOT, 'docs/images')
+
+/** HEAD's web app built into data/docs-screenshots/dist (inside the checkout, so esbuild and uPlot resolve from its node_modules). */
+async function buildCommittedWebApp(): Promise<string> {
+  const work = join(ROOT, 'data/docs-screenshots')
+  rmSync(work, { recursive: true, force: true })
+  mkdirSync(work, { recursive: true })
+  const archive = execFileSync('git', ['archive', 'HEAD', 'dashboards/web'], { cwd: ROOT })
+  execFileSync('tar', ['-x', '-C', work], { input: archive })
+  const outdir = join(work, 'dist')
+  const lib = await import(join(work, 'dashboards/web/build-lib.mjs')) as { buildWeb(options: { outdir: string; sourcemap: boolean }): Promise<unknown> }
+  await lib.buildWeb({ outdir, sourcemap: false })
+  return outdir
+}
 const MINUTE = 60_000
 const LAMP = 'ui-lamp-00001'
 const AIR = 'ui-aq-00001'
@@ -70,10 +88,14 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 20_000
     while ((await t.db.pool.query(`SELECT count(*)::int AS n FROM telemetry WHERE metric IN ('energy', 'pm25')`)).rows[0].n < 120 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
 
+    const web = await buildCommittedWebApp()
     const browser = await launchChromium()
     try {
       const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1440, height: 900 } })
       const page = await context.newPage()
+      for (const [file, type] of [['app.js', 'text/javascript'], ['app.css', 'text/css']] as const) {
+        await page.route(new RegExp(`/${file.replace('.', '\\.')}(\\?|$)`), (route) => route.fulfill({ status: 200, contentType: type, body: readFileSync(join(web, file)) }))
+      }
       await page.goto(`${t.httpUrl}/`)
       await page.locator('#login-username').fill('operator')
       await page.locator('#login-password').fill(PASSWORD)

@@ -602,7 +602,7 @@ const vi: Dictionary = {
   'chart.back': 'Quay lại',
   'chart.reset': 'Đặt lại',
   'chart.zoomHint': 'Kéo chuột trên biểu đồ để phóng to.',
-  'chart.combine': 'Vẽ chung',
+  'chart.combine': 'Một biểu đồ gồm',
   'chart.combine.device': 'và thiết bị',
   'chart.combine.devicePlaceholder': 'thiết bị khác (tùy chọn)',
   'chart.combine.apply': 'Vẽ chung',

@@ -61,6 +61,16 @@ async function loggedIn(hash: string, locale = 'en-GB'): Promise<Page & { errors
   return page
 }
 
+/** window.__gridlineMap of pages/map.ts, as the page's code sees it (this file has no DOM types). */
+interface MapHooks {
+  marker(id: string): { color: string; state: string; alarm: string | null; unacked: boolean; shown: boolean } | null
+  rendered(id: string): string | null
+  project(id: string): [number, number] | null
+  jumpTo(id: string, zoom: number): void
+  jumpToView(center: [number, number], zoom: number): void
+}
+type MapWindow = { __gridlineMap: MapHooks }
+
 const attr = (page: Page, name: string) => page.locator('[data-testid=city-map]').getAttribute(`data-${name}`)
 
 test('every placed device is a marker: counts by state, clusters far out, markers close in, a filter, and a click to the device page', async () => {
@@ -75,21 +85,21 @@ test('every placed device is a marker: counts by state, clusters far out, marker
   expect(await page.locator('[data-testid=map-unplaced]').textContent()).toContain('1 devices have no location')
 
   // Far out, the city is a few clusters with their counts; close in, each device is drawn.
-  await page.evaluate(() => window.__gridlineMap!.jumpToView([108.215, 16.05], 10))
+  await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.jumpToView([108.215, 16.05], 10))
   await expect.poll(() => page.locator('[data-testid=map-cluster]').count(), { timeout: 15_000 }).toBeGreaterThan(0)
   const counts = await page.locator('[data-testid=map-cluster]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))))
   expect(counts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(11)
-  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-0', 17))
-  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-0')), { timeout: 15_000 }).toBe('circle-online')
-  expect(await page.evaluate(() => window.__gridlineMap!.marker('aq-hc-2'))).toMatchObject({ color: 'offline', state: 'offline', alarm: null })
+  await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.jumpTo('aq-hc-0', 17))
+  await expect.poll(() => page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('aq-hc-0')), { timeout: 15_000 }).toBe('circle-online')
+  expect(await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.marker('aq-hc-2'))).toMatchObject({ color: 'offline', state: 'offline', alarm: null })
 
   // Traffic only: four triangles in Sơn Trà; the hash keeps the filter.
   await page.locator('[data-testid=map-filter-domain]').selectOption('traffic')
   await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('4')
   expect(page.url()).toContain('#/map?domain=traffic')
-  await page.evaluate(() => window.__gridlineMap!.jumpTo('tc-st-1', 17))
-  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('tc-st-1')), { timeout: 15_000 }).toBe('triangle-offline')
-  expect(await page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-0'))).toBeNull()
+  await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.jumpTo('tc-st-1', 17))
+  await expect.poll(() => page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('tc-st-1')), { timeout: 15_000 }).toBe('triangle-offline')
+  expect(await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('aq-hc-0'))).toBeNull()
   await page.locator('[data-testid=map-filter-district]').selectOption('Hải Châu')
   await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('0')
   await page.locator('[data-testid=map-filter-domain]').selectOption('')
@@ -97,9 +107,9 @@ test('every placed device is a marker: counts by state, clusters far out, marker
   await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('2')
 
   // A click on a marker opens its device page.
-  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-1', 17))
-  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-1')), { timeout: 15_000 }).toBe('circle-online')
-  const [x, y] = (await page.evaluate(() => window.__gridlineMap!.project('aq-hc-1')))!
+  await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.jumpTo('aq-hc-1', 17))
+  await expect.poll(() => page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('aq-hc-1')), { timeout: 15_000 }).toBe('circle-online')
+  const [x, y] = (await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.project('aq-hc-1')))!
   await page.mouse.click(x, y)
   await expect.poll(() => page.url(), { timeout: 10_000 }).toContain('#/devices/aq-hc-1')
   expect(page.errors).toEqual([])
@@ -114,14 +124,14 @@ test('a reading over an alarm rule turns its marker to the alarm colour and make
   expect(await page.locator('.grid > .panel').first().getAttribute('class')).toContain('p-map')
   await page.locator('[data-testid=nav-map]').click()
   await expect.poll(() => attr(page, 'ready'), { timeout: 30_000 }).toBe('true')
-  await page.evaluate(() => window.__gridlineMap!.jumpTo('aq-hc-3', 17))
-  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-offline')
+  await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.jumpTo('aq-hc-3', 17))
+  await expect.poll(() => page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-offline')
   expect(await attr(page, 'pulsing')).toBe('0')
 
   const device = await t.connect('aq-hc-3', { password: DEVICE_PASSWORD })
   await device.publishAsync('telemetry/environment/aq-hc-3', JSON.stringify({ ts: Date.now(), values: { pm25: 240 } }), { qos: 1 })
-  await expect.poll(() => page.evaluate(() => window.__gridlineMap!.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-critical')
-  expect(await page.evaluate(() => window.__gridlineMap!.marker('aq-hc-3'))).toMatchObject({ color: 'critical', state: 'online', alarm: 'critical', unacked: true })
+  await expect.poll(() => page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.rendered('aq-hc-3')), { timeout: 15_000 }).toBe('circle-critical')
+  expect(await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.marker('aq-hc-3'))).toMatchObject({ color: 'critical', state: 'online', alarm: 'critical', unacked: true })
   expect(await attr(page, 'pulsing')).toBe('1')
   expect(await attr(page, 'unacked')).toBe('1')
   expect(Number(await attr(page, 'fps'))).toBeGreaterThan(0)

@@ -20,6 +20,9 @@ describe('hash routes', () => {
     ['#/rejected?device=aq-1&reason=value_invalid', { name: 'rejected', query: { device: 'aq-1', reason: 'value_invalid' } }],
     ['#/indicators', { name: 'indicators', query: {} }],
     ['#/indicators?name=vn_aqi_daily&scope=district&key=H%E1%BA%A3i%20Ch%C3%A2u&range=30d', { name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu', range: '30d' } }],
+    ['#/map', { name: 'map', query: {} }],
+    ['#/map?domain=traffic&district=S%C6%A1n%20Tr%C3%A0&state=alarm', { name: 'map', query: { domain: 'traffic', district: 'Sơn Trà', state: 'alarm' } }],
+    ['#/map/x', { name: 'notFound', path: '/map/x' }],
     ['#/indicators/x', { name: 'notFound', path: '/indicators/x' }],
     ['#/rejected/x', { name: 'notFound', path: '/rejected/x' }],
     ['#/nowhere', { name: 'notFound', path: '/nowhere' }],
@@ -34,6 +37,7 @@ describe('hash routes', () => {
     { name: 'devices', query: { q: 'Hải Châu', status: 'online' } },
     { name: 'alarms', tab: 'history' },
     { name: 'admin' },
+    { name: 'map', query: { domain: 'water', district: 'Ngũ Hành Sơn', state: 'offline' } },
     { name: 'rejected', query: { device: 'lamp 7/å', since: '24h' } },
     { name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu & Sơn Trà', range: '7d' } },
   ])('routeHash round-trips %o', (route) => {
@@ -48,6 +52,12 @@ describe('hash routes', () => {
     expect(routeHash({ name: 'indicators', query: { name: 'traffic_los', scope: '', key: '', range: '' } })).toBe('#/indicators?name=traffic_los')
     expect(routeHash({ name: 'indicators', query: {} })).toBe('#/indicators')
     expect(mayOpen({ name: 'indicators', query: {} }, 'viewer')).toBe(true)
+  })
+
+  test('the map\'s empty filters are left out of its hash, and every role may open it', () => {
+    expect(routeHash({ name: 'map', query: { domain: '', district: 'Cẩm Lệ', state: '' } })).toBe('#/map?district=C%E1%BA%A9m+L%E1%BB%87')
+    expect(routeHash({ name: 'map', query: {} })).toBe('#/map')
+    expect(mayOpen({ name: 'map', query: {} }, 'viewer')).toBe(true)
   })
 
   test('only admins may open the admin page', () => {

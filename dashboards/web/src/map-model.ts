@@ -185,7 +185,8 @@ export class MapDevices {
   /**
    * The devices the filter keeps, as GeoJSON points for a clustered source:
    * `id`, `icon` (shape-colour, an image the page draws), `rank` (the colour key's
-   * index: a cluster takes its worst) and `alarm` (1 with an active alarm).
+   * index, worst first: drawn on top), `state`, and `alarm` (the severity's index,
+   * NO_ALARM for none), which a cluster sums up (CLUSTER_PROPERTIES).
    */
   features(f: MapFilter): FeatureCollection<Point> {
     const features: Feature<Point>[] = []
@@ -195,7 +196,7 @@ export class MapDevices {
       features.push({
         type: 'Feature',
         geometry: { type: 'Point', coordinates: [d.lon, d.lat] },
-        properties: { id: d.id, icon: `${shapeOf(d.domain)}-${key}`, rank: COLOR_KEYS.indexOf(key), alarm: d.alarm ? 1 : 0 },
+        properties: { id: d.id, icon: `${shapeOf(d.domain)}-${key}`, rank: COLOR_KEYS.indexOf(key), state: d.state, alarm: d.alarm ? SEVERITIES.indexOf(d.alarm) : NO_ALARM },
       })
     }
     return { type: 'FeatureCollection', features }
@@ -225,6 +226,54 @@ export class MapDevices {
     }
     return Number.isFinite(w) ? [w, s, e, n] : undefined
   }
+}
+
+/** `alarm` of a feature without one. */
+export const NO_ALARM = 99
+
+/**
+ * What a cluster knows of its devices (MapLibre's clusterProperties): its worst
+ * alarm, and how many are online, stale and offline.
+ */
+export const CLUSTER_PROPERTIES = {
+  alarm: ['min', ['get', 'alarm']],
+  online: ['+', ['case', ['==', ['get', 'state'], 'online'], 1, 0]],
+  stale: ['+', ['case', ['==', ['get', 'state'], 'stale'], 1, 0]],
+  offline: ['+', ['case', ['==', ['get', 'state'], 'offline'], 1, 0]],
+} as const
+
+/**
+ * A cluster's colour: its worst alarm's when one of its devices has an alarm, else
+ * the state most of its devices are in (ties to the better one). Not the worst
+ * state: one silent sensor in every block would grey the whole city.
+ * CLUSTER_COLOR is the same rule as a MapLibre expression.
+ */
+export function clusterColorKey(c: { alarm: number; online: number; stale: number; offline: number }): ColorKey {
+  if (c.alarm < SEVERITIES.length) return SEVERITIES[c.alarm]!
+  if (c.online >= c.stale && c.online >= c.offline) return 'online'
+  return c.stale >= c.offline ? 'stale' : 'offline'
+}
+
+export const CLUSTER_COLOR = [
+  'case',
+  ['<', ['get', 'alarm'], SEVERITIES.length], ['match', ['get', 'alarm'], ...SEVERITIES.flatMap((s, i) => [i, MARKER_COLORS[s]]), MARKER_COLORS.info],
+  ['all', ['>=', ['get', 'online'], ['get', 'stale']], ['>=', ['get', 'online'], ['get', 'offline']]], MARKER_COLORS.online,
+  ['>=', ['get', 'stale'], ['get', 'offline']], MARKER_COLORS.stale,
+  MARKER_COLORS.offline,
+] as const
+
+/** Where to write each district's name on the offline base: the middle of its devices. */
+export function districtLabels(devices: Iterable<MapDevice>): { district: string; lon: number; lat: number; devices: number }[] {
+  const sums = new Map<string, { lon: number; lat: number; n: number }>()
+  for (const d of devices) {
+    if (!d.district) continue
+    const s = sums.get(d.district) ?? { lon: 0, lat: 0, n: 0 }
+    s.lon += d.lon
+    s.lat += d.lat
+    s.n++
+    sums.set(d.district, s)
+  }
+  return [...sums].map(([district, s]) => ({ district, lon: s.lon / s.n, lat: s.lat / s.n, devices: s.n })).sort((a, b) => a.district.localeCompare(b.district, 'vi'))
 }
 
 /** The filter in the hash (`#/map?domain=traffic&district=Sơn%20Trà&state=alarm`); unknown states are dropped. */

@@ -14,7 +14,7 @@ import { SEVERITIES, formatNumber } from '../format.ts'
 import { getLang, t, tOr } from '../i18n.ts'
 import type { LiveEvent } from '../live.ts'
 import {
-  COLOR_KEYS, type ColorKey, DOMAIN_SHAPES, MAP_STATES, MARKER_COLORS, type MapDelta, MapDevices, type MapFilter, type MapSnapshot, SHAPES,
+  CLUSTER_COLOR, CLUSTER_PROPERTIES, COLOR_KEYS, type ColorKey, DOMAIN_SHAPES, districtLabels, MAP_STATES, MARKER_COLORS, type MapDelta, MapDevices, type MapFilter, type MapSnapshot, SHAPES,
   filterFromQuery, graticule, matches, colorKey, shapeOf,
 } from '../map-model.ts'
 import { routeHash } from '../route.ts'
@@ -209,6 +209,23 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
   let styleReady = false
   let fitted = false
   const clusterMarkers = new Map<number, MapLibre.Marker>()
+  const districtMarkers = new Map<string, MapLibre.Marker>()
+  let offlineBase = false
+
+  /** District names where their devices are, on the offline base only (a GIS base names its own places). */
+  function updateDistrictLabels(): void {
+    if (!map || !ml || !offlineBase) return
+    const labels = districtLabels(devices.byId.values())
+    const keep = new Set(labels.map((l) => l.district))
+    for (const [name, marker] of districtMarkers) if (!keep.has(name)) { marker.remove(); districtMarkers.delete(name) }
+    for (const l of labels) {
+      let marker = districtMarkers.get(l.district)
+      if (!marker) {
+        marker = new ml.Marker({ element: h('div', { class: 'district-label', 'data-testid': 'map-district' }, l.district) }).setLngLat([l.lon, l.lat]).addTo(map)
+        districtMarkers.set(l.district, marker)
+      } else marker.setLngLat([l.lon, l.lat])
+    }
+  }
   let popup: MapLibre.Popup | undefined
 
   function showCounts(): void {
@@ -245,6 +262,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       fillChoices()
       showCounts()
       if (!map || !styleReady) return
+      updateDistrictLabels()
       ;(map.getSource('devices') as MapLibre.GeoJSONSource).setData(devices.features(filter))
       const pulsing = devices.pulsing(filter)
       ;(map.getSource('pulse') as MapLibre.GeoJSONSource).setData(pulsing)
@@ -334,14 +352,13 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       clusterRadius: 44,
       clusterMaxZoom: 14,
       // A cluster shows its worst member's colour and how many have an alarm.
-      clusterProperties: { worst: ['min', ['get', 'rank']], alarms: ['+', ['get', 'alarm']] },
+      clusterProperties: CLUSTER_PROPERTIES as unknown as Record<string, MapLibre.ExpressionSpecification>,
     })
     m.addSource('pulse', { type: 'geojson', data: devices.pulsing(filter) })
-    const worstColor: MapLibre.ExpressionSpecification = ['match', ['get', 'worst'], ...COLOR_KEYS.flatMap((k, i) => [i, MARKER_COLORS[k]]), MARKER_COLORS.online] as unknown as MapLibre.ExpressionSpecification
     m.addLayer({
       id: 'clusters', type: 'circle', source: 'devices', filter: ['has', 'point_count'],
       paint: {
-        'circle-color': worstColor,
+        'circle-color': CLUSTER_COLOR as unknown as MapLibre.ExpressionSpecification,
         'circle-opacity': 0.85,
         'circle-radius': ['step', ['get', 'point_count'], 13, 10, 16, 100, 20, 1000, 25, 10000, 31],
         'circle-stroke-color': 'rgba(8, 14, 22, 0.9)',
@@ -358,7 +375,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
         'icon-image': ['get', 'icon'],
         'icon-allow-overlap': true,
         'icon-ignore-placement': true,
-        'icon-size': ['interpolate', ['linear'], ['zoom'], 10, 0.6, 15, 0.9, 18, 1.2],
+        'icon-size': ['interpolate', ['linear'], ['zoom'], 10, 0.75, 14, 0.95, 18, 1.3],
         // The worst on top where markers overlap.
         'symbol-sort-key': ['-', 10, ['get', 'rank']],
       },
@@ -399,6 +416,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
     }
     setAttr(mapEl, 'data-webgl', 'ok')
     setAttr(mapEl, 'data-base', snapshot.base.kind)
+    offlineBase = snapshot.base.kind === 'offline'
     const m = map
     m.addControl(new ml.NavigationControl({ showCompass: false }), 'top-right')
     m.addControl(new ml.ScaleControl({ unit: 'metric' }), 'bottom-left')
@@ -555,7 +573,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       if (drawTimer !== undefined) clearTimeout(drawTimer)
       if (pulseFrame) cancelAnimationFrame(pulseFrame)
       clearInterval(fpsTimer)
-      for (const marker of clusterMarkers.values()) marker.remove()
+      for (const marker of [...clusterMarkers.values(), ...districtMarkers.values()]) marker.remove()
       popup?.remove()
       map?.remove()
       map = undefined

@@ -27,6 +27,7 @@ export class Live {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private retryDelayMs = 1000
   private readonly listeners = new Set<StateListener>()
+  private readonly taps = new Set<(event: LiveEvent) => void>()
   private hiddenClosed = false
 
   constructor() {
@@ -44,6 +45,12 @@ export class Live {
         this.openSource()
       }
     })
+  }
+
+  /** Sees every event of whichever page's stream is open, before the page does (the alarm sound). */
+  onEvent(tap: (event: LiveEvent) => void): () => void {
+    this.taps.add(tap)
+    return () => this.taps.delete(tap)
   }
 
   onState(listener: StateListener): () => void {
@@ -98,7 +105,9 @@ export class Live {
       } catch {
         return // Not JSON: nothing the page could show; the server sends only JSON data lines.
       }
-      if (event && typeof event.kind === 'string') this.handlers?.onEvent(event)
+      if (!event || typeof event.kind !== 'string') return
+      for (const tap of this.taps) tap(event)
+      this.handlers?.onEvent(event)
     }
     source.onerror = () => {
       if (this.source !== source) return

@@ -9,6 +9,7 @@ import { canOperate, type Page, type PageContext } from './context.ts'
 import { h, replace } from './dom.ts'
 import { getLang, pickLang, setLang, t, tOr, type Lang } from './i18n.ts'
 import { Live } from './live.ts'
+import { AlarmSound } from './alarm-sound.ts'
 import { mayOpen, parseRoute, type Route } from './route.ts'
 import { mountLogin } from './pages/login.ts'
 import { mountOverview } from './pages/overview.ts'
@@ -27,6 +28,17 @@ let user: User | undefined
 let returnTo = '#/overview'
 let page: Page | undefined
 const live = new Live()
+// New critical and major alarms on any page whose stream carries alarms (docs/dashboards.md#alarm-sound).
+const alarmSound = new AlarmSound()
+live.onEvent((event) => alarmSound.offer(event))
+let soundToggle: HTMLElement | undefined
+
+function showSound(on: boolean): void {
+  if (!soundToggle) return
+  soundToggle.setAttribute('aria-pressed', String(on))
+  soundToggle.textContent = on ? `🔔 ${t('alarmSound.on')}` : `🔕 ${t('alarmSound.off')}`
+}
+alarmSound.onChange(showSound)
 
 function storedLang(): string | null {
   try {
@@ -78,6 +90,12 @@ function header(current: Route, u: User): HTMLElement {
   const liveStatus = h('span', { class: 'live', 'data-testid': 'live-status', 'data-state': 'connecting', role: 'status' }, h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, t('live.connecting')))
   liveIndicator = liveStatus
   showLiveState(liveState)
+  const soundButton = h('button', {
+    type: 'button', class: 'btn btn-ghost alarm-sound', 'data-testid': 'alarm-sound-toggle', title: t('alarmSound.title'),
+    'aria-label': t('alarmSound.label'), onclick: () => alarmSound.set(!alarmSound.on),
+  })
+  soundToggle = soundButton
+  showSound(alarmSound.on)
   const langButton = (lang: Lang) =>
     h('button', { type: 'button', class: 'lang', 'data-testid': `lang-${lang}`, 'aria-pressed': String(getLang() === lang), onclick: () => chooseLang(lang) }, lang.toUpperCase())
   return h('header', { class: 'topbar' },
@@ -93,6 +111,7 @@ function header(current: Route, u: User): HTMLElement {
       u.role === 'admin' ? h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'nav-link', 'data-testid': 'nav-flows' }, t('nav.flows'), ' ↗') : null,
     ),
     h('div', { class: 'topbar-right' },
+      soundButton,
       liveStatus,
       h('span', { class: 'user' },
         h('span', { 'data-testid': 'user-name', class: 'user-name' }, u.name),

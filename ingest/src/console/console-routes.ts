@@ -293,7 +293,8 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     const q = req.query as Record<string, string | undefined>
     const alarms = (deps.alarms()?.listActive() ?? []).filter((a) => matchesAlarm(a, q))
     alarms.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.raisedAt - a.raisedAt)
-    return { alarms }
+    // The longest shelve the page may offer (processors.alarms.maxShelveMinutes).
+    return { alarms, maxShelveMinutes: deps.alarms()?.maxShelveMinutes ?? null }
   })
 
   app.get('/api/alarms/history', viewer, async (req) => {

@@ -11,6 +11,7 @@ import { launchChromium } from '../../test/support.ts'
 // Serves dashboards/dist as built by npm ci (node dashboards/build.mjs).
 
 const PASSWORD = 'viewer-password-map-7'
+const ADMIN_PASSWORD = 'admin-password-map-8'
 const DEVICE_PASSWORD = 'map device password 0123456789'
 const TRAFFIC = Array.from({ length: 4 }, (_, i) => ({ id: `tc-st-${i}`, domain: 'traffic', metadata: { district: 'Sơn Trà', latitude: 16.07 + i * 0.004, longitude: 108.238 + (i % 2) * 0.003 } }))
 const AIR = Array.from({ length: 6 }, (_, i) => ({ id: `aq-hc-${i}`, domain: 'environment', metadata: { district: 'Hải Châu', latitude: 16.035 + i * 0.006, longitude: 108.207 + (i % 3) * 0.005 } }))
@@ -24,7 +25,7 @@ let base: string
 beforeAll(async () => {
   t = await startTestService({
     devices: [...TRAFFIC, ...AIR, ...WATER, ...UNPLACED].map((d) => ({ ...d, password: DEVICE_PASSWORD })),
-    users: [{ name: 'vic', password: PASSWORD, role: 'viewer' }],
+    users: [{ name: 'vic', password: PASSWORD, role: 'viewer' }, { name: 'ada', password: ADMIN_PASSWORD, role: 'admin' }],
     config: {
       processors: {
         alarms: {
@@ -47,17 +48,17 @@ afterAll(async () => {
   await t?.stop()
 })
 
-async function loggedIn(hash: string, locale = 'en-GB'): Promise<Page & { errors: string[] }> {
+async function loggedIn(hash: string, locale = 'en-GB', user = 'vic', password = PASSWORD): Promise<Page & { errors: string[] }> {
   const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
   context.setDefaultTimeout(15_000)
   const page = await context.newPage() as Page & { errors: string[] }
   page.errors = []
   page.on('pageerror', (err) => page.errors.push(err.message))
   await page.goto(`${base}/${hash}`)
-  await page.locator('#login-username').fill('vic')
-  await page.locator('#login-password').fill(PASSWORD)
+  await page.locator('#login-username').fill(user)
+  await page.locator('#login-password').fill(password)
   await page.locator('#login-submit').click()
-  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain('vic')
+  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain(user)
   return page
 }
 
@@ -138,6 +139,35 @@ test('a reading over an alarm rule turns its marker to the alarm colour and make
   // With an alarm: the state filter keeps it alone.
   await page.locator('[data-testid=map-filter-state]').selectOption('alarm')
   await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('1')
+  expect(page.errors).toEqual([])
+  await page.context().close()
+}, 120_000)
+
+test('an admin places a device on the map from the Admin page: a new one with its coordinates, an old one that had none', async () => {
+  const page = await loggedIn('#/admin', 'vi-VN', 'ada', ADMIN_PASSWORD)
+  await page.locator('#device-id').fill('aq-lc-new')
+  await page.locator('#device-domain').selectOption('environment')
+  await page.locator('#device-metadata').fill('{"district": "Liên Chiểu"}')
+  await page.locator('#device-latitude').fill('16.065')
+  await page.locator('#device-longitude').fill('108.14')
+  await page.locator('[data-testid=device-add]').click()
+  await expect.poll(() => page.locator('[data-testid=device-note]').textContent(), { timeout: 10_000 }).toContain('aq-lc-new')
+  expect((await t.db.pool.query(`SELECT metadata FROM devices WHERE id = 'aq-lc-new'`)).rows[0].metadata).toEqual({ district: 'Liên Chiểu', latitude: 16.065, longitude: 108.14 })
+  // Only one of the two: refused before anything is sent.
+  await page.locator('#device-id').fill('aq-nowhere')
+  await page.locator('#device-latitude').fill('15.99')
+  await page.locator('#device-longitude').fill('')
+  await page.locator('[data-testid=device-set-location]').click()
+  await expect.poll(() => page.locator('[data-testid=device-note]').getAttribute('class'), { timeout: 5_000 }).toBe('form-error')
+  await page.locator('#device-longitude').fill('108.09')
+  await page.locator('[data-testid=device-set-location]').click()
+  await expect.poll(() => page.locator('[data-testid=device-note]').textContent(), { timeout: 10_000 }).toBe('aq-nowhere nay đặt tại 15.99, 108.09.')
+
+  await page.locator('[data-testid=nav-map]').click()
+  await expect.poll(() => attr(page, 'ready'), { timeout: 30_000 }).toBe('true')
+  await expect.poll(() => attr(page, 'devices'), { timeout: 15_000 }).toBe('13')
+  expect(await page.locator('[data-testid=map-unplaced]').isHidden()).toBe(true)
+  expect(await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.marker('aq-nowhere'))).toMatchObject({ state: 'offline', shown: true })
   expect(page.errors).toEqual([])
   await page.context().close()
 }, 120_000)

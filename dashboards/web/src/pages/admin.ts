@@ -38,6 +38,12 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
   const deviceId = h('input', { id: 'device-id', autocomplete: 'off', required: true, spellcheck: 'false', autocapitalize: 'off' })
   const deviceDomain = h('select', { id: 'device-domain' }, ...DOMAINS.map((d) => h('option', { value: d }, tOr(`domain.${d}`, d))))
   const deviceMetadata = h('input', { id: 'device-metadata', autocomplete: 'off', spellcheck: 'false', placeholder: '{"district": "Hải Châu"}' })
+  // Where it stands (the map, SensorThings' Locations): metadata latitude and longitude, in degrees.
+  const coordinate = (id: string, min: number, max: number, placeholder: string) =>
+    h('input', { id, type: 'number', step: 'any', min, max, inputmode: 'decimal', autocomplete: 'off', placeholder, class: 'input-coordinate' })
+  const deviceLatitude = coordinate('device-latitude', -90, 90, '16.0544')
+  const deviceLongitude = coordinate('device-longitude', -180, 180, '108.2022')
+  const setLocation = h('button', { type: 'button', class: 'btn', 'data-testid': 'device-set-location' }, t('admin.device.setLocation'))
   const deviceNote = h('p', { class: 'form-note', role: 'status', 'data-testid': 'device-note', hidden: true })
   const registerDevice = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'device-add' }, t('admin.device.add'))
   const removeDevice = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'device-remove' }, t('admin.device.remove'))
@@ -45,7 +51,19 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
     h('label', {}, t('admin.device.id'), deviceId),
     h('label', {}, t('admin.device.domain'), deviceDomain),
     h('label', {}, t('admin.device.metadata'), deviceMetadata),
-    registerDevice, removeDevice)
+    h('label', {}, t('admin.device.latitude'), deviceLatitude),
+    h('label', {}, t('admin.device.longitude'), deviceLongitude),
+    registerDevice, setLocation, removeDevice)
+  /** Both coordinates as numbers, neither (undefined), or null when only one is given or one is out of range. */
+  const placeGiven = (): { latitude: number; longitude: number } | undefined | null => {
+    const lat = deviceLatitude.value.trim()
+    const lon = deviceLongitude.value.trim()
+    if (lat === '' && lon === '') return undefined
+    const latitude = Number(lat)
+    const longitude = Number(lon)
+    if (lat === '' || lon === '' || !Number.isFinite(latitude) || !Number.isFinite(longitude) || Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return null
+    return { latitude, longitude }
+  }
   const showNote = (text: string, error = false) => {
     deviceNote.textContent = text
     deviceNote.className = error ? 'form-error' : 'form-note'
@@ -60,15 +78,35 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
       metadata = null
     }
     if (metadata === null || (metadata !== undefined && (typeof metadata !== 'object' || Array.isArray(metadata)))) return showNote(t('admin.device.badMetadata'), true)
+    const place = placeGiven()
+    if (place === null) return showNote(t('admin.device.badLocation'), true)
+    const all = metadata || place ? { ...(metadata as Record<string, unknown> | undefined), ...place } : undefined
     registerDevice.disabled = true
-    api<{ device: { id: string }; password: string }>('/api/devices', { method: 'POST', body: { id: deviceId.value.trim(), domain: deviceDomain.value, ...(metadata ? { metadata } : {}) } })
+    api<{ device: { id: string }; password: string }>('/api/devices', { method: 'POST', body: { id: deviceId.value.trim(), domain: deviceDomain.value, ...(all ? { metadata: all } : {}) } })
       .then((r) => {
         showNote(t('admin.device.added', { id: r.device.id, password: r.password }))
         deviceMetadata.value = ''
+        deviceLatitude.value = ''
+        deviceLongitude.value = ''
         return loadAudit()
       })
       .catch((error: unknown) => showNote(t('admin.user.failed', { message: errorMessage(error) }), true))
       .finally(() => { registerDevice.disabled = false })
+  })
+  // An existing device's place: merged into its metadata (POST /api/devices/:id/metadata).
+  setLocation.addEventListener('click', () => {
+    const id = deviceId.value.trim()
+    const place = placeGiven()
+    if (id === '') return
+    if (!place) return showNote(t('admin.device.badLocation'), true)
+    setLocation.disabled = true
+    api<{ device: { id: string; metadata: Record<string, unknown> } }>(`/api/devices/${encodeURIComponent(id)}/metadata`, { method: 'POST', body: { metadata: place } })
+      .then((r) => {
+        showNote(t('admin.device.located', { id: r.device.id, latitude: String(r.device.metadata['latitude']), longitude: String(r.device.metadata['longitude']) }))
+        return loadAudit()
+      })
+      .catch((error: unknown) => showNote(t('admin.user.failed', { message: errorMessage(error) }), true))
+      .finally(() => { setLocation.disabled = false })
   })
   removeDevice.addEventListener('click', () => {
     const id = deviceId.value.trim()

@@ -143,9 +143,7 @@ export class NotificationService {
    */
   offer(event: AlarmEventDetail): void {
     if (this.endpoints.size === 0 || this.stopping) return
-    // A shelved alarm is not notified [ISA-18.2 shelving]: only its `shelved` event itself (its `unshelved`
-    // and `cleared` events carry no shelve any more); docs/notifications.md#shelved-alarms.
-    if (event.shelvedUntil !== undefined && event.state !== 'shelved') return
+    if (!notifiable(event)) return
     const district = this.districtOf(event)
     const rows: QueuedRow[] = []
     const key = randomUUID()
@@ -373,6 +371,15 @@ export class NotificationService {
 export function backoff(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 30))
   return Math.round(cap / 2 + random() * (cap / 2))
+}
+
+/**
+ * A shelved alarm is not notified [ISA-18.2 shelving]: of its changes only the `shelved` event itself
+ * goes out (its `unshelved` and `cleared` events carry no shelve any more, so they go too);
+ * docs/notifications.md#shelved-alarms.
+ */
+export function notifiable(event: Pick<AlarmEventDetail, 'state' | 'shelvedUntil'>): boolean {
+  return event.shelvedUntil === undefined || event.state === 'shelved'
 }
 
 /** True when the event passes every list the endpoint's match sets. */

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest'
 import { isInternalAddress } from './address-guard.ts'
 import { emailText, notificationBody } from './body.ts'
 import { NotificationsConfigSchema } from './config.ts'
-import { backoff, matches } from './notification-service.ts'
+import { backoff, matches, notifiable } from './notification-service.ts'
 import { signatureHeader, verifySignature } from './signature.ts'
 
 const secret = 'whsec_0123456789abcdef'
@@ -115,4 +115,29 @@ test('sample.yaml is a valid notifications section', async () => {
   const config = NotificationsConfigSchema.parse(sample.notifications)
   expect(Object.keys(config.endpoints)).toEqual(['ioc', 'duty-mail'])
   expect(config.smtp).toMatchObject({ host: 'smtp.danang.gov.vn', port: 587, requireTLS: true, passwordEnv: 'GRIDLINE_SMTP_PASSWORD' })
+})
+
+describe('shelving and escalation', () => {
+  const shelve = { shelvedUntil: Date.UTC(2026, 10, 28, 6), shelvedBy: 'olly', shelveReason: 'crew on site' }
+  test.each([
+    ['raised', {}, true],
+    ['shelved', shelve, true],
+    ['acknowledged', shelve, false],
+    ['unshelved', {}, true],
+    ['cleared', {}, true],
+    ['escalated', {}, true],
+  ] as const)('a %s event %j is notified: %s', (state, fields, expected) => {
+    expect(notifiable({ ...event, state, ...fields })).toBe(expected)
+  })
+
+  test('the new changes are routed by match.events, and their bodies say what they are', () => {
+    expect(matches({ events: ['escalated'] }, { ...event, state: 'escalated' }, undefined)).toBe(true)
+    expect(matches({ events: ['escalated'] }, { ...event, state: 'raised' }, undefined)).toBe(false)
+    expect(matches({}, { ...event, state: 'shelved', ...shelve }, undefined)).toBe(true)
+    const body = notificationBody({ ...event, state: 'shelved', ...shelve }, 'k', Date.UTC(2026, 10, 28, 5), undefined)
+    expect(body).toMatchObject({ type: 'alarm.shelved', alarm: { state: 'shelved', shelvedUntil: '2026-11-28T06:00:00.000Z', shelvedBy: 'olly', shelveReason: 'crew on site' } })
+    expect(emailText(body, '[gridline]').text).toContain('Shelved by olly until 2026-11-28T06:00:00.000Z: crew on site')
+    expect(notificationBody({ ...event, state: 'escalated', escalatedAt: Date.UTC(2026, 10, 28, 5) }, 'k', 0, undefined)).toMatchObject({ type: 'alarm.escalated', alarm: { escalatedAt: '2026-11-28T05:00:00.000Z' } })
+    expect(NotificationsConfigSchema.parse({ endpoints: { e: { type: 'email', to: ['a@b.test'], match: { events: ['shelved', 'unshelved', 'escalated'] } } } }).endpoints.e!.match.events).toEqual(['shelved', 'unshelved', 'escalated'])
+  })
 })

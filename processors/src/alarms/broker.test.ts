@@ -30,3 +30,11 @@ describe('alarm topics and payloads', () => {
     expect(renderTemplate('{metric} on {subject} is {value} ({nope})', { metric: 'pm25', subject: 'aq-1', value: 55.123456789 })).toBe('pm25 on aq-1 is 55.1235 ({nope})')
   })
 })
+
+test('a shelved alarm stays retained on alarms/active/..., its payload carrying the shelve', () => {
+  const shelved = { kind: 'alarm', alarmId: 'a1', ruleId: 'pm25-high', subject: 'aq-1', severity: 'major', state: 'shelved', time: 2, message: 'm', active: true, shelvedUntil: 3, shelvedBy: 'olly', shelveReason: 'r' } as const
+  const [event, retained] = alarmBrokerMessages(shelved)
+  expect(event).toMatchObject({ topic: 'alarms/events/major/pm25-high/aq-1', retain: false })
+  expect(retained).toMatchObject({ topic: 'alarms/active/pm25-high/aq-1', retain: true })
+  expect(JSON.parse(retained!.payload)).toMatchObject({ state: 'shelved', shelvedBy: 'olly', shelvedUntil: 3 })
+})

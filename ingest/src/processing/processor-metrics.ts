@@ -47,7 +47,7 @@ export function registerProcessorMetrics(registry: Registry, host: ProcessorHost
     })
   }
   if (alarms) {
-    for (const transition of ['raised', 'cleared', 'acknowledged', 'flapping'] as const) {
+    for (const transition of ['raised', 'cleared', 'acknowledged', 'flapping', 'shelved', 'unshelved', 'escalated'] as const) {
       mirroredCounter(`gridline_alarms_${transition}_total`, `Alarm transitions: ${transition}.`, registry, () => alarms.stats().transitions[transition])
     }
     mirroredCounter('gridline_alarms_skipped_backfill_total', 'Backfilled readings that no alarm rule evaluated (they never raise live alarms).', registry, () => alarms.stats().skipped.backfill)

@@ -49,6 +49,20 @@ describe('where the Da Nang fleet stands', () => {
     expect(alone).toMatchObject({ latitude: inFleet.latitude, longitude: inFleet.longitude })
   })
 
+  test('a district\'s devices spread over its box, not along a line (ids that differ in their last digits land far apart)', () => {
+    const points = Array.from({ length: 2_000 }, (_, i) => placeInDistrict('Hải Châu', `big-aq-${String(i).padStart(5, '0')}`))
+    const area = DA_NANG_DISTRICT_AREAS['Hải Châu']
+    // A 10 x 10 grid over the box: every cell has some (about 20 each), none has most.
+    const cells = new Map<number, number>()
+    for (const p of points) {
+      const row = Math.min(9, Math.floor(((p.latitude - area.south) / (area.north - area.south)) * 10))
+      const column = Math.min(9, Math.floor(((p.longitude - area.west) / (area.east - area.west)) * 10))
+      cells.set(row * 10 + column, (cells.get(row * 10 + column) ?? 0) + 1)
+    }
+    expect(cells.size).toBe(100)
+    expect(Math.max(...cells.values())).toBeLessThan(50)
+  })
+
   test('the boxes do not overlap (a marker\'s district is where it stands)', () => {
     const boxes = Object.entries(DA_NANG_DISTRICT_AREAS)
     for (const [i, [a, p]] of boxes.entries()) {

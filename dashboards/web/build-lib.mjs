@@ -1,7 +1,7 @@
 // The operator web app's build, shared by build.mjs (CLI, postinstall) and
 // src/index.ts (buildWebApp, in-process). Plain ESM so it runs with bare Node.
 import { build } from 'esbuild'
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { createHash } from 'node:crypto'
@@ -29,7 +29,7 @@ async function vendorMapLibre(outdir) {
   const dist = dirname(require.resolve('maplibre-gl/dist/maplibre-gl.mjs'))
   const target = join(outdir, 'vendor', 'maplibre')
   await mkdir(target, { recursive: true })
-  for (const file of ['maplibre-gl.mjs', 'maplibre-gl-worker.mjs', 'maplibre-gl.css']) await copyFile(join(dist, file), join(target, file))
+  for (const file of ['maplibre-gl.mjs', 'maplibre-gl-worker.mjs', 'maplibre-gl.css']) await writeWhole(join(target, file), await readFile(join(dist, file)))
   const { version } = JSON.parse(await readFile(join(dist, '..', 'package.json'), 'utf8'))
   return version
 }
@@ -72,7 +72,24 @@ async function writeBasemap(outdir) {
     features: [{ type: 'Feature', properties: { source: 'Natural Earth 1:10m land (world-atlas)' }, geometry: { type: 'MultiPolygon', coordinates: polygons.map((rings) => rings.map((r) => r.map(([x, y]) => [round(x), round(y)]))) } }],
   }
   await mkdir(join(outdir, 'basemap'), { recursive: true })
-  await writeFile(join(outdir, 'basemap', 'land.json'), JSON.stringify(land))
+  await writeWhole(join(outdir, 'basemap', 'land.json'), JSON.stringify(land))
+}
+
+/**
+ * Writes a file so that a reader sees the old one or the new one, never half of
+ * it (a test service may serve dist/ while another test builds it): a temporary
+ * file renamed over it; nothing when it already holds the same bytes.
+ */
+async function writeWhole(file, data) {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data
+  try {
+    if ((await readFile(file)).equals(bytes)) return
+  } catch {
+    // No such file yet.
+  }
+  const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  await writeFile(temporary, bytes)
+  await rename(temporary, file)
 }
 
 /** Sutherland-Hodgman: a closed ring clipped to a rectangle (edges along the frame are fine for a fill). */

@@ -55,7 +55,7 @@ describe('MapDevices', () => {
     expect(m.counts({ domain: 'environment', district: 'Hải Châu', state: 'online' }).shown).toBe(1)
     expect(m.features({ ...NO_FILTER, state: 'offline' }).features.map((f) => f.properties)).toEqual([{ id: 'aq-2', icon: 'circle-major', rank: 1, state: 'offline', alarm: 1 }])
     expect(m.features({ ...NO_FILTER, domain: 'traffic' }).features[0]!.properties).toEqual({ id: 'tc-1', icon: 'triangle-stale', rank: COLOR_KEYS.indexOf('stale'), state: 'stale', alarm: NO_ALARM })
-    expect(m.pulsing(NO_FILTER).features.map((f) => f.properties)).toEqual([{ id: 'aq-2', color: MARKER_COLORS.major }])
+    expect(m.pulsing(NO_FILTER).features.map((f) => f.properties)).toEqual([{ id: 'aq-2', severity: 'major' }])
     expect(m.pulsing({ ...NO_FILTER, domain: 'traffic' }).features).toEqual([])
   })
 

@@ -207,7 +207,7 @@ export class MapDevices {
     const features: Feature<Point>[] = []
     for (const d of this.byId.values()) {
       if (!d.unacked || !d.alarm || !matches(d, f)) continue
-      features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: { id: d.id, color: MARKER_COLORS[d.alarm] } })
+      features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: { id: d.id, severity: d.alarm } })
     }
     return { type: 'FeatureCollection', features }
   }

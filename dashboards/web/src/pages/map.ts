@@ -265,9 +265,8 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       updateDistrictLabels()
       ;(map.getSource('devices') as MapLibre.GeoJSONSource).setData(devices.features(filter))
       const pulsing = devices.pulsing(filter)
-      ;(map.getSource('pulse') as MapLibre.GeoJSONSource).setData(pulsing)
+      updatePulses(pulsing)
       setAttr(mapEl, 'data-pulsing', pulsing.features.length)
-      if (pulsing.features.length > 0) startPulse()
       if (!fitted) fit()
       labelsDirty = true
     }, wait)
@@ -282,25 +281,34 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
     else map.fitBounds([[w, s], [e, n]], { padding: 40, maxZoom: 15, duration: 0 })
   }
 
-  // ---- pulse of unacknowledged alarms, and the frame counter
-  let pulseFrame = 0
-  function startPulse(): void {
-    if (pulseFrame || !map) return
-    const step = (time: number) => {
-      pulseFrame = 0
-      if (disposed || !map || !styleReady) return
-      if (Number(mapEl.dataset['pulsing'] ?? 0) === 0) {
-        map.setPaintProperty('pulse', 'circle-opacity', 0)
-        map.setPaintProperty('pulse', 'circle-stroke-opacity', 0)
-        return
-      }
-      const phase = (time % 1400) / 1400
-      map.setPaintProperty('pulse', 'circle-radius', 7 + phase * 20)
-      map.setPaintProperty('pulse', 'circle-opacity', 0.55 * (1 - phase))
-      map.setPaintProperty('pulse', 'circle-stroke-opacity', 0.9 * (1 - phase))
-      pulseFrame = requestAnimationFrame(step)
+  // ---- pulse of unacknowledged alarms: HTML markers with a CSS animation, which the
+  // compositor runs without redrawing the map (animating a layer would redraw all
+  // 50,000 devices every frame). The most severe MAX_PULSES pulse; the rest keep their colour.
+  const MAX_PULSES = 500
+  const pulseMarkers = new Map<string, MapLibre.Marker>()
+  function updatePulses(pulsing: ReturnType<MapDevices['pulsing']>): void {
+    if (!map || !ml) return
+    const wanted = pulsing.features
+      .map((f) => ({ id: String(f.properties!['id']), severity: String(f.properties!['severity']), at: f.geometry.coordinates as [number, number] }))
+      .sort((a, b) => SEVERITIES.indexOf(a.severity as (typeof SEVERITIES)[number]) - SEVERITIES.indexOf(b.severity as (typeof SEVERITIES)[number]))
+      .slice(0, MAX_PULSES)
+    const keep = new Set(wanted.map((w) => w.id))
+    for (const [id, marker] of pulseMarkers) if (!keep.has(id)) { marker.remove(); pulseMarkers.delete(id) }
+    for (const w of wanted) {
+      let marker = pulseMarkers.get(w.id)
+      if (!marker) {
+        const el = h('div', { class: 'map-pulse', 'data-testid': 'map-pulse', 'data-device-id': w.id, title: w.id })
+        el.addEventListener('click', (event) => {
+          event.stopPropagation()
+          openDevice(w.id)
+        })
+        marker = new ml.Marker({ element: el }).setLngLat(w.at).addTo(map)
+        pulseMarkers.set(w.id, marker)
+      } else marker.setLngLat(w.at)
+      setAttr(marker.getElement(), 'data-severity', w.severity)
+      // A style property, not a style attribute: the policy allows no inline styles.
+      marker.getElement().style.setProperty('--pulse', MARKER_COLORS[w.severity as ColorKey] ?? MARKER_COLORS.critical)
     }
-    pulseFrame = requestAnimationFrame(step)
   }
 
   let frames = 0
@@ -354,7 +362,6 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       // A cluster shows its worst member's colour and how many have an alarm.
       clusterProperties: CLUSTER_PROPERTIES as unknown as Record<string, MapLibre.ExpressionSpecification>,
     })
-    m.addSource('pulse', { type: 'geojson', data: devices.pulsing(filter) })
     m.addLayer({
       id: 'clusters', type: 'circle', source: 'devices', filter: ['has', 'point_count'],
       paint: {
@@ -364,10 +371,6 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
         'circle-stroke-color': 'rgba(8, 14, 22, 0.9)',
         'circle-stroke-width': 2,
       },
-    })
-    m.addLayer({
-      id: 'pulse', type: 'circle', source: 'pulse',
-      paint: { 'circle-color': ['get', 'color'], 'circle-radius': 8, 'circle-opacity': 0.5, 'circle-stroke-color': ['get', 'color'], 'circle-stroke-width': 2, 'circle-stroke-opacity': 0.8 },
     })
     m.addLayer({
       id: 'devices', type: 'symbol', source: 'devices', filter: ['!', ['has', 'point_count']],
@@ -458,7 +461,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
         m.easeTo({ center: (feature.geometry as { coordinates: number[] }).coordinates as [number, number], zoom: Math.min(zoom, 19) })
       })
     })
-    for (const layer of ['devices', 'pulse']) {
+    for (const layer of ['devices']) {
       m.on('click', layer, (e) => {
         const id = (e.features?.[0]?.properties as { id?: string } | undefined)?.id
         if (id) openDevice(id)
@@ -571,9 +574,8 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       disposed = true
       controller?.abort()
       if (drawTimer !== undefined) clearTimeout(drawTimer)
-      if (pulseFrame) cancelAnimationFrame(pulseFrame)
       clearInterval(fpsTimer)
-      for (const marker of [...clusterMarkers.values(), ...districtMarkers.values()]) marker.remove()
+      for (const marker of [...clusterMarkers.values(), ...districtMarkers.values(), ...pulseMarkers.values()]) marker.remove()
       popup?.remove()
       map?.remove()
       map = undefined

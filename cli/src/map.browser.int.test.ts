@@ -117,7 +117,7 @@ test('every placed device is a marker: counts by state, clusters far out, marker
   await page.context().close()
 }, 120_000)
 
-test('a reading over an alarm rule turns its marker to the alarm colour and makes it pulse, live; the overview shows the map first', async () => {
+test('a reading over an alarm rule turns its marker to the alarm colour and makes it pulse until acknowledged, live; the overview shows the map first', async () => {
   const page = await loggedIn('#/overview')
   const overviewMap = page.locator('.p-map [data-testid=city-map]')
   await expect.poll(() => overviewMap.getAttribute('data-ready'), { timeout: 30_000 }).toBe('true')
@@ -142,6 +142,15 @@ test('a reading over an alarm rule turns its marker to the alarm colour and make
   // With an alarm: the state filter keeps it alone.
   await page.locator('[data-testid=map-filter-state]').selectOption('alarm')
   await expect.poll(() => attr(page, 'shown'), { timeout: 10_000 }).toBe('1')
+  // Acknowledged (by an admin, through the API): the pulse stops, the colour stays until the alarm clears.
+  const cookie = await t.login('ada', ADMIN_PASSWORD)
+  const active = await (await fetch(`${base}/api/alarms`, { headers: { cookie } })).json() as { alarms: { id: string; deviceId?: string }[] }
+  const alarm = active.alarms.find((a) => a.deviceId === 'aq-hc-3')!
+  const ack = await fetch(`${base}/api/alarms/${encodeURIComponent(alarm.id)}/ack`, { method: 'POST', headers: { cookie, origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ comment: 'Crew sent' }) })
+  expect(ack.status).toBe(200)
+  await expect.poll(() => attr(page, 'pulsing'), { timeout: 15_000 }).toBe('0')
+  expect(await page.locator('[data-testid=map-pulse]').count()).toBe(0)
+  expect(await page.evaluate(() => (globalThis as unknown as MapWindow).__gridlineMap.marker('aq-hc-3'))).toMatchObject({ color: 'critical', unacked: false })
   expect(page.errors).toEqual([])
   await page.context().close()
 }, 120_000)

@@ -247,6 +247,14 @@ function entitySetOf(rawPath: string): string {
 
 class Bucket { constructor(public tokens: number, public at: number) {} }
 
+/**
+ * Planner settings of every SensorThings query's transaction. Observations are read by
+ * walking each Datastream's index in order and stopping early (the latest one, a page, the
+ * first match of an EXISTS); a bitmap scan reads all of a Datastream's rows first, and
+ * PostgreSQL picks one whenever its statistics make a Datastream look small.
+ */
+export const STA_PLANNER_SETTINGS = 'SET LOCAL enable_bitmapscan = off'
+
 /** The SensorThings API's routes on the service's HTTP server (docs/sensorthings.md). */
 export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps: StaDeps): void {
   const keys = new Map(config.apiKeys.map((k) => [k.sha256, k]))
@@ -259,6 +267,7 @@ export function registerStaRoutes(app: FastifyInstance, config: StaConfig, deps:
     try {
       await client.query('BEGIN READ ONLY')
       await client.query(`SET LOCAL statement_timeout = ${Number(config.queryTimeoutMs)}`)
+      await client.query(STA_PLANNER_SETTINGS)
       const { rows } = await client.query({ text: sql, values, rowMode: 'array' })
       await client.query('COMMIT')
       return rows.map((r: unknown[]) => r[0])

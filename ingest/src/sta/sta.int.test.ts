@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type TestService, startTestService } from '@gridline/ingest/testing'
 import { waitFor } from '../../../test/support.ts'
-import { prepareStaQuery } from './routes.ts'
+import { STA_PLANNER_SETTINGS, prepareStaQuery } from './routes.ts'
 
 // The SensorThings API in the real service: PostgreSQL, readings published
 // over MQTT, real HTTP. Checks ported from the OGC conformance suite
@@ -467,7 +467,17 @@ describe('a path through Observations stays on the index (EXPLAIN)', () => {
     ['Things', 'Datastreams/Observations/result eq 499'],
   ])('%s?$filter=%s: every read of telemetry is an index scan of one Datastream', async (set, filter) => {
     const { sql, values } = prepareStaQuery(t.config.sta, set, `$filter=${encodeURIComponent(filter)}`)
-    const { rows } = await t.db.pool.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values })
+    // Planned as the service plans it: in a transaction with its planner settings.
+    const client = await t.db.pool.connect()
+    let rows: any[]
+    try {
+      await client.query('BEGIN READ ONLY')
+      await client.query(STA_PLANNER_SETTINGS)
+      rows = (await client.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values })).rows
+      await client.query('COMMIT')
+    } finally {
+      client.release()
+    }
     // The partitions that hold rows (an empty one is read by a sequential scan of nothing).
     const filled = new Set((await t.db.pool.query(`SELECT relname FROM pg_class WHERE relname LIKE 'telemetry%' AND relkind = 'r' AND reltuples > 0`)).rows.map((r) => r.relname))
     const found = scans(rows[0]['QUERY PLAN'][0].Plan).filter((node) => filled.has(node['Relation Name']))

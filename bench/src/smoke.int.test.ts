@@ -30,7 +30,8 @@ describe('gridline bench, every scenario at tiny size', () => {
       cpuProf: false,
       command: 'smoke test',
     })
-  }, 150_000)
+    // Every scenario, sta and pipeline-city among them, on a CI machine running other test files beside it.
+  }, 300_000)
 
   afterAll(async () => {
     setQuiet(false)

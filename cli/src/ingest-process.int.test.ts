@@ -166,7 +166,8 @@ describe('gridline CLI', () => {
     await gridline(['devices', 'remove', 'lamp-9'])
     await expect(gridline(['devices', 'add', 'x', '--domain', 'sewage'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('not in the catalogue') })
     await expect(gridline(['devices', 'add', 'proc-1', '--domain', 'environment'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_DEVICE_EXISTS') })
-  })
+    // 17 CLI processes, each starting tsx: over 30 s on a loaded CI machine.
+  }, 120_000)
 
   test('users add, list and remove: passwords are hashed, shown once when generated, never listed', async () => {
     const generated = await gridline(['users', 'add', 'lan.nguyen', '--role', 'operator'])
@@ -185,7 +186,7 @@ describe('gridline CLI', () => {
     await expect(gridline(['users', 'remove', 'ops-admin'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_LAST_ADMIN') })
     expect((await gridline(['users', 'remove', 'lan.nguyen'])).stdout).toContain('Removed lan.nguyen')
     await expect(gridline(['users', 'remove', 'lan.nguyen'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('GRIDLINE_USER_NOT_FOUND') })
-  })
+   }, 120_000)
 
   test('validate-config lists every problem by path', async () => {
     const file = join(tmpdir(), `gridline-bad-${process.pid}.yaml`)

@@ -58,6 +58,7 @@ export async function launchChromium(): Promise<import('playwright-core').Browse
   const { chromium } = await import('playwright-core')
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    // --enable-unsafe-swiftshader: WebGL (the console map) on the CPU without a GPU, which newer Chromiums no longer fall back to by themselves.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   })
 }

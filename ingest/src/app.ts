@@ -98,6 +98,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const sink = new TimescaleSink(pool, logger.child({ component: 'sink', sink: sinkConfig.id }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes, dedupeHoldMs: sinkConfig.dedupeHoldMs }, sinkConfig.id)
   const pipeline = new IngestPipeline(sink, config.ingest, metrics, logger.child({ component: 'pipeline' }))
   pipeline.onCommitted((batch) => processing.onCommitted(batch))
+  processing.onCongestion((held) => pipeline.hold('processors', held))
   // Secondary sinks: what was committed, behind a disk buffer each; never holding an acknowledgement.
   const buffered: DiskBufferedSink[] = []
   const secondaries = Object.entries(config.sinks).flatMap(([id, s]) => (s.type === 'influxdb' ? [{ id, config: s }] : []))

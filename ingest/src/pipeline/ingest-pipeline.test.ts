@@ -146,6 +146,21 @@ describe('IngestPipeline', () => {
     expect((await metrics.writeRetries.get()).values[0]!.value).toBe(3)
   })
 
+  test('a hold from outside (the processors\' backlog) congests the pipeline until released, whatever its own state', async () => {
+    const pipeline = new IngestPipeline({ write: async (batch: readonly Envelope[]) => ok(batch) }, OPTIONS, createIngestMetrics(), silentLogger())
+    const changes: boolean[] = []
+    pipeline.onCongestion((held) => changes.push(held))
+    pipeline.hold('processors', true)
+    pipeline.hold('processors', true)
+    expect(pipeline.congested).toBe(true)
+    pipeline.hold('other', true)
+    pipeline.hold('processors', false)
+    expect(pipeline.congested).toBe(true)
+    pipeline.hold('other', false)
+    expect(pipeline.congested).toBe(false)
+    expect(changes).toEqual([true, false])
+  })
+
   test('abandon settles everything not committed with the error and frees its rows', async () => {
     const writer = { async write(): Promise<SinkWriteResult> { throw new Error('database down') } }
     const pipeline = new IngestPipeline(writer, { ...OPTIONS, retryMinMs: 5, retryMaxMs: 5 }, createIngestMetrics(), silentLogger())

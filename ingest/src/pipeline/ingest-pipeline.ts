@@ -48,6 +48,8 @@ export class IngestPipeline {
   private failing = false
   private holding = false
   private readonly congestionListeners: ((held: boolean) => void)[] = []
+  /** Reasons from outside the pipeline to hold intake back (see `hold`). */
+  private readonly externalHolds = new Set<string>()
   private readonly commitListeners: ((committed: readonly Envelope[]) => void)[] = []
   /** Envelopes submitted so far: the next one's write position. */
   private submitted = 0
@@ -77,7 +79,8 @@ export class IngestPipeline {
   /**
    * True while intake is held back: from the moment the database fails or
    * pending rows reach maxPendingRows until it answers again and pending rows
-   * are down to half of that (hysteresis, so intake does not flap).
+   * are down to half of that (hysteresis, so intake does not flap), and while
+   * a `hold` from outside lasts (the after-commit processors' backlog).
    */
   get congested(): boolean {
     return this.holding
@@ -100,10 +103,21 @@ export class IngestPipeline {
     this.congestionListeners.push(listener)
   }
 
+  /**
+   * Holds intake back for a reason outside the pipeline (the after-commit processors'
+   * backlog) while `held`; congestion lasts while any such reason or the pipeline's own does.
+   */
+  hold(reason: string, held: boolean): void {
+    if (held) this.externalHolds.add(reason)
+    else this.externalHolds.delete(reason)
+    this.updateCongestion()
+  }
+
   private updateCongestion(): void {
-    const held = this.holding
+    const external = this.externalHolds.size > 0
+    const held = external || (this.holding
       ? this.failing || this.pending > this.options.maxPendingRows / 2
-      : this.failing || this.pending >= this.options.maxPendingRows
+      : this.failing || this.pending >= this.options.maxPendingRows)
     if (held === this.holding) return
     this.holding = held
     this.metrics.backpressure.set(held ? 1 : 0)

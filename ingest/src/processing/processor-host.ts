@@ -73,6 +73,7 @@ export class ProcessorHost {
   /** While a committed batch is handed on, the time it is handed on at. */
   private readonly clock: { batchNow: number | undefined } = { batchNow: undefined }
   private brokerPublish: ((topic: string, payload: string, retain: boolean) => void) | undefined
+  private readonly congestionListeners: ((held: boolean) => void)[] = []
 
   constructor(
     private readonly config: IngestConfig['processors'],
@@ -89,6 +90,10 @@ export class ProcessorHost {
         db: deps.pool,
         scheduler,
         onError: (err) => deps.logger.warn({ err }, 'Writing rollups failed; retried at the next flush.'),
+        onBacklog: (held) => {
+          if (held) deps.logger.warn('Closed rollup buckets wait faster than the database takes them; intake is held back until they are written.')
+          for (const listener of this.congestionListeners) listener(held)
+        },
       })
       : null
     this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup, scheduler }) : null
@@ -112,6 +117,15 @@ export class ProcessorHost {
         logger: deps.logger.child({ component: 'alarms' }),
       })
       : null
+  }
+
+  /**
+   * Called with true when the after-commit processors cannot keep up with the commits
+   * (closed rollup buckets pile up while their writes succeed) and intake must be held
+   * back, false when it may resume. The composition root hands it to the pipeline.
+   */
+  onCongestion(listener: (held: boolean) => void): void {
+    this.congestionListeners.push(listener)
   }
 
   /** Where alarm events go on the broker (`alarms/...`, docs/alarms.md). Set by the MQTT source. */

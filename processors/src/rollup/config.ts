@@ -14,8 +14,10 @@ export const RollupConfigSchema = z.strictObject({
   flushIntervalMs: z.number().int().positive().default(1_000).describe('How often closed buckets and corrections are written.'),
   maxCorrectionsPerFlush: z.number().int().positive().default(5_000)
     .describe('Buckets recomputed from telemetry per flush; the rest wait for the next flush.'),
+  writeBatchRows: z.number().int().positive().default(10_000)
+    .describe('Closed buckets written per statement; a flush starts as soon as this many wait, not only every flushIntervalMs.'),
   maxPendingWrites: z.number().int().positive().default(200_000)
-    .describe('Closed buckets held while the database is unavailable; beyond this the oldest are dropped and counted.'),
+    .describe('Closed buckets held while the database is unavailable; beyond this the oldest are dropped and counted. While writes succeed, intake is held back (backpressure) once half of this waits, until a quarter of that is left, so a catch-up burst drops nothing.'),
 }).describe('Event-time 1-minute and 1-hour rollups per device and metric.')
 
 export type RollupConfig = z.infer<typeof RollupConfigSchema>

@@ -13,6 +13,12 @@ export interface RollupProcessorDeps {
   scheduler?: SchedulerLike
   /** Told about failed writes (they are retried at the next flush); never called per reading. */
   onError?: (error: unknown) => void
+  /**
+   * Told when closed buckets pile up faster than the database takes them (true: hold
+   * intake back) and when the backlog is down again (false). Never while writes fail:
+   * then the cap drops the oldest, as intake must not stop for derived data.
+   */
+  onBacklog?: (held: boolean) => void
 }
 
 export interface RollupProcessorCounts extends RollupWindowCounts {
@@ -46,6 +52,12 @@ export class RollupProcessor {
   private windows: RollupWindows | undefined
   private emitCorrection: ((event: RollupEvent) => void) | undefined
   private flushing: Promise<void> = Promise.resolve()
+  /** A flush asked for by the backlog is queued and has not started yet. */
+  private flushQueued = false
+  /** Buckets the running flush took and has not written yet. */
+  private writing = 0
+  private lastWriteFailed = false
+  private holding = false
   private readonly totals = { written: 0, recomputed: 0, writeErrors: 0, droppedWrites: 0 }
 
   constructor(config: Partial<RollupConfig>, private readonly deps: RollupProcessorDeps) {
@@ -80,7 +92,7 @@ export class RollupProcessor {
 
   get counts(): RollupProcessorCounts {
     const w = this.windows?.counts ?? { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
-    return { ...w, ...this.totals, pendingWrites: this.pendingWrites.length, pendingRecomputes: this.pendingRecomputes.size }
+    return { ...w, ...this.totals, pendingWrites: this.pendingWrites.length + this.writing, pendingRecomputes: this.pendingRecomputes.size }
   }
 
   /** Writes closed buckets, then recomputes late ones and emits the corrections. Never concurrent with itself. */
@@ -89,26 +101,59 @@ export class RollupProcessor {
     return this.flushing
   }
 
+  /** Whether intake is held back for the backlog of closed buckets (see `onBacklog`). */
+  get backlogged(): boolean {
+    return this.holding
+  }
+
   private queueWrite(event: RollupEvent): void {
     this.pendingWrites.push(event)
-    const excess = this.pendingWrites.length - this.settings.maxPendingWrites
-    if (excess > 0) {
-      this.pendingWrites.splice(0, excess)
-      this.totals.droppedWrites += excess
+    const max = this.settings.maxPendingWrites
+    if (this.pendingWrites.length > max) {
+      // The oldest tenth at once, not one per event: dropping stays linear in what is dropped.
+      const drop = this.pendingWrites.length - max + Math.ceil(max / 10)
+      this.pendingWrites.splice(0, drop)
+      this.totals.droppedWrites += drop
     }
+    if (this.pendingWrites.length >= this.settings.writeBatchRows && !this.flushQueued) {
+      this.flushQueued = true
+      void this.flush()
+    }
+    this.updateBacklog()
+  }
+
+  private updateBacklog(): void {
+    const holdAt = this.settings.maxPendingWrites / 2
+    const pending = this.pendingWrites.length + this.writing
+    const held = !this.lastWriteFailed && (this.holding ? pending > holdAt / 4 : pending >= holdAt)
+    if (held === this.holding) return
+    this.holding = held
+    this.deps.onBacklog?.(held)
   }
 
   private async flushOnce(): Promise<void> {
+    this.flushQueued = false
     const writes = this.pendingWrites
     this.pendingWrites = []
-    try {
-      if (writes.length > 0) await this.store.upsert(writes)
-      this.totals.written += writes.length
-    } catch (error) {
-      this.totals.writeErrors++
-      this.pendingWrites = writes.concat(this.pendingWrites)
-      this.deps.onError?.(error)
-      return
+    const batch = this.settings.writeBatchRows
+    for (let i = 0; i < writes.length; i += batch) {
+      const chunk = i === 0 && writes.length <= batch ? writes : writes.slice(i, i + batch)
+      this.writing = writes.length - i
+      try {
+        await this.store.upsert(chunk)
+        this.totals.written += chunk.length
+        this.lastWriteFailed = false
+      } catch (error) {
+        this.totals.writeErrors++
+        this.lastWriteFailed = true
+        this.writing = 0
+        this.pendingWrites = writes.slice(i).concat(this.pendingWrites)
+        this.updateBacklog()
+        this.deps.onError?.(error)
+        return
+      }
+      this.writing = writes.length - i - chunk.length
+      this.updateBacklog()
     }
     const requests: RecomputeRequest[] = []
     for (const [key, request] of this.pendingRecomputes) {

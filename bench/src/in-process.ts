@@ -196,6 +196,7 @@ export async function measurePipeline(ctx: RunContext, db: BenchDatabase, withPr
   })
   let resume: (() => void) | undefined
   intake.onCongestion((held) => { if (!held) resume?.() })
+  stage?.onCongestion((held) => pipeline.hold('processors', held))
   const started = performance.now()
   const timeline = new Timeline(250, started)
   pipeline.onCommitted((batch) => {

@@ -18,6 +18,8 @@ export interface ProcessStage {
   committed(batch: readonly Envelope[]): void
   /** Flushes what the processors hold (rollups) and releases connections. */
   close(): Promise<void>
+  /** The processors' backpressure, handed to the pipeline as the service does. */
+  onCongestion(listener: (held: boolean) => void): void
 }
 
 /** Alarm rules on the bench workload's metrics: evaluated on every reading, rarely crossed. */
@@ -42,6 +44,7 @@ export async function createProcessStage(databaseUrl: string, directory: LiveDev
     name: PROCESS_STAGE_NAME,
     prepare: (decoded, at) => host.prepare(decoded, at),
     committed: (batch) => host.onCommitted(batch),
+    onCongestion: (listener) => host.onCongestion(listener),
     async close() {
       await host.stop()
       await pool.end()

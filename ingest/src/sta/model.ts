@@ -215,7 +215,8 @@ sta_feature AS NOT MATERIALIZED (
 export function observationSource(restrict: string, where: string, order: string, limit: string): string {
   // Each source is filtered, ordered and cut on its own (a UNION ALL under one ORDER BY is not walked in index order).
   const branch = (select: string) => `(SELECT * FROM (${select}) o WHERE ${where} ORDER BY ${order} LIMIT ${limit})`
-  return `(SELECT o.* FROM sta_datastream s CROSS JOIN LATERAL (
+  return `(SELECT o.id, s.id AS datastream_id, o.phenomenon_time, o.result_time, o.result, o.quality, o.quality_name, o.parameters, o.foi_id
+  FROM (SELECT * FROM sta_datastream ORDER BY id) s CROSS JOIN LATERAL (
   ${branch(`SELECT s.id || '-' || floor(extract(epoch FROM t.time) * 1000)::bigint AS id, s.id AS datastream_id, t.time AS phenomenon_time, t.received_at AS result_time,
            t.value AS result, t.quality, (ARRAY['good','out_of_range','bad','uncertain','stuck','saturated','spike'])[t.quality + 1] AS quality_name,
            NULL::jsonb AS parameters, s.thing_id AS foi_id

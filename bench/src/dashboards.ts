@@ -30,7 +30,27 @@ export interface DashboardStats {
  * `reading,command` stream at 10 points per second). Every event is read and
  * counted, as a browser would; nothing is drawn.
  */
-export async function openDashboards(httpPort: number, count: number, deviceIds: readonly string[]): Promise<{ stop(): Promise<DashboardStats> }> {
+export function openDashboards(httpPort: number, count: number, deviceIds: readonly string[]): Promise<{ stop(): Promise<DashboardStats> }> {
+  return openConsoleClients(httpPort, count, (i) => {
+    const device = deviceIds[i % deviceIds.length]!
+    return {
+      gets: ['/api/overview', `/api/devices/${device}`, `/api/devices/${device}/series?metric=temperature&range=1h`],
+      streams: ['/api/live?kinds=overview,alarm', `/api/live?kinds=reading,command&devices=${encodeURIComponent(device)}&rate=10`],
+    }
+  })
+}
+
+/**
+ * Open map pages (`#/map`), as the web app opens one: GET /api/map (every
+ * placed device, the snapshot), then the `map` stream, read throughout. The
+ * service refreshes the map's rows once a second while any map stream is open.
+ */
+export function openMapPages(httpPort: number, count: number): Promise<{ stop(): Promise<DashboardStats> }> {
+  return openConsoleClients(httpPort, count, () => ({ gets: ['/api/map'], streams: ['/api/live?kinds=map'] }))
+}
+
+/** Logs in as the bench viewer; each client makes its requests (read whole), then follows its streams until stop(). */
+async function openConsoleClients(httpPort: number, count: number, clientOf: (i: number) => { gets: string[]; streams: string[] }): Promise<{ stop(): Promise<DashboardStats> }> {
   const base = `http://127.0.0.1:${httpPort}`
   const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ username: BENCH_VIEWER.name, password: BENCH_VIEWER.password }) })
   if (!login.ok) throw new Error(`dashboards: login failed with ${login.status}: ${await login.text()}`)
@@ -58,14 +78,13 @@ export async function openDashboards(httpPort: number, count: number, deviceIds:
     }
   }
   for (let i = 0; i < count; i++) {
-    const device = deviceIds[i % deviceIds.length]!
-    for (const path of ['/api/overview', `/api/devices/${device}`, `/api/devices/${device}/series?metric=temperature&range=1h`]) {
+    const { gets, streams } = clientOf(i)
+    for (const path of gets) {
       const res = await fetch(`${base}${path}`, { headers })
       if (!res.ok) throw new Error(`dashboards: GET ${path} answered ${res.status}`)
       await res.arrayBuffer()
     }
-    readers.push(follow('/api/live?kinds=overview,alarm'))
-    readers.push(follow(`/api/live?kinds=reading,command&devices=${encodeURIComponent(device)}&rate=10`))
+    for (const path of streams) readers.push(follow(path))
   }
   return {
     async stop() {

@@ -66,6 +66,12 @@ export class BenchDatabase {
     await new DeviceStore(pgSqlClient(this.pool)).addBehindGateway(devices, domain, gateway)
   }
 
+  /** Unregisters a gateway and every device behind it (a scenario's devices, so the round's later scenarios do not carry them). */
+  async removeBehindGateway(gateway: string): Promise<void> {
+    await this.pool.query('DELETE FROM devices WHERE gateway = $1', [gateway])
+    await this.pool.query('DELETE FROM devices WHERE id = $1', [gateway])
+  }
+
   /**
    * Empties telemetry and rejected and checkpoints, so every measurement
    * starts from the same table state and none pays for the previous one's

@@ -203,6 +203,43 @@ export function summarise(rounds: RoundResult[]): SummaryRow[] {
     out.push(row('(context) live streams ended early', 'streams', d.map((x) => x.with.dashboards?.ended ?? NaN)))
   }
 
+  if (all('map')) {
+    const m = rounds.map((r) => r.map!)
+    const n = count(m[0]!.onMap)
+    const firstLoad = (pick: (x: typeof m[number]) => number[]) => m.map((x) => pick(x)[0] ?? NaN)
+    const worstLoad = (pick: (x: typeof m[number]) => number[]) => m.map((x) => Math.max(...pick(x)))
+    // A page load counts when every navigation of the round drew every device in time.
+    out.push(row(`map: overview load to ${n} devices drawn, first navigation`, 'ms', firstLoad((x) => x.overviewLoadMs)))
+    const overviewWorst = worstLoad((x) => x.overviewLoadMs)
+    out.push(row(`map: overview load, slowest of ${m[0]!.overviewLoadMs.length}`, 'ms', overviewWorst, null, { text: '< 2 s', pass: overviewWorst.every((x) => x < 2_000) }))
+    out.push(row(`map: #/map load to ${n} devices drawn, first navigation`, 'ms', firstLoad((x) => x.mapLoadMs)))
+    const mapWorst = worstLoad((x) => x.mapLoadMs)
+    out.push(row(`map: #/map load, slowest of ${m[0]!.mapLoadMs.length}`, 'ms', mapWorst, null, { text: '< 2 s', pass: mapWorst.every((x) => x < 2_000) }))
+    const fps = m.map((x) => x.fps.fps)
+    const cpu = /swiftshader/i.test(m[0]!.renderer)
+    out.push(row('map: frames/s panning and zooming (headless Chromium)', 'fps', fps, null, { text: '>= 30', pass: fps.every((x) => x >= 30) },
+      `WebGL renderer: ${m[0]!.renderer}${cpu ? ' (SwiftShader draws on the CPU: a floor)' : ''}`))
+    out.push(row('(context) map: slowest whole second of frames', 'fps', m.map((x) => (x.fps.perSecond.length > 0 ? Math.min(...x.fps.perSecond) : NaN))))
+    const live = `${count(m[0]!.live.ratePerSecond)} readings/s, each turning a marker online`
+    const lag = (pick: (l: LatencySummary) => number, of: 'toPageMs' | 'toDrawMs' | 'toFrameMs') => m.map((x) => (x.live[of] ? pick(x.live[of]!) : NaN))
+    out.push(row(`map: live, publish to the map event in the page, p50 (${live})`, 'ms', lag((l) => l.p50, 'toPageMs')))
+    out.push(row('map: live, publish to the map event in the page, p95', 'ms', lag((l) => l.p95, 'toPageMs')))
+    out.push(row('map: live, publish to the page\'s next draw of it (data-version), p50', 'ms', lag((l) => l.p50, 'toDrawMs')))
+    // The goal is on the draw, what an operator sees change (counts, the map's data), not the event's arrival.
+    const toDrawP95 = lag((l) => l.p95, 'toDrawMs')
+    out.push(row('map: live, publish to the page\'s next draw of it (data-version), p95', 'ms', toDrawP95, null, { text: '< 1 s, none missing', pass: m.every((x) => x.live.missing === 0) && toDrawP95.every((x) => x < 1_000) }))
+    out.push(row('map: live, publish to the first frame rendered with it, p50', 'ms', lag((l) => l.p50, 'toFrameMs')))
+    out.push(row('map: live, publish to the first frame rendered with it, p95', 'ms', lag((l) => l.p95, 'toFrameMs')))
+    out.push(row('(context) map: live readings without their change in the page', 'devices', m.map((x) => x.live.missing)))
+    out.push(row('(context) map: GET /api/map', 'MB', m.map((x) => x.snapshotBytes / 1e6)))
+    const withOpen = m.map((x) => x.with.readingsPerSecond)
+    const without = m.map((x) => x.without.readingsPerSecond)
+    const ratio = ratioOf('none', withOpen, without)
+    out.push(row(`map: ingest-batched, no map open (${n} placed devices)`, 'rows/s', without))
+    out.push(row(`map: ingest-batched, ${m[0]!.mapPages} map streams open`, 'rows/s', withOpen, ratio, { text: '>= 0.95 x none', pass: m.every((x) => x.with.complete) && ratio.value.median >= 0.95 }))
+    out.push(row('(context) map: live map streams ended early', 'streams', m.map((x) => x.with.dashboards?.ended ?? NaN)))
+  }
+
   if (all('alarmLatency')) out.push(...alarmLatencyRows(rounds.map((r) => r.alarmLatency!)))
 
   if (all('sta')) {
@@ -411,6 +448,15 @@ export function findings(rounds: RoundResult[]): string[] {
       if (r.batchedSink && b.readingsPerSecond > GENERATOR_BOUND_SHARE * r.batchedSink.readingsPerSecond) {
         out.push(`${at}: ingest-batched (${fmt(b.readingsPerSecond)} rows/s) came within 10% of the load generators' ceiling against the do-nothing sink (${fmt(r.batchedSink.readingsPerSecond)} readings/s): the load may be the limit.`)
       }
+    }
+    const m = r.map
+    if (m) {
+      if (m.live.missing > 0) out.push(`${at} map: ${m.live.missing} of ${m.live.published} devices that published never turned online in a map event the page received (a gap reload, or later than the settle time).`)
+      if (m.live.acked < m.live.published) out.push(`${at} map: ${m.live.acked} of ${m.live.published} live readings acknowledged.`)
+      for (const [side, x] of [['without', m.without], ['with', m.with]] as const) {
+        if (!x.complete || x.storedRows !== x.readingsSent) out.push(`${at} map: ingest-batched ${side} map streams stored ${x.storedRows} rows for ${x.readingsSent} readings sent.`)
+      }
+      if ((m.with.dashboards?.ended ?? 0) > 0) out.push(`${at} map: ${m.with.dashboards!.ended} map streams ended before the load did.`)
     }
     for (const [name, w] of [['ingest-single', r.ingestSingle], ['ack-latency', r.ackLatency]] as const) {
       if (!w) continue

@@ -72,6 +72,17 @@ export interface BenchSettings {
   alarmSettleTimeoutMs: number
   /** Open operator dashboards in the dashboards scenario (each an overview and a device page). */
   dashboards: number
+  /** `map`: placed devices registered (behind one gateway, spread over Da Nang's districts) and timed navigations of the overview and of #/map each. */
+  mapDevices: number
+  mapLoads: number
+  /** `map`: how long the camera pans and zooms while the page's frames are counted. */
+  mapFpsMs: number
+  /** `map`: readings a second (one a message, each the first of its device, so each turns a marker online) for mapLiveMs, capped at mapDevices readings; then up to mapSettleMs for the last map event. */
+  mapLiveRate: number
+  mapLiveMs: number
+  mapSettleMs: number
+  /** `map`: open map pages' streams beside ingest-batched (the hot path's ratio). */
+  mapPages: number
   /** line-protocol: requests of httpLinesPerRequest lines each, over httpConnections, for httpDevices devices behind one gateway token. */
   httpRequests: number
   httpLinesPerRequest: number
@@ -595,6 +606,7 @@ export interface RoundResult {
   indicatorHistory?: IndicatorHistoryResult
   pipelineCity?: PipelineCityResult
   dashboards?: DashboardsResult
+  map?: MapResult
   lineProtocol?: LineProtocolResult
   sensorCommunity?: SensorCommunityResult
   influxSink?: InfluxSinkResult
@@ -610,4 +622,46 @@ export interface DashboardsResult {
   with: BatchedResult
   /** with / without rows per second. */
   ratio: number
+}
+
+/** The console map with many devices, in headless Chromium, against one service (bench/src/map.ts). */
+export interface MapResult {
+  /** Devices the scenario registered, and the devices GET /api/map had (more when an earlier scenario of the round placed some). */
+  devices: number
+  onMap: number
+  /** GET /api/map once from the bench process: bytes of the body (uncompressed) and the time to read it whole. */
+  snapshotBytes: number
+  snapshotMs: number
+  /** The WebGL renderer Chromium reported (SwiftShader: on the CPU). */
+  renderer: string
+  /** Navigation to every device drawn (the rendered clusters' counts plus unclustered markers add up to onMap), each navigation in turn, a new page each. */
+  overviewLoadMs: number[]
+  mapLoadMs: number[]
+  /** Camera panning and zooming for mapFpsMs on #/map: the page's frames over the time, and each whole second's count (window.__mapFps). */
+  fps: { frames: number; elapsedMs: number; fps: number; perSecond: number[] }
+  live: MapLiveResult
+  /** ingest-batched without and with mapPages open map streams, with the devices above registered; which goes first alternates by round. */
+  mapPages: number
+  without: BatchedResult
+  with: BatchedResult
+  ratio: number
+}
+
+export interface MapLiveResult {
+  ratePerSecond: number
+  publishMs: number
+  /** Readings published (each a different device's first), and PUBACKs received for them. */
+  published: number
+  acked: number
+  /** `map` events the page received in the window, and rows in them that turned a published device online. */
+  events: number
+  seen: number
+  /** Published devices the page never got online in an event (a gap reload, or later than mapSettleMs). */
+  missing: number
+  /** Publish (just before mqtt.js took it) to the page's EventSource handing over the map event that has the device online (the page's model applies it in that task). */
+  toPageMs: LatencySummary | null
+  /** Publish to the page's next draw with that version (data-version set, counts shown, the map source's data replaced). */
+  toDrawMs: LatencySummary | null
+  /** Publish to the first frame MapLibre rendered once its source had loaded that draw's data (the marker on screen). */
+  toFrameMs: LatencySummary | null
 }

@@ -4,7 +4,7 @@ import os from 'node:os'
 import { type Envelope, encodeTelemetry, ingestConfig } from '@gridline/ingest'
 import { type DecodeOptions, decodeMessage } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
-import { addBenchViewer, openDashboards } from './dashboards.ts'
+import { addBenchViewer, openDashboards, openMapPages } from './dashboards.ts'
 import { BenchDatabase } from './database.ts'
 import { LoadSet, type Sampled, Target, concat, machineCpuPercent, progress, sampleMetrics, scrapeMetrics, sum } from './harness.ts'
 import { measurePipeline, measureWriter } from './in-process.ts'
@@ -18,6 +18,7 @@ import { measureMqttClient } from './mqtt-client.ts'
 import { measureSparkplug } from './sparkplug.ts'
 import { measureIndicatorHistory } from './indicator-history.ts'
 import { measurePipelineCity } from './pipeline-city.ts'
+import { measureMap } from './map.ts'
 import type { BatchedResult, BenchSettings, DashboardsResult, CopyLimitResult, LatencySummary, MetricsSample, OverloadLevel, OverloadResult, RoundResult, RunContext, WindowSummary } from './results.ts'
 import type { ScenarioName } from './selection.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
@@ -98,6 +99,7 @@ export async function runRound(ctx: RunContext, round: number, scenarios: readon
       result.ingestBatched = await measureBatched(ctx, 'gridline', db)
     }
     if (has('dashboards')) result.dashboards = await measureDashboards(ctx, db, round)
+    if (has('map')) result.map = await measureMap(ctx, db, round, (mapPages) => measureBatched(ctx, 'gridline', db, 0, { mapPages }))
     if (has('line-protocol')) result.lineProtocol = await measureLineProtocol(ctx, db, round)
     if (has('sensor-community')) result.sensorCommunity = await measureSensorCommunity(ctx, db, round)
     if (has('influxdb-sink')) result.influxSink = await measureInfluxSink(ctx, db, round, (options) => measureBatched(ctx, 'gridline', db, 0, options))
@@ -125,10 +127,11 @@ async function measureCopyLimit(ctx: RunContext, db: BenchDatabase): Promise<Cop
 /**
  * Options: `config`, more of the service's config (the influxdb-sink
  * scenario's secondary sink); `afterLoad`, awaited once the load is
- * acknowledged and counted, before the service stops.
+ * acknowledged and counted, before the service stops; `mapPages`, open map
+ * pages' streams (the map scenario; its viewer login added by it) instead of dashboards.
  */
 async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDatabase | null, dashboardCount = 0,
-  options: { config?: Record<string, unknown>; afterLoad?: (loadStartedEpochMs: number, storedRows: number) => Promise<void> } = {}): Promise<BatchedResult> {
+  options: { config?: Record<string, unknown>; afterLoad?: (loadStartedEpochMs: number, storedRows: number) => Promise<void>; mapPages?: number } = {}): Promise<BatchedResult> {
   const s = ctx.settings
   await db?.reset()
   if (dashboardCount > 0 && db) await addBenchViewer(db.url)
@@ -136,7 +139,10 @@ async function measureBatched(ctx: RunContext, kind: TargetKind, db: BenchDataba
   try {
     const load = await LoadSet.start(ctx, `load-batched-${kind}`, target.mqttPort, devices(s.batchedConnections))
     // Open before the load starts and read throughout, as operators' screens would be.
-    const dashboards = dashboardCount > 0 && target.httpPort !== null ? await openDashboards(target.httpPort, dashboardCount, devices(s.batchedConnections)) : null
+    const dashboards = target.httpPort === null ? null
+      : dashboardCount > 0 ? await openDashboards(target.httpPort, dashboardCount, devices(s.batchedConnections))
+      : (options.mapPages ?? 0) > 0 ? await openMapPages(target.httpPort, options.mapPages!)
+      : null
     try {
       const phase: CountPhase = {
         kind: 'count',

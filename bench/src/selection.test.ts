@@ -18,6 +18,7 @@ describe('selectScenarios', () => {
     { names: ['broker'], scenarios: ['broker'], added: [] },
     { names: ['alarm-latency'], scenarios: ['alarm-latency'], added: [] },
     { names: ['sta'], scenarios: ['sta'], added: [] },
+    { names: ['map'], scenarios: ['map'], added: [] },
     { names: ['peers', 'alarm-latency'], scenarios: ['ingest-single', 'alarm-latency', 'peers'], added: ['ingest-single'] },
     { names: ['mqtt-client', 'sparkplug'], scenarios: ['sparkplug', 'mqtt-client'], added: [] },
     { names: ['mqtt-client', 'peers'], scenarios: ['ingest-single', 'peers', 'mqtt-client'], added: ['ingest-single'] },

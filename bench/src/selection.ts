@@ -14,6 +14,7 @@ export const SCENARIOS = [
   'broker',
   'ingest-batched',
   'dashboards',
+  'map',
   'line-protocol',
   'sensor-community',
   'influxdb-sink',

@@ -199,9 +199,45 @@ describe('gridline bench, every scenario at tiny size', () => {
     expect(c.ratio).toBeGreaterThan(0)
   })
 
+  test('map drew every device on both pages, counted frames, saw every live change in the page, and ran ingest-batched both ways', () => {
+    const m = run.record.results[0]!.map!
+    expect(m.devices).toBe(TINY.mapDevices)
+    // Devices an earlier scenario of the round placed are on the map too.
+    expect(m.onMap).toBeGreaterThanOrEqual(TINY.mapDevices)
+    expect(m.snapshotBytes).toBeGreaterThan(m.onMap * 30)
+    for (const loads of [m.overviewLoadMs, m.mapLoadMs]) {
+      expect(loads).toHaveLength(TINY.mapLoads)
+      for (const ms of loads) expect(ms).toBeGreaterThan(0)
+    }
+    expect(m.renderer).not.toBe('none')
+    expect(m.fps.frames).toBeGreaterThan(0)
+    expect(m.fps.elapsedMs).toBeGreaterThanOrEqual(TINY.mapFpsMs)
+    const published = Math.min(TINY.mapDevices, (TINY.mapLiveRate * TINY.mapLiveMs) / 1000)
+    expect(m.live.published).toBe(published)
+    expect(m.live.acked).toBe(published)
+    expect(m.live.missing).toBe(0)
+    expect(m.live.seen).toBe(published)
+    expect(m.live.events).toBeGreaterThan(0)
+    expect(m.live.toPageMs!.count).toBe(published)
+    expect(m.live.toDrawMs!.count).toBe(published)
+    expect(m.live.toPageMs!.p50).toBeGreaterThan(0)
+    // A change is drawn after its event arrives, never before.
+    expect(m.live.toDrawMs!.p50).toBeGreaterThanOrEqual(m.live.toPageMs!.p50)
+    expect(m.live.toFrameMs!.count).toBe(published)
+    expect(m.live.toFrameMs!.p50).toBeGreaterThanOrEqual(m.live.toDrawMs!.p50)
+    for (const x of [m.without, m.with]) {
+      expect(x.complete).toBe(true)
+      expect(x.storedRows).toBe(x.readingsSent)
+    }
+    expect(m.without.dashboards).toBeUndefined()
+    expect(m.with.dashboards!.streams).toBe(TINY.mapPages)
+    expect(m.with.dashboards!.ended).toBe(0)
+    expect(m.ratio).toBeGreaterThan(0)
+  })
+
   test('the summary has a figure for every scenario, every one a number', () => {
     const names = run.record.summary.map((row) => row.scenario)
-    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink', 'sta:']) {
+    for (const prefix of ['copy-limit', 'writer', 'pipeline', 'broker: aedes', 'ingest-batched', 'ingest-single', 'alarm-latency', 'peers:', 'overload', 'soak', 'line-protocol', 'sensor-community', 'influxdb-sink', 'sta:', 'map:']) {
       expect(names.some((n) => n.startsWith(prefix))).toBe(true)
     }
     for (const row of run.record.summary) expect(row.perRound.every((v) => typeof v === 'number')).toBe(true)

@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node'
-import pg from 'pg'
 import { testAdminUrl } from '@gridline/ingest/testing'
+import { postgresReachable } from './support.ts'
 
 /**
  * Finds the PostgreSQL the integration tests use: GRIDLINE_TEST_DATABASE_URL,
@@ -12,7 +12,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const candidate = testAdminUrl()
   let stop = async () => {}
   let url = candidate
-  if (!(await reachable(candidate))) {
+  if (!(await postgresReachable(candidate))) {
     if (process.env.CI) throw new Error(`CI: the test database ${candidate} is unreachable; .ci/run must start it.`)
     const { startEmbeddedPostgres } = await import('@gridline/cli/embedded-db')
     const embedded = await startEmbeddedPostgres('data/test-pg')
@@ -23,16 +23,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return stop
 }
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
-  try {
-    await client.connect()
-    await client.end()
-    return true
-  } catch {
-    return false
-  }
-}
 
 declare module 'vitest' {
   export interface ProvidedContext {

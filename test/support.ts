@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLogger, type Logger } from '@gridline/core'
+import { testAdminUrl } from '@gridline/ingest/testing'
+import pg from 'pg'
 
 // The database helpers are the test kit's (`@gridline/ingest/testing`), one copy for tests and harnesses.
 export { type TestDatabase, createTestDatabase, createMigratedTestDatabase, testDataDir, testIngestConfig } from '@gridline/ingest/testing'
@@ -61,4 +63,29 @@ export async function launchChromium(): Promise<import('playwright-core').Browse
     // --enable-unsafe-swiftshader: WebGL (the console map) on the CPU without a GPU, which newer Chromiums no longer fall back to by themselves.
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   })
+}
+
+/** Whether a PostgreSQL answers at `url` within 3 s. */
+export async function postgresReachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+  try {
+    await client.connect()
+    await client.end()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * For scripts outside vitest (the docs' screenshots): the test kit's PostgreSQL when it
+ * answers, else an embedded one under data/test-pg, made the kit's default. Resolves with
+ * how to stop what it started.
+ */
+export async function scriptPostgres(): Promise<() => Promise<void>> {
+  if (await postgresReachable(testAdminUrl())) return async () => {}
+  const { startEmbeddedPostgres } = await import('@gridline/cli/embedded-db')
+  const embedded = await startEmbeddedPostgres('data/test-pg')
+  process.env.GRIDLINE_TEST_ADMIN_URL = embedded.url.replace(/\/gridline$/, '/postgres')
+  return embedded.stop
 }

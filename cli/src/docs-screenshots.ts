@@ -9,9 +9,8 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import pg from 'pg'
-import { startTestService, testAdminUrl } from '@gridline/ingest/testing'
-import { launchChromium } from '../../test/support.ts'
+import { startTestService } from '@gridline/ingest/testing'
+import { launchChromium, scriptPostgres } from '../../test/support.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 const IMAGES = join(ROOT, 'docs/images')
@@ -33,25 +32,9 @@ const LAMP = 'ui-lamp-00001'
 const AIR = 'ui-aq-00001'
 const PASSWORD = 'operator-password-02'
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
-  try {
-    await client.connect()
-    await client.end()
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function main(): Promise<void> {
-  let stopDb = async (): Promise<void> => {}
-  if (!(await reachable(testAdminUrl()))) {
-    const { startEmbeddedPostgres } = await import('./embedded-db.ts')
-    const embedded = await startEmbeddedPostgres('data/test-pg')
-    process.env.GRIDLINE_TEST_ADMIN_URL = embedded.url.replace(/\/gridline$/, '/postgres')
-    stopDb = embedded.stop
-  }
+  const stopDb = await scriptPostgres()
   const t = await startTestService({
     devices: [
       { id: LAMP, domain: 'lighting', metadata: { circuit: 'Nguyễn Văn Linh', district: 'Hải Châu', roadSegment: 'Nguyễn Văn Linh' } },

@@ -5,33 +5,16 @@
 // registered where it stands (firmware-sim's city.ts), most of it reporting, a few alarms
 // raised, in Debian's chromium. Look at the image before committing it.
 import { join } from 'node:path'
-import pg from 'pg'
 import { DEVICE_KINDS, planFleet, withCityMetadata } from '@gridline/firmware-sim'
-import { startTestService, testAdminUrl } from '@gridline/ingest/testing'
-import { launchChromium } from '../../test/support.ts'
+import { startTestService } from '@gridline/ingest/testing'
+import { launchChromium, scriptPostgres } from '../../test/support.ts'
 
 const IMAGES = join(import.meta.dirname, '../../docs/images')
 const PASSWORD = 'operator-password-map'
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
-  try {
-    await client.connect()
-    await client.end()
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function main(): Promise<void> {
-  let stopDb = async (): Promise<void> => {}
-  if (!(await reachable(testAdminUrl()))) {
-    const { startEmbeddedPostgres } = await import('./embedded-db.ts')
-    const embedded = await startEmbeddedPostgres('data/test-pg')
-    process.env.GRIDLINE_TEST_ADMIN_URL = embedded.url.replace(/\/gridline$/, '/postgres')
-    stopDb = embedded.stop
-  }
+  const stopDb = await scriptPostgres()
   const specs = withCityMetadata(planFleet({ traffic: 60, water: 50, lighting: 140, environment: 70, flood: 14 }, 'map'))
   const t = await startTestService({
     devices: specs.map((s) => ({ id: s.id, domain: DEVICE_KINDS[s.kind!].domain, metadata: s.metadata })),

@@ -89,3 +89,19 @@ export async function scriptPostgres(): Promise<() => Promise<void>> {
   process.env.GRIDLINE_TEST_ADMIN_URL = embedded.url.replace(/\/gridline$/, '/postgres')
   return embedded.stop
 }
+
+/** A console page in its own browser context, logged in as `user`; `errors` collects the page's uncaught errors. */
+export async function loggedInConsole(browser: import('playwright-core').Browser, base: string, user: string, password: string, locale = 'en-GB'): Promise<import('playwright-core').Page & { errors: string[] }> {
+  const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
+  // Every action and navigation bounded below the tests' timeouts, so a stuck step names itself.
+  context.setDefaultTimeout(15_000)
+  const page = await context.newPage() as import('playwright-core').Page & { errors: string[] }
+  page.errors = []
+  page.on('pageerror', (err) => page.errors.push(err.message))
+  await page.goto(`${base}/`)
+  await page.locator('#login-username').fill(user)
+  await page.locator('#login-password').fill(password)
+  await page.locator('#login-submit').click()
+  await page.locator('[data-testid=user-name]', { hasText: user }).waitFor({ timeout: 10_000 })
+  return page
+}

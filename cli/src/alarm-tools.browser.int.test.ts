@@ -1,8 +1,8 @@
 import { type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt from 'mqtt'
-import { type Browser, type Page } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchChromium } from '../../test/support.ts'
+import { launchChromium, loggedInConsole } from '../../test/support.ts'
 
 // The alarm tools of issue 18 in Debian's chromium, against the real service and
 // PostgreSQL: an operator ticks two alarms and acknowledges both at once, shelves
@@ -36,19 +36,7 @@ afterAll(async () => {
   await t?.stop()
 })
 
-async function loggedIn(): Promise<Page & { errors: string[] }> {
-  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1440, height: 900 } })
-  context.setDefaultTimeout(15_000)
-  const page = await context.newPage() as Page & { errors: string[] }
-  page.errors = []
-  page.on('pageerror', (err) => page.errors.push(err.message))
-  await page.goto(`${base}/`)
-  await page.locator('#login-username').fill('olly')
-  await page.locator('#login-password').fill(PASSWORD)
-  await page.locator('#login-submit').click()
-  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain('olly')
-  return page
-}
+const loggedIn = () => loggedInConsole(browser, base, 'olly', PASSWORD)
 
 test('an operator acknowledges two alarms at once, shelves one with a reason, and hears a new critical alarm', async () => {
   const page = await loggedIn()

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { type TestService, startTestService } from '@gridline/ingest/testing'
 import { type Browser, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchChromium, waitFor } from '../../test/support.ts'
+import { launchChromium, loggedInConsole, waitFor } from '../../test/support.ts'
 
 // The console's charts in Debian's chromium against the real service and PostgreSQL
 // (issue 18, "charts that tell the truth"): a large value not clipped by the y axis, states
@@ -62,20 +62,7 @@ afterAll(async () => {
   await t?.stop()
 })
 
-async function loggedIn(locale = 'en-GB'): Promise<Page & { errors: string[] }> {
-  const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
-  // Every action and navigation bounded below the test's timeout, so a stuck step names itself.
-  context.setDefaultTimeout(15_000)
-  const page = await context.newPage() as Page & { errors: string[] }
-  page.errors = []
-  page.on('pageerror', (err) => page.errors.push(err.message))
-  await page.goto(`${base}/`)
-  await page.locator('#login-username').fill('viewer')
-  await page.locator('#login-password').fill(PASSWORD)
-  await page.locator('#login-submit').click()
-  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain('viewer')
-  return page
-}
+const loggedIn = (locale = 'en-GB') => loggedInConsole(browser, base, 'viewer', PASSWORD, locale)
 
 /** A device page on a range; returns the chart of `metric` once it has drawn that range. */
 async function chartOn(page: Page, device: string, metric: string, range: '1h' | '24h' | '7d' | 'live'): Promise<Locator> {

@@ -1,8 +1,8 @@
 import { type TestService, startTestService } from '@gridline/ingest/testing'
 import mqtt from 'mqtt'
-import { type Browser, type Page } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { launchChromium } from '../../test/support.ts'
+import { launchChromium, loggedInConsole } from '../../test/support.ts'
 
 // The console's indicator history in Debian's chromium, against the real service and
 // PostgreSQL: a month of a district's daily VN_AQI written straight into indicator_values,
@@ -51,20 +51,7 @@ afterAll(async () => {
   await t?.stop()
 })
 
-async function loggedIn(locale = 'en-GB'): Promise<Page & { errors: string[] }> {
-  const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } })
-  // Every action and navigation bounded below the test's timeout, so a stuck step names itself.
-  context.setDefaultTimeout(15_000)
-  const page = await context.newPage() as Page & { errors: string[] }
-  page.errors = []
-  page.on('pageerror', (err) => page.errors.push(err.message))
-  await page.goto(`${base}/`)
-  await page.locator('#login-username').fill('viewer')
-  await page.locator('#login-password').fill(PASSWORD)
-  await page.locator('#login-submit').click()
-  await expect.poll(() => page.locator('[data-testid=user-name]').textContent(), { timeout: 10_000 }).toContain('viewer')
-  return page
-}
+const loggedIn = (locale = 'en-GB') => loggedInConsole(browser, base, 'viewer', PASSWORD, locale)
 
 test('a viewer picks a district\'s daily VN_AQI: 30 points on the chart, the latest value first in the table, the revised one marked', async () => {
   const page = await loggedIn()

@@ -29,13 +29,27 @@ const BENCH_ALARM_RULES = [
   { id: 'bench-noise-high', type: 'threshold', metric: 'noise', raiseAbove: 120, clearBelow: 100, severity: 'warning' },
 ] as const
 
+const SWITCHABLE = ['quality', 'rollups', 'indicators', 'alarms'] as const
+
+/**
+ * `GRIDLINE_BENCH_PROCESSORS_OFF=rollups,indicators`: those processors off in the
+ * processors' side of a run, to see what each costs (docs/benchmarks.md#what-each-processor-costs).
+ */
+function processorsTurnedOff(): Record<string, { enabled: false }> {
+  const names = (process.env.GRIDLINE_BENCH_PROCESSORS_OFF ?? '').split(',').map((n) => n.trim()).filter(Boolean)
+  for (const n of names) {
+    if (!(SWITCHABLE as readonly string[]).includes(n)) throw new Error(`GRIDLINE_BENCH_PROCESSORS_OFF: "${n}" is not one of ${SWITCHABLE.join(', ')}`)
+  }
+  return Object.fromEntries(names.map((n) => [n, { enabled: false }]))
+}
+
 export const PROCESS_STAGE_NAME = 'all processors (seq, quality, rollups, indicators, alarms, live stream)'
 
 /** `directory`: the registry the processors look devices up in (district, road segment, ...); none for the copy-limit workload. */
 export async function createProcessStage(databaseUrl: string, directory: LiveDeviceDirectory | null = null): Promise<ProcessStage> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
   pool.on('error', () => undefined)
-  const config = ingestConfig({ processors: { alarms: { rules: BENCH_ALARM_RULES as never } } })
+  const config = ingestConfig({ processors: { alarms: { rules: BENCH_ALARM_RULES as never }, ...processorsTurnedOff() } as never })
   const host = new ProcessorHost(config.processors, { pool, directory, logger: createLogger({ level: 'silent' }) })
   await host.start()
   // A dashboard-like subscriber on the live stream, so fan-out is part of the cost.

@@ -92,7 +92,9 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
     serverClock: new ServerClock(),
     ...(directory ? { directory } : {}),
   }
-  const processing = new ProcessorHost(config.processors, { pool, directory: registry, logger: logger.child({ component: 'processors' }) })
+  // Single-reading minutes are computed from telemetry when read: kept in telemetry_1m only when retention drops telemetry.
+  const rollups = { ...config.processors.rollups, storeSingleReadingMinutes: config.processors.rollups.storeSingleReadingMinutes ?? config.storage.retentionDays > 0 }
+  const processing = new ProcessorHost({ ...config.processors, rollups }, { pool, directory: registry, logger: logger.child({ component: 'processors' }) })
   registerProcessorMetrics(metrics.registry, processing)
   const sinkConfig = primarySinkConfig(config)
   const sink = new TimescaleSink(pool, logger.child({ component: 'sink', sink: sinkConfig.id }), { rejectedPayloadMaxBytes: config.ingest.rejectedPayloadMaxBytes, dedupeHoldMs: sinkConfig.dedupeHoldMs }, sinkConfig.id)

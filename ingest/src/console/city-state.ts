@@ -392,12 +392,19 @@ export class CityState {
     this.counts.set(deviceId, { time, value, intervalMs })
   }
 
-  /** After a restart: the latest 1-minute rollup per device and metric of the last hour, so the overview is not empty. */
+  /**
+   * After a restart: the latest rollup per device and metric of the last two
+   * hours (a minute's, else an hour's: a device reporting every few minutes
+   * has no minutes in telemetry_1m, docs/rollups.md#single-reading-minutes),
+   * so the overview is not empty.
+   */
   private async loadLatest(): Promise<void> {
     try {
       const { rows } = await this.deps.db.query<{ device_id: string; metric: string; bucket: Date; last: number | null }>(
         `SELECT DISTINCT ON (device_id, metric) device_id, metric, bucket, last
-           FROM telemetry_1m WHERE bucket > now() - interval '1 hour' AND last IS NOT NULL
+           FROM (SELECT device_id, metric, bucket, last FROM telemetry_1m WHERE bucket > now() - interval '2 hours' AND last IS NOT NULL
+                 UNION ALL
+                 SELECT device_id, metric, bucket, last FROM telemetry_1h WHERE bucket > now() - interval '2 hours' AND last IS NOT NULL) latest
           ORDER BY device_id, metric, bucket DESC`,
       )
       for (const r of rows) {

@@ -1,5 +1,6 @@
 import { GridlineError } from '@gridline/core'
 import pg from 'pg'
+import { minuteRollupsSql } from '@gridline/processors'
 
 const escapeLiteral = pg.escapeLiteral
 
@@ -150,7 +151,10 @@ function columnsFor(req: ExportRequest): { columns: Column[]; from: string; orde
           { name: 'count', sql: 'count', json: 'number' }, { name: 'min', sql: 'min', json: 'number' }, { name: 'max', sql: 'max', json: 'number' },
           { name: 'avg', sql: 'avg', json: 'number' }, { name: 'last', sql: 'last', json: 'number' }, { name: 'non_good', sql: 'non_good', json: 'number' },
         ],
-        from: `telemetry_${req.resolution} WHERE ${devicesOf(req, 'device_id')}${metric} AND ${between('bucket')}`,
+        // Minutes: telemetry_1m and the single-reading minutes from telemetry (docs/rollups.md#single-reading-minutes).
+        from: req.resolution === '1m'
+          ? `${minuteRollupsSql({ device: (col) => devicesOf(req, col), metric: req.metric ? escapeLiteral(req.metric) : null, from: lit(req.from), to: lit(req.to) })} AS m`
+          : `telemetry_1h WHERE ${devicesOf(req, 'device_id')}${metric} AND ${between('bucket')}`,
         order: 'bucket, device_id, metric',
       }
     case 'indicators': {

@@ -119,6 +119,13 @@ describe('exports equal the stored rows', () => {
   test('rollups and indicators (an area: its own and its devices\' values; details as JSON)', async () => {
     const rollups = records(await (await get(`/api/export/rollups?${q({ device: 'aq-1', resolution: '1h', ...RANGE })}`)).text())
     expect(rollups).toEqual([{ bucket: '2026-11-30T00:00:00.000Z', device_id: 'aq-1', metric: 'pm25', count: '9', min: '10', max: '19', avg: '14.5', last: '19', non_good: '1' }])
+    // Minutes: aq-2's readings are one a minute, none in telemetry_1m: each minute is its reading; a stored minute is used as stored.
+    await t.db.pool.query(`INSERT INTO telemetry_1m (bucket, device_id, metric, count, min, max, avg, last, non_good) VALUES ($1, 'aq-2', 'pm25', 2, 20, 21, 20.5, 21, 0)`, [new Date(T0)])
+    const minutes = records(await (await get(`/api/export/rollups?${q({ device: 'aq-2', metric: 'pm25', resolution: '1m', ...RANGE })}`)).text())
+    expect(minutes).toHaveLength(10)
+    expect(minutes[0]).toEqual({ bucket: '2026-11-30T00:00:00.000Z', device_id: 'aq-2', metric: 'pm25', count: '2', min: '20', max: '21', avg: '20.5', last: '21', non_good: '0' })
+    expect(minutes[1]).toEqual({ bucket: '2026-11-30T00:01:00.000Z', device_id: 'aq-2', metric: 'pm25', count: '1', min: '21.25', max: '21.25', avg: '21.25', last: '21.25', non_good: '0' })
+    expect(minutes[3]).toMatchObject({ bucket: '2026-11-30T00:03:00.000Z', count: '1', min: '', avg: '', non_good: '1' })
     const ind = records(await (await get(`/api/export/indicators?${q({ area: `district:${HAI_CHAU}`, ...RANGE })}`)).text())
     expect(ind.map((r) => `${r.scope}/${r.key}`)).toEqual(['device/aq-1', `district/${HAI_CHAU}`])
     expect(JSON.parse(ind[1]!.details!)).toEqual({ dominant: 'pm25', note: 'a, "quoted"\nline' })

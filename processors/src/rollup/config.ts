@@ -11,6 +11,8 @@ export const RollupConfigSchema = z.strictObject({
     .describe('A device with no open window and no reading for this long is forgotten (memory bound).'),
   recomputeFirstBucket: z.boolean().default(true)
     .describe('Close the first bucket of each series after start from telemetry in SQL: the previous process may have seen its start.'),
+  storeSingleReadingMinutes: z.boolean().optional()
+    .describe('Also write 1-minute buckets that hold one reading. Off: such a minute is its reading, and queries compute it from telemetry (docs/rollups.md#single-reading-minutes), so devices reporting every minute or slower cost no telemetry_1m row per reading. Unset: on only when storage.retentionDays drops telemetry, which would take those minutes with it.'),
   flushIntervalMs: z.number().int().positive().default(1_000).describe('How often closed buckets and corrections are written.'),
   maxCorrectionsPerFlush: z.number().int().positive().default(5_000)
     .describe('Buckets recomputed from telemetry per flush; the rest wait for the next flush.'),

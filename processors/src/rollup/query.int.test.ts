@@ -27,11 +27,33 @@ beforeAll(async () => {
     ...base, resolution: '1m' as const, bucket: T + m * MIN, count: 1, min: m, max: m, avg: m, last: m, nonGood: 0,
   })))
 })
+// aq-2 reports every 5 minutes: its minutes are not in telemetry_1m (one reading each) but one, which held two.
+const SPARSE_FROM = T + 20 * DAY
+beforeAll(async () => {
+  await insertTelemetry(db, [
+    ...Array.from({ length: 36 }, (_, i) => ({ time: SPARSE_FROM + i * 5 * MIN + 10_000, deviceId: 'aq-2', metric: 'pm25', value: i })),
+    { time: SPARSE_FROM + 30_000, deviceId: 'aq-2', metric: 'pm25', value: 99, quality: Quality.SPIKE },
+  ])
+  await new RollupStore(db.pool).upsert([{ kind: 'rollup', resolution: '1m', deviceId: 'aq-2', metric: 'pm25', bucket: SPARSE_FROM, count: 2, min: 0, max: 0, avg: 0, last: 0, nonGood: 1, correction: false }])
+})
 afterAll(async () => {
   await db?.drop()
 })
 
 describe('queryTelemetry', () => {
+  test('minutes of one reading, not in telemetry_1m, are read from telemetry; stored minutes are not counted twice', async () => {
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-2', metric: 'pm25', from: SPARSE_FROM, to: SPARSE_FROM + 3 * HOUR })
+    expect(series.resolution).toBe('1m')
+    expect(series.points).toHaveLength(36)
+    expect(series.points[0]).toEqual({ time: SPARSE_FROM, value: 0, min: 0, max: 0, count: 2, nonGood: 1 })
+    expect(series.points[1]).toEqual({ time: SPARSE_FROM + 5 * MIN, value: 1, min: 1, max: 1, count: 1, nonGood: 0 })
+    expect(series.points.at(-1)).toEqual({ time: SPARSE_FROM + 175 * MIN, value: 35, min: 35, max: 35, count: 1, nonGood: 0 })
+    // A range starting mid-minute takes the minute it starts in, as for stored minutes.
+    const mid = await queryTelemetry(db.pool, { deviceId: 'aq-2', metric: 'pm25', from: SPARSE_FROM + 5 * MIN + 30_000, to: SPARSE_FROM + 3 * HOUR })
+    expect(mid.points[0]!.time).toBe(SPARSE_FROM + 5 * MIN)
+    expect(mid.points).toHaveLength(35)
+  })
+
   test('up to 2 hours: raw good readings', async () => {
     const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 30 * MIN })
     expect(series.resolution).toBe('raw')

@@ -1,4 +1,4 @@
-import type { SqlQueryable } from './sql.ts'
+import { type SqlQueryable, minuteRollupsSql } from './sql.ts'
 
 export type QueryResolution = 'raw' | '1m' | '1h'
 
@@ -56,10 +56,11 @@ const toPoint = (r: Row): TelemetryPoint => ({
 
 /**
  * Reads one device's metric over [from, to), choosing the source from the
- * range: raw `telemetry` (good readings only) up to 2 h, `telemetry_1m` up to
- * 3 days, `telemetry_1h` beyond; with `maxPoints`, a coarser source (and then
+ * range: raw `telemetry` (good readings only) up to 2 h, 1-minute rollups up to
+ * 3 days (`telemetry_1m` and the single-reading minutes from `telemetry`,
+ * minuteRollupsSql), `telemetry_1h` beyond; with `maxPoints`, a coarser source (and then
  * merged hours) is used until the points fit. The newest minute or hour may
- * not be in the rollup tables yet: buckets are written when they close.
+ * not be in `telemetry_1h` yet: buckets are written when they close.
  */
 export async function queryTelemetry(db: SqlQueryable, query: TelemetryQuery): Promise<TelemetrySeries> {
   const { deviceId, metric, from, to } = query
@@ -81,16 +82,18 @@ export async function queryTelemetry(db: SqlQueryable, query: TelemetryQuery): P
 
   const useMinutes = range <= QUERY_THRESHOLDS.minuteMaxRangeMs && range / MINUTE <= maxPoints
   const base = useMinutes ? MINUTE : HOUR
-  const table = useMinutes ? 'telemetry_1m' : 'telemetry_1h'
+  // Both: the buckets that overlap [from, to).
+  const source = useMinutes
+    ? `${minuteRollupsSql({ device: (col) => `${col} = $1`, metric: '$2', from: `to_timestamp(($3::float8 - $6::float8) / 1000.0) + INTERVAL '1 microsecond'`, to: 'to_timestamp($4::float8 / 1000.0)' })} AS m`
+    : `telemetry_1h WHERE device_id = $1 AND metric = $2
+       AND bucket > to_timestamp(($3::float8 - $6::float8) / 1000.0) AND bucket < to_timestamp($4::float8 / 1000.0)`
   // Whole hours per point when even hourly buckets are too many.
   const step = range / base <= maxPoints ? base : Math.ceil(range / maxPoints / HOUR) * HOUR
   const { rows } = await db.query<Row>(
     `SELECT extract(epoch FROM date_bin($5::float8 * INTERVAL '1 millisecond', bucket, TIMESTAMPTZ 'epoch')) * 1000 AS t,
             sum(avg * (count - non_good)) / NULLIF(sum(count - non_good) FILTER (WHERE avg IS NOT NULL), 0) AS value,
             min(min) AS min, max(max) AS max, sum(count) AS count, sum(non_good) AS non_good
-     FROM ${table}
-     WHERE device_id = $1 AND metric = $2
-       AND bucket > to_timestamp(($3::float8 - $6::float8) / 1000.0) AND bucket < to_timestamp($4::float8 / 1000.0)
+     FROM ${source}
      GROUP BY 1 ORDER BY 1`,
     [deviceId, metric, from, to, step, base],
   )

@@ -9,7 +9,8 @@ import { RollupProcessor } from './rollup-processor.ts'
 
 const T = Date.UTC(2026, 11, 1)
 const MIN = 60_000
-const SETTINGS = { recomputeFirstBucket: false, allowedLatenessMs: 0, flushIntervalMs: 3_600_000, writeBatchRows: 100, maxPendingWrites: 1_000 }
+// One reading a minute: every closed minute is written (storeSingleReadingMinutes), so each reading makes a write.
+const SETTINGS = { recomputeFirstBucket: false, allowedLatenessMs: 0, flushIntervalMs: 3_600_000, writeBatchRows: 100, maxPendingWrites: 1_000, storeSingleReadingMinutes: true }
 
 function reading(i: number): Reading {
   return { time: T + i * MIN, receivedAt: T + i * MIN, deviceId: 'aq-1', domain: 'environment', metric: 'pm25', value: i % 50, quality: 0, seq: i, flags: 0 }
@@ -25,7 +26,8 @@ function gatedDatabase() {
     async query(_sql: string, params?: unknown[]) {
       db.statements++
       if (!opened) await new Promise<void>((resolve) => waiting.push(resolve))
-      db.written += (params?.[0] as unknown[] | undefined)?.length ?? 0
+      // The first parameter is the buckets' array literal, `{t1,t2,...}`.
+      db.written += String(params?.[0] ?? '{}').slice(1, -1).split(',').filter(Boolean).length
       return { rows: [], rowCount: 0 }
     },
     open() {

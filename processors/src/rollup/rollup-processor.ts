@@ -24,6 +24,8 @@ export interface RollupProcessorDeps {
 export interface RollupProcessorCounts extends RollupWindowCounts {
   /** Buckets written from memory. */
   written: number
+  /** Closed 1-minute buckets of one reading, emitted and not written (`storeSingleReadingMinutes` off). */
+  singleReadingMinutes: number
   /** Buckets recomputed from telemetry (late corrections and first buckets). */
   recomputed: number
   writeErrors: number
@@ -58,7 +60,7 @@ export class RollupProcessor {
   private writing = 0
   private lastWriteFailed = false
   private holding = false
-  private readonly totals = { written: 0, recomputed: 0, writeErrors: 0, droppedWrites: 0 }
+  private readonly totals = { written: 0, singleReadingMinutes: 0, recomputed: 0, writeErrors: 0, droppedWrites: 0 }
 
   constructor(config: Partial<RollupConfig>, private readonly deps: RollupProcessorDeps) {
     this.settings = RollupConfigSchema.parse(config)
@@ -107,6 +109,11 @@ export class RollupProcessor {
   }
 
   private queueWrite(event: RollupEvent): void {
+    if (event.count === 1 && event.resolution === '1m' && this.settings.storeSingleReadingMinutes !== true) {
+      // The minute is its one reading, already in telemetry: queries compute it from there (minuteRollupsSql).
+      this.totals.singleReadingMinutes++
+      return
+    }
     this.pendingWrites.push(event)
     const max = this.settings.maxPendingWrites
     if (this.pendingWrites.length > max) {

@@ -7,6 +7,7 @@ import { SequenceTracker } from '../sequence/sequence-tracker.ts'
 import type { Reading, RollupEvent } from '../stream/events.ts'
 import { RollupProcessor } from './rollup-processor.ts'
 import { RollupStore } from './rollup-store.ts'
+import { minuteRollupsSql } from './sql.ts'
 import { insertTelemetry, migratedTestDatabase } from './test-db.ts'
 
 const T = Date.UTC(2026, 10, 28, 3, 0, 0)
@@ -26,6 +27,16 @@ beforeEach(async () => {
 async function stored(table: string) {
   const { rows } = await db.pool.query(
     `SELECT extract(epoch FROM bucket) * 1000 AS bucket, device_id, metric, count, min, max, avg, last, non_good FROM ${table} ORDER BY device_id, metric, bucket`,
+  )
+  return rows.map((r) => ({ ...r, bucket: Number(r.bucket) }))
+}
+
+/** Every minute of aq-1's pm25 as queries see them: telemetry_1m and the single-reading minutes from telemetry. */
+async function minutes() {
+  const { rows } = await db.pool.query(
+    `SELECT extract(epoch FROM bucket) * 1000 AS bucket, device_id, metric, count, min, max, avg, last, non_good
+       FROM ${minuteRollupsSql({ device: (col) => `${col} = 'aq-1'`, metric: `'pm25'`, from: `TIMESTAMPTZ '2000-01-01Z'`, to: `TIMESTAMPTZ '2100-01-01Z'` })} AS m
+      ORDER BY bucket`,
   )
   return rows.map((r) => ({ ...r, bucket: Number(r.bucket) }))
 }
@@ -84,7 +95,10 @@ describe('RollupProcessor against PostgreSQL', () => {
     readings.complete()
     await processor.flush()
     sub.unsubscribe()
-    expect((await stored('telemetry_1m')).map((r) => r.bucket)).toEqual([T, T + 60 * S])
+    // Minute 1 held one reading: not written, and read from telemetry.
+    expect((await stored('telemetry_1m')).map((r) => r.bucket)).toEqual([T])
+    expect(processor.counts.singleReadingMinutes).toBe(1)
+    expect(await minutes()).toEqual([corrected, { bucket: T + 60 * S, device_id: 'aq-1', metric: 'pm25', count: 1, min: 40, max: 40, avg: 40, last: 40, non_good: 0 }])
     expect(await stored('telemetry_1h')).toEqual([
       { bucket: T, device_id: 'aq-1', metric: 'pm25', count: 5, min: 10, max: 60, avg: 32.5, last: 40, non_good: 1 },
     ])
@@ -102,7 +116,8 @@ describe('RollupProcessor against PostgreSQL', () => {
     const events = await done
     const minute0 = events.find((e) => e.resolution === '1m' && e.bucket === T)
     expect(minute0).toMatchObject({ count: 3, min: 1, max: 3, avg: 2, last: 3, correction: false })
-    expect((await stored('telemetry_1m')).map((r) => [r.bucket, r.count])).toEqual([[T, 3], [T + 60 * S, 1], [T + 120 * S, 1]])
+    expect((await stored('telemetry_1m')).map((r) => [r.bucket, r.count])).toEqual([[T, 3]])
+    expect((await minutes()).map((r) => [r.bucket, r.count])).toEqual([[T, 3], [T + 60 * S, 1], [T + 120 * S, 1]])
     expect(await stored('telemetry_1h')).toMatchObject([{ bucket: T, count: 5, avg: 3 }])
   })
 
@@ -116,7 +131,8 @@ describe('RollupProcessor against PostgreSQL', () => {
     })
     const readings = new Subject<Reading>()
     const sub = readings.pipe(processor.operator).subscribe()
-    readings.next(reading(T + 1 * S, 7))
+    readings.next(reading(T + 1 * S, 6))
+    readings.next(reading(T + 2 * S, 8))
     readings.next(reading(T + 61 * S, 8))
     await processor.flush()
     expect(errors).toHaveLength(1)
@@ -125,6 +141,36 @@ describe('RollupProcessor against PostgreSQL', () => {
     await processor.flush()
     expect(await stored('telemetry_1m')).toMatchObject([{ bucket: T, avg: 7 }])
     sub.unsubscribe()
+  })
+
+  test('single-reading minutes are not written, and every minute reads back as if they had been', async () => {
+    // Every 5 minutes for 2 hours, twice in some minutes (a retry, a second sample), one flagged.
+    const input: Reading[] = []
+    for (let i = 0; i < 24; i++) {
+      input.push(reading(T + i * 300 * S + 7 * S, i, i === 5 ? Quality.SPIKE : Quality.GOOD))
+      if (i % 6 === 0) input.push(reading(T + i * 300 * S + 40 * S, 100 + i))
+    }
+    await insertTelemetry(db, input)
+    const run = async (storeSingleReadingMinutes: boolean) => {
+      await db.pool.query('TRUNCATE telemetry_1m, telemetry_1h')
+      const processor = new RollupProcessor({ recomputeFirstBucket: false, allowedLatenessMs: 0, flushIntervalMs: 3_600_000, storeSingleReadingMinutes }, { db: db.pool })
+      const readings = new Subject<Reading>()
+      const done = lastValueFrom(readings.pipe(processor.operator, toArray()))
+      for (const r of input) readings.next(r)
+      readings.complete()
+      const events = await done
+      await processor.flush()
+      return { events, stored: await stored('telemetry_1m'), minutes: await minutes(), hours: await stored('telemetry_1h'), counts: processor.counts }
+    }
+    const all = await run(true)
+    const some = await run(false)
+    expect(all.stored).toHaveLength(24)
+    expect(some.stored.map((r) => r.count)).toEqual([2, 2, 2, 2])
+    expect(some.counts.singleReadingMinutes).toBe(20)
+    // The same minutes, the same hours, the same events on the stream.
+    expect(some.minutes).toEqual(all.stored)
+    expect(some.hours).toEqual(all.hours)
+    expect(some.events).toEqual(all.events)
   })
 })
 

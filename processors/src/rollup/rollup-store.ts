@@ -1,6 +1,6 @@
 import type { RollupEvent } from '../stream/events.ts'
 import type { RecomputeRequest, RollupResolution } from './rollup-windows.ts'
-import type { SqlQueryable } from './sql.ts'
+import { type SqlQueryable, numberArrayLiteral as nums, textArrayLiteral as texts } from './sql.ts'
 
 const TABLES: Record<RollupResolution, { table: string; interval: string }> = {
   '1m': { table: 'telemetry_1m', interval: '1 minute' },
@@ -45,8 +45,8 @@ export class RollupStore {
            AS u(b, d, m, c, mn, mx, av, la, ng)
          ${UPDATE_ALL}`,
         [
-          batch.map((e) => e.bucket), batch.map((e) => e.deviceId), batch.map((e) => e.metric), batch.map((e) => e.count),
-          batch.map((e) => e.min), batch.map((e) => e.max), batch.map((e) => e.avg), batch.map((e) => e.last), batch.map((e) => e.nonGood),
+          nums(batch.map((e) => e.bucket)), texts(batch.map((e) => e.deviceId)), texts(batch.map((e) => e.metric)), nums(batch.map((e) => e.count)),
+          nums(batch.map((e) => e.min)), nums(batch.map((e) => e.max)), nums(batch.map((e) => e.avg)), nums(batch.map((e) => e.last)), nums(batch.map((e) => e.nonGood)),
         ],
       )
     }
@@ -81,7 +81,7 @@ export class RollupStore {
          GROUP BY k.bucket, k.device_id, k.metric
          ${UPDATE_ALL}
          RETURNING extract(epoch FROM r.bucket) * 1000 AS bucket_ms, r.device_id, r.metric, r.count, r.min, r.max, r.avg, r.last, r.non_good`,
-        [batch.map((r) => r.bucket), batch.map((r) => r.deviceId), batch.map((r) => r.metric)],
+        [nums(batch.map((r) => r.bucket)), texts(batch.map((r) => r.deviceId)), texts(batch.map((r) => r.metric))],
       )
       const correction = new Map(batch.map((r) => [`${r.deviceId}\u0000${r.metric}\u0000${r.bucket}`, r.correction]))
       for (const row of rows) {

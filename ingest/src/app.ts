@@ -1,4 +1,5 @@
 import { GridlineError, type Logger, type Publisher, type Source, type SourceHealth, redactUrl } from '@gridline/core'
+import { servicePoolConfig } from './storage/pool.ts'
 import { webRoot } from '@gridline/dashboards'
 import { type DecodeOptions, MetricLimit, ServerClock } from '@gridline/processors'
 import { defaultCatalogue } from '@gridline/schemas'
@@ -75,7 +76,7 @@ export function buildIngestService(config: IngestConfig, logger: Logger): Ingest
   const databaseUrl = config.database.url
   if (!databaseUrl) throw new Error('database.url (DATABASE_URL) is required')
   const metrics = createIngestMetrics()
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.database.poolSize })
+  const pool = new pg.Pool(servicePoolConfig(config, databaseUrl))
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err }, 'An idle database connection failed.'))
 

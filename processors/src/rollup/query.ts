@@ -84,7 +84,7 @@ export async function queryTelemetry(db: SqlQueryable, query: TelemetryQuery): P
   const base = useMinutes ? MINUTE : HOUR
   // Both: the buckets that overlap [from, to).
   const source = useMinutes
-    ? `${minuteRollupsSql({ device: (col) => `${col} = $1`, metric: '$2', from: `to_timestamp(($3::float8 - $6::float8) / 1000.0) + INTERVAL '1 microsecond'`, to: 'to_timestamp($4::float8 / 1000.0)' })} AS m`
+    ? `${minuteRollupsSql({ device: (col) => `${col} = $1`, metric: '$2', from: `to_timestamp(($3::float8 - $6::float8) / 1000.0) + INTERVAL '1 microsecond'`, to: 'to_timestamp($4::float8 / 1000.0)', oneSeries: true })} AS m`
     : `telemetry_1h WHERE device_id = $1 AND metric = $2
        AND bucket > to_timestamp(($3::float8 - $6::float8) / 1000.0) AND bucket < to_timestamp($4::float8 / 1000.0)`
   // Whole hours per point when even hourly buckets are too many.

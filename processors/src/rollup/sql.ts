@@ -40,7 +40,20 @@ export interface MinuteRollupsScope {
   /** SQL timestamptz expressions: minutes starting in [from, to). */
   from: string
   to: string
+  /**
+   * One device and one metric (`device` an equality, `metric` set): telemetry
+   * is then read only for the hours whose readings telemetry_1m does not hold
+   * in full (telemetry_1h's count against the sum of its minutes'), so a
+   * device reporting every second costs what it did before minutes were left out.
+   */
+  oneSeries?: boolean
 }
+
+const AGGREGATES = `count(*)::int AS count,
+                 min(t.value) FILTER (WHERE t.quality = 0) AS min, max(t.value) FILTER (WHERE t.quality = 0) AS max,
+                 avg(t.value) FILTER (WHERE t.quality = 0) AS avg,
+                 (array_agg(t.value ORDER BY t.time DESC) FILTER (WHERE t.quality = 0))[1] AS last,
+                 (count(*) FILTER (WHERE t.quality <> 0))::int AS non_good`
 
 /**
  * The complete 1-minute rollups of a scope, as an SQL subquery with the
@@ -53,21 +66,31 @@ export interface MinuteRollupsScope {
 export function minuteRollupsSql(scope: MinuteRollupsScope): string {
   const metric = (col: string) => (scope.metric === null ? '' : ` AND ${col} = ${scope.metric}`)
   // Raw readings of the minutes starting in [from, to): from the first minute start at or after `from`.
-  const ceil = (t: string) => `date_bin(INTERVAL '1 minute', (${t}) - INTERVAL '1 microsecond', TIMESTAMPTZ 'epoch') + INTERVAL '1 minute'`
+  const ceil = (t: string) => `(date_bin(INTERVAL '1 minute', (${t}) - INTERVAL '1 microsecond', TIMESTAMPTZ 'epoch') + INTERVAL '1 minute')`
+  const rawFrom = ceil(scope.from)
+  const rawTo = ceil(scope.to)
+  const raw = scope.oneSeries === true && scope.metric !== null
+    ? `SELECT date_bin(INTERVAL '1 minute', t.time, TIMESTAMPTZ 'epoch') AS bucket, t.device_id, t.metric, ${AGGREGATES}
+            FROM generate_series(date_bin(INTERVAL '1 hour', ${rawFrom}, TIMESTAMPTZ 'epoch'), ${rawTo}, INTERVAL '1 hour') AS hs(hour)
+            JOIN telemetry t ON ${scope.device('t.device_id')}${metric('t.metric')}
+             AND t.time >= greatest(hs.hour, ${rawFrom}) AND t.time < least(hs.hour + INTERVAL '1 hour', ${rawTo})
+           WHERE NOT EXISTS (
+             SELECT 1 FROM telemetry_1h h
+              WHERE ${scope.device('h.device_id')}${metric('h.metric')} AND h.bucket = hs.hour
+                AND h.count = (SELECT coalesce(sum(s.count), 0) FROM telemetry_1m s
+                                WHERE ${scope.device('s.device_id')}${metric('s.metric')} AND s.bucket >= hs.hour AND s.bucket < hs.hour + INTERVAL '1 hour'))
+           GROUP BY 1, 2, 3`
+    : `SELECT date_bin(INTERVAL '1 minute', t.time, TIMESTAMPTZ 'epoch') AS bucket, t.device_id, t.metric, ${AGGREGATES}
+            FROM telemetry t
+           WHERE ${scope.device('t.device_id')}${metric('t.metric')} AND t.time >= ${rawFrom} AND t.time < ${rawTo}
+           GROUP BY 1, 2, 3`
   return `(
   SELECT s.bucket, s.device_id, s.metric, s.count, s.min, s.max, s.avg, s.last, s.non_good
     FROM telemetry_1m s
    WHERE ${scope.device('s.device_id')}${metric('s.metric')} AND s.bucket >= ${scope.from} AND s.bucket < ${scope.to}
   UNION ALL
   SELECT r.bucket, r.device_id, r.metric, r.count, r.min, r.max, r.avg, r.last, r.non_good
-    FROM (SELECT date_bin(INTERVAL '1 minute', t.time, TIMESTAMPTZ 'epoch') AS bucket, t.device_id, t.metric, count(*)::int AS count,
-                 min(t.value) FILTER (WHERE t.quality = 0) AS min, max(t.value) FILTER (WHERE t.quality = 0) AS max,
-                 avg(t.value) FILTER (WHERE t.quality = 0) AS avg,
-                 (array_agg(t.value ORDER BY t.time DESC) FILTER (WHERE t.quality = 0))[1] AS last,
-                 (count(*) FILTER (WHERE t.quality <> 0))::int AS non_good
-            FROM telemetry t
-           WHERE ${scope.device('t.device_id')}${metric('t.metric')} AND t.time >= ${ceil(scope.from)} AND t.time < ${ceil(scope.to)}
-           GROUP BY 1, 2, 3) r
+    FROM (${raw}) r
    WHERE NOT EXISTS (SELECT 1 FROM telemetry_1m s WHERE s.device_id = r.device_id AND s.metric = r.metric AND s.bucket = r.bucket)
 )`
 }

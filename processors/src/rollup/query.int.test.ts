@@ -54,6 +54,22 @@ describe('queryTelemetry', () => {
     expect(mid.points).toHaveLength(35)
   })
 
+  test('an hour whose readings telemetry_1m holds in full (telemetry_1h\'s count) is not read from telemetry', async () => {
+    const H = T + 30 * DAY
+    const store = new RollupStore(db.pool)
+    const base = { kind: 'rollup' as const, deviceId: 'aq-3', metric: 'pm25', min: 1, max: 1, avg: 1, last: 1, nonGood: 0, correction: false }
+    // Hour 0: two stored minutes of 2 readings, and the hour says 4: whole. Hour 1: the hour says 3, its minutes 2: one is in telemetry.
+    await store.upsert([
+      { ...base, resolution: '1m', bucket: H, count: 2 }, { ...base, resolution: '1m', bucket: H + MIN, count: 2 },
+      { ...base, resolution: '1h', bucket: H, count: 4 },
+      { ...base, resolution: '1m', bucket: H + HOUR, count: 2 }, { ...base, resolution: '1h', bucket: H + HOUR, count: 3 },
+    ])
+    // A raw row telemetry_1m does not hold, in each hour: only the second hour's is read.
+    await insertTelemetry(db, [{ time: H + 30 * MIN, deviceId: 'aq-3', metric: 'pm25', value: 7 }, { time: H + HOUR + 30 * MIN, deviceId: 'aq-3', metric: 'pm25', value: 8 }])
+    const series = await queryTelemetry(db.pool, { deviceId: 'aq-3', metric: 'pm25', from: H, to: H + 3 * HOUR })
+    expect(series.points.map((p) => [(p.time - H) / MIN, p.count, p.value])).toEqual([[0, 2, 1], [1, 2, 1], [60, 2, 1], [90, 1, 8]])
+  })
+
   test('up to 2 hours: raw good readings', async () => {
     const series = await queryTelemetry(db.pool, { deviceId: 'aq-1', metric: 'pm25', from: T, to: T + 30 * MIN })
     expect(series.resolution).toBe('raw')

@@ -31,6 +31,7 @@ export interface RollupWindowCounts {
   devices: number
 }
 
+/** One open bucket. Reused once closed (a device reporting every few minutes opens a minute per reading). */
 class Accumulator {
   count = 0
   nonGood = 0
@@ -40,8 +41,26 @@ class Accumulator {
   sum = 0
   last = Number.NaN
   lastTime = -Infinity
-  constructor(readonly bucket: number, readonly end: number, readonly complete: boolean) {}
+  constructor(public bucket: number, public end: number, public complete: boolean) {}
+
+  reset(bucket: number, end: number, complete: boolean): this {
+    this.bucket = bucket
+    this.end = end
+    this.complete = complete
+    this.count = 0
+    this.nonGood = 0
+    this.good = 0
+    this.min = Infinity
+    this.max = -Infinity
+    this.sum = 0
+    this.last = Number.NaN
+    this.lastTime = -Infinity
+    return this
+  }
 }
+
+/** Closed accumulators kept for reuse at most. */
+const SPARE_ACCUMULATORS = 4_096
 
 interface Series {
   deviceId: string
@@ -78,6 +97,9 @@ export class RollupWindows {
   readonly counts: RollupWindowCounts = { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
   private readonly devices = new Map<string, DeviceWindows>()
   private readonly cursor = readingCursor()
+  private readonly spare: Accumulator[] = []
+  private lastDeviceId: string | undefined
+  private lastDevice: DeviceWindows | undefined
 
   constructor(
     private readonly config: Pick<RollupConfig, 'allowedLatenessMs' | 'idleTimeoutMs' | 'forgetDeviceAfterMs' | 'recomputeFirstBucket'>,
@@ -92,12 +114,15 @@ export class RollupWindows {
 
   /** Adds one reading; reads its fields, never keeps the object. */
   add(reading: Reading, now: number): void {
-    let device = this.devices.get(reading.deviceId)
+    // A message's rows are one device's: look it up once per run of rows.
+    let device = reading.deviceId === this.lastDeviceId ? this.lastDevice : this.devices.get(reading.deviceId)
     if (device === undefined) {
       device = { watermark: new Watermark(this.config.allowedLatenessMs), series: new Map(), openBuckets: 0, nextEnd: Infinity }
       this.devices.set(reading.deviceId, device)
       this.counts.devices++
     }
+    this.lastDeviceId = reading.deviceId
+    this.lastDevice = device
     let series = device.series.get(reading.metric)
     if (series === undefined) {
       series = { deviceId: reading.deviceId, metric: reading.metric, open: ROLLUP_RESOLUTIONS.map(() => []), started: ROLLUP_RESOLUTIONS.map(() => false) }
@@ -120,7 +145,8 @@ export class RollupWindows {
       let acc: Accumulator | undefined
       for (let i = 0; i < open.length; i++) if (open[i]!.bucket === bucket) acc = open[i]
       if (acc === undefined) {
-        acc = new Accumulator(bucket, end, series.started[r]! || !this.config.recomputeFirstBucket)
+        const complete = series.started[r]! || !this.config.recomputeFirstBucket
+        acc = this.spare.pop()?.reset(bucket, end, complete) ?? new Accumulator(bucket, end, complete)
         series.started[r] = true
         open.push(acc)
         device.openBuckets++
@@ -149,6 +175,7 @@ export class RollupWindows {
       if (device.openBuckets === 0) {
         if (now - device.watermark.lastSeenAt >= this.config.forgetDeviceAfterMs) {
           this.devices.delete(id)
+          if (this.lastDevice === device) this.lastDeviceId = this.lastDevice = undefined
           this.counts.devices--
         }
         continue
@@ -176,6 +203,7 @@ export class RollupWindows {
           if (acc.end <= upTo) {
             this.closeBucket(series, r, acc)
             device.openBuckets--
+            if (this.spare.length < SPARE_ACCUMULATORS) this.spare.push(acc)
           } else {
             open[kept++] = acc
             if (acc.end < nextEnd) nextEnd = acc.end

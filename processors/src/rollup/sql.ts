@@ -16,19 +16,22 @@ const NEEDS_QUOTING = /[",\\{}\s]|^$|^null$/i
  * writes that was more CPU than the rest of the statement's preparation.
  */
 export function numberArrayLiteral(values: readonly number[]): string {
+  // String(-0) is "0": the one number join would change.
+  for (const v of values) if (v === 0 && 1 / v < 0) return `{${values.map((x) => (x === 0 && 1 / x < 0 ? '-0' : x)).join(',')}}`
   return `{${values.join(',')}}`
 }
 
 /**
- * A PostgreSQL array literal of text (`{aq-1,"a b"}`): elements that need it
- * are quoted, with `"` and `\` escaped. Device ids and metric names never do
- * (the decoder allows [A-Za-z0-9_.-]), so this is usually one join.
+ * A PostgreSQL array literal of text (`{aq-1,"a b",NULL}`): elements that need
+ * it are quoted, with `"` and `\` escaped; null is NULL. Device ids and metric
+ * names never need quoting (the decoder allows [A-Za-z0-9_.-]), so this is
+ * usually one join.
  */
-export function textArrayLiteral(values: readonly string[]): string {
+export function textArrayLiteral(values: readonly (string | null)[]): string {
   let plain = true
-  for (const v of values) if (NEEDS_QUOTING.test(v)) { plain = false; break }
+  for (const v of values) if (v === null || NEEDS_QUOTING.test(v)) { plain = false; break }
   if (plain) return `{${values.join(',')}}`
-  return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/["\\]/g, '\\$&')}"`)).join(',')}}`
 }
 
 /** SQL text for the pieces of `minuteRollupsSql`: a predicate on a device id column, the metric, and the range. */

@@ -1,5 +1,5 @@
 import type { IndicatorEvent, Reading } from '../../stream/events.ts'
-import type { SqlQueryable } from '../../rollup/sql.ts'
+import { type SqlQueryable, numberArrayLiteral as nums, textArrayLiteral as texts } from '../../rollup/sql.ts'
 
 /** An indicator value's identity: one per indicator, scope, key and window time. */
 export const indicatorKey = (e: Pick<IndicatorEvent, 'name' | 'scope' | 'key' | 'time'>): string => `${e.name}\u0000${e.scope}\u0000${e.key}\u0000${e.time}`
@@ -100,15 +100,15 @@ export class IndicatorHistoryStore {
   private async write(batch: IndicatorEvent[]): Promise<void> {
     const { rows } = await this.db.query<{ revision: number }>(
       `INSERT INTO indicator_values AS v (name, scope, key, time, value, level, details)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::text[], $7::jsonb[])
+       SELECT n, s, k, to_timestamp(t / 1000.0), v, l, d FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::jsonb[]) AS u(n, s, k, t, v, l, d)
        ON CONFLICT (name, scope, key, time) DO UPDATE
          SET value = EXCLUDED.value, level = EXCLUDED.level, details = EXCLUDED.details, revision = v.revision + 1, computed_at = now()
          WHERE (v.value, v.level, v.details) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.level, EXCLUDED.details)
        RETURNING revision`,
       [
-        batch.map((e) => e.name), batch.map((e) => e.scope), batch.map((e) => e.key),
-        batch.map((e) => new Date(e.time).toISOString()), batch.map((e) => e.value),
-        batch.map((e) => e.level ?? null), batch.map((e) => (e.details === undefined ? null : JSON.stringify(e.details))),
+        texts(batch.map((e) => e.name)), texts(batch.map((e) => e.scope)), texts(batch.map((e) => e.key)),
+        nums(batch.map((e) => e.time)), nums(batch.map((e) => e.value)),
+        texts(batch.map((e) => e.level ?? null)), texts(batch.map((e) => (e.details === undefined ? null : JSON.stringify(e.details)))),
       ],
     )
     this.stats.written += rows.length

@@ -17,6 +17,8 @@ export interface RollupWindowsDeps {
   scheduler?: SchedulerLike
   /** Buckets to compute from `telemetry` instead of memory: late readings' buckets, and first buckets after start. */
   onRecompute?: (request: RecomputeRequest) => void
+  /** Series seen for the first time (RollupWindowsOutput.probe); answer with `windows.setPrevious`. */
+  onProbe?: (deviceId: string, metric: string) => void
   /** Receives the windows' state, for counters. */
   onWindows?: (windows: RollupWindows) => void
 }
@@ -36,6 +38,7 @@ export function rollupWindows(config: Partial<RollupConfig> = {}, deps: RollupWi
     const windows = new RollupWindows(settings, {
       emit: (event) => subscriber.next(event),
       recompute: (request) => deps.onRecompute?.(request),
+      ...(deps.onProbe ? { probe: deps.onProbe } : {}),
     })
     deps.onWindows?.(windows)
     const idle = repeatOnScheduler(scheduler, settings.idleCheckIntervalMs, () => windows.closeIdle(scheduler.now()))

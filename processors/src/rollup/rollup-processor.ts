@@ -28,6 +28,8 @@ export interface RollupProcessorCounts extends RollupWindowCounts {
   singleReadingMinutes: number
   /** Buckets recomputed from telemetry (late corrections and first buckets). */
   recomputed: number
+  /** Series whose latest reading before this process's start was looked up (their first buckets need no recompute when they start after it). */
+  probed: number
   writeErrors: number
   /** Closed buckets dropped because the database stayed unavailable past `maxPendingWrites`. */
   droppedWrites: number
@@ -60,7 +62,11 @@ export class RollupProcessor {
   private writing = 0
   private lastWriteFailed = false
   private holding = false
-  private readonly totals = { written: 0, singleReadingMinutes: 0, recomputed: 0, writeErrors: 0, droppedWrites: 0 }
+  /** Wall-clock start: rows received before it are an earlier process's (RollupStore.previousTimes). */
+  private readonly startedAt = Date.now()
+  private probes: { deviceId: string; metric: string }[] = []
+  private probing = false
+  private readonly totals = { written: 0, singleReadingMinutes: 0, recomputed: 0, probed: 0, writeErrors: 0, droppedWrites: 0 }
 
   constructor(config: Partial<RollupConfig>, private readonly deps: RollupProcessorDeps) {
     this.settings = RollupConfigSchema.parse(config)
@@ -69,6 +75,7 @@ export class RollupProcessor {
     const windowed = rollupWindows(this.settings, {
       scheduler: this.scheduler,
       onRecompute: (request) => this.pendingRecomputes.set(requestKey(request), request),
+      onProbe: (deviceId, metric) => this.probe(deviceId, metric),
       onWindows: (windows) => (this.windows = windows),
     })
     this.operator = (source) => new Observable<RollupEvent>((subscriber) => {
@@ -106,6 +113,34 @@ export class RollupProcessor {
   /** Whether intake is held back for the backlog of closed buckets (see `onBacklog`). */
   get backlogged(): boolean {
     return this.holding
+  }
+
+  /**
+   * A series seen for the first time: its latest reading stored before this
+   * process started is looked up (batched, one statement for every series
+   * that came in meanwhile), so a first bucket starting after it is written
+   * from memory instead of recomputed from telemetry. Until the answer is
+   * in, or if the lookup fails, the first bucket is recomputed, as before.
+   */
+  private probe(deviceId: string, metric: string): void {
+    this.probes.push({ deviceId, metric })
+    if (this.probing) return
+    this.probing = true
+    setImmediate(() => void this.runProbes())
+  }
+
+  private async runProbes(): Promise<void> {
+    while (this.probes.length > 0) {
+      const batch = this.probes.splice(0, this.settings.writeBatchRows)
+      try {
+        const times = await this.store.previousTimes(batch, this.startedAt)
+        for (let i = 0; i < batch.length; i++) this.windows?.setPrevious(batch[i]!.deviceId, batch[i]!.metric, times[i]!)
+        this.totals.probed += batch.length
+      } catch (error) {
+        this.deps.onError?.(error)
+      }
+    }
+    this.probing = false
   }
 
   private queueWrite(event: RollupEvent): void {

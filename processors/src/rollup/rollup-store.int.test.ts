@@ -1,7 +1,7 @@
 import { Quality } from '@gridline/schemas'
 import { Subject, lastValueFrom, toArray } from 'rxjs'
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import type { TestDatabase } from '../../../test/support.ts'
+import { type TestDatabase, waitFor } from '../../../test/support.ts'
 import { SequenceGapStore } from '../sequence/gap-store.ts'
 import { SequenceTracker } from '../sequence/sequence-tracker.ts'
 import type { Reading, RollupEvent } from '../stream/events.ts'
@@ -119,6 +119,40 @@ describe('RollupProcessor against PostgreSQL', () => {
     expect((await stored('telemetry_1m')).map((r) => [r.bucket, r.count])).toEqual([[T, 3]])
     expect((await minutes()).map((r) => [r.bucket, r.count])).toEqual([[T, 3], [T + 60 * S, 1], [T + 120 * S, 1]])
     expect(await stored('telemetry_1h')).toMatchObject([{ bucket: T, count: 5, avg: 3 }])
+  })
+
+  test('after a restart a first bucket that starts after the last stored reading is written from memory, one that does not is recomputed', async () => {
+    const received = async (rows: { time: number; value: number; device?: string }[], receivedAt: number) => db.pool.query(
+      `INSERT INTO telemetry (time, device_id, metric, value, quality, received_at)
+       SELECT to_timestamp(t / 1000.0), d, 'pm25', v, 0, to_timestamp($4::float8 / 1000.0) FROM unnest($1::float8[], $2::text[], $3::float8[]) AS u(t, d, v)`,
+      [rows.map((r) => r.time), rows.map((r) => r.device ?? 'aq-1'), rows.map((r) => r.value), receivedAt])
+    // Before this process: aq-1 up to minute 0 (its readings at 10 s and 50 s); aq-2 up to 10 s into minute 2.
+    await received([{ time: T + 10 * S, value: 1 }, { time: T + 50 * S, value: 2 }, { time: T + 130 * S, value: 9, device: 'aq-2' }], Date.now() - 60_000)
+    const processor = new RollupProcessor({ allowedLatenessMs: 0, flushIntervalMs: 3_600_000 }, { db: db.pool })
+    const readings = new Subject<Reading>()
+    const done = lastValueFrom(readings.pipe(processor.operator, toArray()))
+    // This process: aq-1 from minute 1 on; aq-2 in minute 2 again, and on.
+    const now = Date.now()
+    const push = async (...rs: Reading[]) => {
+      for (const r of rs) {
+        await received([{ time: r.time, value: r.value, device: r.deviceId }], now)
+        readings.next({ ...r, receivedAt: now })
+      }
+    }
+    await push(reading(T + 70 * S, 3), reading(T + 140 * S, 5, Quality.GOOD, 'aq-2'))
+    // The lookup of what was stored before, for both new series at once, before their first buckets close.
+    await waitFor(() => processor.counts.probed === 2, 5_000, 'the previous readings to be looked up')
+    await push(reading(T + 130 * S, 4), reading(T + 200 * S, 6, Quality.GOOD, 'aq-2'))
+    readings.complete()
+    const events = await done
+    const bucket = (device: string, resolution: string, at: number) => events.find((e) => e.deviceId === device && e.resolution === resolution && e.bucket === at)
+    // aq-1: minute 1 is its first and nothing before the start reaches it: from memory. Its hour holds minute 0's readings: recomputed.
+    expect(bucket('aq-1', '1m', T + 60 * S)).toMatchObject({ count: 1, avg: 3 })
+    expect(bucket('aq-1', '1h', T)).toMatchObject({ count: 4, min: 1, max: 4, avg: 2.5, last: 4 })
+    // aq-2: minute 2 held a reading from before the start: recomputed with it.
+    expect(bucket('aq-2', '1m', T + 120 * S)).toMatchObject({ count: 2, min: 5, max: 9, avg: 7 })
+    // Recomputed: aq-1's hour, aq-2's minute 2 and hour; not aq-1's minute 1, nor aq-2's minute 3 (not first).
+    expect(processor.counts.recomputed).toBe(3)
   })
 
   test('a failed write is kept and retried at the next flush', async () => {

@@ -53,6 +53,29 @@ export class RollupStore {
   }
 
   /**
+   * For each series, the latest event time stored with a receive time before
+   * `before` (epoch ms; or none: -Infinity): what an earlier process stored.
+   * One index walk back from the newest row per series, past the rows this
+   * process stored since (received at or after `before`); rows without a
+   * receive time count as earlier.
+   */
+  async previousTimes(series: readonly { deviceId: string; metric: string }[], before: number): Promise<number[]> {
+    if (series.length === 0) return []
+    const { rows } = await this.db.query<{ i: number; t: number | null }>(
+      `SELECT u.i, extract(epoch FROM p.time) * 1000 AS t
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(d, m, i)
+         LEFT JOIN LATERAL (
+           SELECT t.time FROM telemetry t
+            WHERE t.device_id = u.d AND t.metric = u.m AND (t.received_at IS NULL OR t.received_at < to_timestamp($3::float8 / 1000.0))
+            ORDER BY t.time DESC LIMIT 1) p ON true`,
+      [texts(series.map((s) => s.deviceId)), texts(series.map((s) => s.metric)), before],
+    )
+    const out = new Array<number>(series.length).fill(Number.NEGATIVE_INFINITY)
+    for (const r of rows) out[Number(r.i) - 1] = r.t === null ? Number.NEGATIVE_INFINITY : Number(r.t)
+    return out
+  }
+
+  /**
    * Recomputes the requested buckets from `telemetry` in one statement per
    * resolution and upserts them; returns the stored results as events
    * (`correction` as requested). A bucket with no rows in `telemetry` is

@@ -68,6 +68,12 @@ interface Series {
   /** Open buckets per resolution index; rarely more than one each. */
   open: Accumulator[][]
   started: boolean[]
+  /**
+   * The latest event time of this series stored before this process started
+   * (-Infinity: none), once `setPrevious` has said; until then undefined. A
+   * first bucket that starts after it holds nothing memory did not see.
+   */
+  previous: number | undefined
 }
 
 interface DeviceWindows {
@@ -81,6 +87,12 @@ interface DeviceWindows {
 export interface RollupWindowsOutput {
   emit(event: RollupEvent): void
   recompute(request: RecomputeRequest): void
+  /**
+   * A series seen for the first time (with `recomputeFirstBucket`): find the
+   * latest event time it had stored before this process started and tell
+   * `setPrevious`, so its first buckets need no recompute when they start after it.
+   */
+  probe?(deviceId: string, metric: string): void
 }
 
 /**
@@ -125,8 +137,9 @@ export class RollupWindows {
     this.lastDevice = device
     let series = device.series.get(reading.metric)
     if (series === undefined) {
-      series = { deviceId: reading.deviceId, metric: reading.metric, open: ROLLUP_RESOLUTIONS.map(() => []), started: ROLLUP_RESOLUTIONS.map(() => false) }
+      series = { deviceId: reading.deviceId, metric: reading.metric, open: ROLLUP_RESOLUTIONS.map(() => []), started: ROLLUP_RESOLUTIONS.map(() => false), previous: undefined }
       device.series.set(reading.metric, series)
+      if (this.config.recomputeFirstBucket) this.output.probe?.(reading.deviceId, reading.metric)
     }
     const time = reading.time
     const watermark = device.watermark.value
@@ -167,6 +180,12 @@ export class RollupWindows {
       }
     }
     if (device.watermark.observe(time, now) && device.watermark.value >= device.nextEnd) this.close(device, device.watermark.value)
+  }
+
+  /** What `probe` found for a series: its latest event time stored before this process started (-Infinity: none). */
+  setPrevious(deviceId: string, metric: string, time: number): void {
+    const series = this.devices.get(deviceId)?.series.get(metric)
+    if (series) series.previous = time
   }
 
   /** Advances the watermarks of devices quiet for `idleTimeoutMs` and closes what that passes; forgets long-idle devices. */
@@ -217,7 +236,8 @@ export class RollupWindows {
 
   private closeBucket(series: Series, r: number, acc: Accumulator): void {
     const resolution = ROLLUP_RESOLUTIONS[r]!.name
-    if (!acc.complete) {
+    // A first bucket is whole in memory when nothing stored before the start reaches into it.
+    if (!acc.complete && !(series.previous !== undefined && series.previous < acc.bucket)) {
       this.request({ resolution, deviceId: series.deviceId, metric: series.metric, bucket: acc.bucket, correction: false })
       return
     }

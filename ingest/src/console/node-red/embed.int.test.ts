@@ -168,10 +168,18 @@ describe('Node-RED embedded at /flows', () => {
     expect(httpIn.status).toBe(401)
   })
 
-  test('a viewer gets 403', async () => {
-    const res = await fetch(`${s.base}/flows/`, { headers: { cookie: 'gridline_session=tok-viewer', accept: 'text/html' } })
+  test('a viewer gets 403: a page saying so in a browser, the JSON error for an API client', async () => {
+    const res = await fetch(`${s.base}/flows/`, { headers: { cookie: 'gridline_session=tok-viewer', accept: 'text/html,application/xhtml+xml' } })
     expect(res.status).toBe(403)
-    expect((await body(res)).error.code).toBe('GRIDLINE_FORBIDDEN')
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    const page = await res.text()
+    expect(page).toContain('Node-RED is for administrators')
+    expect(page).toContain('logged in as <strong>vu</strong>, a viewer')
+    expect(page).toContain('Node-RED chỉ dành cho quản trị viên')
+    expect(page).toContain('<a href="/">Back to the console</a>')
+    const api = await fetch(`${s.base}/flows/settings`, { headers: { cookie: 'gridline_session=tok-viewer', accept: 'application/json' } })
+    expect(api.status).toBe(403)
+    expect((await body(api)).error.code).toBe('GRIDLINE_FORBIDDEN')
   })
 
   test('an admin gets the editor, titled gridline flows', async () => {

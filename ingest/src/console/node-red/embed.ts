@@ -115,7 +115,10 @@ export async function embedNodeRed(options: NodeRedOptions, deps: NodeRedDeps): 
       return
     }
     if (user.role !== 'admin') {
-      sendError(res, 403, 'GRIDLINE_FORBIDDEN', `Only admins may open Node-RED; ${user.name} is ${user.role === 'operator' ? 'an operator' : 'a viewer'}.`)
+      const role = user.role === 'operator' ? 'an operator' : 'a viewer'
+      // A person who typed /flows gets a page that says so and leads back, an API client the JSON error.
+      if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) sendForbiddenPage(res, user.name, user.role)
+      else sendError(res, 403, 'GRIDLINE_FORBIDDEN', `Only admins may open Node-RED; ${user.name} is ${role}.`)
       return
     }
     if (state === 'idle' && attached && api) {
@@ -375,6 +378,25 @@ function forwardLog(log: Logger, msg: RedLogMessage): void {
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code, message } }))
+}
+
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const ROLE_VI: Record<string, string> = { operator: 'người vận hành', viewer: 'người xem' }
+
+/** The 403 page for a console user who is not an admin (English and Vietnamese, as the console speaks both). */
+function sendForbiddenPage(res: ServerResponse, name: string, role: string): void {
+  const who = escapeHtml(name)
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Node-RED: admins only · gridline</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2933}h1{font-size:1.4rem}a{color:#0b5cad}p.vi{color:#52606d}</style>
+</head><body>
+<h1>Node-RED is for administrators</h1>
+<p>You are logged in as <strong>${who}</strong>, ${role === 'operator' ? 'an operator' : 'a viewer'}. Flows can be opened and changed by admins only; ask one if a flow needs changing.</p>
+<p lang="vi" class="vi">Node-RED chỉ dành cho quản trị viên. Bạn đang đăng nhập là <strong>${who}</strong> (${ROLE_VI[role] ?? escapeHtml(role)}).</p>
+<p><a href="/">Back to the console</a> · <a href="/" lang="vi">Quay lại bảng điều khiển</a></p>
+</body></html>`
+  res.writeHead(403, { 'content-type': 'text/html; charset=utf-8' }).end(html)
 }
 
 function refuseUpgrade(socket: Duplex, status: number, text: string): void {

@@ -100,7 +100,13 @@ describe('roles', () => {
     const context = await browser.newContext({ locale: 'en-GB' })
     contexts.push(context)
     const page = await context.newPage()
+    // Loading the console without a session logs nothing in the browser's console (no failed /api/me).
+    const consoleErrors: string[] = []
+    page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()) })
     await page.goto(`${base}/`)
+    await page.locator('#login-username').waitFor()
+    await page.waitForLoadState('networkidle')
+    expect(consoleErrors).toEqual([])
     await page.locator('#login-username').fill('viewer')
     await page.locator('#login-password').fill('not-the-password')
     await page.locator('#login-submit').click()
@@ -132,6 +138,12 @@ describe('roles', () => {
     await page.goto(`${base}/#/devices/${dimmedLamp}`)
     await page.locator('[data-testid=cmd-dim]').waitFor({ timeout: 10_000 })
     expect((await page.request.get(`${base}/flows/`)).status()).toBe(403)
+    // Typed into the address bar: a page that says why, and the way back.
+    const flows = await page.goto(`${base}/flows/`)
+    expect(flows?.status()).toBe(403)
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Node-RED is for administrators')
+    await page.locator('a', { hasText: 'Back to the console' }).click()
+    await page.locator('[data-testid=user-name]', { hasText: 'operator' }).waitFor({ timeout: 10_000 })
     expect((await page.request.get(`${base}/api/audit`)).status()).toBe(403)
   })
 

@@ -231,8 +231,9 @@ async function start(): Promise<void> {
   // Who is signed in? 401 → login page; no service → show it and keep trying.
   for (let attempt = 0; ; attempt++) {
     try {
-      const session = await api<Session>('/api/me')
-      user = session.user
+      // /api/session answers 200 with user null when nobody is signed in (no failed request in the browser's console).
+      const session = await api<Session | { user: null }>('/api/session')
+      user = session.user ?? undefined
       break
     } catch (error) {
       const status = (error as { status?: number }).status

@@ -104,6 +104,11 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
   })
 
   app.get('/api/me', viewer, async (req) => ({ user: req.session!.user, expiresAt: req.session!.expiresAt }))
+  // The web app's question at load, "is anyone signed in?": 200 either way, so a browser logs no failed request before the login page.
+  app.get('/api/session', async (req) => {
+    const session = await sessionOf(sessions, req.raw)
+    return session ? { user: session.user, expiresAt: session.expiresAt } : { user: null }
+  })
 
   // ---- overview and live stream
   app.get('/api/overview', viewer, async () => city.overview())

@@ -129,8 +129,12 @@ describe('logins and sessions', () => {
     expect(setCookie).toMatch(/^gridline_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=86400$/)
     const cookie = setCookie.split(';')[0]!
     expect(await call(cookie, 'GET', '/api/me')).toMatchObject({ status: 200, body: { user: { name: 'vic', role: 'viewer' } } })
+    expect(await call(cookie, 'GET', '/api/session')).toMatchObject({ status: 200, body: { user: { name: 'vic', role: 'viewer' } } })
     expect((await call(cookie, 'POST', '/api/logout', {})).status).toBe(204)
     expect(await call(cookie, 'GET', '/api/me')).toMatchObject({ status: 401, body: { error: { code: 'GRIDLINE_UNAUTHENTICATED' } } })
+    // What the web app asks at load: no session is an answer, not a failure.
+    expect(await call(cookie, 'GET', '/api/session')).toEqual(expect.objectContaining({ status: 200, body: { user: null } }))
+    expect(await call('gridline_session=forged', 'GET', '/api/session')).toEqual(expect.objectContaining({ status: 200, body: { user: null } }))
   })
 
   test('a session ends after its idle time, and only its hash is stored', async () => {

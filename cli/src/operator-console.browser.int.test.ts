@@ -200,6 +200,10 @@ describe('live operation', () => {
     await expect.poll(async () => Number(await generated.getAttribute('data-time')), { timeout: 10_000 }).toBeGreaterThan(first.at)
     await expect.poll(() => text(page, '[data-testid=water-pressure-avg]'), { timeout: 20_000 }).not.toBe(first.pressure)
     expect(await page.locator('[data-testid=aqi-district]').count()).toBeGreaterThan(0)
+    // Districts without a closed hour yet (the fleet started minutes ago) show the provisional index, marked as such.
+    const provisional = page.locator('[data-testid=aqi-district][data-source=pm25_now]')
+    await expect.poll(() => provisional.count(), { timeout: 15_000 }).toBeGreaterThan(0)
+    for (const label of await provisional.locator('.tile-label').allTextContents()) expect(label).toContain('tạm tính')
     await shot(page, 'overview-vi')
     await page.locator('[data-testid=lang-en]').click()
     await expect.poll(() => page.locator('[data-testid=nav-overview]').textContent()).toContain('Overview')

@@ -121,6 +121,8 @@ const en = {
   'aqi.unhealthy': 'Unhealthy',
   'aqi.very_unhealthy': 'Very unhealthy',
   'aqi.pending': 'Waiting for the first hour',
+  'aqi.provisional': 'provisional',
+  'aqi.provisional.hint': 'Provisional: the PM2.5 sub-index of the sensors\' latest readings, until the first hourly VN_AQI of this district',
 
   'overview.title': 'City overview',
   'overview.generatedAt': 'Updated {time}',
@@ -492,6 +494,8 @@ const vi: Dictionary = {
   'aqi.unhealthy': 'Không tốt cho sức khỏe',
   'aqi.very_unhealthy': 'Rất không tốt cho sức khỏe',
   'aqi.pending': 'Chờ giờ đầu tiên',
+  'aqi.provisional': 'tạm tính',
+  'aqi.provisional.hint': 'Tạm tính: chỉ số phụ PM2.5 từ số đo mới nhất của các cảm biến, cho đến khi có VN_AQI giờ đầu tiên của quận',
 
   'overview.title': 'Tổng quan thành phố',
   'overview.generatedAt': 'Cập nhật lúc {time}',

@@ -15,7 +15,7 @@ export interface Overview {
   generatedAt: number
   devices: Counts & { byDomain?: Record<string, Counts> }
   alarms: { active: Record<string, number>; unacknowledged: number }
-  environment?: { districts: { district: string; vnAqi: number | null; level: string | null; pm25: number | null; sensors: number; time: number | null }[] }
+  environment?: { districts: { district: string; vnAqi: number | null; level: string | null; source?: 'hourly' | 'pm25_now' | null; pm25: number | null; sensors: number; time: number | null }[] }
   traffic?: { segments: { segment: string; los: string | null; speedKmh: number | null; flow: number | null; time: number | null }[] }
   water?: {
     pressureBar: { min: number | null; avg: number | null; sensors: number }
@@ -139,6 +139,10 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
           const level = aqiLevel(d.level, d.vnAqi)
           setAttr(el, 'data-district', d.district)
           setAttr(el, 'data-level', level ?? 'none')
+          // Before a district's first closed hour: the PM2.5 sub-index of the latest readings, not an hourly VN_AQI (docs/dashboards.md).
+          const provisional = d.source === 'pm25_now'
+          setAttr(el, 'data-source', d.source ?? 'none')
+          setAttr(el, 'title', provisional ? t('aqi.provisional.hint') : null)
           const bg = level ? AQI_COLORS[level] : '#37474f'
           el.style.setProperty('--band', bg)
           el.style.setProperty('--band-text', textOn(bg))
@@ -149,7 +153,7 @@ export function mountOverview(root: HTMLElement, ctx: PageContext): Page {
           setAttr(history!, 'href', routeHash({ name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: d.district, range: '30d' } }))
           setText(name!, d.district)
           setText(value!, d.vnAqi === null || d.vnAqi === undefined ? '–' : String(Math.round(d.vnAqi)))
-          setText(label!, level ? t(`aqi.${level}`) : t('aqi.pending'))
+          setText(label!, level ? (provisional ? `${t(`aqi.${level}`)} · ${t('aqi.provisional')}` : t(`aqi.${level}`)) : t('aqi.pending'))
           setText(foot!, `PM2.5 ${num(d.pm25, 1)} µg/m³ · ${t('overview.air.sensors', { count: d.sensors })}`)
         })
     }

@@ -28,7 +28,7 @@ export interface RollupProcessorCounts extends RollupWindowCounts {
   singleReadingMinutes: number
   /** Buckets recomputed from telemetry (late corrections and first buckets). */
   recomputed: number
-  /** Series whose latest reading before this process's start was looked up (their first buckets need no recompute when they start after it). */
+  /** Series whose latest reading received before the windows began was looked up (their first buckets need no recompute when they start after it). */
   probed: number
   writeErrors: number
   /** Closed buckets dropped because the database stayed unavailable past `maxPendingWrites`. */
@@ -62,9 +62,13 @@ export class RollupProcessor {
   private writing = 0
   private lastWriteFailed = false
   private holding = false
-  /** Wall-clock start: rows received before it are an earlier process's (RollupStore.previousTimes). */
-  private readonly startedAt = Date.now()
-  private probes: { deviceId: string; metric: string }[] = []
+  /**
+   * When the current windows began (wall clock): every row received since
+   * passes through them, rows received before may not (an earlier process's,
+   * or this one's before a restart of the windows). RollupStore.previousTimes.
+   */
+  private windowsSince = Date.now()
+  private probes: { deviceId: string; metric: string; windows: RollupWindows; since: number }[] = []
   private probing = false
   private readonly totals = { written: 0, singleReadingMinutes: 0, recomputed: 0, probed: 0, writeErrors: 0, droppedWrites: 0 }
 
@@ -76,7 +80,10 @@ export class RollupProcessor {
       scheduler: this.scheduler,
       onRecompute: (request) => this.pendingRecomputes.set(requestKey(request), request),
       onProbe: (deviceId, metric) => this.probe(deviceId, metric),
-      onWindows: (windows) => (this.windows = windows),
+      onWindows: (windows) => {
+        this.windows = windows
+        this.windowsSince = Date.now()
+      },
     })
     this.operator = (source) => new Observable<RollupEvent>((subscriber) => {
       this.emitCorrection = (event) => subscriber.next(event)
@@ -123,7 +130,8 @@ export class RollupProcessor {
    * in, or if the lookup fails, the first bucket is recomputed, as before.
    */
   private probe(deviceId: string, metric: string): void {
-    this.probes.push({ deviceId, metric })
+    if (!this.windows) return
+    this.probes.push({ deviceId, metric, windows: this.windows, since: this.windowsSince })
     if (this.probing) return
     this.probing = true
     setImmediate(() => void this.runProbes())
@@ -131,11 +139,15 @@ export class RollupProcessor {
 
   private async runProbes(): Promise<void> {
     while (this.probes.length > 0) {
-      const batch = this.probes.splice(0, this.settings.writeBatchRows)
+      // One statement per windows (there is one, unless they were restarted after an error meanwhile).
+      const first = this.probes[0]!
+      const same = this.probes.filter((p) => p.windows === first.windows).slice(0, this.settings.writeBatchRows)
+      this.probes = this.probes.filter((p) => !same.includes(p))
       try {
-        const times = await this.store.previousTimes(batch, this.startedAt)
-        for (let i = 0; i < batch.length; i++) this.windows?.setPrevious(batch[i]!.deviceId, batch[i]!.metric, times[i]!)
-        this.totals.probed += batch.length
+        const times = await this.store.previousTimes(same, first.since)
+        // Answers go to the windows that asked: fresh windows after a restart ask again.
+        for (let i = 0; i < same.length; i++) first.windows.setPrevious(same[i]!.deviceId, same[i]!.metric, times[i]!)
+        this.totals.probed += same.length
       } catch (error) {
         this.deps.onError?.(error)
       }

@@ -110,6 +110,8 @@ export class RollupWindows {
   private readonly devices = new Map<string, DeviceWindows>()
   private readonly cursor = readingCursor()
   private readonly spare: Accumulator[] = []
+  /** Devices forgotten (forgetDeviceAfterMs): rows of theirs were stored that these windows no longer hold, so their first buckets are recomputed. */
+  private readonly forgotten = new Set<string>()
   private lastDeviceId: string | undefined
   private lastDevice: DeviceWindows | undefined
 
@@ -139,7 +141,7 @@ export class RollupWindows {
     if (series === undefined) {
       series = { deviceId: reading.deviceId, metric: reading.metric, open: ROLLUP_RESOLUTIONS.map(() => []), started: ROLLUP_RESOLUTIONS.map(() => false), previous: undefined }
       device.series.set(reading.metric, series)
-      if (this.config.recomputeFirstBucket) this.output.probe?.(reading.deviceId, reading.metric)
+      if (this.config.recomputeFirstBucket && !this.forgotten.has(reading.deviceId)) this.output.probe?.(reading.deviceId, reading.metric)
     }
     const time = reading.time
     const watermark = device.watermark.value
@@ -194,6 +196,7 @@ export class RollupWindows {
       if (device.openBuckets === 0) {
         if (now - device.watermark.lastSeenAt >= this.config.forgetDeviceAfterMs) {
           this.devices.delete(id)
+          this.forgotten.add(id)
           if (this.lastDevice === device) this.lastDeviceId = this.lastDevice = undefined
           this.counts.devices--
         }

@@ -153,7 +153,7 @@ function columnsFor(req: ExportRequest): { columns: Column[]; from: string; orde
         ],
         // Minutes: telemetry_1m and the single-reading minutes from telemetry (docs/rollups.md#single-reading-minutes).
         from: req.resolution === '1m'
-          ? `${minuteRollupsSql({ device: (col) => devicesOf(req, col), metric: req.metric ? escapeLiteral(req.metric) : null, from: lit(req.from), to: lit(req.to) })} AS m`
+          ? `${minuteRollupsSql({ device: (col) => devicesOf(req, col), metric: req.metric ? escapeLiteral(req.metric) : null, from: lit(req.from), to: lit(req.to), oneSeries: Boolean(req.device && req.metric) })} AS m`
           : `telemetry_1h WHERE ${devicesOf(req, 'device_id')}${metric} AND ${between('bucket')}`,
         order: 'bucket, device_id, metric',
       }

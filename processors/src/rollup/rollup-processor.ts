@@ -123,11 +123,12 @@ export class RollupProcessor {
   }
 
   /**
-   * A series seen for the first time: its latest reading stored before this
-   * process started is looked up (batched, one statement for every series
-   * that came in meanwhile), so a first bucket starting after it is written
-   * from memory instead of recomputed from telemetry. Until the answer is
-   * in, or if the lookup fails, the first bucket is recomputed, as before.
+   * A series seen for the first time: its latest reading received before the
+   * windows began (an earlier process's) is looked up (batched, one statement
+   * for every series that came in meanwhile), so a first bucket starting
+   * after it is written from memory instead of recomputed from telemetry.
+   * Until the answer is in, or if the lookup fails, the first bucket is
+   * recomputed, as before.
    */
   private probe(deviceId: string, metric: string): void {
     if (!this.windows) return
@@ -141,8 +142,10 @@ export class RollupProcessor {
     while (this.probes.length > 0) {
       // One statement per windows (there is one, unless they were restarted after an error meanwhile).
       const first = this.probes[0]!
-      const same = this.probes.filter((p) => p.windows === first.windows).slice(0, this.settings.writeBatchRows)
-      this.probes = this.probes.filter((p) => !same.includes(p))
+      const same: typeof this.probes = []
+      const rest: typeof this.probes = []
+      for (const p of this.probes) (p.windows === first.windows && same.length < this.settings.writeBatchRows ? same : rest).push(p)
+      this.probes = rest
       try {
         const times = await this.store.previousTimes(same, first.since)
         // Answers go to the windows that asked: fresh windows after a restart ask again.

@@ -21,7 +21,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEVICE_KINDS, Simulator, planFleet, withCityMetadata } from '@gridline/firmware-sim'
+import { CITY_FLEET_SHARES, DEVICE_KINDS, Simulator, planFleet, withCityMetadata } from '@gridline/firmware-sim'
 import { UserStore, hashPassword, migrate, pgSqlClient } from '@gridline/ingest'
 import mqtt from 'mqtt'
 import pg from 'pg'
@@ -44,7 +44,6 @@ const samples = Number(values.samples)
 const loadRepeats = Number(values['load-repeats'])
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
-const SHARES = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 } as const
 const DEVICE_PASSWORD = 'console-bench-device-password'
 const VIEWER = { name: 'wall-screen', password: 'wall-screen-password' }
 const PROBE = 'probe-aq-0001'
@@ -77,7 +76,7 @@ async function main(): Promise<void> {
     // Register the city: one scrypt hash shared by every device (hashing 10,000 apart takes minutes and measures nothing here).
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
     await migrate(pgSqlClient(pool))
-    const counts = Object.fromEntries(Object.entries(SHARES).map(([g, share]) => [g, Math.round(registered * share)]))
+    const counts = Object.fromEntries(Object.entries(CITY_FLEET_SHARES).map(([g, share]) => [g, Math.round(registered * share)]))
     const specs = withCityMetadata(planFleet(counts, 'city'))
     const hash = await hashPassword(DEVICE_PASSWORD)
     for (let i = 0; i < specs.length; i += 2_000) {

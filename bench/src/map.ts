@@ -10,7 +10,7 @@
  * window.__mapFrames. Page code is passed as text: the bench is compiled
  * without the DOM library.
  */
-import { DEVICE_KINDS, type FleetCounts, planFleet, withCityMetadata } from '@gridline/firmware-sim'
+import { CITY_FLEET_SHARES, DEVICE_KINDS, type FleetCounts, planFleet, withCityMetadata } from '@gridline/firmware-sim'
 import mqtt from 'mqtt'
 import type { Page } from 'playwright-core'
 import { launchChromium } from '../../test/support.ts'
@@ -18,12 +18,10 @@ import { BENCH_VIEWER, addBenchViewer } from './dashboards.ts'
 import type { BenchDatabase } from './database.ts'
 import { Target, progress, sleep } from './harness.ts'
 import type { BatchedResult, LatencySummary, MapLiveResult, MapResult, RunContext } from './results.ts'
-import { percentile, sortSamples } from './stats.ts'
+import { latencySummary, sortSamples } from './stats.ts'
 import { BENCH_PASSWORD } from './workload.ts'
 
 const GATEWAY = 'map-bench-gateway'
-/** The simulator's city mix (console-figures.ts uses the same). */
-const SHARES: Record<keyof FleetCounts, number> = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 }
 /** One valid reading per domain: any reading turns its device online; the value does not matter. */
 const VALUES: Record<string, Record<string, number | boolean>> = {
   environment: { pm25: 12 },
@@ -166,11 +164,11 @@ type CityDevice = { id: string; domain: string; metadata: Record<string, unknown
 
 /** The simulator's fleet plan and places (every district, every kind), n devices. */
 function cityDevices(n: number): CityDevice[] {
-  const groups = Object.keys(SHARES) as (keyof FleetCounts)[]
+  const groups = Object.keys(CITY_FLEET_SHARES) as (keyof FleetCounts)[]
   const counts: FleetCounts = {}
   let left = n
   for (const [i, g] of groups.entries()) {
-    const c = i === groups.length - 1 ? left : Math.round(n * SHARES[g])
+    const c = i === groups.length - 1 ? left : Math.round(n * CITY_FLEET_SHARES[g])
     counts[g] = c
     left -= c
   }
@@ -337,7 +335,5 @@ function gcd(a: number, b: number): number {
 }
 
 function summarize(values: number[]): LatencySummary | null {
-  if (values.length === 0) return null
-  const sorted = sortSamples(values)
-  return { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! }
+  return values.length === 0 ? null : latencySummary(sortSamples(values))
 }

@@ -1,3 +1,5 @@
+import type { LatencySummary } from './results.ts'
+
 /** The spread of one figure over the rounds of a run. */
 export interface Spread {
   median: number
@@ -32,6 +34,11 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 /** Sorts samples (latencies) ascending into a new typed array, ready for `percentile`. */
 export function sortSamples(samples: ArrayLike<number>): Float64Array {
   return Float64Array.from(samples).sort()
+}
+
+/** Count, p50, p95, p99 and max of latencies already sorted (sortSamples); at least one. */
+export function latencySummary(sorted: Float64Array): LatencySummary {
+  return { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! }
 }
 
 /** Median, min and max of a figure's measurements. */

@@ -10,7 +10,7 @@ import type { CountPhase, CountResult, WindowPhase, WindowResult } from './load-
 import type { BatchedResult, BenchSettings, LatencySummary, WindowSummary } from './results.ts'
 import { perReading, startCpuMeter, startStageWaits } from './phase-costs.ts'
 import { latencyHistogram, ratesOf } from './series.ts'
-import { percentile, sortSamples } from './stats.ts'
+import { latencySummary, sortSamples } from './stats.ts'
 
 /** The single-message load: 1 reading per QoS 1 message, closed loop, up to singleMaxInflight unacknowledged per connection. */
 export function singleClosedLoop(s: BenchSettings): WindowPhase {
@@ -29,7 +29,7 @@ export function latencyOf(unsorted: Float64Array): { latencyMs: LatencySummary |
   if (unsorted.length === 0) return { latencyMs: null, latencyHistogram: null }
   const sorted = sortSamples(unsorted)
   return {
-    latencyMs: { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN },
+    latencyMs: latencySummary(sorted),
     latencyHistogram: latencyHistogram(sorted),
   }
 }

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { GridlineError, createLogger } from '@gridline/core'
-import { type FleetCounts, Simulator, planFleet, withCityMetadata, DEVICE_KINDS } from '@gridline/firmware-sim'
+import { CITY_FLEET_SHARES, type FleetCounts, Simulator, planFleet, withCityMetadata, DEVICE_KINDS } from '@gridline/firmware-sim'
 import { DeviceStore, HttpSourceSchema, type IngestService, brokerConfig, type Role, UserStore, buildIngestService, generatePassword, loadIngestConfig, pgSqlClient } from '@gridline/ingest'
 import pg from 'pg'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-db.ts'
 import { untilSignal } from './signals.ts'
 
-/** How the demo's devices are shared out over the city's networks. */
-const SHARES: Required<FleetCounts> = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 }
 
 /** The demo's files (embedded PostgreSQL, Node-RED flows), apart from `gridline ingest`'s default `data/`. */
 export const DEMO_DATA_DIR = 'data/demo'
@@ -83,7 +81,7 @@ export async function runDemo(args: string[]): Promise<number> {
       if (source.type === 'http') say(`HTTP ingest (${id}): http://127.0.0.1:${sources[id]?.port} (POST /write, /api/v2/write, /sensor-community, /v1/telemetry; docs/http-ingest.md).`)
     }
 
-    const counts = Object.fromEntries(Object.entries(SHARES).map(([group, share]) => [group, Math.max(1, Math.round(deviceCount * share))])) as FleetCounts
+    const counts = Object.fromEntries(Object.entries(CITY_FLEET_SHARES).map(([group, share]) => [group, Math.max(1, Math.round(deviceCount * share))])) as FleetCounts
     const specs = withCityMetadata(planFleet(counts, 'demo')).map((spec) => ({ ...spec, password: randomBytes(18).toString('base64url') }))
     const logins = DEMO_USERS.map((u) => ({ ...u, password: generatePassword() }))
     const pool = new pg.Pool({ connectionString: config.database.url, max: 2 })

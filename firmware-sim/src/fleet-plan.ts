@@ -13,6 +13,9 @@ export const FLEET_GROUPS = {
 export type FleetGroup = keyof typeof FLEET_GROUPS
 export type FleetCounts = Partial<Record<FleetGroup, number>>
 
+/** How a city's devices are shared out over its networks (the demo's fleet, the map and console benchmarks). */
+export const CITY_FLEET_SHARES: Readonly<Record<FleetGroup, number>> = { traffic: 0.2, water: 0.2, lighting: 0.3, environment: 0.2, flood: 0.1 }
+
 /**
  * Device specs for the counts per group, with stable ids such as
  * `sim-lamp-00042`: the same counts and prefix give the same fleet, so

@@ -1,5 +1,6 @@
 import { GridlineError } from '@gridline/core'
 import type pg from 'pg'
+import { escapeHtml } from '../html.ts'
 
 /**
  * The daily air-quality report of one district (docs/exports.md#air-quality-report):
@@ -138,34 +139,31 @@ const LEVELS: Record<string, [string, string]> = {
 }
 const POLLUTANTS: Record<string, string> = { pm25: 'PM2.5', pm10: 'PM10', o3: 'O₃', no2: 'NO₂', so2: 'SO₂', co: 'CO' }
 
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-const bi = (vi: string, en: string) => `<span lang="vi">${esc(vi)}</span> <span lang="en" class="en">/ ${esc(en)}</span>`
-const level = (l: string | null) => (l && LEVELS[l] ? `<span class="level level-${esc(l)}">${bi(LEVELS[l][0], LEVELS[l][1])}</span>` : '–')
+const bi = (vi: string, en: string) => `<span lang="vi">${escapeHtml(vi)}</span> <span lang="en" class="en">/ ${escapeHtml(en)}</span>`
+const level = (l: string | null) => (l && LEVELS[l] ? `<span class="level level-${escapeHtml(l)}">${bi(LEVELS[l][0], LEVELS[l][1])}</span>` : '–')
 const hhmm = (ms: number) => { const t = localIso(ms).slice(11, 16); return t === '00:00' ? '24:00' : t }
 
 /** The printable page (print CSS in reportCss): Vietnamese first, English beside it. */
 export function reportHtml(r: AqReport, cssHref: string, generatedAt = Date.now()): string {
   const title = `Báo cáo chất lượng không khí ngày ${r.date.split('-').reverse().join('/')} – ${r.district}`
-  const hourRows = r.hourly.map((h) => `<tr><td>${hhmm(h.time)}</td><td class="num">${h.value}</td><td>${level(h.level)}</td><td>${esc(POLLUTANTS[h.dominant ?? ''] ?? h.dominant ?? '–')}</td><td>${esc(h.worstSensor ?? '–')}</td></tr>`).join('\n')
-  const worst = r.worstHours.map((h) => `<li>${hhmm(h.time)}: VN_AQI <strong>${h.value}</strong> ${level(h.level)}${h.dominant ? `, ${esc(POLLUTANTS[h.dominant] ?? h.dominant)}` : ''}</li>`).join('\n')
-  const exceed = r.exceedances.map((e) => `<tr><td>${e.averaging === '1h' ? hhmm(e.time) : bi('cả ngày', 'whole day')}</td><td>${esc(e.sensor)}</td><td>${esc(POLLUTANTS[e.metric] ?? e.metric)}</td><td>${e.averaging}</td><td class="num">${e.mean}</td><td class="num">${e.limit}</td></tr>`).join('\n')
+  const hourRows = r.hourly.map((h) => `<tr><td>${hhmm(h.time)}</td><td class="num">${h.value}</td><td>${level(h.level)}</td><td>${escapeHtml(POLLUTANTS[h.dominant ?? ''] ?? h.dominant ?? '–')}</td><td>${escapeHtml(h.worstSensor ?? '–')}</td></tr>`).join('\n')
+  const worst = r.worstHours.map((h) => `<li>${hhmm(h.time)}: VN_AQI <strong>${h.value}</strong> ${level(h.level)}${h.dominant ? `, ${escapeHtml(POLLUTANTS[h.dominant] ?? h.dominant)}` : ''}</li>`).join('\n')
+  const exceed = r.exceedances.map((e) => `<tr><td>${e.averaging === '1h' ? hhmm(e.time) : bi('cả ngày', 'whole day')}</td><td>${escapeHtml(e.sensor)}</td><td>${escapeHtml(POLLUTANTS[e.metric] ?? e.metric)}</td><td>${e.averaging}</td><td class="num">${e.mean}</td><td class="num">${e.limit}</td></tr>`).join('\n')
   return `<!doctype html>
 <html lang="vi">
 <head>
 <meta charset="utf-8">
-<title>${esc(title)}</title>
-<link rel="stylesheet" href="${esc(cssHref)}">
+<title>${escapeHtml(title)}</title>
+<link rel="stylesheet" href="${escapeHtml(cssHref)}">
 </head>
 <body>
 <header>
 <h1 id="report-title">${bi('Báo cáo chất lượng không khí ngày', 'Daily air-quality report')}</h1>
-<p class="meta">${bi('Quận/huyện', 'District')}: <strong id="report-district">${esc(r.district)}</strong> · ${bi('Ngày', 'Date')}: <strong>${esc(r.date.split('-').reverse().join('/'))}</strong> (00:00–24:00, UTC+07:00) · ${bi('Số trạm', 'Sensors')}: ${r.sensors.length}</p>
+<p class="meta">${bi('Quận/huyện', 'District')}: <strong id="report-district">${escapeHtml(r.district)}</strong> · ${bi('Ngày', 'Date')}: <strong>${escapeHtml(r.date.split('-').reverse().join('/'))}</strong> (00:00–24:00, UTC+07:00) · ${bi('Số trạm', 'Sensors')}: ${r.sensors.length}</p>
 </header>
 <section id="daily">
 <h2>${bi('Chỉ số VN_AQI ngày', 'Daily VN_AQI')}</h2>
-${r.daily ? `<p class="big"><span id="daily-value">${r.daily.value}</span> ${level(r.daily.level)}${r.daily.dominant ? ` · ${bi('chất ô nhiễm chính', 'dominant pollutant')}: ${esc(POLLUTANTS[r.daily.dominant] ?? r.daily.dominant)}` : ''}</p>` : `<p id="daily-value" class="none">${bi('Chưa đủ số liệu để tính', 'Not enough data to compute it')}</p>`}
+${r.daily ? `<p class="big"><span id="daily-value">${r.daily.value}</span> ${level(r.daily.level)}${r.daily.dominant ? ` · ${bi('chất ô nhiễm chính', 'dominant pollutant')}: ${escapeHtml(POLLUTANTS[r.daily.dominant] ?? r.daily.dominant)}` : ''}</p>` : `<p id="daily-value" class="none">${bi('Chưa đủ số liệu để tính', 'Not enough data to compute it')}</p>`}
 <p class="note">${bi('Theo Quyết định 1459/QĐ-TCMT; chỉ số của quận là giá trị lớn nhất của các trạm.', 'Per Decision 1459/QĐ-TCMT; the district value is the largest of its sensors.')}</p>
 </section>
 <section id="worst">
@@ -181,7 +179,7 @@ ${exceed ? `<table><thead><tr><th>${bi('Giờ', 'Hour')}</th><th>${bi('Trạm', 
 <table><thead><tr><th>${bi('Giờ', 'Hour')}</th><th>VN_AQI</th><th>${bi('Mức', 'Level')}</th><th>${bi('Chất chính', 'Dominant')}</th><th>${bi('Trạm cao nhất', 'Worst sensor')}</th></tr></thead>
 <tbody>${hourRows}</tbody></table>
 </section>
-<footer><p>${bi('Lập lúc', 'Generated')} ${esc(localIso(generatedAt))} · gridline</p></footer>
+<footer><p>${bi('Lập lúc', 'Generated')} ${escapeHtml(localIso(generatedAt))} · gridline</p></footer>
 </body>
 </html>
 `

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from '@gridline/core'
 import { type GridlineNodeRedSettings, type GridlineNodeRuntime, nodeRedNodesDir } from '@gridline/dashboards'
+import { escapeHtml } from '../../html.ts'
 
 export type { GridlineNodeRuntime }
 
@@ -380,7 +381,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: { code, message } }))
 }
 
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const ROLE_VI: Record<string, string> = { operator: 'người vận hành', viewer: 'người xem' }
 
 /** The 403 page for a console user who is not an admin (English and Vietnamese, as the console speaks both). */

@@ -6,7 +6,7 @@ import type { ProbeCrossing } from './alarm-probe.ts'
 import type { ChildLog } from './ipc.ts'
 import type { GeneratorSample, WindowResult } from './load-generator.ts'
 import type { Histogram, RatePoint, Drift } from './series.ts'
-import type { Spread } from './stats.ts'
+import type { LatencySummary, Spread } from './stats.ts'
 import type { TargetKind, TargetSample } from './target-process.ts'
 
 /** The sizes of one run; `--quick` shrinks them. */
@@ -366,13 +366,7 @@ export interface StageWaits {
   commit: StageWait
 }
 
-export interface LatencySummary {
-  count: number
-  p50: number
-  p95: number
-  p99: number
-  max: number
-}
+export type { LatencySummary } from './stats.ts'
 
 /** Over the whole phase, warm-up and drain included (totalPublished is what the database must hold afterwards). */
 type PhaseTotals = Pick<WindowResult, 'totalPublished' | 'totalAcked' | 'deferred' | 'unacked' | 'failedMessages' | 'disconnects'>

@@ -1,5 +1,3 @@
-import type { LatencySummary } from './results.ts'
-
 /** The spread of one figure over the rounds of a run. */
 export interface Spread {
   median: number
@@ -34,6 +32,14 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 /** Sorts samples (latencies) ascending into a new typed array, ready for `percentile`. */
 export function sortSamples(samples: ArrayLike<number>): Float64Array {
   return Float64Array.from(samples).sort()
+}
+
+export interface LatencySummary {
+  count: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
 }
 
 /** Count, p50, p95, p99 and max of latencies already sorted (sortSamples); at least one. */

@@ -94,6 +94,9 @@ export class ProcessorHost {
           if (held) deps.logger.warn('Closed rollup buckets wait faster than the database takes them; intake is held back until they are written.')
           for (const listener of this.congestionListeners) listener(held)
         },
+        // Rollup events go to storage and the live stream; with no live subscriber of rollups a
+        // minute that is not stored is not made (this.hub is set below, before the first commit).
+        eventsTaken: () => this.hub.takes('rollup'),
       })
       : null
     this.indicators = config.indicators.enabled ? createIndicators(config.indicators, { devices: this.lookup, scheduler }) : null

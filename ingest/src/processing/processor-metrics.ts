@@ -26,7 +26,7 @@ export function registerProcessorMetrics(registry: Registry, host: ProcessorHost
   }
   if (rollups) {
     mirroredCounter('gridline_rollup_late_readings_total', 'Readings that arrived after their 1-minute window closed; the stored rollup is recomputed.', registry, () => rollups.counts.lateReadings)
-    mirroredCounter('gridline_rollup_single_reading_minutes_total', 'Closed 1-minute buckets of one reading: emitted, not written; queries compute them from telemetry (docs/rollups.md#single-reading-minutes).', registry, () => rollups.counts.singleReadingMinutes)
+    mirroredCounter('gridline_rollup_single_reading_minutes_total', 'Closed 1-minute buckets of one reading: not written (and made as events only for a live subscriber of rollups); queries compute them from telemetry (docs/rollups.md#single-reading-minutes).', registry, () => rollups.counts.singleReadingMinutes)
     mirroredCounter('gridline_rollup_write_errors_total', 'Rollup writes that failed and were retried.', registry, () => rollups.counts.writeErrors)
     mirroredCounter('gridline_rollup_dropped_writes_total', 'Closed rollup buckets dropped because the database was away too long.', registry, () => rollups.counts.droppedWrites)
   }

@@ -19,6 +19,8 @@ export interface RollupWindowsDeps {
   onRecompute?: (request: RecomputeRequest) => void
   /** Series seen for the first time (RollupWindowsOutput.probe); answer with `windows.setPrevious`. */
   onProbe?: (deviceId: string, metric: string) => void
+  /** Whether closed 1-minute buckets of one reading are wanted as events (RollupWindowsOutput.makeSingleReadingMinutes). Absent: always. */
+  makeSingleReadingMinutes?: () => boolean
   /** Receives the windows' state, for counters. */
   onWindows?: (windows: RollupWindows) => void
 }
@@ -39,6 +41,7 @@ export function rollupWindows(config: Partial<RollupConfig> = {}, deps: RollupWi
       emit: (event) => subscriber.next(event),
       recompute: (request) => deps.onRecompute?.(request),
       ...(deps.onProbe ? { probe: deps.onProbe } : {}),
+      ...(deps.makeSingleReadingMinutes ? { makeSingleReadingMinutes: deps.makeSingleReadingMinutes } : {}),
     })
     deps.onWindows?.(windows)
     const idle = repeatOnScheduler(scheduler, settings.idleCheckIntervalMs, () => windows.closeIdle(scheduler.now()))

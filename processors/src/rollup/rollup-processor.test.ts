@@ -91,3 +91,35 @@ describe('RollupProcessor write queue', () => {
     sub.unsubscribe()
   })
 })
+
+describe('single-reading minutes and the live stream', () => {
+  const every5 = (i: number): Reading => ({ ...reading(0), time: T + i * 5 * MIN, receivedAt: T + i * 5 * MIN, seq: i })
+
+  test('not stored and taken by nobody: no event is made, yet each is counted; once someone takes rollups they are emitted again', () => {
+    let taken = false
+    const processor = new RollupProcessor({ ...SETTINGS, storeSingleReadingMinutes: false }, { db: gatedDatabase(), eventsTaken: () => taken })
+    const input = new Subject<Reading>()
+    const minutes: number[] = []
+    const sub = input.pipe(processor.operator).subscribe((e) => { if (e.resolution === '1m') minutes.push((e.bucket - T) / MIN) })
+    for (let i = 0; i < 5; i++) input.next(every5(i)) // closes the minutes at 0, 5, 10, 15
+    expect(minutes).toEqual([])
+    expect(processor.counts.singleReadingMinutes).toBe(4)
+    taken = true
+    input.next(every5(5)) // closes minute 20
+    expect(minutes).toEqual([20])
+    expect(processor.counts.singleReadingMinutes).toBe(5)
+    expect(processor.counts.pendingWrites).toBe(0)
+    sub.unsubscribe()
+  })
+
+  test('stored (storeSingleReadingMinutes): every minute is emitted and written whether or not anyone takes it', () => {
+    const processor = new RollupProcessor(SETTINGS, { db: gatedDatabase(), eventsTaken: () => false })
+    const input = new Subject<Reading>()
+    let minutes = 0
+    const sub = input.pipe(processor.operator).subscribe((e) => { if (e.resolution === '1m') minutes++ })
+    for (let i = 0; i < 5; i++) input.next(every5(i))
+    expect(minutes).toBe(4)
+    expect(processor.counts.pendingWrites).toBe(4)
+    sub.unsubscribe()
+  })
+})

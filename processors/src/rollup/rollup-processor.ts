@@ -19,12 +19,19 @@ export interface RollupProcessorDeps {
    * then the cap drops the oldest, as intake must not stop for derived data.
    */
   onBacklog?: (held: boolean) => void
+  /**
+   * Whether anyone takes the emitted events besides storage (the live stream
+   * has a subscriber for rollups). When it says false and single-reading
+   * minutes are not stored, no event is made for them at all: at one reading
+   * per minute or slower that is one object per reading saved. Absent: true.
+   */
+  eventsTaken?: () => boolean
 }
 
 export interface RollupProcessorCounts extends RollupWindowCounts {
   /** Buckets written from memory. */
   written: number
-  /** Closed 1-minute buckets of one reading, emitted and not written (`storeSingleReadingMinutes` off). */
+  /** Closed 1-minute buckets of one reading not written (`storeSingleReadingMinutes` off); emitted only when `eventsTaken` says so. */
   singleReadingMinutes: number
   /** Buckets recomputed from telemetry (late corrections and first buckets). */
   recomputed: number
@@ -80,6 +87,7 @@ export class RollupProcessor {
       scheduler: this.scheduler,
       onRecompute: (request) => this.pendingRecomputes.set(requestKey(request), request),
       onProbe: (deviceId, metric) => this.probe(deviceId, metric),
+      ...(this.settings.storeSingleReadingMinutes !== true && deps.eventsTaken ? { makeSingleReadingMinutes: deps.eventsTaken } : {}),
       onWindows: (windows) => {
         this.windows = windows
         this.windowsSince = Date.now()
@@ -107,8 +115,8 @@ export class RollupProcessor {
   }
 
   get counts(): RollupProcessorCounts {
-    const w = this.windows?.counts ?? { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0 }
-    return { ...w, ...this.totals, pendingWrites: this.pendingWrites.length + this.writing, pendingRecomputes: this.pendingRecomputes.size }
+    const w = this.windows?.counts ?? { lateReadings: 0, lateReadingsHourly: 0, emitted: 0, recomputeRequests: 0, devices: 0, singleReadingMinutesNotMade: 0 }
+    return { ...w, ...this.totals, singleReadingMinutes: this.totals.singleReadingMinutes + w.singleReadingMinutesNotMade, pendingWrites: this.pendingWrites.length + this.writing, pendingRecomputes: this.pendingRecomputes.size }
   }
 
   /** Writes closed buckets, then recomputes late ones and emits the corrections. Never concurrent with itself. */

@@ -58,3 +58,17 @@ describe('first buckets after start', () => {
     expect(out.emitted).toHaveLength(2)
   })
 })
+
+describe('minutes of one reading nobody takes', () => {
+  test('are not made when the output says so; minutes of several readings and hours still are, and the order of the rest is kept', () => {
+    const emitted: RollupEvent[] = []
+    const w = new RollupWindows({ ...CONFIG, recomputeFirstBucket: false }, { emit: (e) => emitted.push(e), recompute: () => undefined, makeSingleReadingMinutes: () => false })
+    for (let i = 0; i < 5; i++) w.add(reading('aq-1', T + i * 5 * MIN), T) // one reading in each of 5 minutes
+    w.add(reading('aq-1', T + 30 * MIN), T)
+    w.add(reading('aq-1', T + 30 * MIN + 1_000), T) // a minute of two
+    w.add(reading('aq-1', T + 61 * MIN), T)
+    w.closeAll()
+    expect(emitted.map((e) => [e.resolution, (e.bucket - T) / MIN, e.count])).toEqual([['1m', 30, 2], ['1h', 0, 7], ['1h', 60, 1]])
+    expect(w.counts.singleReadingMinutesNotMade).toBe(6)
+  })
+})

@@ -248,3 +248,19 @@ describe('StreamHub filters', () => {
     expect(hub.stats().closedSubscribers).toMatchObject({ overflow: 1, unsubscribed: 1 })
   })
 })
+
+describe('StreamHub.takes', () => {
+  test('says which kinds some subscriber takes, and follows subscribes and unsubscribes', () => {
+    const hub = new StreamHub()
+    expect(hub.takes('rollup')).toBe(false)
+    const readings = hub.subscribe({ kinds: ['reading', 'alarm'] }, () => undefined)
+    expect([hub.takes('reading'), hub.takes('alarm'), hub.takes('rollup')]).toEqual([true, true, false])
+    const all = hub.subscribe({ devices: ['aq-1'] }, () => undefined) // no kinds: every kind
+    expect(hub.takes('rollup')).toBe(true)
+    all.unsubscribe()
+    expect(hub.takes('rollup')).toBe(false)
+    readings.unsubscribe()
+    expect(hub.takes('reading')).toBe(false)
+    hub.close()
+  })
+})

@@ -4,6 +4,8 @@ import type { ReadingBatch } from './batch.ts'
 import { type StreamFilter, compileFilter } from './filter.ts'
 import { type CloseReason, type DecimationReason, HubSubscriber, type StreamHandler, type SubscriberStats } from './subscriber.ts'
 
+const STREAM_EVENT_KINDS: readonly StreamEvent['kind'][] = ['reading', 'rollup', 'indicator', 'alarm']
+
 export interface SubscribeOptions extends StreamFilter {
   /** Shown in stats and logs, e.g. `dashboard:chart-42`. */
   name?: string
@@ -102,9 +104,27 @@ export class StreamHub {
    * not its readings, per batch.
    */
   private readingRoutes: ReadingRoutes | undefined
-  private readonly routing = new Map<HubSubscriber, { readings: boolean; devices: readonly string[] | undefined; rated: boolean }>()
+  /** The kinds some subscriber takes, built on first ask after a change of subscribers. */
+  private kindsTaken: Set<StreamEvent['kind']> | undefined
+  private readonly routing = new Map<HubSubscriber, { readings: boolean; kinds: readonly StreamEvent['kind'][] | undefined; devices: readonly string[] | undefined; rated: boolean }>()
 
   constructor(private readonly options: StreamHubOptions = {}) {}
+
+  /**
+   * Whether some subscriber takes events of this kind (one with no `kinds`
+   * takes all): a producer may skip making events nobody takes, as the
+   * rollups do for minutes they do not store.
+   */
+  takes(kind: StreamEvent['kind']): boolean {
+    if (this.kindsTaken === undefined) {
+      const taken = new Set<StreamEvent['kind']>()
+      for (const subscriber of this.subscribers) {
+        for (const k of this.routing.get(subscriber)?.kinds ?? STREAM_EVENT_KINDS) taken.add(k)
+      }
+      this.kindsTaken = taken
+    }
+    return this.kindsTaken.has(kind)
+  }
 
   publish(event: StreamEvent): void {
     this.totals.published[event.kind]++
@@ -212,8 +232,9 @@ export class StreamHub {
     )
     this.subscribers = [...this.subscribers, subscriber]
     const exact = options.devices?.every((d) => !d.includes('*') && !d.includes('?')) ? options.devices : undefined
-    this.routing.set(subscriber, { readings: !options.kinds || options.kinds.includes('reading'), devices: exact, rated: rate > 0 })
+    this.routing.set(subscriber, { readings: !options.kinds || options.kinds.includes('reading'), kinds: options.kinds, devices: exact, rated: rate > 0 })
     this.readingRoutes = undefined
+    this.kindsTaken = undefined
     return {
       id,
       get closed() {
@@ -285,6 +306,7 @@ export class StreamHub {
     this.subscribers = this.subscribers.filter((s) => s !== subscriber)
     this.routing.delete(subscriber)
     this.readingRoutes = undefined
+    this.kindsTaken = undefined
     // Counters of a closed subscriber move into the hub's totals so stats stay monotonic.
     this.totals.delivered += subscriber.delivered
     this.totals.decimated.backlog += subscriber.decimated.backlog

@@ -88,6 +88,15 @@ export function runIndicatorProcessors(processors: readonly IndicatorProcessor[]
   const scheduler = options.scheduler ?? asyncScheduler
   return (source) => new Observable<IndicatorEvent>((subscriber) => {
     const { stats, devices } = options
+    // Each reading goes only to the processors that read its metric (most read a few of many).
+    const byMetric = new Map<string, IndicatorProcessor[]>()
+    for (const p of processors) {
+      for (const metric of new Set(p.metrics)) {
+        const list = byMetric.get(metric)
+        if (list) list.push(p)
+        else byMetric.set(metric, [p])
+      }
+    }
     const out: IndicatorEvent[] = []
     let maxEventTime = -Infinity
     let lastArrival = scheduler.now()
@@ -121,8 +130,11 @@ export function runIndicatorProcessors(processors: readonly IndicatorProcessor[]
       next(reading) {
         stats.readings++
         if (reading.quality !== Quality.GOOD && !options.includeNonGood) { stats.notGood++; return }
-        const device = devices(reading.deviceId)
-        for (const p of processors) p.onReading(reading, device, out)
+        const readers = byMetric.get(reading.metric)
+        if (readers !== undefined) {
+          const device = devices(reading.deviceId)
+          for (let i = 0; i < readers.length; i++) readers[i]!.onReading(reading, device, out)
+        }
         if (reading.time > maxEventTime && reading.time <= reading.receivedAt + options.maxFutureSkewMs) {
           maxEventTime = reading.time
           lastArrival = scheduler.now()

@@ -16,7 +16,7 @@ afterAll(async () => {
 test('text arrays: plain ids as one join; quotes, backslashes, commas, braces, spaces, empty, "null", NULL and Vietnamese read back', async () => {
   const plain = ['aq-1', 'pm2.5_x', 'Đà-Nẵng']
   expect(textArrayLiteral(plain)).toBe('{aq-1,pm2.5_x,Đà-Nẵng}')
-  const tricky = ['say "hi"', 'back\\slash', 'a,b', '{x}', 'Hải Châu', '', 'null', 'NULL', null, '{"dominant":"pm25","n":"a, \\"q\\"\\n"}', ' lead', 'tab\there']
+  const tricky = ['aq-2', 'say "hi"', 'back\\slash', 'a,b', '{x}', 'Hải Châu', '', 'null', 'NULL', null, '{"dominant":"pm25","n":"a, \\"q\\"\\n"}', ' lead', 'tab\there']
   for (const values of [plain, tricky]) {
     const { rows } = await client.query<{ v: (string | null)[] }>('SELECT $1::text[] AS v', [textArrayLiteral(values)])
     expect(rows[0]!.v).toEqual(values)

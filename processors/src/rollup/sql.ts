@@ -7,6 +7,7 @@ import type { SqlClient } from '@gridline/core'
 export type SqlQueryable = Pick<SqlClient, 'query'>
 
 const NEEDS_QUOTING = /[",\\{}\s]|^$|^null$/i
+const NEEDS_ESCAPING = /["\\]/
 
 /**
  * A PostgreSQL array literal of numbers (`{1,2.5,NaN}`) [PostgreSQL 15, 8.15.2
@@ -31,7 +32,8 @@ export function textArrayLiteral(values: readonly (string | null)[]): string {
   let plain = true
   for (const v of values) if (v === null || NEEDS_QUOTING.test(v)) { plain = false; break }
   if (plain) return `{${values.join(',')}}`
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/["\\]/g, '\\$&')}"`)).join(',')}}`
+  // Only the elements that need it are quoted, and only those holding `"` or `\` are escaped.
+  return `{${values.map((v) => (v === null ? 'NULL' : !NEEDS_QUOTING.test(v) ? v : NEEDS_ESCAPING.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`)).join(',')}}`
 }
 
 /** SQL text for the pieces of `minuteRollupsSql`: a predicate on a device id column, the metric, and the range. */

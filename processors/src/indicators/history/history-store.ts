@@ -100,7 +100,9 @@ export class IndicatorHistoryStore {
   private async write(batch: IndicatorEvent[]): Promise<void> {
     const { rows } = await this.db.query<{ revision: number }>(
       `INSERT INTO indicator_values AS v (name, scope, key, time, value, level, details)
-       SELECT n, s, k, to_timestamp(t / 1000.0), v, l, d FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::jsonb[]) AS u(n, s, k, t, v, l, d)
+       SELECT n, s, k, to_timestamp(t / 1000.0), v, l, NULLIF(d, 'null'::jsonb)
+         FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::float8[]), unnest($5::float8[]), unnest($6::text[]),
+                         jsonb_array_elements($7::jsonb)) AS u(n, s, k, t, v, l, d)
        ON CONFLICT (name, scope, key, time) DO UPDATE
          SET value = EXCLUDED.value, level = EXCLUDED.level, details = EXCLUDED.details, revision = v.revision + 1, computed_at = now()
          WHERE (v.value, v.level, v.details) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.level, EXCLUDED.details)
@@ -108,7 +110,9 @@ export class IndicatorHistoryStore {
       [
         texts(batch.map((e) => e.name)), texts(batch.map((e) => e.scope)), texts(batch.map((e) => e.key)),
         nums(batch.map((e) => e.time)), nums(batch.map((e) => e.value)),
-        texts(batch.map((e) => e.level ?? null)), texts(batch.map((e) => (e.details === undefined ? null : JSON.stringify(e.details)))),
+        texts(batch.map((e) => e.level ?? null)),
+        // The details as one JSON array (null: none), not a text[] of JSON: no quoting and escaping per value.
+        JSON.stringify(batch.map((e) => e.details ?? null)),
       ],
     )
     this.stats.written += rows.length

@@ -142,3 +142,23 @@ describe('indicator history', () => {
     await history.stop()
   })
 })
+
+describe('IndicatorHistoryStore writes', () => {
+  test('details go in as they were (quotes, backslashes, Vietnamese, nesting), none as NULL, keys with spaces and quotes as they are; a changed value is a revision', async () => {
+    const { IndicatorHistoryStore } = await import('./history-store.ts')
+    const store = new IndicatorHistoryStore(db.pool)
+    const time = DAY - 30 * 24 * HOUR
+    const details = { dominant: 'pm25', note: 'say "hi" \\ Hải Châu', parts: { pm25: 80, list: [1, null, 'a,b'] } }
+    store.record({ kind: 'indicator', name: 'vn_aqi_hourly', scope: 'district', key: 'Hải Châu "old town"', time, value: 80, level: 'moderate', details })
+    store.record({ kind: 'indicator', name: 'vn_aqi_hourly', scope: 'device', key: 'aq-plain', time, value: 12 })
+    await store.flush()
+    store.record({ kind: 'indicator', name: 'vn_aqi_hourly', scope: 'device', key: 'aq-plain', time, value: 13 })
+    await store.flush()
+    const { rows } = await db.pool.query<{ key: string; value: number; level: string | null; details: unknown; revision: number }>(
+      'SELECT key, value, level, details, revision FROM indicator_values WHERE time = to_timestamp($1 / 1000.0)', [time])
+    expect(rows.sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual([
+      { key: 'Hải Châu "old town"', value: 80, level: 'moderate', details, revision: 0 },
+      { key: 'aq-plain', value: 13, level: null, details: null, revision: 1 },
+    ])
+  })
+})

@@ -144,11 +144,11 @@ describe('indicator history', () => {
 })
 
 describe('IndicatorHistoryStore writes', () => {
-  test('details go in as they were (quotes, backslashes, Vietnamese, nesting), none as NULL, keys with spaces and quotes as they are; a changed value is a revision', async () => {
+  test('details go in as they were (quotes, backslashes, braces, Vietnamese, booleans), none as NULL, keys with spaces and quotes as they are; a changed value is a revision', async () => {
     const { IndicatorHistoryStore } = await import('./history-store.ts')
     const store = new IndicatorHistoryStore(db.pool)
     const time = DAY - 30 * 24 * HOUR
-    const details = { dominant: 'pm25', note: 'say "hi" \\ Hải Châu', parts: { pm25: 80, list: [1, null, 'a,b'] } }
+    const details = { dominant: 'pm25', note: 'say "hi" \\ Hải Châu {a,b}', complete: false, hours: 18 }
     store.record({ kind: 'indicator', name: 'vn_aqi_hourly', scope: 'district', key: 'Hải Châu "old town"', time, value: 80, level: 'moderate', details })
     store.record({ kind: 'indicator', name: 'vn_aqi_hourly', scope: 'device', key: 'aq-plain', time, value: 12 })
     await store.flush()

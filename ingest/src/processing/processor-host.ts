@@ -26,6 +26,7 @@ import {
   createRollupProcessor,
   createSequenceTracker,
   persistGapsPeriodically,
+  readingCursor,
 } from '@gridline/processors'
 import type pg from 'pg'
 import { type Observable, Subject, type Subscription } from 'rxjs'
@@ -46,7 +47,8 @@ import { committedBatch } from './committed-readings.ts'
  * - after the commit (`onCommitted`): the committed batch, as columns (a
  *   ReadingBatch, no object per reading), goes to the alarm engine, the
  *   live stream hub and, as one rxjs emission per commit, to the rollups;
- *   the indicators get objects for the readings of the metrics they read.
+ *   the indicators get the readings of the metrics they read, one at a
+ *   time in one reused cursor (no object per reading).
  *   Readings, rollups, indicators and alarm events all go to the live
  *   stream hub (docs/live-stream.md), and alarm events to the broker.
  *
@@ -67,6 +69,8 @@ export class ProcessorHost {
   /** Only the readings of metrics an enabled indicator reads: most readings are of others. */
   private readonly indicatorReadings$ = new Subject<Reading>()
   private readonly indicatorMetrics: ReadonlySet<string>
+  /** The one object each committed reading is loaded into for the indicators (they read it, never keep it). */
+  private readonly cursor = readingCursor()
   private readonly subscriptions: Subscription[] = []
   private readonly lookup: DeviceLookup
   private stopGaps: (() => Promise<void>) | undefined
@@ -236,9 +240,10 @@ export class ProcessorHost {
         const indicatorReadings$ = this.indicatorReadings$
         const metrics = readings.metric
         const history = this.history
+        const cursor = this.cursor
         for (let i = 0; i < readings.length; i++) {
           if (!indicatorMetrics.has(metrics[i]!)) continue
-          const reading = readings.reading(i)
+          const reading = readings.load(cursor, i)
           history?.observe(reading)
           indicatorReadings$.next(reading)
         }

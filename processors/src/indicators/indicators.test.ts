@@ -67,3 +67,44 @@ test('a confirmed command reaches the running indicators: a lamp without lamp_on
   input.complete()
   expect((await events).filter((e) => e.name === 'lamp_failure')).toEqual([])
 })
+
+describe('readings are read, never kept', () => {
+  // After each commit the service hands the indicators one reusable cursor
+  // (ReadingBatch.load), not an object per reading: a processor that kept the
+  // object would see it change under it. Two days of every domain, fed both ways, must agree.
+  test('a city\'s two days give the same events from one reused cursor as from an object per reading', async () => {
+    const lookup = lookupOf([
+      { id: 'aq-1', domain: 'environment', metadata: { district: 'hai-chau', reportingIntervalS: 300 } },
+      { id: 'aq-2', domain: 'environment', metadata: { district: 'hai-chau', reportingIntervalS: 300 } },
+      { id: 'det-1', domain: 'traffic', metadata: { roadSegment: 'nguyen-van-linh', freeFlowSpeedKmh: 60 } },
+      { id: 'wm-1', domain: 'water', metadata: { meteredArea: 'dma-1' } },
+      { id: 'wm-2', domain: 'water', metadata: { meteredArea: 'dma-1' } },
+      { id: 'lamp-1', domain: 'lighting', metadata: { circuit: 'c-1', ratedPowerW: 120 } },
+      { id: 'gauge-1', domain: 'flood', metadata: { district: 'hai-chau' } },
+    ])
+    const start = Date.UTC(2026, 9, 31, 17)
+    const readings: Reading[] = []
+    for (let t = start, i = 0; t < start + 48 * 3_600_000; t += 300_000, i++) {
+      const wave = Math.abs(Math.sin(i / 20))
+      readings.push(reading('aq-1', 'pm25', t, 20 + 60 * wave), reading('aq-1', 'pm10', t, 40 + 90 * wave), reading('aq-2', 'pm25', t + 7_000, 15 + 40 * wave))
+      readings.push(reading('det-1', 'avg_speed', t, i % 40 < 10 ? 0 : 20 + 40 * wave, 0, 'traffic'), reading('det-1', 'vehicle_count', t, i % 40 < 10 ? 0 : 30, 0, 'traffic'), reading('det-1', 'occupancy', t, i % 40 < 10 ? 95 : 20, 0, 'traffic'))
+      const burst = i > 300 && i < 340
+      readings.push(reading('wm-1', 'flow', t, burst ? 150 : 10 + 5 * wave, 0, 'water'), reading('wm-1', 'pressure', t, burst ? 2.5 : 4, 0, 'water'))
+      if (i % 30 !== 0) readings.push(reading('wm-2', 'flow', t, 10, 0, 'water'))
+      readings.push(reading('lamp-1', 'power', t, i % 100 < 50 ? 55 : 0, 0, 'lighting'), reading('lamp-1', 'lamp_on', t, 1, 0, 'lighting'))
+      readings.push(reading('gauge-1', 'water_level', t, 0.3 + 0.4 * wave, 0, 'flood'), reading('gauge-1', 'rain', t, wave > 0.8 ? 5 : 0, 0, 'flood'))
+    }
+    const run = async (asCursor: boolean): Promise<IndicatorEvent[]> => {
+      const indicators = createIndicators(IndicatorsConfigSchema.parse({}), { devices: lookup })
+      const input = new Subject<Reading>()
+      const events = lastValueFrom(input.pipe(indicators.operator, toArray()))
+      const cursor = { ...readings[0]! }
+      for (const r of readings) input.next(asCursor ? Object.assign(cursor, r) : { ...r })
+      input.complete()
+      return events
+    }
+    const fromObjects = await run(false)
+    expect(new Set(fromObjects.map((e) => e.name)).size).toBeGreaterThanOrEqual(6)
+    expect(await run(true)).toEqual(fromObjects)
+  })
+})

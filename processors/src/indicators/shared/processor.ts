@@ -52,6 +52,7 @@ export interface IndicatorProcessor {
   readonly name: string
   /** The metrics it reads; other readings need not reach it. */
   readonly metrics: readonly string[]
+  /** `reading` may be a cursor the runner reuses for the next reading (ReadingBatch.load): read its fields, never keep it. */
   onReading(reading: Reading, device: DeviceInfo | undefined, out: IndicatorEvent[]): void
   /** `watermark` may be Infinity when the input completed: close everything. */
   onWatermark(watermark: number, out: IndicatorEvent[]): void

@@ -72,6 +72,16 @@ export interface MapStateDeps {
  */
 export class MapState {
   private rows = new Map<string, MapRow>()
+  /**
+   * Per registered device: the registry record its place was read from (the
+   * directory replaces a record when it changes), the row as last reported
+   * (null: not placed), and the refresh that last saw it. A refresh reads a
+   * device's metadata again only when its record changed, and makes a new row
+   * only for a device whose row changed: over 50,000 devices most refreshes
+   * allocate next to nothing.
+   */
+  private readonly entries = new Map<string, { record: DeviceRecord; row: MapRow | null; seen: number }>()
+  private generation = 0
   private version = 0
   private unplaced = 0
   private refreshedAt = 0
@@ -94,35 +104,48 @@ export class MapState {
     if (now - this.refreshedAt < 250 && this.refreshedAt !== 0) return undefined
     this.refreshedAt = now
     const alarms = this.alarmsByDevice()
-    const next = new Map<string, MapRow>()
+    const generation = ++this.generation
     const changed: MapRow[] = []
+    const removed: string[] = []
     let unplaced = 0
     for (const device of this.deps.devices.all()) {
       if (device.kind !== 'device' || !device.domain) continue
-      const place = deviceLocation(device.metadata)
-      if (!place) {
+      let entry = this.entries.get(device.id)
+      if (entry === undefined || entry.record !== device) {
+        const before = entry?.row ?? null
+        let row = placedRow(device)
+        // A device that left the map (its location removed) is reported removed.
+        if (row === null && before !== null) removed.push(device.id)
+        // Its place unchanged (another metadata key changed): the row as it was.
+        else if (row !== null && before !== null && samePlace(row, before)) row = before
+        // New on the map or moved: reported below whatever its state (-2 is no state).
+        else if (row !== null) row[5] = -2
+        entry = { record: device, row, seen: generation }
+        this.entries.set(device.id, entry)
+      }
+      entry.seen = generation
+      const row = entry.row
+      if (row === null) {
         unplaced++
         continue
       }
       const alarm = alarms.get(device.id)
-      const district = typeof device.metadata.district === 'string' ? device.metadata.district : ''
-      const row: MapRow = [
-        device.id,
-        Math.round(place.longitude * COORD_SCALE) / COORD_SCALE,
-        Math.round(place.latitude * COORD_SCALE) / COORD_SCALE,
-        device.domain,
-        district,
-        MAP_STATES.indexOf(this.deps.status(device.id, now).status),
-        alarm?.severity ?? -1,
-        alarm?.unacked ? 1 : 0,
-      ]
-      next.set(device.id, row)
-      const before = this.rows.get(device.id)
-      if (!before || !sameRow(before, row)) changed.push(row)
+      const state = MAP_STATES.indexOf(this.deps.status(device.id, now).status)
+      const severity = alarm?.severity ?? -1
+      const unacked = alarm?.unacked ? 1 : 0
+      if (row[5] === state && row[6] === severity && row[7] === unacked) continue
+      // A new row, not the old one changed: the old one may still be on its way to a page.
+      const next: MapRow = [row[0], row[1], row[2], row[3], row[4], state, severity, unacked]
+      entry.row = next
+      this.rows.set(device.id, next)
+      changed.push(next)
     }
-    const removed: string[] = []
-    for (const id of this.rows.keys()) if (!next.has(id)) removed.push(id)
-    this.rows = next
+    for (const [id, entry] of this.entries) {
+      if (entry.seen === generation) continue
+      this.entries.delete(id)
+      if (entry.row !== null) removed.push(id)
+    }
+    for (const id of removed) this.rows.delete(id)
     if (changed.length === 0 && removed.length === 0 && unplaced === this.unplaced) return undefined
     this.unplaced = unplaced
     const delta: MapDelta = { kind: 'map', from: this.version, version: ++this.version, generatedAt: now, rows: changed, removed, unplaced }
@@ -185,7 +208,23 @@ export class MapState {
   }
 }
 
-function sameRow(a: MapRow, b: MapRow): boolean {
-  for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+function samePlace(a: MapRow, b: MapRow): boolean {
+  return a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4]
+}
+
+/** A device's row from its registry record, state and alarm to be filled in; null when its metadata gives no location. */
+function placedRow(device: DeviceRecord): MapRow | null {
+  const place = deviceLocation(device.metadata)
+  if (!place) return null
+  const district = typeof device.metadata.district === 'string' ? device.metadata.district : ''
+  return [
+    device.id,
+    Math.round(place.longitude * COORD_SCALE) / COORD_SCALE,
+    Math.round(place.latitude * COORD_SCALE) / COORD_SCALE,
+    device.domain!,
+    district,
+    -1,
+    -1,
+    0,
+  ]
 }

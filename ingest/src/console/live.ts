@@ -168,9 +168,10 @@ export class LiveStreams {
   private startMapTimer(): void {
     const map = this.deps.map
     if (this.mapTimer || !map) return
-    // Twice a second, the devices whose state, alarm or place changed (MapState.refresh tells onDelta above);
-    // a refresh reads the registry's metadata only for records that changed, so this costs the hot path little.
-    this.mapTimer = setInterval(() => map.refresh(), 500)
+    // Once a second, the devices whose state, alarm or place changed (MapState.refresh tells onDelta above).
+    // Twice a second was tried at 50,000 devices: no better draw p95, and the page's map source fell
+    // seconds behind re-clustering every half second (docs/benchmarks.md#console-map-issue-18).
+    this.mapTimer = setInterval(() => map.refresh(), 1_000)
     this.mapTimer.unref()
   }
 }

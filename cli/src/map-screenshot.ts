@@ -1,4 +1,5 @@
-// Refreshes docs/images/console-map.png, the console's city map:
+// Refreshes docs/images/console-map.png, the console's city map, and
+// docs/images/console-wall-vi.png, the overview in wall mode on a 1920 x 1080 screen in Vietnamese:
 //   node dashboards/build.mjs && npx tsx cli/src/map-screenshot.ts
 // A test service (the test kit, PostgreSQL on 127.0.0.1:5432 or GRIDLINE_TEST_ADMIN_URL,
 // else the embedded one the tests use under data/test-pg) with the simulator's Da Nang fleet
@@ -53,6 +54,19 @@ async function main(): Promise<void> {
       await page.screenshot({ path: join(IMAGES, 'console-map.png') })
       process.stdout.write(`Wrote ${join(IMAGES, 'console-map.png')}.\n`)
       await context.close()
+
+      const wall = await browser.newContext({ locale: 'vi-VN', viewport: { width: 1920, height: 1080 } })
+      const screen = await wall.newPage()
+      await screen.goto(`${t.httpUrl}/#/wall?views=overview&every=3600`)
+      await screen.locator('#login-username').fill('operator')
+      await screen.locator('#login-password').fill(PASSWORD)
+      await screen.locator('#login-submit').click()
+      await screen.locator('[data-testid=wall][data-view=overview]').waitFor({ timeout: 30_000 })
+      await screen.locator('[data-testid=city-map][data-ready=true]').waitFor({ timeout: 30_000 })
+      await screen.waitForTimeout(2_500)
+      await screen.screenshot({ path: join(IMAGES, 'console-wall-vi.png') })
+      process.stdout.write(`Wrote ${join(IMAGES, 'console-wall-vi.png')}.\n`)
+      await wall.close()
     } finally {
       await browser.close()
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { mayOpen, parseRoute, routeHash, type Route } from '../web/src/route.ts'
+import { mayOpen, parseRoute, routeHash, type Route, wallSettings } from '../web/src/route.ts'
 
 describe('hash routes', () => {
   test.each<[string, Route]>([
@@ -22,6 +22,9 @@ describe('hash routes', () => {
     ['#/indicators?name=vn_aqi_daily&scope=district&key=H%E1%BA%A3i%20Ch%C3%A2u&range=30d', { name: 'indicators', query: { name: 'vn_aqi_daily', scope: 'district', key: 'Hải Châu', range: '30d' } }],
     ['#/map', { name: 'map', query: {} }],
     ['#/map?domain=traffic&district=S%C6%A1n%20Tr%C3%A0&state=alarm', { name: 'map', query: { domain: 'traffic', district: 'Sơn Trà', state: 'alarm' } }],
+    ['#/wall', { name: 'wall', query: {} }],
+    ['#/wall?views=map,alarms&every=20', { name: 'wall', query: { views: 'map,alarms', every: '20' } }],
+    ['#/wall/x', { name: 'notFound', path: '/wall/x' }],
     ['#/map/x', { name: 'notFound', path: '/map/x' }],
     ['#/indicators/x', { name: 'notFound', path: '/indicators/x' }],
     ['#/rejected/x', { name: 'notFound', path: '/rejected/x' }],
@@ -71,5 +74,24 @@ describe('hash routes', () => {
     expect(mayOpen({ name: 'rejected', query: {} }, 'admin')).toBe(true)
     expect(mayOpen({ name: 'rejected', query: {} }, 'operator')).toBe(true)
     expect(mayOpen({ name: 'rejected', query: {} }, 'viewer')).toBe(false)
+  })
+})
+
+describe('wall mode settings', () => {
+  test.each<[Record<string, string>, ReturnType<typeof wallSettings>]>([
+    [{}, { views: ['overview', 'map', 'alarms'], everyS: 30 }],
+    [{ views: 'map,alarms', every: '20' }, { views: ['map', 'alarms'], everyS: 20 }],
+    [{ views: 'alarms, indicators ,alarms,nowhere,admin' }, { views: ['alarms', 'indicators'], everyS: 30 }],
+    [{ views: 'admin,rejected' }, { views: ['overview', 'map', 'alarms'], everyS: 30 }],
+    [{ every: '1' }, { views: ['overview', 'map', 'alarms'], everyS: 5 }],
+    [{ every: '99999' }, { views: ['overview', 'map', 'alarms'], everyS: 3_600 }],
+    [{ every: 'soon' }, { views: ['overview', 'map', 'alarms'], everyS: 30 }],
+    [{ every: '' }, { views: ['overview', 'map', 'alarms'], everyS: 30 }],
+  ])('%j', (query, expected) => {
+    expect(wallSettings(query)).toEqual(expected)
+  })
+
+  test('any role may open it: it shows only what the views show that role', () => {
+    for (const role of ['viewer', 'operator', 'admin']) expect(mayOpen({ name: 'wall', query: {} }, role)).toBe(true)
   })
 })

@@ -36,6 +36,10 @@ const en = {
   'nav.language': 'Language',
 
   'nav.indicators': 'Indicators',
+  'nav.wall': 'Wall',
+  'wall.open': 'Wall mode for a big screen: the views in turn, no controls',
+  'wall.next': 'next: {view} in {seconds} s',
+  'wall.exit': 'Leave wall mode (Esc)',
   'indicators.title': 'Indicator history',
   'indicators.intro': 'Stored indicator values over time, as computed and corrected by late readings.',
   'indicators.pick.name': 'Indicator',
@@ -409,6 +413,10 @@ const vi: Dictionary = {
   'nav.language': 'Ngôn ngữ',
 
   'nav.indicators': 'Chỉ số',
+  'nav.wall': 'Màn hình lớn',
+  'wall.open': 'Chế độ màn hình lớn: lần lượt các màn hình, không có nút điều khiển',
+  'wall.next': 'tiếp theo: {view} sau {seconds} giây',
+  'wall.exit': 'Thoát chế độ màn hình lớn (Esc)',
   'indicators.title': 'Lịch sử chỉ số',
   'indicators.intro': 'Các giá trị chỉ số đã lưu theo thời gian, như đã tính và đã hiệu chỉnh theo số liệu đến muộn.',
   'indicators.pick.name': 'Chỉ số',

@@ -20,6 +20,7 @@ import { mountAlarms } from './pages/alarms.ts'
 import { mountAdmin } from './pages/admin.ts'
 import { mountRejected } from './pages/rejected.ts'
 import { mountIndicators } from './pages/indicators.ts'
+import { mountWall } from './pages/wall.ts'
 
 const LANG_KEY = 'gridline.lang'
 
@@ -111,6 +112,7 @@ function header(current: Route, u: User): HTMLElement {
       u.role === 'admin' ? h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'nav-link', 'data-testid': 'nav-flows' }, t('nav.flows'), ' ↗') : null,
     ),
     h('div', { class: 'topbar-right' },
+      h('a', { href: '#/wall', class: 'btn btn-ghost', 'data-testid': 'nav-wall', title: t('wall.open') }, `⛶ ${t('nav.wall')}`),
       soundButton,
       liveStatus,
       h('span', { class: 'user' },
@@ -177,6 +179,13 @@ function render(): void {
   }
   // Called on every hashchange (and on a language switch): mount the page afresh.
   unmountPage()
+  if (route.name === 'wall') {
+    // No header: a wall screen shows the city, not the app (docs/dashboards.md#wall-mode).
+    const wall = h('main', { class: 'wall-root', id: 'main' })
+    replace(root, wall)
+    page = mountWall(wall, { user, live, route, canOperate: canOperate(user.role) }, route.query)
+    return
+  }
   const main = h('main', { class: 'page', id: 'main' })
   replace(root, header(route, user), main)
   const ctx: PageContext = { user, live, route, canOperate: canOperate(user.role) }

@@ -10,7 +10,30 @@ export type Route =
   | { name: 'admin' }
   | { name: 'rejected'; query: Record<string, string> }
   | { name: 'indicators'; query: Record<string, string> }
+  | { name: 'wall'; query: Record<string, string> }
   | { name: 'notFound'; path: string }
+
+/** The views wall mode can rotate through, in the default order. */
+export const WALL_VIEWS = ['overview', 'map', 'alarms', 'indicators'] as const
+export type WallView = (typeof WALL_VIEWS)[number]
+/** Seconds each wall view shows: default, and the bounds a `every=` is held to. */
+export const WALL_EVERY_S = { default: 30, min: 5, max: 3_600 } as const
+
+/**
+ * `#/wall?views=map,alarms&every=20`: the views (known ones, in the order given, each once;
+ * default overview, map, alarms) and the seconds each shows (default 30, held to 5-3,600).
+ */
+export function wallSettings(query: Record<string, string>): { views: WallView[]; everyS: number } {
+  const asked = (query['views'] ?? '').split(',').map((v) => v.trim()).filter((v): v is WallView => (WALL_VIEWS as readonly string[]).includes(v))
+  const views = [...new Set(asked)]
+  const every = Number(query['every'])
+  return {
+    views: views.length > 0 ? views : ['overview', 'map', 'alarms'],
+    everyS: Number.isFinite(every) && query['every'] !== '' && query['every'] !== undefined
+      ? Math.min(WALL_EVERY_S.max, Math.max(WALL_EVERY_S.min, Math.round(every)))
+      : WALL_EVERY_S.default,
+  }
+}
 
 function parseQuery(text: string): Record<string, string> {
   const query: Record<string, string> = {}
@@ -46,6 +69,8 @@ export function parseRoute(hash: string): Route {
       return second === undefined ? { name: 'rejected', query } : { name: 'notFound', path }
     case 'indicators':
       return second === undefined ? { name: 'indicators', query } : { name: 'notFound', path }
+    case 'wall':
+      return second === undefined ? { name: 'wall', query } : { name: 'notFound', path }
     default:
       return { name: 'notFound', path }
   }
@@ -71,7 +96,8 @@ export function routeHash(route: Route): string {
     }
     case 'map':
     case 'rejected':
-    case 'indicators': {
+    case 'indicators':
+    case 'wall': {
       const qs = new URLSearchParams(Object.entries(route.query).filter(([, v]) => v !== '')).toString()
       return qs ? `#/${route.name}?${qs}` : `#/${route.name}`
     }

@@ -44,7 +44,7 @@ test('the wall shows the chosen views in turn, in large type, with no header and
   expect(await page.locator('[data-testid=wall-view]').textContent()).toBe('Bản đồ')
   await expect.poll(() => page.locator('[data-testid=city-map]').getAttribute('data-devices'), { timeout: 30_000 }).toBe('2')
   expect(await page.locator('header.topbar').count()).toBe(0)
-  const rootFont = () => page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
+  const rootFont = () => page.evaluate<string>('getComputedStyle(document.documentElement).fontSize')
   expect(await rootFont()).toBe('22px')
   // The map's filters are there, and hidden: a wall is not operated.
   expect(await page.locator('[data-testid=wall-stage]').locator('button, select, input').count()).toBeGreaterThan(0)
@@ -61,7 +61,7 @@ test('the wall shows the chosen views in turn, in large type, with no header and
   await expect.poll(() => wall.getAttribute('data-view'), { timeout: 12_000 }).toBe('map')
 
   await page.keyboard.press('Escape')
-  await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/overview')
+  await expect.poll(() => page.evaluate<string>('location.hash')).toBe('#/overview')
   await page.locator('header.topbar').waitFor()
   expect(await rootFont()).toBe('15px')
   // The console's header opens wall mode again.

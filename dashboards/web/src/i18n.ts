@@ -378,6 +378,15 @@ const en = {
   'admin.device.setLocation': 'Set location',
   'admin.device.located': '{id} now stands at {latitude}, {longitude}.',
   'admin.device.badLocation': 'Latitude and longitude: both, in degrees (e.g. 16.0544 and 108.2022).',
+  'admin.import.title': 'Import devices from CSV',
+  'admin.import.help': 'A header line naming the columns: id and domain, and any metadata keys (latitude, longitude, district, meteredArea, circuit, ratedPowerW, …). Numbers stay numbers; empty cells are left out. Each row is registered as with the form above; rows that fail are listed and the others still go in.',
+  'admin.import.file': 'CSV file',
+  'admin.import.text': 'or paste it here',
+  'admin.import.run': 'Import',
+  'admin.import.progress': 'Registered {done} of {total}; {failed} refused…',
+  'admin.import.done': 'Registered {done} devices; {failed} refused.',
+  'admin.import.problem': 'Line {line}: {message}',
+  'admin.import.credentials': 'Download the passwords (CSV, once)',
 } as const
 
 export type MessageKey = keyof typeof en
@@ -755,6 +764,15 @@ const vi: Dictionary = {
   'admin.device.setLocation': 'Đặt vị trí',
   'admin.device.located': '{id} nay đặt tại {latitude}, {longitude}.',
   'admin.device.badLocation': 'Vĩ độ và kinh độ: cần cả hai, tính bằng độ (ví dụ 16.0544 và 108.2022).',
+  'admin.import.title': 'Nhập thiết bị từ tệp CSV',
+  'admin.import.help': 'Dòng đầu ghi tên các cột: id và domain, cùng các khóa thông tin thêm (latitude, longitude, district, meteredArea, circuit, ratedPowerW, …). Số được giữ là số; ô trống được bỏ qua. Mỗi dòng được đăng ký như biểu mẫu ở trên; dòng bị từ chối được liệt kê, các dòng khác vẫn được nhập.',
+  'admin.import.file': 'Tệp CSV',
+  'admin.import.text': 'hoặc dán vào đây',
+  'admin.import.run': 'Nhập',
+  'admin.import.progress': 'Đã đăng ký {done} trên {total}; {failed} bị từ chối…',
+  'admin.import.done': 'Đã đăng ký {done} thiết bị; {failed} bị từ chối.',
+  'admin.import.problem': 'Dòng {line}: {message}',
+  'admin.import.credentials': 'Tải mật khẩu về (CSV, chỉ một lần)',
 }
 
 export const dictionaries: Record<Lang, Dictionary> = { en, vi }

@@ -1,7 +1,8 @@
 import { api, errorMessage, qs } from '../api.ts'
 import type { Page, PageContext } from '../context.ts'
 import { h, replace } from '../dom.ts'
-import { formatDateTime } from '../format.ts'
+import { csvField, devicesFromCsv } from '../csv.ts'
+import { formatDateTime, formatNumber } from '../format.ts'
 import { getLang, t, tOr } from '../i18n.ts'
 import { notificationsPanel } from './admin-notifications.ts'
 
@@ -119,6 +120,57 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
       .catch((error: unknown) => showNote(t('admin.user.failed', { message: errorMessage(error) }), true))
   })
 
+  // Many devices at once: CSV with a header line (docs/dashboards.md#importing-devices-from-csv),
+  // each row registered as the form above does, the passwords offered once as a CSV download.
+  const importFile = h('input', { id: 'import-file', type: 'file', accept: '.csv,text/csv' })
+  const importText = h('textarea', { id: 'import-text', rows: 6, spellcheck: 'false', placeholder: 'id,domain,latitude,longitude,district\nsim-aq-0001,environment,16.0544,108.2022,Hải Châu' })
+  const importRun = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'import-run' }, t('admin.import.run'))
+  const importStatus = h('p', { class: 'form-note', role: 'status', 'data-testid': 'import-status', hidden: true })
+  const importProblems = h('ul', { class: 'import-problems', 'data-testid': 'import-problems' })
+  const importCredentials = h('a', { class: 'btn', 'data-testid': 'import-credentials', download: 'gridline-device-credentials.csv', hidden: true }, t('admin.import.credentials'))
+  let credentialsUrl: string | undefined
+  importFile.addEventListener('change', () => {
+    const file = importFile.files?.[0]
+    if (file) void file.text().then((text) => { importText.value = text })
+  })
+  importRun.addEventListener('click', () => void runImport())
+  async function runImport(): Promise<void> {
+    const { devices, problems } = devicesFromCsv(importText.value)
+    replace(importProblems)
+    importCredentials.hidden = true
+    if (credentialsUrl) URL.revokeObjectURL(credentialsUrl)
+    credentialsUrl = undefined
+    importRun.disabled = true
+    const created: { id: string; domain: string; password: string }[] = []
+    const n = (v: number) => formatNumber(v, 0, lang)
+    const progress = () => {
+      importStatus.hidden = false
+      importStatus.textContent = t('admin.import.progress', { done: n(created.length), total: n(devices.length), failed: n(problems.length) })
+    }
+    progress()
+    for (const device of devices) {
+      if (disposed) return
+      try {
+        const r = await api<{ device: { id: string; domain: string }; password: string }>('/api/devices', { method: 'POST', body: { id: device.id, domain: device.domain, ...(Object.keys(device.metadata).length > 0 ? { metadata: device.metadata } : {}) } })
+        created.push({ id: r.device.id, domain: r.device.domain, password: r.password })
+      } catch (error) {
+        problems.push({ line: device.line, message: `${device.id}: ${errorMessage(error)}` })
+      }
+      progress()
+    }
+    importRun.disabled = false
+    problems.sort((a, b) => a.line - b.line)
+    replace(importProblems, ...problems.map((p) => h('li', { 'data-line': p.line }, t('admin.import.problem', { line: n(p.line), message: p.message }))))
+    importStatus.textContent = t('admin.import.done', { done: n(created.length), failed: n(problems.length) })
+    if (created.length > 0) {
+      const csv = ['id,domain,password', ...created.map((c) => [c.id, c.domain, c.password].map(csvField).join(','))].join('\r\n') + '\r\n'
+      credentialsUrl = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }))
+      importCredentials.setAttribute('href', credentialsUrl)
+      importCredentials.hidden = false
+    }
+    await loadAudit()
+  }
+
   replace(root,
     h('div', { class: 'page-head' }, h('h1', {}, t('admin.title')),
       h('a', { href: '/flows', target: '_blank', rel: 'noopener', class: 'btn', 'data-testid': 'admin-flows' }, t('admin.flows'), ' ↗')),
@@ -129,6 +181,12 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
           h('thead', {}, h('tr', {}, h('th', {}, t('admin.user.name')), h('th', {}, t('admin.user.role')), h('th', {}, t('admin.user.created')), h('th', {}, t('admin.user.lastLogin')), h('th'))),
           usersBody)),
       h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.devices')), deviceForm, deviceNote),
+      h('section', { class: 'panel', 'data-testid': 'import-panel' }, h('h2', { class: 'panel-title' }, t('admin.import.title')),
+        h('p', { class: 'muted' }, t('admin.import.help')),
+        h('div', { class: 'inline-form' }, h('label', {}, t('admin.import.file'), importFile)),
+        h('label', { class: 'block-label' }, t('admin.import.text'), importText),
+        h('div', { class: 'inline-form' }, importRun, importCredentials),
+        importStatus, importProblems),
       notifications.element,
       h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('admin.audit')), auditError,
         h('div', { class: 'table-wrap' },
@@ -212,5 +270,10 @@ export function mountAdmin(root: HTMLElement, ctx: PageContext): Page {
   void loadAudit()
   void notifications.load()
   ctx.live.connect('kinds=alarm', { onEvent: () => {}, onReopen: () => void Promise.all([loadUsers(), loadAudit()]) })
-  return { unmount: () => { disposed = true } }
+  return {
+    unmount: () => {
+      disposed = true
+      if (credentialsUrl) URL.revokeObjectURL(credentialsUrl)
+    },
+  }
 }

@@ -71,7 +71,6 @@ export interface MapStateDeps {
  * sees a gap.
  */
 export class MapState {
-  private rows = new Map<string, MapRow>()
   /**
    * Per registered device: the registry record its place was read from (the
    * directory replaces a record when it changes), the row as last reported
@@ -137,7 +136,6 @@ export class MapState {
       // A new row, not the old one changed: the old one may still be on its way to a page.
       const next: MapRow = [row[0], row[1], row[2], row[3], row[4], state, severity, unacked]
       entry.row = next
-      this.rows.set(device.id, next)
       changed.push(next)
     }
     for (const [id, entry] of this.entries) {
@@ -145,7 +143,6 @@ export class MapState {
       this.entries.delete(id)
       if (entry.row !== null) removed.push(id)
     }
-    for (const id of removed) this.rows.delete(id)
     if (changed.length === 0 && removed.length === 0 && unplaced === this.unplaced) return undefined
     this.unplaced = unplaced
     const delta: MapDelta = { kind: 'map', from: this.version, version: ++this.version, generatedAt: now, rows: changed, removed, unplaced }
@@ -163,7 +160,9 @@ export class MapState {
       if (i === undefined) dict.set(key, (i = dict.size))
       return i
     }
-    const n = this.rows.size
+    const rows: MapRow[] = []
+    for (const entry of this.entries.values()) if (entry.row !== null) rows.push(entry.row)
+    const n = rows.length
     const snapshot: MapSnapshot = {
       version: this.version, generatedAt: now, states: MAP_STATES, severities: MAP_SEVERITIES,
       domains: [], districts: [],
@@ -172,7 +171,7 @@ export class MapState {
       unplaced: this.unplaced,
     }
     let i = 0
-    for (const [id, lon, lat, domain, district, state, alarm, unacked] of this.rows.values()) {
+    for (const [id, lon, lat, domain, district, state, alarm, unacked] of rows) {
       snapshot.ids[i] = id
       snapshot.lon[i] = lon
       snapshot.lat[i] = lat

@@ -91,8 +91,6 @@ interface Series {
 interface DeviceWindows {
   watermark: Watermark
   series: Map<string, Series>
-  /** The same series in an array: closing walks it once per watermark step, faster than the map's iterator. */
-  seriesList: Series[]
   openBuckets: number
   /** Earliest end among open buckets: nothing to close before the watermark reaches it. */
   nextEnd: number
@@ -151,7 +149,7 @@ export class RollupWindows {
     // A message's rows are one device's: look it up once per run of rows.
     let device = reading.deviceId === this.lastDeviceId ? this.lastDevice : this.devices.get(reading.deviceId)
     if (device === undefined) {
-      device = { watermark: new Watermark(this.config.allowedLatenessMs), series: new Map(), seriesList: [], openBuckets: 0, nextEnd: Infinity }
+      device = { watermark: new Watermark(this.config.allowedLatenessMs), series: new Map(), openBuckets: 0, nextEnd: Infinity }
       this.devices.set(reading.deviceId, device)
       this.counts.devices++
     }
@@ -161,7 +159,6 @@ export class RollupWindows {
     if (series === undefined) {
       series = { deviceId: reading.deviceId, metric: reading.metric, minutes: null, hours: null, started: 0, previous: undefined }
       device.series.set(reading.metric, series)
-      device.seriesList.push(series)
       if (this.config.recomputeFirstBucket && !this.forgotten.has(reading.deviceId)) this.output.probe?.(reading.deviceId, reading.metric)
     }
     const time = reading.time
@@ -242,9 +239,7 @@ export class RollupWindows {
 
   private close(device: DeviceWindows, upTo: number): void {
     let nextEnd = Infinity
-    const list = device.seriesList
-    for (let s = 0; s < list.length; s++) {
-      const series = list[s]!
+    for (const series of device.series.values()) {
       for (let r = 0; r < ROLLUP_RESOLUTIONS.length; r++) {
         let acc = r === 0 ? series.minutes : series.hours
         if (acc === null) continue

@@ -55,11 +55,13 @@ afterAll(async () => {
 })
 
 describe('the built operator web app', () => {
-  test('is small: index.html, app.js under 200 KB with uPlot, app.css', async () => {
+  test('is small: index.html, app.js under 210 KB with uPlot, app.css', async () => {
     expect(built.jsBytes).toBeGreaterThan(10_000)
     // 140 KB before issue 18's charts (custom range, zoom, combined charts, thresholds, own legend), 157 KB after (55 KB gzipped), 51 KB of it uPlot.
     // 176 KB with the map page; 185 KB with the alarm tools (selection and bulk acknowledgement, shelving, the alarm sound: 9.3 KB, half of it strings in two languages).
-    expect(built.jsBytes).toBeLessThan(200 * 1024)
+    // 195 KB with wall mode and the CSV import; 200.5 KB with the device page's metadata editor (2.5 KB).
+    // Next past this budget: load the admin-only pages with import() (esbuild splitting) rather than raise it again.
+    expect(built.jsBytes).toBeLessThan(210 * 1024)
     expect(built.cssBytes).toBeGreaterThan(1_000)
     for (const file of ['index.html', 'app.js', 'app.css']) expect((await stat(join(outdir, file))).size).toBeGreaterThan(0)
     const html = await readFile(join(outdir, 'index.html'), 'utf8')

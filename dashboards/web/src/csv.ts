@@ -1,3 +1,5 @@
+import { NUMBER_TEXT } from './metadata-fields.ts'
+
 /**
  * CSV for the admin page's device import (docs/dashboards.md#importing-devices-from-csv).
  * Pure module (no DOM): unit-tested from dashboards/src/web-csv.test.ts.
@@ -65,8 +67,6 @@ export interface CsvDevice {
   metadata: Record<string, string | number>
 }
 
-/** A number as people write it in a cell: 16.0544, -3, 1e3; not "007", "1,5" or "". */
-const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/
 
 /**
  * Devices from CSV with a header line naming the columns: `id` and `domain`
@@ -107,7 +107,7 @@ export function devicesFromCsv(text: string): { devices: CsvDevice[]; problems: 
       if (c === idAt || c === domainAt || header[c] === '') continue
       const value = (cells[c] ?? '').trim()
       if (value === '') continue
-      metadata[header[c]!] = NUMBER.test(value) ? Number(value) : value
+      metadata[header[c]!] = NUMBER_TEXT.test(value) ? Number(value) : value
     }
     devices.push({ line, id, domain, metadata })
   }

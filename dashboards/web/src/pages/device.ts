@@ -9,6 +9,7 @@ import type { LiveEvent } from '../live.ts'
 import { RingBuffer } from '../ring.ts'
 import { changeOf } from './alarms.ts'
 import { lastSeenText, statusBadge, type DeviceSummary } from './devices.ts'
+import { metadataEditor } from './metadata-editor.ts'
 
 interface Latest { metric: string; unit: string | null; min?: number | null; max?: number | null; value: number; time: number; quality: number }
 interface CommandSpec { action: string; params: Record<string, unknown>; description: string }
@@ -68,6 +69,27 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
   const statusBox = h('span')
   const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
   const meta = h('dl', { class: 'meta' })
+  // Admins edit the metadata as fields (docs/dashboards.md#editing-a-device).
+  const metaBox = h('div', {}, meta)
+  let editor: ReturnType<typeof metadataEditor> | undefined
+  let shownMetadata: Record<string, unknown> = {}
+  const editButton = ctx.user.role === 'admin'
+    ? h('button', { type: 'button', class: 'btn', 'data-testid': 'meta-edit' }, t('meta.edit'))
+    : null
+  const closeEditor = (): void => {
+    editor?.unmount()
+    editor = undefined
+    replace(metaBox, meta)
+    if (editButton) editButton.hidden = false
+  }
+  editButton?.addEventListener('click', () => {
+    editor = metadataEditor(id, shownMetadata, (saved) => {
+      closeEditor()
+      if (saved) void loadAll()
+    })
+    editButton.hidden = true
+    replace(metaBox, editor.element)
+  })
   const latestGrid = h('div', { class: 'latest-grid' })
   const rangeButtons = [...PRESETS, 'custom' as const].map((r) => h('button', {
     type: 'button', class: 'btn seg', 'data-testid': `range-${r}`, 'aria-pressed': String(r === range), onclick: () => (r === 'custom' ? openCustom() : setRange(r)),
@@ -136,7 +158,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     errorBox,
     h('div', { class: 'device-layout' },
       h('div', { class: 'device-side' },
-        h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.metadata')), meta),
+        h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', { class: 'panel-title' }, t('device.metadata')), editButton), metaBox),
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.latest')), latestGrid),
         h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, t('device.rejections')), rejectionsBox),
         commandsPanel),
@@ -174,6 +196,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       rows.push([t('device.battery'), `${p.externalPower ? t('device.externalPower') : p.batteryPercent === null ? '–' : `${Math.round(p.batteryPercent)} %`} · ${formatDateTime(p.time, lang)}`])
       rows.push([t('device.margin'), `${p.marginDb} dB`])
     }
+    shownMetadata = { ...(dev.metadata ?? {}) }
     for (const [k, v] of Object.entries(dev.metadata ?? {})) rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)])
     replace(meta, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
 
@@ -638,6 +661,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
       clearInterval(tick)
       for (const chart of charts.values()) chart.destroy()
       combined?.chart.destroy()
+      editor?.unmount()
     },
   }
 }

@@ -125,6 +125,12 @@ interface CityMapOptions {
   /** The page keeps the filter in its hash; the overview's map does not. */
   onFilter?: (filter: MapFilter) => void
   compact?: boolean
+  /**
+   * Picking a place (the device page's location editor): a click anywhere on the
+   * map calls this with its longitude and latitude and moves the pick's marker
+   * there, instead of opening the device under it. `picked` is where it starts.
+   */
+  pick?: { onPick(lon: number, lat: number): void; picked?: [number, number] }
 }
 
 /** Hooks for browser tests and benchmarks: where a device is, what it shows. */
@@ -454,6 +460,7 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
       if (e.sourceId === 'devices' && e.isSourceLoaded) labelsDirty = true
     })
     m.on('click', 'clusters', (e) => {
+      if (options.pick) return
       const feature = e.features?.[0]
       if (!feature) return
       const id = (feature.properties as { cluster_id: number }).cluster_id
@@ -461,14 +468,29 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
         m.easeTo({ center: (feature.geometry as { coordinates: number[] }).coordinates as [number, number], zoom: Math.min(zoom, 19) })
       })
     })
+    const pick = options.pick
+    if (pick) {
+      const marker = new ml.Marker({ color: '#4fc3f7' })
+      const place = (lon: number, lat: number) => {
+        marker.setLngLat([lon, lat]).addTo(m)
+        setAttr(mapEl, 'data-picked', `${lon.toFixed(6)},${lat.toFixed(6)}`)
+      }
+      if (pick.picked) place(pick.picked[0], pick.picked[1])
+      m.getCanvas().style.cursor = 'crosshair'
+      m.on('click', (e) => {
+        place(e.lngLat.lng, e.lngLat.lat)
+        pick.onPick(e.lngLat.lng, e.lngLat.lat)
+      })
+    }
     for (const layer of ['devices']) {
       m.on('click', layer, (e) => {
+        if (pick) return
         const id = (e.features?.[0]?.properties as { id?: string } | undefined)?.id
         if (id) openDevice(id)
       })
-      m.on('mouseenter', layer, () => { m.getCanvas().style.cursor = 'pointer' })
+      m.on('mouseenter', layer, () => { if (!pick) m.getCanvas().style.cursor = 'pointer' })
       m.on('mouseleave', layer, () => {
-        m.getCanvas().style.cursor = ''
+        m.getCanvas().style.cursor = pick ? 'crosshair' : ''
         popup?.remove()
       })
     }

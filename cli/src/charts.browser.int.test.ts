@@ -123,9 +123,18 @@ test('states are step charts labelled Off/On and OK/Fault on 0-1; a percentage s
   await page.goto(`${base}/#/devices/${AIR}`)
   const pm25 = page.locator('[data-testid=chart][data-metric=pm25]')
   // The unit is written with the first drawing.
-  await expect.poll(() => pm25.locator('figcaption').textContent()).toContain('pm25 (µg/m³)')
+  await expect.poll(() => pm25.locator('figcaption').textContent()).toContain('PM2.5 (µg/m³)')
+  // Metric names as people say them, the data's name as the tooltip (and in Vietnamese below).
+  expect(await page.locator('.latest-name[title=pm25]').textContent()).toBe('PM2.5')
   expect(page.errors).toEqual([])
   await page.context().close()
+
+  const vi = await loggedIn('vi-VN')
+  await vi.goto(`${base}/#/devices/${AIR}`)
+  await expect.poll(() => vi.locator('[data-testid=chart][data-metric=pm25] figcaption').textContent()).toContain('Bụi mịn PM2.5 (µg/m³)')
+  expect(await vi.locator('.latest-name[title=pm25]').textContent()).toBe('Bụi mịn PM2.5')
+  expect(vi.errors).toEqual([])
+  await vi.context().close()
 })
 
 test('an empty range says "No data in this range" and keeps its axis; 24 h is now-24 h .. now, not the data\'s span', async () => {

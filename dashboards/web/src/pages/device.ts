@@ -6,6 +6,7 @@ import { h, keyed, replace, setAttr, setText } from '../dom.ts'
 import { formatDateTime, SEVERITY_COLORS, type Severity } from '../format.ts'
 import { getLang, t, tOr, type MessageKey } from '../i18n.ts'
 import type { LiveEvent } from '../live.ts'
+import { metricLabel } from '../metric-names.ts'
 import { RingBuffer } from '../ring.ts'
 import { changeOf } from './alarms.ts'
 import { lastSeenText, statusBadge, type DeviceSummary } from './devices.ts'
@@ -221,7 +222,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     if (!el) {
       el = h('span', { class: 'latest-value', 'data-testid': 'latest', 'data-metric': metric })
       latestEls.set(metric, el)
-      latestGrid.append(h('div', { class: 'latest' }, h('span', { class: 'latest-name' }, metric), el, h('span', { class: 'latest-time muted' })))
+      latestGrid.append(h('div', { class: 'latest' }, h('span', { class: 'latest-name', title: metric }, metricLabel(metric, lang)), el, h('span', { class: 'latest-time muted' })))
     }
     const previous = Number(el.dataset['time'] ?? '0')
     if (time < previous) return // An older reading arriving late does not replace the newest.
@@ -239,7 +240,7 @@ export function mountDevice(root: HTMLElement, ctx: PageContext, id: string): Pa
     if (chart) return chart
     if (charts.size >= MAX_CHARTS) return undefined
     if (charts.size === 0) chartsGrid.querySelector(':scope > p')?.remove()
-    chart = new MetricChart({ metric, title: metric, onSelect: zoomTo })
+    chart = new MetricChart({ metric, title: metricLabel(metric, lang), onSelect: zoomTo })
     charts.set(metric, chart)
     chartsGrid.append(chart.el)
     if (!rings.has(metric)) rings.set(metric, new RingBuffer(LIVE_POINTS, LIVE_WINDOW_MS))

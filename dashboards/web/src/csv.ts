@@ -67,7 +67,6 @@ export interface CsvDevice {
   metadata: Record<string, string | number>
 }
 
-
 /**
  * Devices from CSV with a header line naming the columns: `id` and `domain`
  * (required), any others become metadata keys (`latitude`, `longitude`,

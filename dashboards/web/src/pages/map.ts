@@ -459,8 +459,9 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
     m.on('sourcedata', (e) => {
       if (e.sourceId === 'devices' && e.isSourceLoaded) labelsDirty = true
     })
+    const pick = options.pick
     m.on('click', 'clusters', (e) => {
-      if (options.pick) return
+      if (pick) return
       const feature = e.features?.[0]
       if (!feature) return
       const id = (feature.properties as { cluster_id: number }).cluster_id
@@ -468,7 +469,6 @@ export function createCityMap(root: HTMLElement, options: CityMapOptions): CityM
         m.easeTo({ center: (feature.geometry as { coordinates: number[] }).coordinates as [number, number], zoom: Math.min(zoom, 19) })
       })
     })
-    const pick = options.pick
     if (pick) {
       const marker = new ml.Marker({ color: '#4fc3f7' })
       const place = (lon: number, lat: number) => {

@@ -44,16 +44,18 @@ export function metadataEditor(deviceId: string, metadata: Record<string, unknow
   pickButton.addEventListener('click', () => {
     if (cityMap) return
     mapBox.hidden = false
-    const lat = Number(valueOf('latitude').value)
-    const lon = Number(valueOf('longitude').value)
-    const picked: [number, number] | undefined = Number.isFinite(lat) && Number.isFinite(lon) && valueOf('latitude').value.trim() !== '' ? [lon, lat] : undefined
+    const latitude = valueOf('latitude')
+    const longitude = valueOf('longitude')
+    const lat = Number(latitude.value)
+    const lon = Number(longitude.value)
+    const picked: [number, number] | undefined = Number.isFinite(lat) && Number.isFinite(lon) && latitude.value.trim() !== '' ? [lon, lat] : undefined
     cityMap = createCityMap(mapBox, {
       filter: NO_FILTER,
       compact: true,
       pick: {
         ...(picked ? { picked } : {}),
         onPick: (pickedLon, pickedLat) => {
-          // About a metre: as far as a map click is precise.
+          // About a metre: as far as a map click is precise. valueOf again: the row may have been removed meanwhile.
           valueOf('latitude').value = String(Math.round(pickedLat * 1e5) / 1e5)
           valueOf('longitude').value = String(Math.round(pickedLon * 1e5) / 1e5)
         },
